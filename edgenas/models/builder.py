@@ -1,0 +1,116 @@
+"""``build_model(genotype, task)``: a genotype and a task name in, a torch model out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgenas.models.heads import (
+    ClassificationHead,
+    DepthHead,
+    SegmentationHead,
+    SuperResolutionHead,
+)
+from edgenas.models.ldp import LDPBackbone
+from edgenas.models.ops import init_weights
+from edgenas.space.genotype import Genotype, decode
+
+
+@dataclass(frozen=True)
+class HeadKind:
+    """How a task sits on the backbone: its head, its stem stride, its options' defaults."""
+
+    name: str
+    stem_stride: int
+    defaults: dict
+
+
+HEAD_KINDS: dict[str, HeadKind] = {
+    "depth": HeadKind("depth", stem_stride=2, defaults={}),
+    "segmentation": HeadKind("segmentation", stem_stride=2, defaults={"num_classes": 11}),
+    "sr": HeadKind("sr", stem_stride=1, defaults={"scale": 2, "upsampler": "pixelshuffle"}),
+    "classification": HeadKind("classification", stem_stride=2, defaults={"num_classes": 10}),
+}
+TASK_ALIASES = {
+    "seg": "segmentation",
+    "super-resolution": "sr",
+    "super_resolution": "sr",
+    "cls": "classification",
+}
+
+
+def canonical_task(task: str) -> str:
+    """Resolve aliases (``seg``, ``super-resolution``, ``cls``); ValueError if unknown."""
+    name = TASK_ALIASES.get(task, task)
+    if name not in HEAD_KINDS:
+        known = ", ".join([*HEAD_KINDS, *TASK_ALIASES])
+        raise ValueError(f"unknown task {task!r} (choose from {known})")
+    return name
+
+
+class DensePredictionNet(nn.Module):
+    """Backbone plus task head; ``forward(image) -> task output``."""
+
+    def __init__(self, backbone: LDPBackbone, head: nn.Module, task: str, options: dict) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.task = task
+        self.options = dict(options)
+
+    @property
+    def genotype(self) -> Genotype:
+        return self.backbone.genotype
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(image), image)
+
+
+def build_model(
+    genotype: Genotype | str,
+    task: str,
+    *,
+    in_channels: int = 3,
+    stem_channels: int = 16,
+    **task_options,
+) -> DensePredictionNet:
+    """Build the network of ``genotype`` with the head of ``task``.
+
+    Args:
+        genotype: a :class:`Genotype` or its string form.
+        task: ``depth``, ``segmentation`` (``seg``), ``sr`` (``super-resolution``) or
+            ``classification`` (``cls``).
+        in_channels: channels of the input image.
+        stem_channels: width of the fixed 3x3 stem convolution.
+        **task_options: ``num_classes`` (segmentation, classification), ``scale`` (2, 3
+            or 4) and ``upsampler`` (``pixelshuffle`` or ``deconv``) for super-resolution.
+
+    Any input size works: strided layers round up and upsampling resizes to the exact
+    size of the skip feature. Depth and segmentation outputs have the input's size;
+    super-resolution outputs ``scale`` times it.
+    """
+    if isinstance(genotype, str):
+        genotype = decode(genotype)
+    kind = HEAD_KINDS[canonical_task(task)]
+    unknown = set(task_options) - set(kind.defaults)
+    if unknown:
+        raise ValueError(
+            f"task {kind.name!r} takes no option(s) {', '.join(sorted(unknown))}"
+            + (f" (it takes {', '.join(kind.defaults)})" if kind.defaults else "")
+        )
+    options = {**kind.defaults, **task_options}
+    backbone = LDPBackbone(genotype, in_channels, stem_channels, kind.stem_stride)
+    width = backbone.out_channels
+    if kind.name == "depth":
+        head: nn.Module = DepthHead(width)
+    elif kind.name == "segmentation":
+        head = SegmentationHead(width, options["num_classes"])
+    elif kind.name == "sr":
+        head = SuperResolutionHead(width, options["scale"], in_channels, options["upsampler"])
+    else:
+        head = ClassificationHead(width, options["num_classes"])
+    model = DensePredictionNet(backbone, head, kind.name, options)
+    init_weights(model)
+    return model

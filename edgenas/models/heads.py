@@ -1,0 +1,83 @@
+"""Task heads on top of the backbone's features (at the stem's resolution).
+
+Each head receives the backbone features and the network input, and returns the task's
+output at the resolution the task expects: the input size for depth and segmentation,
+``scale`` times the input size for super-resolution, a vector for classification.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class DepthHead(nn.Module):
+    """One-channel depth map at the input size; softplus keeps it strictly positive."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, 1, 3, padding=1)
+        self.positive = nn.Softplus()
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.positive(_resize_to(self.proj(features), image))
+
+
+class SegmentationHead(nn.Module):
+    """Per-pixel class logits at the input size."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"segmentation needs num_classes >= 2, got {num_classes}")
+        self.classifier = nn.Conv2d(in_channels, num_classes, 1)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return _resize_to(self.classifier(features), image)
+
+
+class SuperResolutionHead(nn.Module):
+    """Learned upsampling by ``scale`` plus a bilinear copy of the input (global residual).
+
+    ``upsampler="pixelshuffle"``: 3x3 conv to ``out * scale^2`` channels and a pixel
+    shuffle (ESPCN); ``"deconv"``: a transposed conv with kernel = stride = ``scale``.
+    The residual lets the network learn only the missing high frequencies.
+    """
+
+    def __init__(
+        self, in_channels: int, scale: int, out_channels: int = 3, upsampler: str = "pixelshuffle"
+    ) -> None:
+        super().__init__()
+        if scale not in (2, 3, 4):
+            raise ValueError(f"super-resolution scale must be 2, 3 or 4, got {scale}")
+        self.scale = scale
+        if upsampler == "pixelshuffle":
+            self.upsample = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels * scale * scale, 3, padding=1),
+                nn.PixelShuffle(scale),
+            )
+        elif upsampler == "deconv":
+            self.upsample = nn.ConvTranspose2d(in_channels, out_channels, scale, stride=scale)
+        else:
+            raise ValueError(f"unknown upsampler {upsampler!r} (pixelshuffle or deconv)")
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        base = F.interpolate(image, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return base + self.upsample(features)
+
+
+class ClassificationHead(nn.Module):
+    """Global average pooling and a linear classifier."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(features), 1))

@@ -1,0 +1,262 @@
+"""LDP genotypes as plain, frozen, hashable values with an exact string form.
+
+A network of the LDP search space (Huynh et al., Sec. 2.1) is a pyramid of ``S``
+resolution scales built from ``5 + 7 (S - 1)`` blocks. Each block is ``n`` identical
+layers of one layer spec; blocks differ from each other.
+
+String grammar (one canonical string per genotype)::
+
+    genotype := "S" scales ":" block ("-" block)*
+    block    := op "_k" kernel "_se" percent "_" skip "_c" channels "_n" layers
+    op       := "conv" | "ds" | "ib" expansion | "micro"
+    skip     := "res" | "nores"
+
+for example ``ib6_k5_se25_res_c32_n2``: inverted bottleneck with expansion 6, 5x5
+depthwise kernel, squeeze-and-excitation ratio 0.25, residual connection, 32 output
+channels, 2 layers. Numbers are written without leading zeros so that the string is
+canonical: ``decode(s).encode() == s`` for every string ``decode`` accepts.
+
+The blocks appear in data-flow order, see :func:`block_roles`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+OPS = ("conv", "ds", "ib", "micro")
+"""Convolution operators: vanilla conv, depthwise-separable conv, inverted bottleneck
+(MBConv), MicroNet-style micro-factorised block."""
+
+_NUMBER = r"(0|[1-9][0-9]*)"
+_BLOCK_RE = re.compile(
+    rf"^(?P<op>conv|ds|micro|ib(?P<exp>{_NUMBER}))"
+    rf"_k(?P<k>{_NUMBER})_se(?P<se>{_NUMBER})_(?P<skip>res|nores)"
+    rf"_c(?P<c>{_NUMBER})_n(?P<n>{_NUMBER})$"
+)
+_HEADER_RE = re.compile(rf"^S(?P<s>{_NUMBER})$")
+
+
+def blocks_for_scales(scales: int) -> int:
+    """Number of blocks of an ``scales``-scale pyramid: ``5 + 7 (S - 1)``."""
+    return 5 + 7 * (scales - 1)
+
+
+def block_roles(scales: int) -> tuple[str, ...]:
+    """Role names of the blocks of an ``scales``-scale network, in genotype order.
+
+    Encoder side, top scale first: ``enc1a enc1b down2 enc2a enc2b ... encSb``; then the
+    decoder side, bottom scale first: ``decSa decSb refS upS dec(S-1)a ... dec1b ref1``.
+    ``downK`` halves the resolution into scale K, ``upK`` doubles it from scale K to K-1.
+    """
+    roles: list[str] = []
+    for s in range(1, scales + 1):
+        if s > 1:
+            roles.append(f"down{s}")
+        roles += [f"enc{s}a", f"enc{s}b"]
+    for s in range(scales, 0, -1):
+        roles += [f"dec{s}a", f"dec{s}b", f"ref{s}"]
+        if s > 1:
+            roles.append(f"up{s}")
+    return tuple(roles)
+
+
+def role_scale(role: str) -> int:
+    """Scale index (1 = highest resolution) at which a block of this role computes.
+
+    ``downK`` runs at scale K (its first layer has stride 2); ``upK`` runs at scale K-1
+    (it upsamples first, then applies its layers).
+    """
+    number = int(re.sub(r"[^0-9]", "", role))
+    return number - 1 if role.startswith("up") else number
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block: ``layers`` identical layers of one layer spec.
+
+    Attributes:
+        op: one of :data:`OPS`.
+        kernel: spatial kernel size of the (depthwise) convolution.
+        se: squeeze-and-excitation ratio in percent (0 = no SE, 25 = ratio 0.25).
+        residual: add the layer input to its output where the shapes match.
+        channels: output channels of every layer of the block.
+        layers: number of identical layers.
+        expansion: expansion ratio of the inverted bottleneck; 1 for the other ops.
+    """
+
+    op: str
+    kernel: int
+    se: int
+    residual: bool
+    channels: int
+    layers: int
+    expansion: int = 1
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"unknown op {self.op!r} (expected one of {', '.join(OPS)})")
+        if self.op == "ib" and self.expansion < 1:
+            raise ValueError(f"inverted bottleneck needs expansion >= 1, got {self.expansion}")
+        if self.op != "ib" and self.expansion != 1:
+            raise ValueError(f"op {self.op!r} takes no expansion ratio (got {self.expansion})")
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be a positive odd number, got {self.kernel}")
+        if not 0 <= self.se <= 100:
+            raise ValueError(f"se must be a percentage in 0..100, got {self.se}")
+        if self.channels < 1:
+            raise ValueError(f"channels must be >= 1, got {self.channels}")
+        if self.layers < 1:
+            raise ValueError(f"layers must be >= 1, got {self.layers}")
+
+    @property
+    def op_token(self) -> str:
+        """The op as written in strings: ``conv``, ``ds``, ``ib6``, ``micro``."""
+        return f"ib{self.expansion}" if self.op == "ib" else self.op
+
+    @property
+    def se_ratio(self) -> float:
+        """Squeeze-and-excitation ratio as a fraction (0.25 for ``se25``)."""
+        return self.se / 100.0
+
+    def encode(self) -> str:
+        """Canonical string of this block, e.g. ``ib6_k5_se25_res_c32_n2``."""
+        skip = "res" if self.residual else "nores"
+        return (
+            f"{self.op_token}_k{self.kernel}_se{self.se}_{skip}_c{self.channels}_n{self.layers}"
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> BlockSpec:
+        """Parse a block string; raise ``ValueError`` naming the offending token."""
+        match = _BLOCK_RE.match(text)
+        if match is None:
+            raise ValueError(f"bad block {text!r}: {_explain_block_error(text)}")
+        op = match["op"]
+        expansion = int(match["exp"]) if match["exp"] is not None else 1
+        try:
+            return cls(
+                op="ib" if op.startswith("ib") else op,
+                kernel=int(match["k"]),
+                se=int(match["se"]),
+                residual=match["skip"] == "res",
+                channels=int(match["c"]),
+                layers=int(match["n"]),
+                expansion=expansion,
+            )
+        except ValueError as err:
+            raise ValueError(f"bad block {text!r}: {err}") from None
+
+    def operation(self) -> tuple[str, int, int, int, bool]:
+        """The operation part (op, expansion, kernel, se, residual), without the widths.
+
+        The swap mutation exchanges this part between two blocks.
+        """
+        return (self.op, self.expansion, self.kernel, self.se, self.residual)
+
+    def with_operation(self, operation: tuple[str, int, int, int, bool]) -> BlockSpec:
+        """A copy with the operation part replaced (channels and layers kept)."""
+        op, expansion, kernel, se, residual = operation
+        return BlockSpec(
+            op=op,
+            kernel=kernel,
+            se=se,
+            residual=residual,
+            channels=self.channels,
+            layers=self.layers,
+            expansion=expansion,
+        )
+
+
+_TOKEN_HINTS = (
+    ("op", re.compile(r"^(conv|ds|micro|ib(0|[1-9][0-9]*))$"), "conv, ds, ib<expansion> or micro"),
+    ("kernel", re.compile(r"^k(0|[1-9][0-9]*)$"), "k<odd number>, e.g. k3"),
+    ("se", re.compile(r"^se(0|[1-9][0-9]*)$"), "se<percent>, e.g. se0 or se25"),
+    ("skip", re.compile(r"^(res|nores)$"), "res or nores"),
+    ("channels", re.compile(r"^c(0|[1-9][0-9]*)$"), "c<channels>, e.g. c32"),
+    ("layers", re.compile(r"^n(0|[1-9][0-9]*)$"), "n<layers>, e.g. n2"),
+)
+
+
+def _explain_block_error(text: str) -> str:
+    """Name the first token of a block string that does not parse."""
+    tokens = text.split("_")
+    for index, (field, pattern, expected) in enumerate(_TOKEN_HINTS):
+        if index >= len(tokens):
+            return f"missing {field} token (expected {expected})"
+        if not pattern.match(tokens[index]):
+            return f"bad {field} token {tokens[index]!r} (expected {expected})"
+    return f"unexpected extra token {tokens[len(_TOKEN_HINTS)]!r}"
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A whole LDP network: the number of scales and its blocks in :func:`block_roles` order."""
+
+    scales: int
+    blocks: tuple[BlockSpec, ...]
+
+    def __post_init__(self) -> None:
+        if self.scales < 1:
+            raise ValueError(f"scales must be >= 1, got {self.scales}")
+        if not isinstance(self.blocks, tuple):
+            # Lists would make the value unhashable; normalise quietly.
+            object.__setattr__(self, "blocks", tuple(self.blocks))
+        expected = blocks_for_scales(self.scales)
+        if len(self.blocks) != expected:
+            raise ValueError(
+                f"a {self.scales}-scale genotype has {expected} blocks, got {len(self.blocks)}"
+            )
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Role name of each block (see :func:`block_roles`)."""
+        return block_roles(self.scales)
+
+    def encode(self) -> str:
+        """Canonical string, e.g. ``S2:conv_k3_se0_res_c16_n1-...``."""
+        return f"S{self.scales}:" + "-".join(block.encode() for block in self.blocks)
+
+    def __str__(self) -> str:
+        return self.encode()
+
+    def replace_block(self, index: int, block: BlockSpec) -> Genotype:
+        """A copy with block ``index`` replaced."""
+        blocks = list(self.blocks)
+        blocks[index] = block
+        return Genotype(self.scales, tuple(blocks))
+
+
+def decode(text: str) -> Genotype:
+    """Parse a genotype string; raise ``ValueError`` naming the offending token.
+
+    Only canonical strings are accepted, so ``decode(s).encode() == s`` always holds.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"a genotype string is required, got {type(text).__name__}")
+    header, sep, body = text.partition(":")
+    if not sep:
+        raise ValueError(f"bad genotype {_short(text)}: missing the 'S<scales>:' prefix")
+    match = _HEADER_RE.match(header)
+    if match is None:
+        raise ValueError(f"bad scales token {header!r} (expected S<scales>, e.g. S3)")
+    scales = int(match["s"])
+    if scales < 1:
+        raise ValueError(f"bad scales token {header!r}: scales must be >= 1")
+    tokens = body.split("-")
+    expected = blocks_for_scales(scales)
+    if len(tokens) != expected:
+        raise ValueError(
+            f"bad genotype {_short(text)}: {header} needs {expected} blocks, got {len(tokens)}"
+        )
+    blocks = []
+    for position, token in enumerate(tokens):
+        try:
+            blocks.append(BlockSpec.decode(token))
+        except ValueError as err:
+            raise ValueError(f"block {position} ({block_roles(scales)[position]}): {err}") from None
+    return Genotype(scales, tuple(blocks))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")

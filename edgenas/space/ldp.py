@@ -1,0 +1,265 @@
+"""The LDP search space: choice lists, validity, seeded sampling and the paper's mutations.
+
+Everything here is pure Python over :mod:`edgenas.space.genotype` values; nothing
+touches torch. Randomness always comes from an explicit :class:`random.Random`, so a
+seed reproduces a run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field
+
+from edgenas.space.genotype import (
+    BlockSpec,
+    Genotype,
+    block_roles,
+    blocks_for_scales,
+    role_scale,
+)
+
+
+@dataclass(frozen=True)
+class SpaceSize:
+    """How big the space is: ``M`` layer specs per block and ``M^(5+7(S-1))`` networks."""
+
+    block_choices: int
+    networks_log10: dict[int, float]
+
+    def networks(self, scales: int) -> float:
+        """``M^(5+7(S-1))`` as a float (it overflows nothing up to ~1e308)."""
+        return 10.0 ** self.networks_log10[scales]
+
+
+@dataclass(frozen=True)
+class LDPSpace:
+    """Choice lists of the LDP search space and the computational constraint.
+
+    The defaults widen the paper's lists a little (``M = 720`` block choices against the
+    paper's 192); pass narrower tuples to reproduce a smaller space.
+
+    The computational constraint balances kernel size against width: a genotype's
+    compute units ``sum(layers * kernel^2 * channels / 4^(scale-1))`` (a MAC-like proxy
+    that weighs each block by the resolution it runs at) must not exceed
+    ``budget_scale`` times the units of a reference network whose every block uses the
+    largest kernel with the median width and median layer count. So a block may take a
+    bigger kernel or more channels only if others give some back.
+    """
+
+    scales: tuple[int, ...] = (2, 3, 4, 5)
+    ops: tuple[str, ...] = ("conv", "ds", "ib", "micro")
+    expansions: tuple[int, ...] = (3, 6)
+    kernels: tuple[int, ...] = (3, 5)
+    se: tuple[int, ...] = (0, 25)
+    residual: tuple[bool, ...] = (True, False)
+    channels: tuple[int, ...] = (8, 16, 24, 32, 48, 64)
+    layers: tuple[int, ...] = (1, 2, 3)
+    budget_scale: float = 1.0
+    _operation_choices: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("scales", "ops", "kernels", "se", "residual", "channels", "layers"):
+            if not getattr(self, name):
+                raise ValueError(f"choice list {name!r} is empty")
+        if "ib" in self.ops and not self.expansions:
+            raise ValueError("the inverted bottleneck needs at least one expansion ratio")
+        # Probing BlockSpec once validates every choice (odd kernels, positive widths, ...).
+        operations = tuple(
+            (op, expansion, kernel, se, residual)
+            for op in self.ops
+            for expansion in (self.expansions if op == "ib" else (1,))
+            for kernel in self.kernels
+            for se in self.se
+            for residual in self.residual
+        )
+        for operation in operations:
+            BlockSpec(
+                op=operation[0],
+                expansion=operation[1],
+                kernel=operation[2],
+                se=operation[3],
+                residual=operation[4],
+                channels=self.channels[0],
+                layers=self.layers[0],
+            )
+        object.__setattr__(self, "_operation_choices", operations)
+
+    # ----------------------------------------------------------------- size
+    def block_choices(self) -> int:
+        """``M``: the number of distinct block specs."""
+        return len(self._operation_choices) * len(self.channels) * len(self.layers)
+
+    def size(self) -> SpaceSize:
+        """``M`` and ``log10(M^(5+7(S-1)))`` for every allowed ``S``."""
+        m = self.block_choices()
+        return SpaceSize(
+            block_choices=m,
+            networks_log10={s: blocks_for_scales(s) * math.log10(m) for s in self.scales},
+        )
+
+    # ----------------------------------------------------------- constraint
+    @staticmethod
+    def compute_units(genotype: Genotype) -> float:
+        """MAC-like cost proxy: ``sum(layers * kernel^2 * channels / 4^(scale-1))``."""
+        return sum(
+            block.layers * block.kernel**2 * block.channels / 4 ** (role_scale(role) - 1)
+            for role, block in zip(genotype.roles, genotype.blocks, strict=True)
+        )
+
+    def budget(self, scales: int) -> float:
+        """Compute-unit budget of an ``scales``-scale network (see the class docstring)."""
+        kernel = max(self.kernels)
+        channels = sorted(self.channels)[len(self.channels) // 2]
+        layers = sorted(self.layers)[len(self.layers) // 2]
+        reference = sum(
+            layers * kernel**2 * channels / 4 ** (role_scale(role) - 1)
+            for role in block_roles(scales)
+        )
+        return self.budget_scale * reference
+
+    # ------------------------------------------------------------- validity
+    def problems(self, genotype: Genotype) -> list[str]:
+        """Every reason ``genotype`` is not in this space (empty when it is)."""
+        found = []
+        if genotype.scales not in self.scales:
+            found.append(f"{genotype.scales} scales is not among the choices {self.scales}")
+        for index, (role, block) in enumerate(zip(genotype.roles, genotype.blocks, strict=True)):
+            where = f"block {index} ({role}) {block.encode()}"
+            if block.op not in self.ops:
+                found.append(f"{where}: op {block.op!r} not in {self.ops}")
+            elif block.op == "ib" and block.expansion not in self.expansions:
+                found.append(f"{where}: expansion {block.expansion} not in {self.expansions}")
+            if block.kernel not in self.kernels:
+                found.append(f"{where}: kernel {block.kernel} not in {self.kernels}")
+            if block.se not in self.se:
+                found.append(f"{where}: se {block.se} not in {self.se}")
+            if block.residual not in self.residual:
+                found.append(f"{where}: residual={block.residual} not allowed")
+            if block.channels not in self.channels:
+                found.append(f"{where}: channels {block.channels} not in {self.channels}")
+            if block.layers not in self.layers:
+                found.append(f"{where}: layers {block.layers} not in {self.layers}")
+        units, budget = self.compute_units(genotype), self.budget(genotype.scales)
+        if units > budget:
+            found.append(f"compute units {units:.0f} exceed the budget {budget:.0f}")
+        return found
+
+    def is_valid(self, genotype: Genotype) -> bool:
+        """True when the genotype is in this space and within the compute budget."""
+        return not self.problems(genotype)
+
+    def check(self, genotype: Genotype) -> Genotype:
+        """Return ``genotype`` or raise ``ValueError`` listing why it is not in the space."""
+        found = self.problems(genotype)
+        if found:
+            raise ValueError("; ".join(found))
+        return genotype
+
+    # ------------------------------------------------------------- sampling
+    def random_block(self, rng: random.Random) -> BlockSpec:
+        """A uniformly random block spec from the choice lists."""
+        op, expansion, kernel, se, residual = rng.choice(self._operation_choices)
+        return BlockSpec(
+            op=op,
+            expansion=expansion,
+            kernel=kernel,
+            se=se,
+            residual=residual,
+            channels=rng.choice(self.channels),
+            layers=rng.choice(self.layers),
+        )
+
+    def sample(
+        self, rng: random.Random, scales: int | None = None, max_tries: int = 10_000
+    ) -> Genotype:
+        """A uniformly random valid genotype (rejection sampling under the budget)."""
+        if scales is None:
+            scales = rng.choice(self.scales)
+        elif scales not in self.scales:
+            raise ValueError(f"{scales} scales is not among the choices {self.scales}")
+        for _ in range(max_tries):
+            blocks = tuple(self.random_block(rng) for _ in range(blocks_for_scales(scales)))
+            genotype = Genotype(scales, blocks)
+            if self.compute_units(genotype) <= self.budget(scales):
+                return genotype
+        raise RuntimeError(
+            f"no genotype under the compute budget after {max_tries} tries; "
+            "raise budget_scale or narrow the channel and kernel lists"
+        )
+
+    def sample_unique(
+        self, n: int, seed: int, scales: tuple[int, ...] | None = None
+    ) -> list[Genotype]:
+        """``n`` distinct valid genotypes from one seed (scales drawn from ``scales``)."""
+        rng = random.Random(seed)
+        allowed = scales or self.scales
+        for s in allowed:
+            if s not in self.scales:
+                raise ValueError(f"{s} scales is not among the choices {self.scales}")
+        seen: dict[Genotype, None] = {}
+        attempts = 0
+        while len(seen) < n:
+            attempts += 1
+            if attempts > 100 * n + 1000:
+                raise RuntimeError(f"could not draw {n} distinct genotypes")
+            seen.setdefault(self.sample(rng, scales=rng.choice(allowed)), None)
+        return list(seen)
+
+    # ------------------------------------------------------------ mutations
+    def mutate_swap(
+        self, genotype: Genotype, rng: random.Random, max_tries: int = 50
+    ) -> Genotype | None:
+        """Paper mutation (a): swap the operations of two random blocks.
+
+        The operation (op, expansion, kernel, SE, skip) moves; each block keeps its width
+        and layer count. A swap is compatible when the two operations differ and the
+        child stays in the space (the budget included, since kernels move between
+        scales). Returns ``None`` when no compatible pair was found in ``max_tries``.
+        """
+        count = len(genotype.blocks)
+        for _ in range(max_tries):
+            i, j = rng.sample(range(count), 2)
+            a, b = genotype.blocks[i], genotype.blocks[j]
+            if a.operation() == b.operation():
+                continue
+            child = genotype.replace_block(i, a.with_operation(b.operation()))
+            child = child.replace_block(j, b.with_operation(a.operation()))
+            if self.is_valid(child):
+                return child
+        return None
+
+    def mutate_replace(
+        self, genotype: Genotype, rng: random.Random, max_tries: int = 50
+    ) -> Genotype | None:
+        """Paper mutation (b): replace one random block with a new valid block spec."""
+        for _ in range(max_tries):
+            index = rng.randrange(len(genotype.blocks))
+            block = self.random_block(rng)
+            if block == genotype.blocks[index]:
+                continue
+            child = genotype.replace_block(index, block)
+            if self.is_valid(child):
+                return child
+        return None
+
+    def mutate(self, genotype: Genotype, rng: random.Random) -> Genotype:
+        """One mutation, (a) or (b) with equal odds, falling back to the other.
+
+        The result is always valid and differs from ``genotype``.
+        """
+        first, second = (
+            (self.mutate_swap, self.mutate_replace)
+            if rng.random() < 0.5
+            else (self.mutate_replace, self.mutate_swap)
+        )
+        child = first(genotype, rng) or second(genotype, rng)
+        if child is None:
+            raise RuntimeError(f"no valid mutation of {genotype.encode()} found")
+        return child
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-serialisable description of the choice lists."""
+        data = asdict(self)
+        data.pop("_operation_choices", None)
+        return data

@@ -1,0 +1,1 @@
+"""Textual monitor of searches; reads the run store only."""

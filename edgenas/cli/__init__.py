@@ -16,6 +16,8 @@ from edgenas.cli.common import EdgenasArgumentParser, HelpFormatter, run_command
 # Order here is the order in `edgenas --help`.
 COMMAND_MODULES = [
     "edgenas.cli.space_cmd",
+    "edgenas.cli.score_cmd",
+    "edgenas.cli.export_cmd",
 ]
 
 DESCRIPTION = """\

@@ -41,6 +41,13 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("edgenas: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`edgenas ... | head`); not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0 if result is None else int(result)
 
 

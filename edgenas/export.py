@@ -1,0 +1,330 @@
+"""Export a torch model to a verified ONNX file (and optionally OpenVINO IR).
+
+Pipeline: torch -> ONNX (TorchScript exporter, opset 17) -> onnxsim -> ``onnx.checker``
+-> onnxruntime run compared with PyTorch on the same random input. The file appears at
+its destination only after every stage passed; a failed verification raises
+:class:`ExportVerificationError` and leaves nothing behind.
+
+Why the TorchScript exporter: the ``torch.export``-based exporter needs onnxscript and
+takes several seconds per model; a search exports hundreds of small static CNNs, for
+which the TorchScript exporter is fast and mature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from edgenas.errors import UserError
+
+DEFAULT_OPSET = 17
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+METADATA_PREFIX = "edgenas."
+# float32 networks: errors are judged relative to the output's magnitude, since an
+# untrained network's outputs can be large.
+DEFAULT_RTOL = 1e-4
+
+
+class ExportVerificationError(UserError):
+    """The exported model disagrees with PyTorch beyond the tolerance."""
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` produced and measured."""
+
+    path: str
+    format: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    dynamic: bool
+    opset: int
+    params: int
+    macs: int
+    max_abs_err: float
+    max_rel_err: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    extra_files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary."""
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        data["output_shape"] = list(self.output_shape)
+        return data
+
+
+def _torch_to_onnx(
+    model: nn.Module, example: torch.Tensor, path: Path, dynamic: bool, opset: int
+) -> None:
+    output = model(example)
+    dynamic_axes = None
+    if dynamic:
+        dynamic_axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
+        out_axes = {0: "batch"}
+        if output.dim() == 4:
+            out_axes.update({2: "out_height", 3: "out_width"})
+        dynamic_axes[OUTPUT_NAME] = out_axes
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of torch.export (see module
+        # docstring), and tracing warns about shape arithmetic that is intended here.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
+        )
+
+
+def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
+    import onnxsim
+
+    simplified, ok = onnxsim.simplify(proto, check_n=0)
+    if not ok:  # onnxsim's own check is off; ``ok`` is False only on internal failure
+        raise RuntimeError("onnxsim could not simplify the model")
+    return simplified
+
+
+def _errors(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
+    """Max absolute error, and the same relative to the reference's largest magnitude."""
+    if reference.shape != candidate.shape:
+        raise ExportVerificationError(
+            f"exported output shape {candidate.shape} differs from PyTorch's {reference.shape}"
+        )
+    abs_err = float(np.max(np.abs(reference - candidate))) if reference.size else 0.0
+    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    return abs_err, abs_err / max(scale, 1e-12)
+
+
+def run_onnxruntime(path: str | Path, array: np.ndarray) -> np.ndarray:
+    """Run an ONNX file on one input with onnxruntime's CPU provider."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: array})[0]
+
+
+def _verification_shapes(shape: tuple[int, ...], dynamic: bool) -> list[tuple[int, ...]]:
+    """Export shape, plus a different size (and batch) when the axes are dynamic."""
+    shapes = [shape]
+    if dynamic and len(shape) == 4:
+        n, c, h, w = shape
+        shapes.append((n + 1, c, max(8, h * 3 // 4 + 1), max(8, w * 3 // 4 + 1)))
+    return shapes
+
+
+def verify_onnx(
+    model: nn.Module, path: str | Path, shapes: list[tuple[int, ...]], seed: int, rtol: float
+) -> tuple[float, float]:
+    """Compare onnxruntime with PyTorch on seeded random inputs; return the worst errors."""
+    worst_abs = worst_rel = 0.0
+    generator = torch.Generator().manual_seed(seed)
+    for shape in shapes:
+        example = torch.randn(shape, generator=generator)
+        with torch.no_grad():
+            expected = model(example).numpy()
+        got = run_onnxruntime(path, example.numpy())
+        abs_err, rel_err = _errors(expected, got)
+        worst_abs, worst_rel = max(worst_abs, abs_err), max(worst_rel, rel_err)
+    if worst_rel > rtol:
+        raise ExportVerificationError(
+            f"onnxruntime output differs from PyTorch: max abs error {worst_abs:.3g}, "
+            f"relative {worst_rel:.3g} > tolerance {rtol:g}"
+        )
+    return worst_abs, worst_rel
+
+
+def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
+    existing = {prop.key: prop for prop in proto.metadata_props}
+    for key, value in metadata.items():
+        full_key = key if key.startswith(METADATA_PREFIX) else METADATA_PREFIX + key
+        prop = existing.get(full_key) or proto.metadata_props.add()
+        prop.key, prop.value = full_key, str(value)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``edgenas.*`` metadata stored in an ONNX file (keys without the prefix)."""
+    proto = onnx.load(str(path), load_external_data=False)
+    return {
+        prop.key[len(METADATA_PREFIX) :]: prop.value
+        for prop in proto.metadata_props
+        if prop.key.startswith(METADATA_PREFIX)
+    }
+
+
+def default_metadata(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, str]:
+    """Genotype, task and options of an edgenas model, input shape and edgenas version."""
+    from edgenas import __version__
+
+    metadata = {"input_shape": "x".join(map(str, input_shape)), "version": __version__}
+    genotype = getattr(model, "genotype", None)
+    if genotype is not None:
+        metadata["genotype"] = genotype.encode()
+    task = getattr(model, "task", None)
+    if task is not None:
+        metadata["task"] = task
+        for key, value in getattr(model, "options", {}).items():
+            metadata[f"task.{key}"] = str(value)
+    return metadata
+
+
+@contextlib.contextmanager
+def _staging_dir(destination: Path):
+    """A temporary folder beside ``destination``, removed whatever happens."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".edgenas-export-", dir=destination.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export_onnx(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    path: str | Path,
+    *,
+    dynamic: bool = False,
+    metadata: dict[str, str] | None = None,
+    opset: int = DEFAULT_OPSET,
+    rtol: float = DEFAULT_RTOL,
+    seed: int = 0,
+    openvino: bool = False,
+) -> ExportReport:
+    """Export ``model`` to a simplified, checked and verified ONNX file at ``path``.
+
+    Args:
+        model: the network; exported in eval mode (its mode is restored afterwards).
+        input_shape: NCHW shape to trace with (and to verify at).
+        path: destination ``.onnx`` file (with ``openvino=True``: the IR ``.xml``; the
+            ``.bin`` lands beside it).
+        dynamic: make batch, height and width dynamic; then verification also runs at a
+            second input size.
+        metadata: extra ``edgenas.*`` metadata; genotype, task, input shape and version
+            are added for edgenas models.
+        opset: ONNX opset.
+        rtol: tolerance on the max error relative to the output's largest magnitude.
+        seed: seed of the random verification inputs.
+        openvino: also convert to OpenVINO IR with ``openvino.convert_model`` and
+            ``save_model``, verified the same way on OpenVINO's CPU plugin.
+
+    Raises:
+        ExportVerificationError: the exported model disagrees with PyTorch.
+    """
+    from edgenas.models.complexity import count_macs, count_params
+
+    destination = Path(path)
+    input_shape = tuple(int(d) for d in input_shape)
+    seconds: dict[str, float] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with _staging_dir(destination) as staging:
+            raw, final = staging / "raw.onnx", staging / "model.onnx"
+            example = torch.randn(input_shape, generator=torch.Generator().manual_seed(seed))
+
+            start = time.perf_counter()
+            with torch.no_grad():
+                output_shape = tuple(model(example).shape)
+                _torch_to_onnx(model, example, raw, dynamic, opset)
+            seconds["export"] = time.perf_counter() - start
+
+            start = time.perf_counter()
+            proto = _simplify(onnx.load(str(raw)))
+            seconds["simplify"] = time.perf_counter() - start
+
+            all_metadata = {**default_metadata(model, input_shape), **(metadata or {})}
+            _set_metadata(proto, all_metadata)
+            start = time.perf_counter()
+            onnx.checker.check_model(proto, full_check=True)
+            onnx.save(proto, str(final))
+            seconds["check"] = time.perf_counter() - start
+
+            start = time.perf_counter()
+            shapes = _verification_shapes(input_shape, dynamic)
+            max_abs, max_rel = verify_onnx(model, final, shapes, seed + 1, rtol)
+            seconds["verify"] = time.perf_counter() - start
+
+            extra: list[str] = []
+            if openvino:
+                start = time.perf_counter()
+                xml, binary = _to_openvino(model, final, staging, shapes, seed + 2, rtol)
+                seconds["openvino"] = time.perf_counter() - start
+                bin_destination = destination.with_suffix(".bin")
+                os.replace(binary, bin_destination)
+                os.replace(xml, destination)
+                extra.append(str(bin_destination))
+            else:
+                os.replace(final, destination)
+    finally:
+        model.train(was_training)
+
+    return ExportReport(
+        path=str(destination),
+        format="openvino" if openvino else "onnx",
+        input_shape=input_shape,
+        output_shape=output_shape,
+        dynamic=dynamic,
+        opset=opset,
+        params=count_params(model),
+        macs=count_macs(model, input_shape),
+        max_abs_err=max_abs,
+        max_rel_err=max_rel,
+        seconds=seconds,
+        metadata=all_metadata,
+        extra_files=extra,
+    )
+
+
+def _to_openvino(
+    model: nn.Module,
+    onnx_path: Path,
+    staging: Path,
+    shapes: list[tuple[int, ...]],
+    seed: int,
+    rtol: float,
+) -> tuple[Path, Path]:
+    """Convert a verified ONNX file to OpenVINO IR and verify it on the CPU plugin."""
+    import openvino as ov
+
+    ov_model = ov.convert_model(str(onnx_path))
+    xml = staging / "model.xml"
+    ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+    core = ov.Core()
+    # f32 pinned: the CPU plugin silently picks bf16 on CPUs that support it.
+    compiled = core.compile_model(
+        core.read_model(str(xml)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    generator = torch.Generator().manual_seed(seed)
+    for shape in shapes:
+        example = torch.randn(shape, generator=generator)
+        with torch.no_grad():
+            expected = model(example).numpy()
+        got = compiled(example.numpy())[0]
+        _abs_err, rel_err = _errors(expected, np.asarray(got))
+        if rel_err > rtol:
+            raise ExportVerificationError(
+                f"OpenVINO output differs from PyTorch: relative error {rel_err:.3g} > {rtol:g}"
+            )
+    return xml, staging / "model.bin"

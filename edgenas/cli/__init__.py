@@ -16,8 +16,13 @@ from edgenas.cli.common import EdgenasArgumentParser, HelpFormatter, run_command
 # Order here is the order in `edgenas --help`.
 COMMAND_MODULES = [
     "edgenas.cli.space_cmd",
+    "edgenas.cli.profile_cmd",
+    "edgenas.cli.predict_cmd",
+    "edgenas.cli.devices_cmd",
     "edgenas.cli.score_cmd",
     "edgenas.cli.export_cmd",
+    "edgenas.cli.train_cmd",
+    "edgenas.cli.eval_cmd",
 ]
 
 DESCRIPTION = """\

@@ -1,0 +1,156 @@
+"""What a measurement needs to know about an ONNX file: hash, opset, input shapes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgenas.errors import UserError
+
+# ONNX TensorProto element types -> numpy dtype names (the ones models actually use).
+_ONNX_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input: name, dtype name and concrete shape (free dimensions resolved)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An ONNX model file as the profiler sees it."""
+
+    path: str
+    sha256: str
+    opset: int | None
+    inputs: tuple[TensorSpec, ...]
+    size_bytes: int
+    node_names: tuple[str, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "opset": self.opset,
+            "size_bytes": self.size_bytes,
+            "inputs": [t.to_dict() for t in self.inputs],
+        }
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None):
+    """Read an ONNX file's opset and inputs; free dimensions come from ``input_shapes``.
+
+    A free dimension without an override becomes 1 for the batch axis (axis 0) and is an
+    error elsewhere (the latency of an unknown image size means nothing).
+    """
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} not found")
+    if path.suffix == ".tflite":  # only the Android benchmark_model runner reads these
+        if input_shapes:
+            raise UserError("--input is not supported for .tflite files")
+        return ModelInfo(str(path), sha256_file(path), None, (), path.stat().st_size)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # onnx raises DecodeError and friends
+        raise UserError(f"{path} is not a readable ONNX file ({type(err).__name__})") from None
+    overrides = dict(input_shapes or {})
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = []
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        ttype = value.type.tensor_type
+        dims = []
+        for axis, dim in enumerate(ttype.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                dims.append(dim.dim_value)
+            elif value.name in overrides:
+                dims.append(-1)
+            elif axis == 0:
+                dims.append(1)
+            else:
+                raise UserError(
+                    f"input {value.name!r} of {path} has a free dimension at axis {axis}; "
+                    "give the shape with --input, e.g. --input 1x3x240x320"
+                )
+        if value.name in overrides:
+            shape = tuple(overrides.pop(value.name))
+            if len(shape) != len(dims) or any(
+                d not in (-1, s) for d, s in zip(dims, shape, strict=True)
+            ):
+                raise UserError(
+                    f"--input {'x'.join(map(str, shape))} does not fit input {value.name!r} "
+                    f"of {path} (its shape is {'x'.join(str(d) if d > 0 else '?' for d in dims)})"
+                )
+            dims = list(shape)
+        inputs.append(
+            TensorSpec(value.name, _ONNX_DTYPES.get(ttype.elem_type, "float32"), tuple(dims))
+        )
+    if overrides:
+        raise UserError(f"{path} has no input named {', '.join(overrides)}")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return ModelInfo(
+        path=str(path),
+        sha256=sha256_file(path),
+        opset=opset,
+        inputs=tuple(inputs),
+        size_bytes=path.stat().st_size,
+        node_names=tuple(n.name for n in model.graph.node),
+    )
+
+
+def shapes_for_single_input(info_path: str | Path, shape: tuple[int, ...]) -> dict:
+    """Map a single ``--input`` shape to the model's only input name."""
+    import onnx
+
+    model = onnx.load(str(info_path), load_external_data=False)
+    initializers = {init.name for init in model.graph.initializer}
+    names = [v.name for v in model.graph.input if v.name not in initializers]
+    if len(names) != 1:
+        raise UserError(
+            f"{info_path} has {len(names)} inputs; --input only sets the shape of a single-input model"
+        )
+    return {names[0]: tuple(shape)}
+
+
+def random_inputs(info: ModelInfo, seed: int = 0) -> dict:
+    """Deterministic random feeds for every input (values do not change latency here)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in info.inputs:
+        if spec.dtype.startswith("float"):
+            feeds[spec.name] = rng.standard_normal(spec.shape).astype(spec.dtype)
+        else:
+            feeds[spec.name] = np.zeros(spec.shape, dtype=spec.dtype)
+    return feeds

@@ -1,0 +1,214 @@
+"""Latency lookup table and predictor (nn-Meter style, kernel = searched block).
+
+The table maps keys (device-independent strings built by the caller: block spec, input
+H x W x C, stride ...) to latencies measured on one device. A network's prediction is
+
+    predicted = a * sum(part latencies) + b + c * concat_megaelements
+
+where ``a, b, c`` (the overhead model) are fitted by least squares on whole networks
+measured during calibration. The table is stored per device (and thread count) as JSON
+and grows lazily: a key seen for the first time is measured once and kept.
+
+This module knows nothing about genotypes; :mod:`edgenas.latency_table` builds the keys
+and the per-part ONNX files.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgenas.devices.result import write_atomic
+
+from edgenas.errors import UserError
+
+TABLE_SCHEMA = "edgenas.latency-table/v1"
+
+
+def cache_dir() -> Path:
+    """``EDGENAS_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgenas``, else ``~/.cache/edgenas``."""
+    if os.environ.get("EDGENAS_CACHE_DIR"):
+        return Path(os.environ["EDGENAS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgenas"
+
+
+def default_table_path(device: str, threads: int | None) -> Path:
+    """One table file per device and thread count."""
+    return cache_dir() / "latency" / f"{device}-t{threads or 'default'}.json"
+
+
+@dataclass
+class Calibration:
+    """One whole network measured during calibration."""
+
+    name: str
+    measured_ms: float
+    parts_ms: float
+    concat_melems: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class OverheadModel:
+    """``predicted = scale * parts_ms + offset_ms + concat_ms_per_melem * concat_melems``."""
+
+    scale: float = 1.0
+    offset_ms: float = 0.0
+    concat_ms_per_melem: float = 0.0
+    fitted_on: int = 0
+
+    def predict(self, parts_ms: float, concat_melems: float) -> float:
+        return self.scale * parts_ms + self.offset_ms + self.concat_ms_per_melem * concat_melems
+
+    @classmethod
+    def fit(cls, records: list[Calibration]) -> OverheadModel:
+        """Least squares on relative error (each row divided by the measurement), so a
+        small network's 10% counts as much as a large one's. With fewer than 4 records
+        only the offset is fitted."""
+        import numpy as np
+
+        if not records:
+            return cls()
+        y = np.array([r.measured_ms for r in records])
+        parts = np.array([r.parts_ms for r in records])
+        concat = np.array([r.concat_melems for r in records])
+        weights = 1.0 / y
+        if len(records) < 4:
+            offset = float(np.median(y - parts))
+            return cls(1.0, offset, 0.0, len(records))
+        design = np.stack([parts, np.ones_like(parts), concat], axis=1) * weights[:, None]
+        coef, *_ = np.linalg.lstsq(design, y * weights, rcond=None)
+        return cls(float(coef[0]), float(coef[1]), float(coef[2]), len(records))
+
+
+@dataclass
+class LatencyTable:
+    """Measured latencies of network parts on one device, plus the overhead model."""
+
+    device: str
+    threads: int | None
+    entries: dict[str, float] = field(default_factory=dict)
+    calibration: list[Calibration] = field(default_factory=list)
+    overhead: OverheadModel = field(default_factory=OverheadModel)
+    runtime: dict = field(default_factory=dict)
+    protocol: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def predict(self, keys: list[str], concat_melems: float) -> float:
+        """Predicted latency (ms) of a network made of ``keys``; KeyError if one is missing."""
+        missing = [k for k in keys if k not in self.entries]
+        if missing:
+            raise KeyError(missing[0])
+        return self.overhead.predict(sum(self.entries[k] for k in keys), concat_melems)
+
+    def parts_ms(self, keys: list[str]) -> float:
+        return sum(self.entries[k] for k in keys)
+
+    def refit(self) -> OverheadModel:
+        self.overhead = OverheadModel.fit(self.calibration)
+        return self.overhead
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": TABLE_SCHEMA,
+            "device": self.device,
+            "threads": self.threads,
+            "runtime": self.runtime,
+            "protocol": self.protocol,
+            "updated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "overhead": dict(self.overhead.__dict__),
+            "calibration": [c.to_dict() for c in self.calibration],
+            "entries": self.entries,
+        }
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write atomically (to ``path`` or where it was loaded from)."""
+        target = Path(path or self.path or default_table_path(self.device, self.threads))
+        write_atomic(target, json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
+        self.path = target
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(
+                f"cannot read latency table {path} ({err}); delete it and recalibrate"
+            ) from None
+        if data.get("schema") != TABLE_SCHEMA:
+            raise UserError(f"{path} is not an {TABLE_SCHEMA} file")
+        return cls(
+            device=data["device"],
+            threads=data.get("threads"),
+            entries={k: float(v) for k, v in data["entries"].items()},
+            calibration=[Calibration(**c) for c in data.get("calibration", [])],
+            overhead=OverheadModel(**data.get("overhead", {})),
+            runtime=data.get("runtime", {}),
+            protocol=data.get("protocol", {}),
+            path=path,
+        )
+
+    @classmethod
+    def open(cls, device: str, threads: int | None, path: str | Path | None = None) -> LatencyTable:
+        """Load the device's table, or start an empty one (saved on first change)."""
+        target = Path(path) if path else default_table_path(device, threads)
+        if target.is_file():
+            table = cls.load(target)
+            if table.device != device or table.threads != threads:
+                raise UserError(
+                    f"{target} holds a table for {table.device} with {table.threads} thread(s), "
+                    f"not {device} with {threads}"
+                )
+            return table
+        return cls(device=device, threads=threads, path=target)
+
+
+def within(predicted: list[float], measured: list[float], tolerance: float = 0.10) -> float:
+    """Share of predictions within ``tolerance`` (relative) of the measurement."""
+    hits = sum(abs(p - m) <= tolerance * m for p, m in zip(predicted, measured, strict=True))
+    return hits / len(measured)
+
+
+def mape(predicted: list[float], measured: list[float]) -> float:
+    """Mean absolute percentage error, as a fraction."""
+    return sum(abs(p - m) / m for p, m in zip(predicted, measured, strict=True)) / len(measured)
+
+
+def kendall_tau(a: list[float], b: list[float]) -> float:
+    """Kendall's tau-b rank correlation (ties handled), O(n^2) for small n."""
+    n = len(a)
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denom = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
+    return (concordant - discordant) / denom if denom else 0.0
+
+
+def accuracy_report(predicted: list[float], measured: list[float]) -> dict:
+    """within-10% share, within-5% share, MAPE and Kendall tau in one dict."""
+    return {
+        "n": len(measured),
+        "within_10pct": within(predicted, measured, 0.10),
+        "within_5pct": within(predicted, measured, 0.05),
+        "mape": mape(predicted, measured),
+        "kendall_tau": kendall_tau(predicted, measured),
+    }

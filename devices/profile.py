@@ -1,0 +1,86 @@
+"""``profile_model``: run the protocol on one device and assemble the result."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import time
+from pathlib import Path
+
+from edgenas.devices.backends import make_backend
+from edgenas.devices.catalog import Catalog, DeviceEntry, load_catalog
+from edgenas.devices.modelinfo import inspect_model
+from edgenas.devices.protocol import Protocol
+from edgenas.devices.result import LatencyResult
+
+from edgenas.errors import UserError
+
+
+def environment() -> dict:
+    """When and with what the measurement was taken."""
+    from edgenas import __version__
+
+    return {
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "edgenas_version": __version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+def resolve_device(device: str | DeviceEntry, catalog: Catalog | None = None) -> DeviceEntry:
+    """A catalog entry from a name (or the entry itself)."""
+    if isinstance(device, DeviceEntry):
+        return device
+    return (catalog or load_catalog()).get(device)
+
+
+def profile_model(
+    model_path: str | Path,
+    device: str | DeviceEntry = "cpu",
+    protocol: Protocol | None = None,
+    *,
+    threads: int | None = None,
+    layers: bool = False,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    catalog: Catalog | None = None,
+    backend_options: dict | None = None,
+    on_session=None,
+) -> LatencyResult:
+    """Measure ``model_path`` on ``device`` following ``protocol``.
+
+    Every session runs in a fresh runtime session; ``protocol.cooldown_s`` separates
+    sessions. If any session fails (e.g. the phone disconnects), the error propagates
+    and no partial result is returned. ``on_session(i, timings)`` is called after each
+    session (for progress output).
+    """
+    entry = resolve_device(device, catalog)
+    protocol = protocol or Protocol()
+    model = inspect_model(model_path, input_shapes)
+    backend = make_backend(entry, threads=threads, **(backend_options or {}))
+    try:
+        backend.prepare(model)
+        sessions = []
+        for i in range(protocol.sessions):
+            if i and protocol.cooldown_s:
+                time.sleep(protocol.cooldown_s)
+            timings = backend.measure(protocol)
+            sessions.append(timings)
+            if on_session is not None:
+                on_session(i, timings)
+        layer_times = backend.layers() if layers else None
+        if layers and layer_times is None:
+            raise UserError(f"device {entry.name} cannot report per-layer times")
+        facts = backend.facts()
+        runtime = backend.runtime()
+    finally:
+        backend.close()
+    return LatencyResult(
+        model=model.to_dict(),
+        device={"name": entry.name, "kind": backend.device_kind, "facts": facts},
+        runtime=runtime,
+        protocol=protocol.to_dict(),
+        sessions=sessions,
+        environment=environment(),
+        layers=layer_times,
+    )

@@ -1,0 +1,106 @@
+"""The latency result (schema ``edgenas.latency/v1``) and its JSON form."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgenas.devices.stats import SessionTimings, overall
+
+SCHEMA = "edgenas.latency/v1"
+DEVICE_KINDS = ("host", "openvino", "android", "emulated")
+
+
+@dataclass
+class LayerTime:
+    """Time of one node/layer as the runtime reports it, mapped to the ONNX graph.
+
+    ``onnx_node`` is the ONNX node the runtime's node comes from: the same name, or the
+    longest ONNX node name it starts with (runtimes suffix fused or split nodes, e.g.
+    OpenVINO's ``/conv/Conv/WithoutBiases``); None when the runtime created the node
+    (layout reorders, ORT's ``*_nchwc`` fusions named after tensors).
+    """
+
+    name: str
+    op_type: str
+    time_ms: float
+    onnx_node: str | None
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "op_type": self.op_type,
+            "time_ms": self.time_ms,
+            "onnx_node": self.onnx_node,
+        }
+
+
+@dataclass
+class LatencyResult:
+    """A trustworthy measurement of one ONNX model on one device."""
+
+    model: dict
+    device: dict
+    runtime: dict
+    protocol: dict
+    sessions: list[SessionTimings]
+    environment: dict
+    layers: list[LayerTime] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def median_ms(self) -> float:
+        """The headline figure: median of the session medians."""
+        return overall(self.sessions)["median_ms"]
+
+    def to_dict(self) -> dict:
+        timings = overall(self.sessions)
+        timings["unit"] = "ms"
+        timings["sessions"] = [s.to_dict() for s in self.sessions]
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "device": self.device,
+            "runtime": self.runtime,
+            "protocol": self.protocol,
+            "timings": timings,
+            "environment": self.environment,
+            "layers": None if self.layers is None else [lt.to_dict() for lt in self.layers],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LatencyResult:
+        """Read a result dict back; ValueError if the schema id is not ours."""
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not an {SCHEMA} result (schema={data.get('schema')!r})")
+        layers = data.get("layers")
+        return cls(
+            model=data["model"],
+            device=data["device"],
+            runtime=data["runtime"],
+            protocol=data["protocol"],
+            sessions=[SessionTimings.from_dict(s) for s in data["timings"]["sessions"]],
+            environment=data["environment"],
+            layers=None if layers is None else [LayerTime(**lt) for lt in layers],
+        )
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and os.replace,
+    so that an interrupted run never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

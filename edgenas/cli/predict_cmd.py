@@ -1,0 +1,187 @@
+"""``edgenas predict`` and ``edgenas devices calibrate``: the latency lookup table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edgenas.cli.common import add_command, parse_input_shape
+from edgenas.errors import UserError
+
+
+def _table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=None, help="intra-op threads (default: device entry's)"
+    )
+    parser.add_argument(
+        "--table", default=None, help="table file (default ~/.cache/edgenas/latency/DEVICE-tN.json)"
+    )
+    parser.add_argument("--devices-file", default=None, help="user device catalog")
+    parser.add_argument(
+        "--serial", default=None, help="adb serial when several phones are connected"
+    )
+    parser.add_argument(
+        "--task", default="depth", help="task head (depth, segmentation, sr, classification)"
+    )
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "predict",
+        help="predict a genotype's latency on a device from its latency table",
+        description=(
+            "Predict latency as the sum of per-block latencies measured on the device plus\n"
+            "a calibrated overhead term. Blocks missing from the table are measured on the\n"
+            "device first and kept (use --no-measure to refuse). Build the table with\n"
+            "`edgenas devices calibrate DEVICE`."
+        ),
+        epilog=(
+            "examples:\n"
+            "  edgenas devices calibrate cpu --input 240x320 --n 25\n"
+            '  edgenas predict --device cpu --genotype "$(edgenas space sample --n 1)" --input 240x320\n'
+            "  edgenas predict --device cpu --genotype STR --input 240x320 --measure   also measure it"
+        ),
+    )
+    parser.add_argument("--device", default="cpu", help="device name")
+    parser.add_argument("--genotype", required=True, help="genotype string")
+    parser.add_argument("--input", default="240x320", help="input HxW (or NxCxHxW)")
+    _table_arguments(parser)
+    parser.add_argument(
+        "--no-measure", action="store_true", help="fail instead of measuring missing blocks"
+    )
+    parser.add_argument(
+        "--measure", action="store_true", help="also measure the whole network and compare"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run_predict)
+
+
+def register_calibrate(actions) -> None:
+    """`edgenas devices calibrate` (registered from devices_cmd)."""
+    calibrate = add_command(
+        actions,
+        "calibrate",
+        help="build the device's latency lookup table from random networks",
+        description=(
+            "Sample N random genotypes, measure every block at its real input shape and\n"
+            "each whole network, and fit the overhead term. The table is stored per device\n"
+            "and thread count and reused (and extended) by later calibrations and searches."
+        ),
+        epilog=(
+            "examples:\n"
+            "  edgenas devices calibrate cpu --space ldp --input 240x320 --n 25\n"
+            "  edgenas devices calibrate pixel3a --input 240x320 --n 20 --seed 1"
+        ),
+    )
+    calibrate.add_argument("device", help="device name")
+    calibrate.add_argument("--space", default="ldp", choices=["ldp"], help="search space")
+    calibrate.add_argument("--input", default="240x320", help="input HxW (or NxCxHxW)")
+    calibrate.add_argument("--n", type=int, default=25, help="networks to measure")
+    calibrate.add_argument("--seed", type=int, default=0, help="sampling seed")
+    calibrate.add_argument("--scales", default="2,3", help="scale counts to sample from")
+    _table_arguments(calibrate)
+    calibrate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    calibrate.set_defaults(func=run_calibrate)
+
+
+def _measurer(args: argparse.Namespace, log):
+    from edgenas.devices.catalog import load_catalog
+    from edgenas.latency_table import Measurer
+
+    if args.threads is not None and args.threads < 1:
+        raise UserError("--threads must be >= 1")
+    entry = load_catalog(args.devices_file).get(args.device)
+    options = {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
+    return Measurer(
+        entry, threads=args.threads, table_path=args.table, backend_options=options, log=log
+    )
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from edgenas.cli.common import parse_task
+    from edgenas.latency_table import calibrate
+    from edgenas.space.ldp import LDPSpace
+
+    if args.n < 1:
+        raise UserError("--n must be >= 1")
+    try:
+        scales = tuple(int(s) for s in args.scales.split(","))
+        genotypes = LDPSpace().sample_unique(args.n, args.seed, scales=scales)
+    except ValueError as err:
+        raise UserError(f"bad --scales {args.scales!r}: {err}") from None
+    task = parse_task(args.task)
+    shape = parse_input_shape(args.input)
+    quiet = args.json
+    measurer = _measurer(args, None if quiet else lambda m: sys.stderr.write(m + "\n"))
+    try:
+        summary = calibrate(measurer, genotypes, task, shape)
+    finally:
+        measurer.close()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    acc, over = summary["in_sample"], summary["overhead"]
+    print(
+        f"calibrated {summary['device']} on {summary['networks']} networks in {summary['seconds']:.0f} s: "
+        f"{summary['new_parts']} new parts, {summary['table_parts']} in table"
+    )
+    print(
+        f"overhead: {over['scale']:.3f} x parts + {over['offset_ms']:.3f} ms + "
+        f"{over['concat_ms_per_melem']:.3f} ms per M concat elements"
+    )
+    print(
+        f"in-sample: {acc['within_10pct']:.0%} within 10%, MAPE {acc['mape']:.1%}, "
+        f"Kendall tau {acc['kendall_tau']:.3f}"
+    )
+    print(f"table: {summary['table']}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from edgenas.cli.common import parse_genotype, parse_task
+    from edgenas.latency_table import _model, predict_latency
+
+    genotype = parse_genotype(args.genotype)
+    task = parse_task(args.task)
+    shape = parse_input_shape(args.input)
+    measurer = _measurer(args, None)
+    try:
+        if not measurer.table.calibration:
+            sys.stderr.write(
+                f"edgenas: warning: no calibration for {args.device} yet; the overhead term is 0 "
+                f"(run `edgenas devices calibrate {args.device}`)\n"
+            )
+        try:
+            predicted = predict_latency(
+                genotype, task, shape, measurer, measure_missing=not args.no_measure
+            )
+        except KeyError as err:
+            raise UserError(
+                f"block {err.args[0]} is not in the {args.device} table; drop --no-measure to measure it"
+            ) from None
+        measured = measurer.measure_network(_model(genotype, task), shape) if args.measure else None
+    finally:
+        measurer.close()
+    data = {
+        "device": args.device,
+        "genotype": genotype.encode(),
+        "input": list(shape),
+        "predicted_ms": predicted,
+        "measured_ms": measured,
+        "new_parts": measurer.measured_parts,
+        "table": str(measurer.table.path),
+    }
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    line = f"predicted {predicted:.2f} ms on {args.device}"
+    if measured is not None:
+        line += f"; measured {measured:.2f} ms ({(predicted - measured) / measured:+.1%})"
+    print(line)
+    if measurer.measured_parts:
+        print(
+            f"({measurer.measured_parts} new block(s) measured and added to {measurer.table.path})"
+        )
+    return 0

@@ -1,0 +1,214 @@
+"""``edgenas profile``: measure an ONNX model (or a genotype) on a device."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from edgenas.cli.common import add_command, parse_input_shape
+from edgenas.errors import UserError
+
+EPILOG = """\
+examples:
+  edgenas profile model.onnx                               host CPU, 1 thread
+  edgenas profile model.onnx --device openvino-cpu --layers
+  edgenas profile model.onnx --device pixel3a --runs 100 --json pixel3a.json
+  edgenas profile --genotype "$(edgenas space sample --n 1)" --task depth --input 1x3x240x320
+  edgenas profile model.onnx --json - | jq .timings.median_ms
+
+The headline figure is the median of the session medians. Android devices need a
+runner first: `edgenas devices setup pixel3a --runner PATH/onnxruntime_perf_test`.
+"""
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """The measurement options shared by `profile` and `devices calibrate`."""
+    group = parser.add_argument_group("measurement protocol")
+    group.add_argument("--runs", type=int, default=50, help="timed runs per session")
+    group.add_argument("--warmup", type=int, default=10, help="warm-up runs per session")
+    group.add_argument("--sessions", type=int, default=3, help="separate sessions")
+    group.add_argument(
+        "--min-time", type=float, default=0.0, help="keep timing until at least this many seconds"
+    )
+    group.add_argument(
+        "--cooldown",
+        type=float,
+        default=None,
+        help="seconds between sessions (default: the device entry's cooldown_s)",
+    )
+    group.add_argument(
+        "--threads", type=int, default=None, help="intra-op threads (default: device entry's)"
+    )
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, default: str | None = "cpu") -> None:
+    """--device, --devices-file and --serial."""
+    parser.add_argument("--device", default=default, help="device name from `edgenas devices list`")
+    parser.add_argument(
+        "--devices-file",
+        default=None,
+        help="user device catalog (default ~/.config/edgenas/devices.toml)",
+    )
+    parser.add_argument(
+        "--serial", default=None, help="adb serial of the phone when several are connected"
+    )
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "profile",
+        help="measure the latency of an ONNX model (or a genotype) on a device",
+        description=(
+            "Measure an ONNX model on a device: warm-up, timed runs and several sessions,\n"
+            "raw samples kept, per-session median / p90 / min / mean / MAD / CV. Prints a\n"
+            "table; --json writes the full edgenas.latency/v1 result."
+        ),
+        epilog=EPILOG,
+    )
+    parser.add_argument("model", nargs="?", help="ONNX file (or use --genotype)")
+    add_device_arguments(parser)
+    add_protocol_arguments(parser)
+    parser.add_argument("--layers", action="store_true", help="also report per-layer times")
+    parser.add_argument(
+        "--json", metavar="OUT", default=None, help="write JSON here; '-' = stdout only"
+    )
+    group = parser.add_argument_group("profile a genotype (exported on the fly)")
+    group.add_argument("--genotype", default=None, help="genotype string instead of MODEL")
+    group.add_argument("--task", default="depth", help="task head for --genotype")
+    group.add_argument(
+        "--input", default=None, help="input shape, e.g. 1x3x240x320 (required with --genotype)"
+    )
+    parser.set_defaults(func=run_profile)
+
+
+def protocol_from_args(args: argparse.Namespace, entry):
+    """Protocol from the CLI options, cooldown defaulting to the device entry's."""
+    from edgenas.devices.protocol import Protocol
+
+    cooldown = entry.cooldown_s if args.cooldown is None else args.cooldown
+    return Protocol(
+        warmup_runs=args.warmup,
+        runs=args.runs,
+        min_time_s=args.min_time,
+        sessions=args.sessions,
+        cooldown_s=cooldown,
+    )
+
+
+def backend_options(args: argparse.Namespace, entry) -> dict:
+    return {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    from edgenas.devices.catalog import load_catalog
+    from edgenas.devices.profile import profile_model
+    from edgenas.devices.result import write_atomic
+
+    if (args.model is None) == (args.genotype is None):
+        raise UserError("give either an ONNX file or --genotype STR (with --task and --input)")
+    if args.threads is not None and args.threads < 1:
+        raise UserError("--threads must be >= 1")
+    catalog = load_catalog(args.devices_file)
+    entry = catalog.get(args.device)
+    protocol = protocol_from_args(args, entry)
+    quiet = args.json == "-"
+    with tempfile.TemporaryDirectory(prefix="edgenas-profile-") as tmp:
+        input_shapes = None
+        if args.genotype is not None:
+            if args.input is None:
+                raise UserError("--genotype needs --input, e.g. --input 1x3x240x320")
+            model_path = _export_genotype(args, Path(tmp))
+        else:
+            model_path = args.model
+            if args.input is not None:
+                from edgenas.devices.modelinfo import shapes_for_single_input
+
+                if not Path(model_path).is_file():
+                    raise UserError(f"model file {model_path} not found")
+                input_shapes = shapes_for_single_input(model_path, parse_input_shape(args.input))
+
+        def progress(i, timings):
+            if not quiet:
+                sys.stderr.write(
+                    f"session {i + 1}/{protocol.sessions}: median {timings.median:.3f} ms\n"
+                )
+
+        result = profile_model(
+            model_path,
+            entry,
+            protocol,
+            threads=args.threads,
+            layers=args.layers,
+            input_shapes=input_shapes,
+            backend_options=backend_options(args, entry),
+            on_session=progress,
+        )
+        if args.genotype is not None:
+            result.model["genotype"] = args.genotype.strip()
+            result.model["task"] = args.task
+    if args.json == "-":
+        sys.stdout.write(result.to_json() + "\n")
+        return 0
+    print_result(result)
+    if args.json:
+        write_atomic(args.json, result.to_json() + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _export_genotype(args: argparse.Namespace, folder: Path) -> str:
+    from edgenas.cli.common import parse_genotype, parse_task
+    from edgenas.latency_table import export_model
+
+    genotype = parse_genotype(args.genotype)
+    task = parse_task(args.task)
+    shape = parse_input_shape(args.input)
+    import edgenas
+
+    model = edgenas.build_model(genotype, task).eval()
+    path = folder / "genotype.onnx"
+    export_model(model, shape, path, verified=True)
+    return str(path)
+
+
+def print_result(result) -> None:
+    """Readable summary of a LatencyResult (rich tables)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    data = result.to_dict()
+    device, runtime, timings = data["device"], data["runtime"], data["timings"]
+    console.print(
+        f"[bold]{Path(data['model']['path']).name}[/bold] on [bold]{device['name']}[/bold] "
+        f"({device['kind']}): {runtime['name']} {runtime['version']}, {runtime['provider']}, "
+        f"{runtime['threads']} thread(s), {runtime['precision']}"
+    )
+    table = Table("session", "runs", "median ms", "p90 ms", "min ms", "mean ms", "MAD ms", "CV")
+    fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
+    for i, s in enumerate(result.sessions, 1):
+        table.add_row(
+            str(i),
+            str(s.n),
+            fmt(s.median),
+            fmt(s.p90),
+            fmt(s.min),
+            fmt(s.mean),
+            fmt(s.mad),
+            fmt(s.cv, ".1%"),
+        )
+    console.print(table)
+    console.print(
+        f"latency: [bold]{timings['median_ms']:.3f} ms[/bold] (median of {len(result.sessions)} "
+        f"session medians; spread {timings['session_spread']:.1%})"
+    )
+    if result.layers:
+        layers = Table("layer", "op", "ms", "ONNX node", title="slowest layers")
+        for layer in result.layers[:15]:
+            layers.add_row(
+                layer.name, layer.op_type, f"{layer.time_ms:.3f}", layer.onnx_node or "-"
+            )
+        console.print(layers)

@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "edgenas.cli.devices_cmd",
     "edgenas.cli.score_cmd",
     "edgenas.cli.export_cmd",
+    "edgenas.cli.train_cmd",
+    "edgenas.cli.eval_cmd",
 ]
 
 DESCRIPTION = """\

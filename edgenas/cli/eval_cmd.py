@@ -1,0 +1,163 @@
+"""``edgenas eval``: the task's metrics of a checkpoint, an ONNX model or a baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgenas.cli.common import add_command
+from edgenas.errors import UserError
+
+DESCRIPTION = """\
+Evaluate a trained network (--checkpoint from `edgenas train`), an ONNX model run
+through onnxruntime (--onnx), or a non-learned baseline (--baseline bicubic, sr only)
+on a dataset folder in its standard layout (see `edgenas train --help`) or, without
+--data, on the built-in demo validation data.
+
+Metrics, as in the literature:
+  depth  REL, RMSE, log10, delta1..3 over valid pixels (per image, averaged)
+  seg    mIoU from a dataset-wide confusion matrix (ignore index excluded), pixel acc.
+  sr     PSNR / SSIM on the Y channel (BT.601), `scale` pixels shaved, HR cropped to a
+         multiple of the scale, LR made by bicubic downscaling
+  cls    top-1 accuracy
+Depth and segmentation inputs are resized to --input (default: the training input
+stored in the checkpoint, else 128x160; an ONNX model with a fixed size uses its own)."""
+
+EPILOG = """\
+examples:
+  edgenas eval --task sr --data ../shared/data/sr/Set5 --baseline bicubic --scale 4
+  edgenas eval --task seg --data ../shared/data/camvid --checkpoint runs/segmentation/checkpoint.pt
+  edgenas eval --task depth --onnx depth.onnx --data ../shared/data/depth --json out.json"""
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "eval",
+        help="evaluate a checkpoint, an ONNX model or the bicubic baseline on a dataset",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
+    parser.add_argument("--task", required=True, help="depth, seg, sr or cls")
+    parser.add_argument("--data", help="dataset folder (default: built-in demo val data)")
+    parser.add_argument("--format", dest="fmt", help="dataset layout (default: detected)")
+    parser.add_argument(
+        "--split",
+        default="auto",
+        choices=("auto", "train", "val", "all"),
+        help="auto: the val split if the layout has one, otherwise every image",
+    )
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", help="checkpoint.pt written by `edgenas train`")
+    model.add_argument("--onnx", help="ONNX model (run with onnxruntime)")
+    model.add_argument("--baseline", choices=("bicubic",), help="non-learned baseline (sr)")
+    parser.add_argument("--input", help="HxW inputs are resized to (depth, seg, cls)")
+    parser.add_argument("--scale", type=int, help="sr factor (default: checkpoint's, else 2)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    parser.add_argument("--threads", type=int, help="torch threads (default: min(2, cores))")
+    parser.add_argument("--json", help="also write the metrics to this JSON file")
+    parser.set_defaults(func=run)
+
+
+def _auto_split(task, data: str | None) -> str:
+    """``val`` when the layout has a validation split, else ``all`` (e.g. Set5)."""
+    from pathlib import Path
+
+    if data is None:
+        return "val"
+    root = Path(data)
+    has_val = any((root / n).is_dir() for n in ("val", "valid", "valannot", "test"))
+    has_val |= (root / "leftImg8bit" / "val").is_dir()
+    has_val |= any(root.glob("*valid*_HR"))
+    return "val" if has_val else "all"
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgenas.tasks import get_task
+    from edgenas.tasks.baselines import BicubicUpscaler
+    from edgenas.tasks.defaults import PROXY_INPUT
+    from edgenas.tasks.runner import (
+        format_metrics,
+        open_for_cli,
+        parse_size,
+        set_threads,
+        write_json,
+    )
+    from edgenas.training import OnnxPredictor, evaluate, load_checkpoint, model_from_checkpoint
+
+    task = get_task(args.task)
+    set_threads(args.threads)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.baseline and task.name != "sr":
+        raise UserError("--baseline bicubic is for --task sr only")
+
+    scale = args.scale
+    size = parse_size(args.input, PROXY_INPUT) if args.input else None
+    if args.checkpoint:
+        ckpt = load_checkpoint(args.checkpoint)
+        model = model_from_checkpoint(ckpt)
+        spec = ckpt["model_spec"]
+        if spec["task"] != task.name:
+            raise UserError(
+                f"checkpoint {args.checkpoint} is for task {spec['task']}, not {task.name}"
+            )
+        if task.name == "sr":
+            trained = spec["options"].get("scale")
+            if scale is not None and scale != trained:
+                raise UserError(f"checkpoint was trained for x{trained}, not x{scale}")
+            scale = trained
+        if size is None and "input" in ckpt.get("extra", {}) and task.name != "sr":
+            size = tuple(ckpt["extra"]["input"])
+        source = f"checkpoint {args.checkpoint}"
+    elif args.onnx:
+        model = OnnxPredictor(args.onnx)
+        if size is None and model.fixed_hw is not None and task.name != "sr":
+            size = model.fixed_hw
+        source = f"ONNX {args.onnx}"
+    else:
+        model = BicubicUpscaler(scale or 2)
+        source = "bicubic baseline"
+    scale = scale or 2
+    if task.name == "sr" and scale not in (2, 3, 4):
+        raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
+    if size is None:
+        size = PROXY_INPUT
+    if args.baseline:
+        model.scale = scale
+
+    split = _auto_split(task, args.data) if args.split == "auto" else args.split
+    data = open_for_cli(
+        task, args.data, split, fmt=args.fmt, size=size, scale=scale, train=False, patch=48
+    )
+    info = data.info
+    if args.checkpoint and task.name in ("segmentation", "classification"):
+        classes = spec["options"].get("num_classes")
+        if classes != info.num_classes:
+            raise UserError(
+                f"checkpoint predicts {classes} classes but {info.root} has {info.num_classes}"
+            )
+    metrics = evaluate(model, task, data, batch_size=args.batch_size)
+    where = f"{info.root} ({info.format}, split {split}, {len(data)} images"
+    where += f", x{scale})" if task.name == "sr" else f", input {size[0]}x{size[1]})"
+    print(f"{task.name}: {source} on {where}")
+    print(
+        f"{format_metrics(metrics)}  (normalised accuracy {task.normalised_accuracy(metrics):.4f})"
+    )
+    if args.json:
+        write_json(
+            {
+                "task": task.name,
+                "source": source,
+                "data": info.root,
+                "format": info.format,
+                "split": split,
+                "images": len(data),
+                "scale": scale if task.name == "sr" else None,
+                "input": list(size) if task.name != "sr" else None,
+                "metrics": metrics,
+                "normalised_accuracy": task.normalised_accuracy(metrics),
+            },
+            args.json,
+        )
+        print(f"wrote {args.json}")
+    return 0

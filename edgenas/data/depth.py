@@ -1,0 +1,209 @@
+"""Monocular depth datasets: NYU-Depth-v2 style pairs and KITTI.
+
+* ``nyu``: ``rgb/NAME.*`` (or ``image/``, ``images/``, ``color/``) with ``depth/NAME.png``
+  (uint16 millimetres), ``depth/NAME.npy`` (float metres) or ``depth/NAME.h5`` (dataset
+  ``depth``, metres); or a tree of ``*.h5`` files holding both ``rgb`` (3xHxW) and
+  ``depth`` (HxW metres) as in the FastDepth NYU release. Optional ``train/`` and
+  ``val/`` (or ``test/``) sub-folders; otherwise every 10th pair is held out for val.
+  Depth capped to [1e-3, 10] m.
+* ``kitti``: KITTI's ``image/`` + ``groundtruth_depth/`` folders
+  (``*_image_*.png`` <-> ``*_groundtruth_depth_*.png``, the ``depth_selection`` layout)
+  or ``rgb/`` + ``depth/`` pairs; uint16 PNG / 256 = metres, 0 = invalid. Depth capped
+  to [1e-3, 80] m, evaluated inside the Garg/Eigen crop.
+
+Depth 0 (or non-finite) is invalid everywhere and stays invalid through resizing
+(nearest neighbour) and augmentation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edgenas.data.base import (
+    DatasetInfo,
+    check_same_size,
+    list_images,
+    read_raw,
+    read_rgb,
+    resize_nearest,
+    resize_rgb,
+    to_tensor_rgb,
+)
+from edgenas.data.splits import holdout
+from edgenas.errors import UserError
+
+RGB_DIRS = ("rgb", "image", "images", "color")
+DEPTH_SUFFIXES = (".png", ".npy", ".h5")
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise UserError(
+            "reading .h5 depth needs h5py: run `pip install h5py` (or convert to .npy/.png)"
+        ) from None
+    return h5py
+
+
+def read_depth(path: Path, png_divisor: float) -> np.ndarray:
+    """Depth in metres as float32 ``H x W``; 0 marks invalid pixels."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        raw = read_raw(path)
+        if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32, np.uint8):
+            raise UserError(
+                f"depth PNG {path} must be single-channel 16-bit (got {raw.dtype}, shape {raw.shape})"
+            )
+        return raw.astype(np.float32) / png_divisor
+    try:
+        if suffix == ".npy":
+            depth = np.load(path)
+        elif suffix == ".h5":
+            with _h5py().File(path, "r") as f:
+                depth = np.asarray(f["depth"])
+        else:
+            raise UserError(f"unsupported depth file {path} (use .png, .npy or .h5)")
+    except UserError:
+        raise
+    except FileNotFoundError:
+        raise UserError(f"missing depth file {path}") from None
+    except Exception as err:
+        raise UserError(f"cannot read depth {path}: {err}") from None
+    depth = np.squeeze(np.asarray(depth, dtype=np.float32))
+    if depth.ndim != 2:
+        raise UserError(f"depth {path} must be H x W, got shape {depth.shape}")
+    depth[~np.isfinite(depth)] = 0.0
+    return depth
+
+
+def read_h5_pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """RGB (uint8 HxWx3) and depth (metres) from one FastDepth-style NYU .h5 file."""
+    try:
+        with _h5py().File(path, "r") as f:
+            rgb = np.asarray(f["rgb"])
+            depth = np.asarray(f["depth"], dtype=np.float32)
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(
+            f"cannot read {path}: {err} (expected datasets 'rgb' and 'depth')"
+        ) from None
+    if rgb.ndim == 3 and rgb.shape[0] == 3:
+        rgb = rgb.transpose(1, 2, 0)
+    return np.ascontiguousarray(rgb.astype(np.uint8)), depth
+
+
+class DepthDataset(Dataset):
+    """``(image, depth)`` pairs; ``depth`` is ``1 x H x W`` metres, 0 = invalid."""
+
+    def __init__(
+        self,
+        pairs: list[tuple[Path, Path | None]],
+        info: DatasetInfo,
+        size: tuple[int, int] | None,
+        png_divisor: float,
+    ) -> None:
+        if not pairs:
+            raise UserError(f"no depth pairs for split {info.split!r} in {info.root}")
+        self.pairs = pairs
+        self.info = info
+        self.size = size
+        self.png_divisor = png_divisor
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, depth_path = self.pairs[index]
+        if depth_path is None:
+            image, depth = read_h5_pair(image_path)
+            depth_path = image_path
+        else:
+            image = read_rgb(image_path)
+            depth = read_depth(depth_path, self.png_divisor)
+        check_same_size(image, depth, image_path, depth_path)
+        depth = np.where(depth > 0, np.minimum(depth, self.info.max_depth), 0.0)
+        if self.size is not None:
+            image = resize_rgb(image, self.size)
+            depth = resize_nearest(depth, self.size)
+        target = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
+        return to_tensor_rgb(image), target
+
+
+def _rgb_dir(folder: Path) -> Path | None:
+    return next((folder / n for n in RGB_DIRS if (folder / n).is_dir()), None)
+
+
+def detect_depth_format(root: Path) -> str | None:
+    """``kitti``, ``nyu`` or None."""
+    for folder in (root, root / "train", root / "val"):
+        if (folder / "groundtruth_depth").is_dir():
+            return "kitti"
+        if _rgb_dir(folder) is not None and (folder / "depth").is_dir():
+            return "nyu"
+    if next(root.rglob("*.h5"), None) is not None:
+        return "nyu"
+    return None
+
+
+def _pairs_in(folder: Path) -> list[tuple[Path, Path | None]]:
+    """Pairs of one folder holding an RGB folder and a depth folder (or .h5 files)."""
+    if (folder / "groundtruth_depth").is_dir():
+        image_dir, depth_dir = folder / "image", folder / "groundtruth_depth"
+        pairs: list[tuple[Path, Path | None]] = []
+        for image in list_images(image_dir):
+            depth = depth_dir / image.name.replace("_image_", "_groundtruth_depth_")
+            if not depth.is_file():
+                raise UserError(f"no depth for {image}: missing {depth}")
+            pairs.append((image, depth))
+        return pairs
+    rgb_dir = _rgb_dir(folder)
+    if rgb_dir is not None and (folder / "depth").is_dir():
+        depth_dir = folder / "depth"
+        by_stem: dict[str, Path] = {}
+        for p in sorted(depth_dir.iterdir()):
+            if p.suffix.lower() in DEPTH_SUFFIXES:
+                by_stem.setdefault(p.stem, p)
+        pairs = []
+        for image in list_images(rgb_dir):
+            depth = by_stem.get(image.stem)
+            if depth is None:
+                raise UserError(
+                    f"no depth for {image} in {depth_dir} (expected {image.stem}.png/.npy/.h5)"
+                )
+            pairs.append((image, depth))
+        return pairs
+    h5 = sorted(folder.rglob("*.h5"))
+    return [(p, None) for p in h5]
+
+
+def open_depth(root: Path, split: str, fmt: str, size: tuple[int, int] | None) -> DepthDataset:
+    """Open a depth dataset of layout ``fmt`` (``nyu`` or ``kitti``)."""
+    if fmt not in ("nyu", "kitti"):
+        raise UserError(f"unknown depth format {fmt!r} (nyu or kitti)")
+    split_names = {"train": ("train",), "val": ("val", "test"), "all": ()}[split]
+    split_dir = next((root / n for n in split_names if (root / n).is_dir()), None)
+    if split_dir is not None:
+        pairs = _pairs_in(split_dir)
+    elif split == "all" and (root / "train").is_dir():
+        pairs = [
+            p for n in ("train", "val", "test") if (root / n).is_dir() for p in _pairs_in(root / n)
+        ]
+    else:
+        pairs = holdout(_pairs_in(root), split)
+    kitti = fmt == "kitti"
+    info = DatasetInfo(
+        task="depth",
+        format=fmt,
+        root=str(root),
+        split=split,
+        min_depth=1e-3,
+        max_depth=80.0 if kitti else 10.0,
+        eval_crop="garg" if kitti else None,
+    )
+    return DepthDataset(pairs, info, size, png_divisor=256.0 if kitti else 1000.0)

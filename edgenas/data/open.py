@@ -1,0 +1,101 @@
+"""``open_dataset``: a task, a folder (or none: built-in demo data) and a split -> Dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgenas.errors import UserError
+
+FORMATS = {
+    "depth": ("nyu", "kitti"),
+    "segmentation": ("camvid", "cityscapes"),
+    "sr": ("sr-folder", "sr-paired"),
+    "classification": ("imagefolder",),
+}
+
+
+def detect_format(task: str, root: Path) -> str:
+    """The layout of ``root`` for ``task``; a one-line UserError if none matches."""
+    from edgenas.data.classification import detect_imagefolder
+    from edgenas.data.depth import detect_depth_format
+    from edgenas.data.segmentation import detect_segmentation_format
+    from edgenas.data.sr import detect_sr_format
+
+    detectors = {
+        "depth": detect_depth_format,
+        "segmentation": detect_segmentation_format,
+        "sr": detect_sr_format,
+        "classification": detect_imagefolder,
+    }
+    fmt = detectors[task](root)
+    if fmt is None:
+        expected = {
+            "depth": "rgb/ + depth/ (NYU), image/ + groundtruth_depth/ (KITTI) or *.h5 files",
+            "segmentation": "train/ + trainannot/ (CamVid) or leftImg8bit/ + gtFine/ (Cityscapes)",
+            "sr": "a folder of HR images, or *_HR/ + *_LR_bicubic/X2/ (DIV2K)",
+            "classification": "one sub-folder of images per class (train/ and val/ optional)",
+        }[task]
+        raise UserError(f"cannot recognise the {task} layout of {root}: expected {expected}")
+    return fmt
+
+
+def open_dataset(
+    task: str,
+    root: str | Path | None = None,
+    split: str = "train",
+    *,
+    fmt: str | None = None,
+    size: tuple[int, int] | None = None,
+    scale: int = 2,
+    train: bool | None = None,
+    patch: int = 48,
+    patches_per_image: int = 8,
+    seed: int = 0,
+):
+    """Open the dataset of ``task`` in ``root`` (``None``: the built-in demo data).
+
+    Args:
+        task: canonical task name.
+        root: dataset folder in one of the standard layouts (see :data:`FORMATS`).
+        split: ``train``, ``val`` or ``all``.
+        fmt: layout name; detected from the folder when omitted.
+        size: ``(H, W)`` images (and targets) are resized to, depth/segmentation/
+            classification; ``None`` keeps the native size (evaluation at full size).
+        scale: super-resolution factor.
+        train: super-resolution random patches (default: ``split == "train"``).
+        patch: LR patch side for super-resolution training.
+        patches_per_image: super-resolution patches per image per epoch.
+        seed: seed of the patch draws.
+
+    The returned dataset has an ``info`` attribute (:class:`DatasetInfo`).
+    """
+    from edgenas.data.demo import open_demo
+
+    train = (split == "train") if train is None else train
+    if root is None:
+        return open_demo(task, split, size=size, scale=scale, train=train, patch=patch, seed=seed)
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"data folder {root} does not exist")
+    if fmt is None:
+        fmt = detect_format(task, root)
+    elif fmt not in FORMATS[task]:
+        raise UserError(f"unknown {task} format {fmt!r} (choose from {', '.join(FORMATS[task])})")
+    if task == "sr":
+        from edgenas.data.sr import open_sr
+
+        return open_sr(
+            root, split, fmt, scale=scale, train=train, patch=patch,
+            patches_per_image=patches_per_image, seed=seed,
+        )  # fmt: skip
+    if task == "segmentation":
+        from edgenas.data.segmentation import open_segmentation
+
+        return open_segmentation(root, split, fmt, size)
+    if task == "depth":
+        from edgenas.data.depth import open_depth
+
+        return open_depth(root, split, fmt, size)
+    from edgenas.data.classification import open_imagefolder
+
+    return open_imagefolder(root, split, size)

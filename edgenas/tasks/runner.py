@@ -1,0 +1,76 @@
+"""Pieces shared by `edgenas train` and `edgenas eval`: data opening, threads, output."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from edgenas.errors import UserError
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` intra-op threads (default: at most 2, leaving the rest alone)."""
+    import torch
+
+    if threads is None:
+        threads = min(2, os.cpu_count() or 1)
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads
+
+
+def parse_size(text: str | None, default: tuple[int, int]) -> tuple[int, int]:
+    """``HxW`` -> (H, W) via the shared CLI parser."""
+    from edgenas.cli.common import parse_shape
+
+    if text is None:
+        return default
+    return parse_shape(text, ndim=2)  # type: ignore[return-value]
+
+
+def open_for_cli(task, data: str | None, split: str, *, fmt, size, scale, train, patch, seed=0):
+    """Open a dataset for a command; the folder must exist."""
+    if data is not None and not Path(data).exists():
+        raise UserError(f"--data folder {data} does not exist")
+    kwargs = dict(fmt=fmt, scale=scale, train=train, patch=patch, seed=seed)
+    if task.name != "sr":
+        kwargs["size"] = size
+    return task.dataset(data, split, **kwargs)
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write JSON atomically (NaN written as null)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(clean(obj), f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def format_metrics(metrics: dict) -> str:
+    """``miou 0.4123  pixel_acc 0.8123`` (PSNR in dB with 2 decimals)."""
+    parts = []
+    for name, value in metrics.items():
+        digits = 2 if name in ("psnr", "rmse") else 4
+        parts.append(f"{name} {value:.{digits}f}")
+    return "  ".join(parts)

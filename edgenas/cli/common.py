@@ -89,7 +89,9 @@ def parse_genotype(text: str):
         return decode(text.strip())
     except ValueError as err:
         message = str(err)
-        raise UserError(message if message.startswith("bad ") else f"bad genotype: {message}") from None
+        raise UserError(
+            message if message.startswith("bad ") else f"bad genotype: {message}"
+        ) from None
 
 
 def parse_task(text: str) -> str:

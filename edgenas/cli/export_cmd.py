@@ -32,12 +32,14 @@ def register(subparsers) -> None:
         ),
     )
     add_model_arguments(parser)
+    parser.add_argument("--input", default="1x3x240x320", help="input shape NxCxHxW (or HxW)")
     parser.add_argument(
-        "--input", default="1x3x240x320", help="input shape NxCxHxW (or HxW)"
+        "-o", "--output", default=None, help="output file (default model.onnx / model.xml)"
     )
-    parser.add_argument("-o", "--output", default=None, help="output file (default model.onnx / model.xml)")
     parser.add_argument(
-        "--dynamic", action="store_true", help="dynamic batch, height and width (verified at two sizes)"
+        "--dynamic",
+        action="store_true",
+        help="dynamic batch, height and width (verified at two sizes)",
     )
     parser.add_argument(
         "--format",
@@ -58,7 +60,9 @@ def run(args: argparse.Namespace) -> None:
     if output.suffix != suffix:
         raise UserError(f"--format {args.format} writes a {suffix} file; name the output *{suffix}")
     if output.is_dir():
-        raise UserError(f"{output} is a directory; give a file name such as {output / ('model' + suffix)}")
+        raise UserError(
+            f"{output} is a directory; give a file name such as {output / ('model' + suffix)}"
+        )
     model = model_from_args(args)
 
     from edgenas.export import export_onnx
@@ -93,7 +97,9 @@ def _print_report(report) -> None:
     )
     table.add_row("parameters", f"{report.params:,}")
     table.add_row("MACs", f"{report.macs / 1e6:,.1f} M")
-    table.add_row("max error vs PyTorch", f"{report.max_abs_err:.2e} abs, {report.max_rel_err:.2e} rel")
+    table.add_row(
+        "max error vs PyTorch", f"{report.max_abs_err:.2e} abs, {report.max_rel_err:.2e} rel"
+    )
     table.add_row("opset", str(report.opset))
     table.add_row(
         "seconds", ", ".join(f"{stage} {sec:.2f}" for stage, sec in report.seconds.items())

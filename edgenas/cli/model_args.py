@@ -22,9 +22,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, genotype_required: b
         help="depth, segmentation (seg), sr (super-resolution) or classification (cls)",
     )
     parser.add_argument(
-        "--num-classes", type=int, default=None, help="classes (segmentation: 11, classification: 10)"
+        "--num-classes",
+        type=int,
+        default=None,
+        help="classes (segmentation: 11, classification: 10)",
     )
-    parser.add_argument("--scale", type=int, default=None, help="super-resolution factor: 2, 3 or 4")
+    parser.add_argument(
+        "--scale", type=int, default=None, help="super-resolution factor: 2, 3 or 4"
+    )
     parser.add_argument(
         "--upsampler",
         choices=("pixelshuffle", "deconv"),

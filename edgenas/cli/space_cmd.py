@@ -74,7 +74,9 @@ def _parse_scales(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise UserError(f"bad --scales {text!r}: write comma-separated integers, e.g. 2,3") from None
+        raise UserError(
+            f"bad --scales {text!r}: write comma-separated integers, e.g. 2,3"
+        ) from None
 
 
 def run_sample(args: argparse.Namespace) -> None:

@@ -17,15 +17,20 @@ def _resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class DepthHead(nn.Module):
-    """One-channel depth map at the input size; softplus keeps it strictly positive."""
+    """One-channel depth map at the input size, at least ``min_depth``.
 
-    def __init__(self, in_channels: int) -> None:
+    Softplus keeps the map positive but underflows to exactly 0 in float32 for very
+    negative inputs, so ``min_depth`` is added: log-based losses and metrics never see 0.
+    """
+
+    def __init__(self, in_channels: int, min_depth: float = 1e-3) -> None:
         super().__init__()
         self.proj = nn.Conv2d(in_channels, 1, 3, padding=1)
         self.positive = nn.Softplus()
+        self.min_depth = min_depth
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.positive(_resize_to(self.proj(features), image))
+        return self.positive(_resize_to(self.proj(features), image)) + self.min_depth
 
 
 class SegmentationHead(nn.Module):

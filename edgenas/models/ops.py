@@ -138,6 +138,7 @@ class Layer(nn.Module):
     def __init__(self, spec: BlockSpec, in_channels: int, stride: int = 1) -> None:
         super().__init__()
         self.body = build_layer_body(spec, in_channels, stride)
+        self.in_channels, self.out_channels, self.stride = in_channels, spec.channels, stride
         self.use_residual = spec.residual and stride == 1 and in_channels == spec.channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -122,9 +122,7 @@ class BlockSpec:
     def encode(self) -> str:
         """Canonical string of this block, e.g. ``ib6_k5_se25_res_c32_n2``."""
         skip = "res" if self.residual else "nores"
-        return (
-            f"{self.op_token}_k{self.kernel}_se{self.se}_{skip}_c{self.channels}_n{self.layers}"
-        )
+        return f"{self.op_token}_k{self.kernel}_se{self.se}_{skip}_c{self.channels}_n{self.layers}"
 
     @classmethod
     def decode(cls, text: str) -> BlockSpec:

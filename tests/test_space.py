@@ -1,0 +1,157 @@
+"""The LDP search space: size, constraint, sampling and mutations."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from edgenas.space import LDPSpace, decode
+from edgenas.space.genotype import BlockSpec, Genotype, blocks_for_scales
+
+SPACE = LDPSpace()
+
+
+def test_default_block_choices_and_network_count():
+    size = SPACE.size()
+    # (conv, ds, ib3, ib6, micro) x 2 kernels x 2 SE x 2 skips x 6 widths x 3 depths
+    assert size.block_choices == 5 * 2 * 2 * 2 * 6 * 3
+    assert size.networks_log10[5] == pytest.approx(33 * math.log10(720))
+
+
+def test_paper_sized_space_gives_about_2e75():
+    # 4 ops (one expansion) x 2 x 2 x 2 x 3 widths x 2 depths = 192, as in the paper.
+    paper = LDPSpace(scales=(5,), expansions=(6,), channels=(16, 32, 64), layers=(1, 2))
+    size = paper.size()
+    assert size.block_choices == 192
+    assert size.networks(5) == pytest.approx(192.0**33, rel=1e-9)
+    assert 1e75 < size.networks(5) < 3e75
+
+
+def test_sampling_is_reproducible_and_valid():
+    first = SPACE.sample_unique(200, seed=7)
+    again = SPACE.sample_unique(200, seed=7)
+    other = SPACE.sample_unique(200, seed=8)
+    assert first == again
+    assert first != other
+    assert len({g.encode() for g in first}) == 200
+    assert all(SPACE.is_valid(g) for g in first)
+    assert {g.scales for g in first} == set(SPACE.scales)
+
+
+def test_sampling_restricted_scales():
+    genotypes = SPACE.sample_unique(30, seed=0, scales=(2, 3))
+    assert {g.scales for g in genotypes} <= {2, 3}
+    with pytest.raises(ValueError, match="not among the choices"):
+        SPACE.sample_unique(3, seed=0, scales=(9,))
+
+
+def test_sampling_covers_every_choice():
+    blocks = [b for g in SPACE.sample_unique(300, seed=1) for b in g.blocks]
+    assert {b.op_token for b in blocks} == {"conv", "ds", "ib3", "ib6", "micro"}
+    assert {b.kernel for b in blocks} == set(SPACE.kernels)
+    assert {b.channels for b in blocks} == set(SPACE.channels)
+    assert {b.layers for b in blocks} == set(SPACE.layers)
+    assert {b.se for b in blocks} == set(SPACE.se)
+    assert {b.residual for b in blocks} == {True, False}
+
+
+def _uniform(scales: int, **fields) -> Genotype:
+    block = BlockSpec(
+        **{
+            "op": "conv",
+            "kernel": 3,
+            "se": 0,
+            "residual": True,
+            "channels": 16,
+            "layers": 1,
+            **fields,
+        }
+    )
+    return Genotype(scales, (block,) * blocks_for_scales(scales))
+
+
+def test_budget_trades_kernel_against_channels():
+    widest = _uniform(2, kernel=5, channels=64, layers=3)
+    assert not SPACE.is_valid(widest)
+    assert any("compute units" in p for p in SPACE.problems(widest))
+    # Big kernels fit when the widths come down ...
+    assert SPACE.is_valid(_uniform(2, kernel=5, channels=16, layers=2))
+    # ... and the widest blocks fit with small kernels.
+    assert SPACE.is_valid(_uniform(2, kernel=3, channels=48, layers=1))
+    assert SPACE.compute_units(_uniform(2, kernel=5)) > SPACE.compute_units(_uniform(2, kernel=3))
+
+
+def test_problems_name_values_outside_the_lists():
+    genotype = _uniform(2, channels=20)
+    problems = SPACE.problems(genotype)
+    assert any("channels 20" in p for p in problems)
+    with pytest.raises(ValueError, match="channels 20"):
+        SPACE.check(genotype)
+    assert SPACE.problems(_uniform(7)) and "7 scales" in SPACE.problems(_uniform(7))[0]
+
+
+def test_swap_exchanges_operations_and_keeps_widths():
+    rng = random.Random(3)
+    for parent in SPACE.sample_unique(50, seed=3):
+        child = SPACE.mutate_swap(parent, rng)
+        assert child is not None
+        assert SPACE.is_valid(child)
+        changed = [
+            i for i, (a, b) in enumerate(zip(parent.blocks, child.blocks, strict=True)) if a != b
+        ]
+        assert len(changed) == 2
+        i, j = changed
+        assert child.blocks[i].operation() == parent.blocks[j].operation()
+        assert child.blocks[j].operation() == parent.blocks[i].operation()
+        for k in changed:
+            assert (child.blocks[k].channels, child.blocks[k].layers) == (
+                parent.blocks[k].channels,
+                parent.blocks[k].layers,
+            )
+
+
+def test_swap_returns_none_when_every_operation_is_equal():
+    assert SPACE.mutate_swap(_uniform(2), random.Random(0)) is None
+
+
+def test_replace_changes_exactly_one_block():
+    rng = random.Random(4)
+    for parent in SPACE.sample_unique(50, seed=4):
+        child = SPACE.mutate_replace(parent, rng)
+        assert child is not None and SPACE.is_valid(child)
+        assert sum(a != b for a, b in zip(parent.blocks, child.blocks, strict=True)) == 1
+
+
+def test_mutate_always_valid_and_different_and_seeded():
+    parents = SPACE.sample_unique(100, seed=5)
+    children = [SPACE.mutate(p, random.Random(i)) for i, p in enumerate(parents)]
+    again = [SPACE.mutate(p, random.Random(i)) for i, p in enumerate(parents)]
+    assert children == again
+    for parent, child in zip(parents, children, strict=True):
+        assert child != parent and SPACE.is_valid(child)
+    # Both kinds of mutation happen.
+    kinds = Counter(
+        sum(a != b for a, b in zip(p.blocks, c.blocks, strict=True))
+        for p, c in zip(parents, children, strict=True)
+    )
+    assert kinds[1] > 0 and kinds[2] > 0
+
+
+def test_mutate_falls_back_to_replace_when_no_swap_fits():
+    child = SPACE.mutate(_uniform(2), random.Random(0))
+    assert child != _uniform(2) and SPACE.is_valid(child)
+
+
+def test_bad_space_definitions_are_rejected():
+    with pytest.raises(ValueError, match="empty"):
+        LDPSpace(kernels=())
+    with pytest.raises(ValueError, match="odd"):
+        LDPSpace(kernels=(4,))
+
+
+def test_space_round_trips_through_strings_of_samples():
+    for genotype in SPACE.sample_unique(100, seed=9):
+        assert decode(genotype.encode()) == genotype

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,10 @@ def export_model(
     args = tuple(torch.randn(s) for s in shapes)
     names = [f"input{i}" for i in range(len(shapes))] if len(shapes) > 1 else ["input"]
     tmp = path.with_name(f".{path.name}.tmp")
-    with torch.no_grad():
+    # The TorchScript exporter is the one that works here (no onnxscript); silence its
+    # deprecation notice, which would repeat for every part.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module, args, str(tmp), dynamo=False, opset_version=opset, input_names=names
         )

@@ -157,7 +157,7 @@ def _pairs_in(folder: Path) -> list[tuple[Path, Path | None]]:
         image_dir, depth_dir = folder / "image", folder / "groundtruth_depth"
         pairs: list[tuple[Path, Path | None]] = []
         for image in list_images(image_dir):
-            depth = depth_dir / image.name.replace("_image_", "_groundtruth_depth_")
+            depth = depth_dir / image.name.replace("_image_", "_groundtruth_depth_", 1)
             if not depth.is_file():
                 raise UserError(f"no depth for {image}: missing {depth}")
             pairs.append((image, depth))

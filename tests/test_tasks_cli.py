@@ -1,0 +1,102 @@
+"""`edgenas train` and `edgenas eval` as a user runs them (tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgenas.cli import main
+
+TINY = "S2:" + "-".join(["ds_k3_se0_nores_c8_n1"] * 12)
+
+
+def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--task", "seg", "--genotype", TINY, "--input", "32x40", "--epochs", "1",
+                 "--workers", "0", "--threads", "1", "-o", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "val: miou" in text and "normalised accuracy" in text
+    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "metrics.json", "samples.png"}
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["epochs"] == 1 and summary["input"] == [32, 40]
+    assert main(["eval", "--task", "seg", "--checkpoint", str(out / "checkpoint.pt"),
+                 "--threads", "1", "--json", str(tmp_path / "e.json")]) == 0  # fmt: skip
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert evaluated["metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-9)
+
+
+def test_train_sr_on_a_folder_and_eval_onnx(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from edgenas.export import export_onnx
+    from edgenas.training import load_checkpoint, model_from_checkpoint
+
+    data = tmp_path / "hr"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["train", "--task", "sr", "--data", str(data), "--val-data", str(data),
+                 "--genotype", TINY, "--input", "12x12", "--epochs", "1", "--scale", "3",
+                 "--workers", "0", "--threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
+    assert "val: psnr" in capsys.readouterr().out
+    model = model_from_checkpoint(load_checkpoint(out / "checkpoint.pt")).eval()
+    export_onnx(model, (1, 3, 12, 12), tmp_path / "sr.onnx", dynamic=True)
+    for source in (
+        ["--checkpoint", str(out / "checkpoint.pt")],
+        ["--onnx", str(tmp_path / "sr.onnx"), "--scale", "3"],
+    ):
+        assert main(["eval", "--task", "sr", "--data", str(data), *source, "--threads", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("psnr")]
+    assert len(lines) == 2 and lines[0] == lines[1]  # ONNX and PyTorch agree to 2 decimals
+
+
+def test_eval_bicubic_baseline_on_demo_sr(capsys):
+    assert main(["eval", "--task", "sr", "--baseline", "bicubic", "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "bicubic baseline on <built-in>" in text and "psnr" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--task", "nope"], "unknown task 'nope'"),
+        (["train", "--task", "seg", "--data", "/no/such/dir"], "does not exist"),
+        (["train", "--task", "seg", "--genotype", "S2:bogus"], "bad"),
+        (["train", "--task", "seg", "--input", "12xab"], "bad shape"),
+        (["train", "--task", "sr", "--scale", "5"], "--scale must be 2, 3 or 4"),
+        (["train", "--task", "seg", "--seconds", "-1"], "--seconds must be positive"),
+        (["eval", "--task", "seg", "--baseline", "bicubic"], "for --task sr only"),
+        (["eval", "--task", "seg", "--checkpoint", "/no/ckpt.pt"], "does not exist"),
+        (["eval", "--task", "depth", "--onnx", "/no/m.onnx"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_error_with_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgenas: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_budget_options_are_exclusive_and_help_teaches(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--task", "seg", "--epochs", "1", "--seconds", "3"])
+    assert exc.value.code == 2
+    for command in ("train", "eval"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "examples:" in capsys.readouterr().out
+
+
+def test_eval_on_camvid_names_the_mismatch(shared_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--task", "seg", "--genotype", TINY, "--input", "32x40", "--epochs", "1",
+                 "--workers", "0", "--threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
+    code = main(["eval", "--task", "seg", "--data", str(shared_data / "camvid"),
+                 "--checkpoint", str(out / "checkpoint.pt")])  # fmt: skip
+    assert code == 2
+    assert "checkpoint predicts 5 classes" in capsys.readouterr().err

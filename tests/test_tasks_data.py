@@ -1,0 +1,268 @@
+"""Dataset adapters on tiny folders in the standard layouts, demo data, augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from edgenas.data import detect_format, open_dataset
+from edgenas.data.augment import augment_dense
+from edgenas.errors import UserError
+
+
+def _rgb(path: Path, h: int = 12, w: int = 16, seed: int = 0) -> np.ndarray:
+    array = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return array
+
+
+def _gray(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+# ----- segmentation ----------------------------------------------------------------------
+
+
+def _camvid(root: Path, n: int = 3) -> None:
+    for split in ("train", "val"):
+        for i in range(n):
+            _rgb(root / split / f"f{i}.png", seed=i)
+            label = (np.arange(12 * 16).reshape(12, 16) % 12).astype(np.uint8)
+            _gray(root / f"{split}annot" / f"f{i}.png", label)
+
+
+def test_camvid_layout_detected_and_read(tmp_path):
+    _camvid(tmp_path)
+    assert detect_format("segmentation", tmp_path) == "camvid"
+    data = open_dataset("segmentation", tmp_path, "val", size=None)
+    assert len(data) == 3 and data.info.ignore_index == 11 and data.info.num_classes == 11
+    image, label = data[0]
+    assert image.shape == (3, 12, 16) and image.dtype == torch.float32
+    assert label.dtype == torch.int64 and int(label.max()) == 11
+    resized = open_dataset("segmentation", tmp_path, "train", size=(6, 8))[0]
+    assert resized[0].shape == (3, 6, 8)
+    assert set(resized[1].unique().tolist()) <= set(range(12))  # ids stay ids
+
+
+def test_cityscapes_label_ids_map_to_train_ids(tmp_path):
+    name = "aachen_000000_000019"
+    _rgb(tmp_path / "leftImg8bit" / "val" / "aachen" / f"{name}_leftImg8bit.png", 4, 5)
+    ids = np.array([[7, 8, 26, 0, 33]] * 4, dtype=np.uint8)
+    _gray(tmp_path / "gtFine" / "val" / "aachen" / f"{name}_gtFine_labelIds.png", ids)
+    assert detect_format("segmentation", tmp_path) == "cityscapes"
+    data = open_dataset("segmentation", tmp_path, "val", size=None)
+    assert data.info.num_classes == 19
+    assert data[0][1][0].tolist() == [0, 1, 13, 255, 18]
+
+
+def test_missing_label_is_one_line_error_naming_the_file(tmp_path):
+    _camvid(tmp_path)
+    (tmp_path / "valannot" / "f1.png").unlink()
+    with pytest.raises(UserError, match=r"no label for .*f1\.png"):
+        open_dataset("segmentation", tmp_path, "val")
+
+
+def test_mismatched_and_unreadable_files_name_the_file(tmp_path):
+    _camvid(tmp_path)
+    _gray(tmp_path / "valannot" / "f0.png", np.zeros((5, 5), np.uint8))
+    (tmp_path / "valannot" / "f1.png").write_bytes(b"not a png")
+    data = open_dataset("segmentation", tmp_path, "val")
+    with pytest.raises(UserError, match=r"size mismatch: .*f0\.png"):
+        data[0]
+    with pytest.raises(UserError, match=r"cannot read .*f1\.png"):
+        data[1]
+
+
+def test_unrecognised_layout_says_what_was_expected(tmp_path):
+    with pytest.raises(UserError, match="cannot recognise the segmentation layout"):
+        open_dataset("segmentation", tmp_path)
+    with pytest.raises(UserError, match="does not exist"):
+        open_dataset("depth", tmp_path / "nope")
+
+
+# ----- depth -----------------------------------------------------------------------------
+
+
+def test_nyu_png_millimetres_and_npy_metres(tmp_path):
+    for i in range(10):
+        _rgb(tmp_path / "rgb" / f"p{i}.png", 6, 8, seed=i)
+        mm = np.full((6, 8), 1500 + i, np.uint16)
+        mm[0, 0] = 0
+        if i == 3:
+            np.save(tmp_path / "depth" / f"p{i}.npy", mm.astype(np.float32) / 1000)
+        else:
+            _gray(tmp_path / "depth" / f"p{i}.png", mm)
+    assert detect_format("depth", tmp_path) == "nyu"
+    train = open_dataset("depth", tmp_path, "train", size=None)
+    val = open_dataset("depth", tmp_path, "val", size=None)
+    assert (len(train), len(val)) == (9, 1)  # every 10th pair held out
+    _image, depth = train[3]
+    assert depth.shape == (1, 6, 8) and depth[0, 0, 0] == 0
+    assert float(depth[0, 1, 1]) == pytest.approx(1.503)
+    assert float(train[0][1][0, 1, 1]) == pytest.approx(1.5)
+    assert train.info.max_depth == 10.0
+
+
+def test_kitti_depth_selection_layout_divides_by_256_and_uses_garg_crop(tmp_path):
+    name = "2011_09_26_drive_0002_sync_{}_0000000005_image_02.png"
+    _rgb(tmp_path / "image" / name.format("image"), 6, 8)
+    raw = np.zeros((6, 8), np.uint16)
+    raw[2:, :] = 256 * 20  # 20 m
+    _gray(tmp_path / "groundtruth_depth" / name.format("groundtruth_depth"), raw)
+    assert detect_format("depth", tmp_path) == "kitti"
+    data = open_dataset("depth", tmp_path, "all", size=None)
+    depth = data[0][1]
+    assert float(depth.max()) == 20.0 and float(depth[0, 0, 0]) == 0.0
+    assert data.info.eval_crop == "garg" and data.info.max_depth == 80.0
+
+
+def test_depth_resizing_keeps_invalid_pixels_invalid(tmp_path):
+    _rgb(tmp_path / "rgb" / "a.png", 10, 10)
+    mm = np.where(np.indices((10, 10))[1] % 2 == 0, 0, 2000).astype(np.uint16)
+    _gray(tmp_path / "depth" / "a.png", mm)
+    depth = open_dataset("depth", tmp_path, "all", size=(5, 7))[0][1]
+    assert set(depth.unique().tolist()) <= {0.0, 2.0}
+
+
+def test_h5_depth_needs_h5py_or_reads_it(tmp_path):
+    _rgb(tmp_path / "rgb" / "a.png", 4, 4)
+    (tmp_path / "depth").mkdir()
+    try:
+        import h5py
+    except ImportError:
+        (tmp_path / "depth" / "a.h5").write_bytes(b"")
+        data = open_dataset("depth", tmp_path, "all", size=None)
+        with pytest.raises(UserError, match="h5py"):
+            data[0]
+        return
+    with h5py.File(tmp_path / "depth" / "a.h5", "w") as f:
+        f["depth"] = np.full((4, 4), 3.0, np.float32)
+    assert float(open_dataset("depth", tmp_path, "all", size=None)[0][1].mean()) == 3.0
+
+
+# ----- super-resolution ------------------------------------------------------------------
+
+
+def test_sr_folder_eval_crops_hr_to_scale_and_makes_bicubic_lr(tmp_path):
+    from edgenas.data.sr import bicubic_resize
+
+    hr = _rgb(tmp_path / "img.png", 31, 26)
+    data = open_dataset("sr", tmp_path, "all", scale=3)
+    lr, hr_t = data[0]
+    assert hr_t.shape == (3, 30, 24) and lr.shape == (3, 10, 8)
+    expected = bicubic_resize(hr[:30, :24], (10, 8))
+    assert torch.equal(
+        (lr * 255).round().byte().permute(1, 2, 0), torch.from_numpy(expected.copy())
+    )
+
+
+def test_sr_training_patches_are_aligned_and_deterministic(tmp_path):
+    from edgenas.data.sr import bicubic_resize
+
+    _rgb(tmp_path / "img.png", 64, 64)
+    data = open_dataset("sr", tmp_path, "all", scale=2, train=True, patch=8, patches_per_image=4)
+    assert len(data) == 4
+    lr, hr = data[1]
+    assert lr.shape == (3, 8, 8) and hr.shape == (3, 16, 16)
+    hr8 = (hr * 255).round().byte().permute(1, 2, 0).numpy()
+    assert torch.equal(lr, torch.from_numpy(bicubic_resize(hr8, (8, 8))).permute(2, 0, 1) / 255)
+    assert torch.equal(data[1][1], hr)
+    data.set_epoch(1)
+    assert not torch.equal(data[1][1], hr)
+
+
+def test_div2k_paired_layout(tmp_path):
+    for i in (1, 2):
+        _rgb(tmp_path / "DIV2K_valid_HR" / f"{i:04d}.png", 16, 20, seed=i)
+        _rgb(tmp_path / "DIV2K_valid_LR_bicubic" / "X2" / f"{i:04d}x2.png", 8, 10, seed=10 + i)
+    assert detect_format("sr", tmp_path) == "sr-paired"
+    data = open_dataset("sr", tmp_path, "val", scale=2)
+    lr, hr = data[1]
+    assert lr.shape == (3, 8, 10) and hr.shape == (3, 16, 20)
+    with pytest.raises(UserError, match="no LR folder for x4"):
+        open_dataset("sr", tmp_path, "val", scale=4)
+
+
+# ----- demo data -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["depth", "segmentation", "classification"])
+def test_demo_scenes_are_deterministic_and_well_formed(task):
+    train = open_dataset(task, None, "train")
+    again = open_dataset(task, None, "train")
+    image, target = train[5]
+    assert image.shape == (3, 128, 160) and 0 <= float(image.min()) <= float(image.max()) <= 1
+    assert torch.equal(image, again[5][0]) and torch.equal(target, again[5][1])
+    assert not torch.equal(image, open_dataset(task, None, "val")[5][0])
+    if task == "depth":
+        assert target.shape == (1, 128, 160)
+        assert float(target.min()) > 1.0 and float(target.max()) <= 10.0
+    elif task == "segmentation":
+        assert target.shape == (128, 160) and int(target.max()) < train.info.num_classes
+        assert len(target.unique()) >= 3
+
+
+def test_demo_sr_uses_bundled_photographs():
+    data = open_dataset("sr", None, "val", scale=2)
+    assert len(data) == 2
+    lr, hr = data[0]  # chelsea.png, 300x451 -> 300x450 HR
+    assert hr.shape == (3, 300, 450) and lr.shape == (3, 150, 225)
+    train = open_dataset("sr", None, "train", scale=4)
+    assert train[0][0].shape == (3, 48, 48) and train[0][1].shape == (3, 192, 192)
+
+
+# ----- augmentation ----------------------------------------------------------------------
+
+
+def test_augmentation_moves_targets_with_images():
+    """A labelled image whose colour encodes the class: after augmentation the label
+    still matches the colour wherever it is not ignored (away from the blend at edges)."""
+    gen = torch.Generator().manual_seed(3)
+    labels = torch.zeros(4, 32, 40, dtype=torch.int64)
+    labels[:, :, 20:] = 1
+    labels[:, 5:15, 3:12] = 2
+    images = torch.stack([labels.float() / 2] * 3, 1)
+    from edgenas.data.augment import AugmentConfig
+
+    config = AugmentConfig(jitter=0.0, drop_prob=0.0)
+    out_img, out_lab = augment_dense(images, labels, "segmentation", gen, config, ignore_index=99)
+    assert set(out_lab.unique().tolist()) <= {0, 1, 2, 99}
+    ok = out_lab != 99
+    err = (out_img[:, 0] * 2 - out_lab.float()).abs()[ok]
+    assert float((err < 0.5).float().mean()) > 0.97
+
+
+def test_depth_augmentation_keeps_invalid_invalid_and_values_unchanged():
+    gen = torch.Generator().manual_seed(0)
+    depth = torch.full((3, 1, 20, 20), 4.0)
+    depth[..., ::3] = 0.0
+    _, out = augment_dense(torch.rand(3, 3, 20, 20), depth, "depth", gen)
+    assert set(out.unique().tolist()) <= {0.0, 4.0}
+
+
+def test_sr_augmentation_keeps_lr_hr_relation():
+    gen = torch.Generator().manual_seed(0)
+    hr = torch.rand(4, 3, 16, 16)
+    lr = torch.nn.functional.avg_pool2d(hr, 2)
+    lr2, hr2 = augment_dense(lr, hr, "sr", gen)
+    assert torch.allclose(torch.nn.functional.avg_pool2d(hr2, 2), lr2, atol=1e-6)
+
+
+# ----- the real data folders (skipped without ../shared/data) -----------------------------
+
+
+def test_real_layouts_are_detected(shared_data):
+    assert detect_format("segmentation", shared_data / "camvid") == "camvid"
+    assert detect_format("depth", shared_data / "depth") == "nyu"
+    assert detect_format("sr", shared_data / "sr" / "T91") == "sr-folder"
+    camvid = open_dataset("segmentation", shared_data / "camvid", "val", size=(180, 240))
+    assert len(camvid) == 101 and camvid[0][1].shape == (180, 240)
+    depth = open_dataset("depth", shared_data / "depth", "val", size=(120, 160))
+    _image, target = depth[0]
+    assert target.shape == (1, 120, 160) and 0.0 < float((target > 0).float().mean()) < 1.0

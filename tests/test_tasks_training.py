@@ -1,0 +1,159 @@
+"""Losses, the learning-rate schedule, training, checkpoints/resume, ONNX agreement."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from edgenas.data.demo import DemoScenes
+from edgenas.losses import depth_loss, segmentation_loss
+from edgenas.tasks import get_task
+from edgenas.training import (
+    Budget,
+    TrainConfig,
+    evaluate,
+    load_checkpoint,
+    lr_factor,
+    model_from_checkpoint,
+    train,
+)
+
+TINY = "S2:" + "-".join(["ds_k3_se0_nores_c8_n1"] * 12)
+
+
+def _seg_data(n: int = 8, split: str = "train"):
+    return DemoScenes("segmentation", split, size=(32, 40), length=n)
+
+
+def test_lr_schedule_holds_10_epochs_then_decays_every_5():
+    factors = [lr_factor(e) for e in range(21)]
+    assert factors[:10] == [1.0] * 10
+    assert factors[10:15] == [0.95] * 5
+    assert factors[15:20] == [pytest.approx(0.95**2)] * 5
+    assert factors[20] == pytest.approx(0.95**3)
+
+
+def test_segmentation_loss_ignores_ignore_index_and_weights_classes():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6, generator=gen)
+    target = torch.randint(0, 4, (2, 5, 6), generator=gen)
+    target[:, 0] = 11
+    keep = target != 11
+    manual = F.cross_entropy(logits.permute(0, 2, 3, 1)[keep], target[keep])
+    assert segmentation_loss(logits, target, ignore_index=11) == pytest.approx(float(manual))
+    weights = torch.tensor([1.0, 2.0, 0.5, 3.0])
+    w = weights[target[keep]]
+    per_pixel = F.cross_entropy(logits.permute(0, 2, 3, 1)[keep], target[keep], reduction="none")
+    expected = float((per_pixel * w).sum() / w.sum())
+    assert float(segmentation_loss(logits, target, 11, weights)) == pytest.approx(
+        expected, rel=1e-5
+    )
+    assert float(segmentation_loss(logits, torch.full_like(target, 11), 11)) == 0.0
+
+
+def test_depth_loss_is_zero_on_valid_match_whatever_invalid_pixels_hold():
+    target = torch.rand(2, 1, 16, 16) * 5 + 1
+    target[..., ::2, :] = 0.0
+    pred = target.clone()
+    pred[target == 0] = 7.0
+    assert float(depth_loss(pred, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(depth_loss(pred * 1.2, target)) > 0.01
+
+
+def test_normalised_accuracy_per_task():
+    assert get_task("seg").normalised_accuracy({"miou": 0.42}) == 0.42
+    assert get_task("depth").normalised_accuracy({"delta1": 0.8, "rel": 0.1}) == 0.8
+    sr = get_task("sr")
+    assert sr.normalised_accuracy({"psnr": 30.0}) == pytest.approx(0.5)
+    assert sr.normalised_accuracy({"psnr": 50.0}) == 1.0
+    assert sr.normalised_accuracy({"psnr": float("nan")}) == 0.0
+
+
+def test_training_lowers_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    task = get_task("seg")
+    data = _seg_data(4)
+    model = task.build_model(TINY, data.info)
+    config = TrainConfig(batch_size=4, lr=5e-3, augment=False)
+    first = train(model, task, data, None, Budget(steps=1), config)
+    later = train(model, task, data, data, Budget(steps=40), config)
+    assert later.final_loss < first.final_loss * 0.8
+    assert later.steps == 40 and later.images == 160
+    assert 0.0 <= later.normalised_accuracy <= 1.0
+
+
+def test_same_seed_same_weights_and_resume_equals_uninterrupted(tmp_path):
+    task = get_task("seg")
+    data = _seg_data(8)
+    config = TrainConfig(batch_size=4, seed=3)
+
+    def fresh():
+        torch.manual_seed(0)
+        return task.build_model(TINY, data.info)
+
+    straight = fresh()
+    train(straight, task, data, None, Budget(epochs=2), config)
+    again = fresh()
+    train(again, task, data, None, Budget(epochs=2), config, checkpoint=tmp_path / "a.pt")
+    resumed = fresh()
+    train(resumed, task, data, None, Budget(epochs=1), config, checkpoint=tmp_path / "b.pt")
+    result = train(resumed, task, data, None, Budget(epochs=2), config, resume=tmp_path / "b.pt")
+    assert result.epochs == 2 and result.steps == 4
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name]), name
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_checkpoint_is_weights_only_and_rebuilds_the_model(tmp_path):
+    task = get_task("seg")
+    data = _seg_data(4)
+    model = task.build_model(TINY, data.info)
+    result = train(model, task, data, data, Budget(steps=2), TrainConfig(batch_size=2),
+                   checkpoint=tmp_path / "c.pt")  # fmt: skip
+    ckpt = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert ckpt["model_spec"]["genotype"] == TINY and ckpt["metrics"] == result.metrics
+    rebuilt = model_from_checkpoint(load_checkpoint(tmp_path / "c.pt"))
+    x = data[0][0][None]
+    model.eval()
+    assert torch.equal(rebuilt.eval()(x), model(x))
+    assert not list(tmp_path.glob(".c.pt.*"))  # no temp files left behind
+
+
+def test_bad_checkpoint_is_one_line_error(tmp_path):
+    from edgenas.errors import UserError
+
+    (tmp_path / "x.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match=r"cannot read checkpoint .*x\.pt"):
+        load_checkpoint(tmp_path / "x.pt")
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(tmp_path / "y.pt")
+
+
+def test_seconds_budget_stops_and_reports():
+    task = get_task("depth")
+    data = DemoScenes("depth", "train", size=(32, 40), length=8)
+    model = task.build_model(TINY, data.info)
+    result = train(model, task, data, None, Budget(seconds=0.5), TrainConfig(batch_size=4))
+    assert result.steps >= 1 and result.seconds >= 0.5
+
+
+@pytest.mark.parametrize("task_name", ["segmentation", "depth", "sr"])
+def test_onnx_model_gives_the_same_metrics_as_pytorch(tmp_path, task_name):
+    from edgenas.export import export_onnx
+
+    task = get_task(task_name)
+    if task_name == "sr":
+        data = task.dataset(None, "val", scale=2)
+        data.images = [im[:40, :52] for im in data.images]  # two small whole images
+    else:
+        data = DemoScenes(task_name, "val", size=(32, 40), length=6)
+    torch.manual_seed(0)
+    model = task.build_model(TINY, data.info)
+    train(model, task, data, None, Budget(steps=2), TrainConfig(batch_size=2))
+    model.eval()
+    export_onnx(model, (1, 3, 32, 40), tmp_path / "m.onnx", dynamic=True)
+    torch_metrics = evaluate(model, task, data, batch_size=3)
+    onnx_metrics = evaluate(tmp_path / "m.onnx", task, data, batch_size=3)
+    for name, value in torch_metrics.items():
+        assert onnx_metrics[name] == pytest.approx(value, abs=1e-4), name

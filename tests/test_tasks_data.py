@@ -266,3 +266,12 @@ def test_real_layouts_are_detected(shared_data):
     depth = open_dataset("depth", shared_data / "depth", "val", size=(120, 160))
     _image, target = depth[0]
     assert target.shape == (1, 120, 160) and 0.0 < float((target > 0).float().mean()) < 1.0
+
+
+def test_sr_training_skips_images_smaller_than_the_patch(tmp_path):
+    _rgb(tmp_path / "big.png", 40, 40)
+    _rgb(tmp_path / "small.png", 20, 30)
+    data = open_dataset("sr", tmp_path, "all", scale=2, train=True, patch=12, patches_per_image=2)
+    assert data.skipped == 1 and len(data) == 2
+    with pytest.raises(UserError, match="smaller than the HR patch 48x48"):
+        open_dataset("sr", tmp_path, "all", scale=2, train=True, patch=24)

@@ -76,6 +76,32 @@ class SRDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        # Training skips images smaller than the HR patch (T91 has one 78x78 image).
+        self.usable = list(range(self._count()))
+        if train:
+            hp = patch * self.scale
+            self.usable = [i for i in self.usable if min(self._size(i)) >= hp]
+            if not self.usable:
+                raise UserError(
+                    f"every image in {info.root} is smaller than the HR patch {hp}x{hp}; "
+                    "use a smaller --input patch"
+                )
+        self.skipped = self._count() - len(self.usable)
+
+    def _size(self, i: int) -> tuple[int, int]:
+        """(H, W) of image ``i`` (header only for files)."""
+        if self.images is not None:
+            return self.images[i].shape[:2]
+        from PIL import Image
+
+        path = self.items[i][0]
+        try:
+            with Image.open(path) as img:
+                return img.size[1], img.size[0]
+        except FileNotFoundError:
+            raise UserError(f"missing image file {path}") from None
+        except Exception as err:
+            raise UserError(f"cannot read image {path}: {err}") from None
 
     def set_epoch(self, epoch: int) -> None:
         """Draw a new set of patches (call before each training epoch)."""
@@ -85,7 +111,7 @@ class SRDataset(Dataset):
         return len(self.images) if self.images is not None else len(self.items)
 
     def __len__(self) -> int:
-        return self._count() * (self.patches_per_image if self.train else 1)
+        return len(self.usable) * self.patches_per_image if self.train else self._count()
 
     def _load(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         if i in self._cache:
@@ -116,12 +142,13 @@ class SRDataset(Dataset):
             if lr is None:
                 lr = make_lr(hr, s)
             return to_tensor_rgb(lr), to_tensor_rgb(hr)
-        hr, lr = self._load(index // self.patches_per_image)
+        image_index = self.usable[index // self.patches_per_image]
+        hr, lr = self._load(image_index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         hp = self.patch * s
         h, w = hr.shape[:2]
         if h < hp or w < hp:
-            name = self.items[index // self.patches_per_image][0] if self.items else "image"
+            name = self.items[image_index][0] if self.items else "image"
             raise UserError(
                 f"image {name} ({w}x{h}) is smaller than the HR patch {hp}x{hp}; use a smaller --patch"
             )

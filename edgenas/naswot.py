@@ -63,38 +63,63 @@ def _code_kernel(activations: torch.Tensor) -> torch.Tensor:
     return 2.0 * gram - ones[:, None] - ones[None, :] + float(length)
 
 
-def hamming_kernel(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The ``B x B`` kernel ``K_H`` of ``model`` on ``images`` (float64)."""
+def hamming_kernel(
+    model: nn.Module, images: torch.Tensor, *, channels_last: bool = False
+) -> torch.Tensor:
+    """The ``B x B`` kernel ``K_H`` of ``model`` on ``images`` (float64).
+
+    ``channels_last=True`` runs the forward pass in the channels-last memory format,
+    which takes oneDNN's fast CPU paths (2-3x faster on LDP networks). Its convolutions
+    sum in a different order, so activations within rounding error of 0 can flip and
+    the score moves by ~1e-5 relative: rankings are unaffected, but the scores are not
+    bit-identical to the reference implementation's, so it is off by default.
+    """
     batch = images.shape[0]
     kernel = torch.zeros(batch, batch, dtype=torch.float64)
 
     def accumulate(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         nonlocal kernel
-        kernel += _code_kernel(inputs[0].detach().reshape(batch, -1).float())
+        kernel += _code_kernel(_rows(inputs[0].detach()).float())
 
     handles = [
         m.register_forward_pre_hook(accumulate) for m in model.modules() if is_counted_activation(m)
     ]
     was_training = model.training
     model.train()
+    if channels_last:
+        # The kernel does not depend on the order of a code's bits, so channels-last
+        # activations are read as they lie in memory (see _rows).
+        model.to(memory_format=torch.channels_last)
+        images = images.to(memory_format=torch.channels_last)
     try:
         with torch.no_grad():
             model(images)
     finally:
         for handle in handles:
             handle.remove()
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
         model.train(was_training)
     return kernel
 
 
-def naswot_score(model: nn.Module, images: torch.Tensor) -> float:
+def _rows(activation: torch.Tensor) -> torch.Tensor:
+    """One row per batch item, as a view where possible (any element order will do)."""
+    if activation.dim() == 4 and activation.is_contiguous(memory_format=torch.channels_last):
+        return activation.permute(0, 2, 3, 1).reshape(activation.shape[0], -1)
+    return activation.reshape(activation.shape[0], -1)
+
+
+def naswot_score(model: nn.Module, images: torch.Tensor, *, channels_last: bool = False) -> float:
     """NASWOT score ``log |det K_H|`` of ``model`` on one batch of ``images``.
+
+    ``channels_last``: faster, not bit-identical to the reference (see :func:`hamming_kernel`).
 
     Returns ``-inf`` when ``K_H`` is singular (for example when two inputs of the batch
     get identical codes at every activation); a network with no counted activation has
     ``K_H = 0`` and scores ``-inf`` too.
     """
-    kernel = hamming_kernel(model, images)
+    kernel = hamming_kernel(model, images, channels_last=channels_last)
     _sign, logabsdet = torch.linalg.slogdet(kernel)
     return float(logabsdet)
 

@@ -161,3 +161,15 @@ def test_pairwise_symmetry_and_diagonal():
     assert all(kernel[i, i] == n_a for i in range(5))
     for i, j in itertools.combinations(range(5), 2):
         assert 0 <= kernel[i, j] <= n_a
+
+
+def test_channels_last_option_is_close_and_restores_the_model():
+    torch.manual_seed(4)
+    model = build_model(LDPSpace().sample_unique(1, seed=4, scales=(2,))[0], "depth")
+    images = fixed_batch((8, 3, 24, 24), 0)
+    exact = naswot_score(model, images)
+    fast = naswot_score(model, images, channels_last=True)
+    assert fast == pytest.approx(exact, rel=1e-3)
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous()
+    assert naswot_score(model, images) == exact

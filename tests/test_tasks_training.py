@@ -157,3 +157,10 @@ def test_onnx_model_gives_the_same_metrics_as_pytorch(tmp_path, task_name):
     onnx_metrics = evaluate(tmp_path / "m.onnx", task, data, batch_size=3)
     for name, value in torch_metrics.items():
         assert onnx_metrics[name] == pytest.approx(value, abs=1e-4), name
+
+
+def test_untrained_sr_network_is_exactly_bilinear():
+    model = get_task("sr").build_model(TINY, None, scale=3).eval()
+    x = torch.rand(1, 3, 10, 12)
+    bilinear = F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=False)
+    assert torch.equal(model(x), bilinear)

@@ -68,14 +68,13 @@ class ExportReport:
 
 
 def _torch_to_onnx(
-    model: nn.Module, example: torch.Tensor, path: Path, dynamic: bool, opset: int
+    model: nn.Module, example: torch.Tensor, output_ndim: int, path: Path, dynamic: bool, opset: int
 ) -> None:
-    output = model(example)
     dynamic_axes = None
     if dynamic:
         dynamic_axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
         out_axes = {0: "batch"}
-        if output.dim() == 4:
+        if output_ndim == 4:
             out_axes.update({2: "out_height", 3: "out_width"})
         dynamic_axes[OUTPUT_NAME] = out_axes
     with warnings.catch_warnings():
@@ -125,25 +124,42 @@ def run_onnxruntime(path: str | Path, array: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: array})[0]
 
 
-def _verification_shapes(shape: tuple[int, ...], dynamic: bool) -> list[tuple[int, ...]]:
-    """Export shape, plus a different size (and batch) when the axes are dynamic."""
-    shapes = [shape]
+def _extra_verification_shapes(shape: tuple[int, ...], dynamic: bool) -> list[tuple[int, ...]]:
+    """With dynamic axes, a second batch size and image size to verify at."""
     if dynamic and len(shape) == 4:
         n, c, h, w = shape
-        shapes.append((n + 1, c, max(8, h * 3 // 4 + 1), max(8, w * 3 // 4 + 1)))
-    return shapes
+        return [(n + 1, c, max(8, h * 3 // 4 + 1), max(8, w * 3 // 4 + 1))]
+    return []
 
 
-def verify_onnx(
-    model: nn.Module, path: str | Path, shapes: list[tuple[int, ...]], seed: int, rtol: float
-) -> tuple[float, float]:
-    """Compare onnxruntime with PyTorch on seeded random inputs; return the worst errors."""
-    worst_abs = worst_rel = 0.0
+def _reference_pairs(
+    model: nn.Module,
+    first: tuple[torch.Tensor, torch.Tensor],
+    shapes: list[tuple[int, ...]],
+    seed: int,
+):
+    """(input, PyTorch output) pairs: the export example, then seeded inputs of other shapes."""
+    yield first
     generator = torch.Generator().manual_seed(seed)
     for shape in shapes:
         example = torch.randn(shape, generator=generator)
         with torch.no_grad():
-            expected = model(example).numpy()
+            yield example, model(example)
+
+
+def verify_onnx(
+    model: nn.Module,
+    path: str | Path,
+    first: tuple[torch.Tensor, torch.Tensor],
+    other_shapes: list[tuple[int, ...]],
+    seed: int,
+    rtol: float,
+) -> tuple[float, float]:
+    """Compare onnxruntime with PyTorch on the export example (``first`` = input and
+    PyTorch's output) and on seeded inputs of ``other_shapes``; return the worst errors."""
+    worst_abs = worst_rel = 0.0
+    for example, output in _reference_pairs(model, first, other_shapes, seed):
+        expected = output.numpy()
         got = run_onnxruntime(path, example.numpy())
         abs_err, rel_err = _errors(expected, got)
         worst_abs, worst_rel = max(worst_abs, abs_err), max(worst_rel, rel_err)
@@ -246,8 +262,8 @@ def export_onnx(
 
             start = time.perf_counter()
             with torch.no_grad():
-                output_shape = tuple(model(example).shape)
-                _torch_to_onnx(model, example, raw, dynamic, opset)
+                output = model(example)
+                _torch_to_onnx(model, example, output.dim(), raw, dynamic, opset)
             seconds["export"] = time.perf_counter() - start
 
             start = time.perf_counter()
@@ -262,14 +278,16 @@ def export_onnx(
             seconds["check"] = time.perf_counter() - start
 
             start = time.perf_counter()
-            shapes = _verification_shapes(input_shape, dynamic)
-            max_abs, max_rel = verify_onnx(model, final, shapes, seed + 1, rtol)
+            shapes = _extra_verification_shapes(input_shape, dynamic)
+            max_abs, max_rel = verify_onnx(model, final, (example, output), shapes, seed + 1, rtol)
             seconds["verify"] = time.perf_counter() - start
 
             extra: list[str] = []
             if openvino:
                 start = time.perf_counter()
-                xml, binary = _to_openvino(model, final, staging, shapes, seed + 2, rtol)
+                xml, binary = _to_openvino(
+                    final, staging, (example, output), shapes, seed + 2, rtol, model
+                )
                 seconds["openvino"] = time.perf_counter() - start
                 bin_destination = destination.with_suffix(".bin")
                 os.replace(binary, bin_destination)
@@ -284,7 +302,7 @@ def export_onnx(
         path=str(destination),
         format="openvino" if openvino else "onnx",
         input_shape=input_shape,
-        output_shape=output_shape,
+        output_shape=tuple(output.shape),
         dynamic=dynamic,
         opset=opset,
         params=count_params(model),
@@ -298,12 +316,13 @@ def export_onnx(
 
 
 def _to_openvino(
-    model: nn.Module,
     onnx_path: Path,
     staging: Path,
-    shapes: list[tuple[int, ...]],
+    first: tuple[torch.Tensor, torch.Tensor],
+    other_shapes: list[tuple[int, ...]],
     seed: int,
     rtol: float,
+    model: nn.Module,
 ) -> tuple[Path, Path]:
     """Convert a verified ONNX file to OpenVINO IR and verify it on the CPU plugin."""
     import openvino as ov
@@ -316,13 +335,9 @@ def _to_openvino(
     compiled = core.compile_model(
         core.read_model(str(xml)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
     )
-    generator = torch.Generator().manual_seed(seed)
-    for shape in shapes:
-        example = torch.randn(shape, generator=generator)
-        with torch.no_grad():
-            expected = model(example).numpy()
+    for example, output in _reference_pairs(model, first, other_shapes, seed):
         got = compiled(example.numpy())[0]
-        _abs_err, rel_err = _errors(expected, np.asarray(got))
+        _abs_err, rel_err = _errors(output.numpy(), np.asarray(got))
         if rel_err > rtol:
             raise ExportVerificationError(
                 f"OpenVINO output differs from PyTorch: relative error {rel_err:.3g} > {rtol:g}"

@@ -113,4 +113,6 @@ def build_model(
         head = ClassificationHead(width, options["num_classes"])
     model = DensePredictionNet(backbone, head, kind.name, options)
     init_weights(model)
+    if isinstance(head, SuperResolutionHead):
+        head.zero_init()
     return model

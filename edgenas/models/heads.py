@@ -51,7 +51,10 @@ class SuperResolutionHead(nn.Module):
 
     ``upsampler="pixelshuffle"``: 3x3 conv to ``out * scale^2`` channels and a pixel
     shuffle (ESPCN); ``"deconv"``: a transposed conv with kernel = stride = ``scale``.
-    The residual lets the network learn only the missing high frequencies.
+    The residual lets the network learn only the missing high frequencies, and
+    :meth:`zero_init` starts that learned branch at zero so that an untrained network is
+    exactly bilinear: short proxy training then improves on interpolation instead of
+    first unlearning a random residual.
     """
 
     def __init__(
@@ -70,6 +73,16 @@ class SuperResolutionHead(nn.Module):
             self.upsample = nn.ConvTranspose2d(in_channels, out_channels, scale, stride=scale)
         else:
             raise ValueError(f"unknown upsampler {upsampler!r} (pixelshuffle or deconv)")
+
+    def zero_init(self) -> None:
+        """Zero the last layer of the learned branch (weights and bias)."""
+        last = [
+            m for m in self.upsample.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+        ][-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         base = F.interpolate(image, scale_factor=self.scale, mode="bilinear", align_corners=False)

@@ -119,25 +119,6 @@ class SRTask(Task):
         options = {"scale": info.scale} if info is not None else {}
         return {**options, **overrides}
 
-    def build_model(self, genotype, info=None, **overrides) -> nn.Module:
-        """The SR network with its learned upsampling branch zero-initialised.
-
-        The head adds a learned residual to a bilinear upscaling; starting the residual
-        at zero makes an untrained network exactly bilinear, so short proxy training
-        improves on interpolation instead of first unlearning a random residual.
-        """
-        model = super().build_model(genotype, info, **overrides)
-        last = [
-            m
-            for m in model.head.upsample.modules()
-            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
-        ]
-        with torch.no_grad():
-            last[-1].weight.zero_()
-            if last[-1].bias is not None:
-                last[-1].bias.zero_()
-        return model
-
     def loss(self, pred, target, info):
         from edgenas.losses import sr_loss
 

@@ -1,0 +1,409 @@
+"""The run store: one SQLite file per run (``runs/<name>/run.sqlite``), WAL mode.
+
+Everything a search learns lands here first; the report, the monitor and ``--resume``
+read only this file. Three tables:
+
+- ``runs``: one row: the run's kind, its fully resolved config (JSON), status, summary;
+- ``candidates``: one row per architecture ever proposed or evaluated, keyed by its
+  canonical string;
+- ``events``: append-only, with a monotonically increasing id; readers poll
+  ``events WHERE id > last_seen``.
+
+Every write is its own committed transaction, so a crash at any instant loses at most
+the evaluation in flight. Readers (another process, the monitor) open the file
+read-only with :meth:`RunStore.open_readonly` and never block the writer (WAL).
+
+This module imports only the standard library, so the monitor can use it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "edgenas.store/v1"
+STORE_FILENAME = "run.sqlite"
+
+# Event kinds written by the searches (readers should tolerate unknown kinds).
+EVENT_KINDS = (
+    "run_started",
+    "run_resumed",
+    "parent_scored",
+    "parents_selected",
+    "child_proposed",
+    "candidate_trained",
+    "candidate_failed",
+    "latency_measured",
+    "move_accepted",
+    "move_rejected",
+    "tabu_updated",
+    "parent_finished",
+    "shrink_step",
+    "run_finished",
+    "run_failed",
+)
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY,
+    genotype TEXT NOT NULL UNIQUE,
+    parent_id INTEGER REFERENCES candidates(id),
+    origin TEXT NOT NULL,
+    iteration INTEGER,
+    status TEXT NOT NULL,
+    params INTEGER,
+    flops INTEGER,
+    score REAL,
+    latency_ms REAL,
+    latency_source TEXT,
+    device TEXT,
+    metrics TEXT,
+    accuracy REAL,
+    grade REAL,
+    reward REAL,
+    timings TEXT,
+    onnx_path TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    candidate_id INTEGER,
+    iteration INTEGER,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+"""
+
+_JSON_COLUMNS = ("metrics", "timings")
+
+
+class StoreError(Exception):
+    """The file is missing, not an edgenas run store, corrupt, or locked."""
+
+
+@dataclass
+class Candidate:
+    """One architecture in a run: what is known about it so far.
+
+    ``latency_source`` is ``"measured"`` or ``"predicted"``; ``grade`` is the validation
+    grade G, ``reward`` the mutation reward R that proposed it (children only).
+    """
+
+    id: int
+    genotype: str
+    origin: str
+    status: str
+    parent_id: int | None = None
+    iteration: int | None = None
+    params: int | None = None
+    flops: int | None = None
+    score: float | None = None
+    latency_ms: float | None = None
+    latency_source: str | None = None
+    device: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    accuracy: float | None = None
+    grade: float | None = None
+    reward: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    onnx_path: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+_CANDIDATE_FIELDS = {f.name for f in fields(Candidate)}
+_UPDATABLE = _CANDIDATE_FIELDS - {"id", "genotype", "created_at", "updated_at"}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the append-only event log."""
+
+    id: int
+    ts: float
+    kind: str
+    candidate_id: int | None
+    iteration: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The ``runs`` row."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    status: str
+    summary: dict[str, Any] | None
+    created_at: float
+    updated_at: float
+
+
+def store_path(run_dir: str | Path) -> Path:
+    """``run_dir/run.sqlite``; a path that already names a ``.sqlite`` file is kept."""
+    path = Path(run_dir)
+    return path if path.suffix == ".sqlite" else path / STORE_FILENAME
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        uri = f"file:{path.resolve()}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
+    else:
+        connection = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+class RunStore:
+    """Read and write one run's SQLite file. Use :meth:`create`, :meth:`open` or
+    :meth:`open_readonly`; close with :meth:`close` or a ``with`` block."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, readonly: bool) -> None:
+        self._db = connection
+        self.path = path
+        self.readonly = readonly
+
+    # ----------------------------------------------------------- lifecycle
+    @classmethod
+    def create(
+        cls, run_dir: str | Path, *, name: str, kind: str, config: dict[str, Any]
+    ) -> RunStore:
+        """Create a new store; refuses to overwrite an existing run."""
+        path = store_path(run_dir)
+        if path.exists():
+            raise StoreError(f"{path} already exists; resume it or choose another run name")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = _connect(path, readonly=False)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA_SQL)
+            now = time.time()
+            with connection:
+                connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
+                connection.execute(
+                    "INSERT INTO runs VALUES (1, ?, ?, ?, 'running', NULL, ?, ?)",
+                    (name, kind, json.dumps(config, sort_keys=True), now, now),
+                )
+        except Exception:
+            connection.close()
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            raise
+        return cls(connection, path, readonly=False)
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> RunStore:
+        """Open an existing store for writing (resume)."""
+        return cls._open(store_path(run_dir), readonly=False)
+
+    @classmethod
+    def open_readonly(cls, run_dir: str | Path) -> RunStore:
+        """Open an existing store for reading only (report, monitor)."""
+        return cls._open(store_path(run_dir), readonly=True)
+
+    @classmethod
+    def _open(cls, path: Path, readonly: bool) -> RunStore:
+        if not path.is_file():
+            raise StoreError(f"no run store at {path}")
+        try:
+            connection = _connect(path, readonly)
+            tables = {
+                row["name"]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            row = None
+            if "meta" in tables:
+                row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.OperationalError as err:
+            # "database is locked" and friends: the file is fine, try again later.
+            raise StoreError(f"{path} cannot be read right now ({err})") from None
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{path} is not a readable edgenas run store ({err})") from None
+        if row is None or row["value"] != SCHEMA:
+            connection.close()
+            raise StoreError(f"{path} is not an edgenas run store (schema {SCHEMA} expected)")
+        if not readonly:
+            connection.execute("PRAGMA synchronous=NORMAL")
+        return cls(connection, path, readonly)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only")
+        with self._db:  # one committed transaction
+            yield self._db
+
+    # ----------------------------------------------------------------- run
+    def run_info(self) -> RunInfo:
+        """The run's name, kind, config, status and summary."""
+        row = self._db.execute("SELECT * FROM runs WHERE id = 1").fetchone()
+        return RunInfo(
+            name=row["name"],
+            kind=row["kind"],
+            config=json.loads(row["config"]),
+            status=row["status"],
+            summary=json.loads(row["summary"]) if row["summary"] else None,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def set_status(self, status: str, summary: dict[str, Any] | None = None) -> None:
+        """Set the run's status (``running``, ``finished``, ``failed``, ``interrupted``)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, summary = COALESCE(?, summary), updated_at = ? WHERE id = 1",
+                (status, json.dumps(summary) if summary is not None else None, time.time()),
+            )
+
+    # ---------------------------------------------------------- candidates
+    def add_candidate(self, genotype: str, *, origin: str, status: str, **values: Any) -> int:
+        """Insert a candidate row and return its id (``genotype`` must be new)."""
+        unknown = set(values) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown candidate fields: {sorted(unknown)}")
+        now = time.time()
+        columns = {"genotype": genotype, "origin": origin, "status": status, **values}
+        columns.update(created_at=now, updated_at=now)
+        for key in _JSON_COLUMNS:
+            if key in columns:
+                columns[key] = json.dumps(columns[key])
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        with self._write() as db:
+            cursor = db.execute(
+                f"INSERT INTO candidates ({names}) VALUES ({marks})", tuple(columns.values())
+            )
+        return int(cursor.lastrowid)
+
+    def update_candidate(self, candidate_id: int, **values: Any) -> None:
+        """Update fields of a candidate row."""
+        unknown = set(values) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown candidate fields: {sorted(unknown)}")
+        if not values:
+            return
+        for key in _JSON_COLUMNS:
+            if key in values:
+                values[key] = json.dumps(values[key])
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        with self._write() as db:
+            db.execute(
+                f"UPDATE candidates SET {assignments}, updated_at = ? WHERE id = ?",
+                (*values.values(), time.time(), candidate_id),
+            )
+
+    def candidate(self, candidate_id: int) -> Candidate:
+        """One candidate by id (KeyError if absent)."""
+        row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+        if row is None:
+            raise KeyError(candidate_id)
+        return _candidate(row)
+
+    def find_candidate(self, genotype: str) -> Candidate | None:
+        """The candidate with this canonical string, if any."""
+        row = self._db.execute(
+            "SELECT * FROM candidates WHERE genotype = ?", (genotype,)
+        ).fetchone()
+        return _candidate(row) if row is not None else None
+
+    def candidates(self, status: str | None = None) -> list[Candidate]:
+        """All candidates in id order (optionally only those with ``status``)."""
+        if status is None:
+            rows = self._db.execute("SELECT * FROM candidates ORDER BY id")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM candidates WHERE status = ? ORDER BY id", (status,)
+            )
+        return [_candidate(row) for row in rows]
+
+    # -------------------------------------------------------------- events
+    def append_event(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        candidate_id: int | None = None,
+        iteration: int | None = None,
+    ) -> int:
+        """Append an event; returns its id (strictly increasing)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO events (ts, kind, candidate_id, iteration, payload) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), kind, candidate_id, iteration, json.dumps(payload or {})),
+            )
+        return int(cursor.lastrowid)
+
+    def events(
+        self, after_id: int = 0, kinds: tuple[str, ...] | None = None, limit: int | None = None
+    ) -> list[Event]:
+        """Events with ``id > after_id`` in id order, optionally of some kinds only."""
+        query = "SELECT * FROM events WHERE id > ?"
+        params: list[Any] = [after_id]
+        if kinds:
+            query += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            params += list(kinds)
+        query += " ORDER BY id"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        return [
+            Event(
+                id=row["id"],
+                ts=row["ts"],
+                kind=row["kind"],
+                candidate_id=row["candidate_id"],
+                iteration=row["iteration"],
+                payload=json.loads(row["payload"]),
+            )
+            for row in self._db.execute(query, params)
+        ]
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 when there is none)."""
+        row = self._db.execute("SELECT COALESCE(MAX(id), 0) AS last FROM events").fetchone()
+        return int(row["last"])
+
+
+def _candidate(row: sqlite3.Row) -> Candidate:
+    values = {key: row[key] for key in row.keys() if key in _CANDIDATE_FIELDS}  # noqa: SIM118
+    for key in _JSON_COLUMNS:
+        values[key] = json.loads(values[key]) if values.get(key) else {}
+    return Candidate(**values)
+
+
+def candidate_to_dict(candidate: Candidate) -> dict[str, Any]:
+    """JSON-ready dictionary of a candidate."""
+    return asdict(candidate)

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "edgenas.cli.export_cmd",
     "edgenas.cli.train_cmd",
     "edgenas.cli.eval_cmd",
+    "edgenas.cli.bench_cmd",
 ]
 
 DESCRIPTION = """\

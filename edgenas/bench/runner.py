@@ -35,13 +35,27 @@ def prepare_model(case: BenchCase, folder: Path, label: str = "") -> ReadyModel:
     from edgenas.devices.modelinfo import shapes_for_single_input
 
     if case.onnx is not None:
-        if not case.onnx.is_file():
-            raise UserError(f"case {case.name!r}: model file {case.onnx} not found")
         shapes = None if case.input is None else shapes_for_single_input(case.onnx, case.input)
         return ReadyModel(str(case.onnx), shapes, case.source())
     path = folder / f"{case.name}{label}.onnx"
     export_genotype(case, path)
     return ReadyModel(str(path), None, case.source())
+
+
+def check_case(case: BenchCase) -> None:
+    """The cheap checks (file present, genotype and task readable), before anything runs."""
+    from edgenas.cli.common import parse_genotype, parse_task
+
+    where = f"case {case.name!r}: "
+    if case.onnx is not None:
+        if not case.onnx.is_file():
+            raise UserError(f"{where}model file {case.onnx} not found")
+        return
+    try:
+        parse_genotype(case.genotype or "")
+        parse_task(case.task)
+    except UserError as err:
+        raise UserError(where + str(err)) from None
 
 
 def export_genotype(case: BenchCase, path: Path) -> None:
@@ -50,15 +64,11 @@ def export_genotype(case: BenchCase, path: Path) -> None:
     from edgenas.latency_table import export_model
     from edgenas.models.builder import build_model
 
-    where = f"case {case.name!r}: "
+    genotype = parse_genotype(case.genotype or "")
     try:
-        genotype = parse_genotype(case.genotype or "")
-        task = parse_task(case.task)
-        model = build_model(genotype, task, **case.task_options)
-    except UserError as err:
-        raise UserError(where + str(err)) from None
+        model = build_model(genotype, parse_task(case.task), **case.task_options)
     except (ValueError, TypeError) as err:
-        raise UserError(where + str(err)) from None
+        raise UserError(f"case {case.name!r}: {err}") from None
     export_model(model.eval(), case.input, path, verified=True)
 
 
@@ -175,8 +185,9 @@ def run_spec(
     with tempfile.TemporaryDirectory(prefix="edgenas-bench-") as tmp:
         folder = Path(tmp)
         ready = {}
+        for case in [*spec.cases, *(ab_spec.cases if ab_spec is not None else ())]:
+            check_case(case)
         for case in spec.cases:
-            progress(f"{case.name}: preparing model")
             b = prepare_model(case, folder)
             base_case = ab_spec.case(case.name) if ab_spec is not None else None
             a = prepare_model(base_case, folder, ".base") if base_case is not None else None

@@ -180,16 +180,15 @@ def _print_run(bench) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("case", "device", "median ms", "sessions", "spread")
+    table = Table("case", "device", "median ms", "spread")
     if bench.is_ab:
-        table.add_column("A/B baseline ms")
+        table.add_column("A/B base ms")
         table.add_column("change")
     for row, entry in zip(bench.summary()["cases"], bench.entries, strict=True):
         cells = [
             row["case"],
             row["device"],
             f"{row['median_ms']:.3f}",
-            str(row["sessions"]),
             f"{entry.result.to_dict()['timings']['session_spread']:.1%}",
         ]
         if bench.is_ab:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from edgenas.cli.common import add_command
+from edgenas.cli.devices_cmd import _catalog_arg
 from edgenas.errors import UserError
 
 EPILOG = """\
@@ -147,10 +148,9 @@ def _spec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="bench spec (TOML)")
     parser.add_argument("-o", "--output", required=True, help="JSON file to write")
     parser.add_argument(
-        "--devices-file",
-        default=None,
-        help="user device catalog (default ~/.config/edgenas/devices.toml)",
+        "-q", "--quiet", action="store_true", help="no per-session progress on stderr"
     )
+    _catalog_arg(parser)
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -168,12 +168,16 @@ def run_run(args: argparse.Namespace) -> int:
         kind=args.kind,
         ab_spec=ab_spec,
         devices_file=args.devices_file,
-        progress=lambda message: sys.stderr.write(message + "\n"),
+        progress=(lambda message: None) if args.quiet else _progress,
     )
     bench.write(args.output)
     _print_run(bench)
     print(f"wrote {args.output}")
     return 0
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(message + "\n")
 
 
 def _print_run(bench) -> None:

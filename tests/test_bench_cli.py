@@ -83,9 +83,13 @@ def test_baseline_file_then_check(models, tmp_path):
     assert json.loads(baseline.read_text())["kind"] == "baseline"
     assert run_cli("bench", "run", str(spec_new), "-o", str(results)).returncode == 0
     # faster than the baseline: reported, and not a failure
-    check = run_cli("bench", "check", str(results), "--baseline", str(baseline), "--json", "-")
+    verdicts = tmp_path / "verdicts.json"
+    check = run_cli(
+        "bench", "check", str(results), "--baseline", str(baseline), "--json", str(verdicts)
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "improved" in check.stdout and "OK: 1 improved" in check.stdout
+    assert json.loads(verdicts.read_text())["comparisons"][0]["verdict"] == "improved"
     # the other way round it is a regression
     check = run_cli("bench", "check", str(baseline), "--baseline", str(results))
     assert check.returncode == 1 and "regressed" in check.stdout

@@ -156,6 +156,22 @@ def test_mac_count_matches_hand_formula():
     assert count_params(_TwoConvs()) == (8 * 27 + 8) + 8 * 25 + (8 * 4 + 4)
 
 
+def test_mac_count_agrees_with_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for task, options in TASKS:
+        model = build_model(uniform_genotype("micro", 1, 5, 25, True), task, **options).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, 24, 32))
+        assert count_macs(model, (1, 3, 24, 32)) == counter.get_total_flops() // 2
+    deconv = build_model(
+        uniform_genotype("ds", 1, 3, 0, True), "sr", scale=3, upsampler="deconv"
+    ).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        deconv(torch.zeros(1, 3, 16, 16))
+    assert count_macs(deconv, (1, 3, 16, 16)) == counter.get_total_flops() // 2
+
+
 def test_mac_count_scales_with_resolution_and_restores_mode():
     model = build_model(uniform_genotype("ib", 6, 5, 25, True), "depth").train()
     small = count_macs(model, (1, 3, 32, 32))

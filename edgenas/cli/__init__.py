@@ -15,6 +15,7 @@ from edgenas.cli.common import EdgenasArgumentParser, HelpFormatter, run_command
 
 # Order here is the order in `edgenas --help`.
 COMMAND_MODULES = [
+    "edgenas.cli.search_cmd",
     "edgenas.cli.space_cmd",
     "edgenas.cli.profile_cmd",
     "edgenas.cli.predict_cmd",
@@ -23,6 +24,7 @@ COMMAND_MODULES = [
     "edgenas.cli.export_cmd",
     "edgenas.cli.train_cmd",
     "edgenas.cli.eval_cmd",
+    "edgenas.cli.shrink_cmd",
     "edgenas.cli.bench_cmd",
 ]
 

@@ -1,0 +1,287 @@
+"""``edgenas search``: the LDP architecture search, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from edgenas.cli.common import add_command, parse_shape
+from edgenas.errors import UserError
+from edgenas.search.config import SearchConfig
+
+DEFAULT_TARGET_LATENCY_MS = 25.0
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "search",
+        help="LDP search: NASWOT-ranked parents, Assisted Tabu Search, best model + report",
+        description=(
+            "Search the LDP space for a network that is accurate and fits your targets.\n"
+            "\n"
+            "1. Sample --pool random genotypes and rank them with NASWOT on one batch of\n"
+            "   your training data; pick --parents parents (best scores, and best scores\n"
+            "   among those closest to the target size).\n"
+            "2. From each parent, Assisted Tabu Search: mutate --children children, train\n"
+            "   the one with the best reward R for a short proxy budget, keep it if its\n"
+            "   grade G = a*A + (1-a)*(P/P(m))^r improves, else move to the best untried\n"
+            "   candidate; stop after --iterations or --patience steps without progress.\n"
+            "3. Train the best genotype for --final-seconds, export it to a verified ONNX\n"
+            "   file, measure its latency on --device, write report.md with plots.\n"
+            "\n"
+            "With no arguments it runs a small complete search on built-in demo data\n"
+            f"(depth, host CPU, latency target {DEFAULT_TARGET_LATENCY_MS:g} ms at 120x160)"
+            " in a few minutes.\n"
+            "Everything goes to runs/NAME/run.sqlite; a killed search continues with --resume."
+        ),
+        epilog=(
+            "examples:\n"
+            "  edgenas search                                     # demo: a few minutes\n"
+            "  edgenas search --task sr --data ../shared/data/sr/T91 --val-data ../shared/data/sr/Set5 \\\n"
+            "      --target-params 300k --name sr-t91\n"
+            "  edgenas search --task seg --data CamVid --target-latency 30ms --device pixel3a\n"
+            "  edgenas search --alpha-grid 0.4,0.5,0.6 --subsample 0.2\n"
+            "  edgenas search --resume runs/search"
+        ),
+    )
+    data = parser.add_argument_group("task and data")
+    data.add_argument("--task", default="depth", help="depth, seg, sr or cls")
+    data.add_argument("--data", default=None, help="dataset folder (default: built-in demo data)")
+    data.add_argument(
+        "--val-data", default=None, help="validation folder (default: --data's val split)"
+    )
+    data.add_argument(
+        "--format", dest="data_format", default=None, help="dataset layout (default: detected)"
+    )
+    data.add_argument("--scale", type=int, default=2, help="super-resolution factor")
+    data.add_argument(
+        "--input", default=None, help="proxy training size HxW (default 64x80; sr: 32x32 patches)"
+    )
+    data.add_argument(
+        "--deploy-input",
+        default="120x160",
+        help="size HxW at which FLOPs and latency count (sr: the LR size)",
+    )
+
+    targets = parser.add_argument_group(
+        "targets (several combine; none given: --target-latency 25ms)"
+    )
+    targets.add_argument("--target-params", default=None, help="e.g. 1.8M or 300k")
+    targets.add_argument("--target-flops", default=None, help="MACs at --deploy-input, e.g. 1G")
+    targets.add_argument("--target-latency", default=None, help="e.g. 30ms, measured on --device")
+    targets.add_argument(
+        "--device", default="cpu", help="device for latency (see `edgenas devices list`)"
+    )
+    targets.add_argument("--threads", type=int, default=1, help="threads on the device")
+    targets.add_argument(
+        "--alpha", type=float, default=0.5, help="balance a between accuracy and compactness"
+    )
+    targets.add_argument(
+        "--alpha-grid", default=None, help="comma-separated a values to choose from (Sec. 3.7)"
+    )
+    targets.add_argument(
+        "--subsample",
+        type=float,
+        default=0.2,
+        help="fraction of the training data for --alpha-grid",
+    )
+
+    d = SearchConfig()  # defaults live in one place: the config dataclass
+    search = parser.add_argument_group("search space and budget")
+    add = search.add_argument
+    add("--scales", default=_join(d.scales), help="pyramid scale counts to sample")
+    add("--channels", default=_join(d.channels), help="block widths to choose from")
+    add(
+        "--pool",
+        type=int,
+        default=d.pool_size,
+        help="random genotypes ranked by NASWOT (paper: 60K)",
+    )
+    add(
+        "--parents",
+        type=int,
+        default=d.parents,
+        help="parents to start tabu search from (paper: 6)",
+    )
+    add("--children", type=int, default=d.children, help="children mutated per iteration")
+    add(
+        "--iterations",
+        type=int,
+        default=d.max_iterations,
+        help="max iterations per parent (paper: 100)",
+    )
+    add(
+        "--patience",
+        type=int,
+        default=d.patience,
+        help="iterations without improvement before the next parent",
+    )
+    add(
+        "--tabu-tenure",
+        type=int,
+        default=d.tabu_tenure,
+        help="iterations a visited architecture stays tabu",
+    )
+    add("--train-seconds", type=float, default=d.train_seconds, help="proxy training per candidate")
+    add(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="proxy training steps per candidate (instead of seconds)",
+    )
+    add(
+        "--final-seconds", type=float, default=d.final_seconds, help="training of the best genotype"
+    )
+    add(
+        "--final-steps",
+        type=int,
+        default=None,
+        help="training steps of the best genotype (instead of seconds)",
+    )
+    add("--batch-size", type=int, default=d.batch_size)
+    add(
+        "--executor",
+        choices=("inline", "process"),
+        default=d.executor,
+        help="where candidates are evaluated",
+    )
+    add("--workers", type=int, default=2, help="processes of --executor process")
+    add(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch threads per process (default 1; see --executor)",
+    )
+    add("--top-k", type=int, default=d.top_k, help="genotypes listed in the report")
+    add("--seed", type=int, default=d.seed)
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--name", default=None, help="run name (default: search-<task>-<time>)")
+    run.add_argument("--runs-dir", default="runs", help="folder of runs")
+    run.add_argument(
+        "--resume", default=None, metavar="RUN_DIR", help="continue a killed or failed run"
+    )
+    parser.set_defaults(func=run_search_command)
+
+
+def _join(values) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(
+            f"bad {option} {text!r}: write comma-separated numbers, e.g. 0.4,0.5,0.6"
+        ) from None
+
+
+def config_from_args(args: argparse.Namespace):
+    """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
+    from edgenas.models.builder import canonical_task
+    from edgenas.search.config import parse_count, parse_milliseconds
+
+    try:
+        task = canonical_task(args.task)
+        targets = {
+            "target_params": parse_count(args.target_params) if args.target_params else None,
+            "target_flops": parse_count(args.target_flops) if args.target_flops else None,
+            "target_latency_ms": parse_milliseconds(args.target_latency)
+            if args.target_latency
+            else None,
+        }
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if all(value is None for value in targets.values()):
+        targets["target_latency_ms"] = DEFAULT_TARGET_LATENCY_MS
+    if args.input is None:
+        proxy = (32, 32) if task == "sr" else (64, 80)
+    else:
+        proxy = parse_shape(args.input, ndim=2)
+    name = args.name or f"search-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    config = SearchConfig(
+        task=task,
+        data=args.data,
+        val_data=args.val_data,
+        data_format=args.data_format,
+        scale=args.scale,
+        proxy_input=proxy,
+        deploy_input=parse_shape(args.deploy_input, ndim=2),
+        device=args.device,
+        threads=args.threads,
+        alpha=args.alpha,
+        alpha_grid=_floats(args.alpha_grid, "--alpha-grid") if args.alpha_grid else (),
+        subsample=args.subsample if args.alpha_grid else 1.0,
+        scales=tuple(int(x) for x in _floats(args.scales, "--scales")),
+        channels=tuple(int(x) for x in _floats(args.channels, "--channels")),
+        pool_size=args.pool,
+        parents=args.parents,
+        children=args.children,
+        max_iterations=args.iterations,
+        patience=args.patience,
+        tabu_tenure=args.tabu_tenure,
+        train_seconds=None if args.train_steps else args.train_seconds,
+        train_steps=args.train_steps,
+        final_seconds=None if args.final_steps else args.final_seconds,
+        final_steps=args.final_steps,
+        batch_size=args.batch_size,
+        executor=args.executor,
+        workers=args.workers,
+        top_k=args.top_k,
+        seed=args.seed,
+        run_name=name,
+        runs_dir=args.runs_dir,
+        **targets,
+    )
+    from edgenas.space import LDPSpace
+
+    for scales in config.scales:
+        if scales not in LDPSpace().scales:
+            raise UserError(f"--scales {scales} is not among {LDPSpace().scales}")
+    try:
+        LDPSpace(scales=config.scales, channels=config.channels)
+    except ValueError as err:
+        raise UserError(f"bad search space: {err}") from None
+    return config
+
+
+def run_search_command(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from edgenas.search.run import resume_search, run_search
+
+    console = Console(stderr=False, highlight=False)
+    start = time.perf_counter()
+
+    def log(message: str) -> None:
+        console.print(f"[dim]{time.perf_counter() - start:7.1f}s[/] {message}")
+        console.file.flush()  # progress must show at once, also when piped to a file
+
+    from edgenas.tasks.runner import set_threads
+
+    # One thread by default: a search runs many small models, and on a busy machine
+    # OpenMP threads that wait for each other slow small convolutions down by 10x or
+    # more. Use --executor process --workers N to use more cores.
+    set_threads(args.torch_threads or 1)
+
+    if args.resume:
+        outcome = resume_search(args.resume, log)
+    else:
+        config = config_from_args(args)
+        targets = ", ".join(f"{k} <= {v:g}" for k, v in config.targets().items())
+        log(
+            f"run {config.runs_dir}/{config.run_name}: task {config.task}, "
+            f"data {config.data or 'built-in demo'}, device {config.device}, targets {targets}, a {config.alpha}"
+        )
+        outcome = run_search(config, log)
+    console.print()
+    console.print(f"[bold]best genotype[/] {outcome.best_genotype}")
+    console.print(
+        f"grade G {outcome.best_grade:.4f}, proxy accuracy {outcome.best_accuracy:.4f}, a = {outcome.alpha:g}"
+    )
+    if outcome.onnx_path:
+        console.print(f"[bold]model[/]  {outcome.onnx_path}  (latency {outcome.latency_ms:.2f} ms)")
+    console.print(f"[bold]report[/] {outcome.report_path}")
+    console.print(f"[bold]store[/]  {outcome.run_dir / 'run.sqlite'}")

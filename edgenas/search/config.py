@@ -1,0 +1,151 @@
+"""The search configuration: one plain dataclass with every default written out.
+
+The run store keeps ``SearchConfig.to_dict()`` of the resolved config, so a run can be
+resumed, reported and compared without knowing which defaults were in force.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_SI = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
+
+
+def parse_count(text: str) -> float:
+    """``1.8M`` -> 1.8e6, ``1G`` -> 1e9, ``250k`` -> 2.5e5, ``1200`` -> 1200."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kKmMgG]?)\s*", text)
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"bad count {text!r}: write a positive number like 1.8M, 500k or 1G")
+    return float(match[1]) * _SI[match[2]]
+
+
+def parse_milliseconds(text: str) -> float:
+    """``30ms`` or ``30`` -> 30.0; ``0.03s`` -> 30.0."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*", text)
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"bad latency {text!r}: write a positive time like 30ms or 0.03s")
+    value = float(match[1])
+    return value * 1000.0 if match[2] == "s" else value
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines an LDP search run.
+
+    Sizes: ``proxy_input`` is the (H, W) of short proxy training; ``deploy_input`` the
+    (H, W) at which FLOPs and latency are counted (the size the model will run at).
+    Targets: any of ``target_params``, ``target_flops`` (MACs), ``target_latency_ms``
+    (on ``device``); several combine as a product of compactness terms (see
+    :mod:`edgenas.search.objectives`). With none given, parameters are the resource
+    with no target, and G reduces to ``a * A + (1 - a)``.
+    """
+
+    task: str = "depth"
+    data: str | None = None
+    val_data: str | None = None
+    data_format: str | None = None
+    scale: int = 2
+    proxy_input: tuple[int, int] = (64, 80)
+    deploy_input: tuple[int, int] = (120, 160)
+    device: str = "cpu"
+    threads: int = 1
+    target_params: float | None = None
+    target_flops: float | None = None
+    target_latency_ms: float | None = 25.0
+    alpha: float = 0.5
+    alpha_grid: tuple[float, ...] = ()
+    subsample: float = 1.0
+    scales: tuple[int, ...] = (2, 3)
+    # CPU-friendly widths: a latency target of tens of ms on one CPU thread needs narrow
+    # networks anyway; widen with --channels for bigger targets or faster devices.
+    channels: tuple[int, ...] = (8, 16, 24, 32)
+    pool_size: int = 40
+    score_batch: int = 16
+    score_workers: int = 1
+    parents: int = 4
+    children: int = 4
+    max_iterations: int = 2
+    patience: int = 10
+    tabu_tenure: int = 5
+    train_seconds: float | None = 6.0
+    train_steps: int | None = None
+    final_seconds: float | None = 20.0
+    final_steps: int | None = None
+    batch_size: int = 8
+    executor: str = "inline"
+    workers: int = 1
+    top_k: int = 5
+    seed: int = 0
+    run_name: str = "search"
+    runs_dir: str = "runs"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def targets(self) -> dict[str, float]:
+        """The compactness targets by resource name (``params``, ``flops``, ``latency_ms``)."""
+        found = {
+            "params": self.target_params,
+            "flops": self.target_flops,
+            "latency_ms": self.target_latency_ms,
+        }
+        return {name: value for name, value in found.items() if value is not None}
+
+    def primary_resource(self) -> str:
+        """The resource of plots and the Pareto front: latency if targeted, else FLOPs if
+        targeted, else parameters."""
+        targets = self.targets()
+        for name in ("latency_ms", "flops", "params"):
+            if name in targets:
+                return name
+        return "params"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad value."""
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"a (--alpha) must be in [0, 1], got {self.alpha}")
+        for a in self.alpha_grid:
+            if not 0.0 <= a <= 1.0:
+                raise ValueError(f"--alpha-grid values must be in [0, 1], got {a}")
+        if not 0.0 < self.subsample <= 1.0:
+            raise ValueError(f"--subsample must be in (0, 1], got {self.subsample}")
+        positive = {
+            "pool_size": self.pool_size,
+            "parents": self.parents,
+            "children": self.children,
+            "max_iterations": self.max_iterations,
+            "patience": self.patience,
+            "tabu_tenure": self.tabu_tenure,
+            "batch_size": self.batch_size,
+            "workers": self.workers,
+            "score_workers": self.score_workers,
+            "threads": self.threads,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.score_batch < 2:
+            raise ValueError(f"score-batch must be at least 2, got {self.score_batch}")
+        if self.parents > self.pool_size:
+            raise ValueError(f"parents ({self.parents}) cannot exceed the pool ({self.pool_size})")
+        if self.train_seconds is None and self.train_steps is None:
+            raise ValueError("a training budget (train seconds or steps) is required")
+        if self.final_seconds is None and self.final_steps is None:
+            raise ValueError("a final training budget (final seconds or steps) is required")
+        if self.executor not in ("inline", "process"):
+            raise ValueError(f"executor must be inline or process, got {self.executor!r}")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_name):
+            raise ValueError(f"run name {self.run_name!r}: use letters, digits, '.', '_' or '-'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (tuples become lists)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        for key in ("proxy_input", "deploy_input", "alpha_grid", "scales", "channels"):
+            if key in values and values[key] is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)

@@ -1,0 +1,201 @@
+"""What the search needs to know about a genotype, computed on this machine.
+
+:class:`CandidateEvaluator` owns the task, the (proxy-sized) datasets, the fixed NASWOT
+batch and the device measurer. The search talks to it through four questions: the
+NASWOT score, the static resources (parameters, FLOPs), the predicted latency of an
+untrained child, and "train it, evaluate it, measure it". Nothing here knows about
+tabu lists or the run store.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Subset
+
+from edgenas.errors import UserError
+from edgenas.search.config import SearchConfig
+
+
+@dataclass
+class TrainedCandidate:
+    """Outcome of proxy training plus the measured resources of one genotype."""
+
+    genotype: str
+    metrics: dict[str, float]
+    accuracy: float
+    params: int
+    flops: int
+    latency_ms: float | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _subsample(dataset, fraction: float, seed: int):
+    """A seeded random subset of ``fraction`` of a dataset (at least one item)."""
+    if fraction >= 1.0:
+        return dataset
+    count = max(1, round(len(dataset) * fraction))
+    indices = sorted(random.Random(seed).sample(range(len(dataset)), count))
+    subset = Subset(dataset, indices)
+    subset.info = dataset.info  # type: ignore[attr-defined]
+    return subset
+
+
+class CandidateEvaluator:
+    """Scores, sizes, trains and measures genotypes for one search configuration."""
+
+    def __init__(self, config: SearchConfig, *, measure_latency: bool | None = None) -> None:
+        from edgenas.tasks import get_task
+
+        self.config = config
+        self.task = get_task(config.task)
+        self.train_data, self.val_data = self._open_data()
+        self.info = self.train_data.info
+        self.score_images = self._score_batch()
+        # For super-resolution the deploy size is the low-resolution input.
+        self.deploy_shape = (1, 3, *config.deploy_input)
+        self.wants_latency = (
+            config.target_latency_ms is not None if measure_latency is None else measure_latency
+        )
+        self._measurer = None
+
+    # ------------------------------------------------------------------ data
+    def _open_data(self):
+        config, task = self.config, self.task
+        options: dict = {"scale": config.scale, "seed": config.seed}
+        if task.name == "sr":
+            options["patch"] = min(config.proxy_input)
+        else:
+            options["size"] = tuple(config.proxy_input)
+        if config.data is None:
+            train_data, val_data = task.demo_data(**options)
+        else:
+            train_data = task.dataset(config.data, "train", fmt=config.data_format, **options)
+            val_root = config.val_data or config.data
+            val_data = task.dataset(val_root, "val", fmt=config.data_format, **options)
+        if len(train_data) == 0:
+            raise UserError(f"no training images found in {config.data}")
+        if len(val_data) == 0:
+            raise UserError(f"no validation images found in {config.val_data or config.data}")
+        train_data = _subsample(train_data, config.subsample, config.seed)
+        return train_data, val_data
+
+    def _score_batch(self) -> torch.Tensor:
+        """One fixed batch of training images (seeded), the same for every genotype."""
+        rng = random.Random(self.config.seed)
+        count = min(self.config.score_batch, len(self.train_data))
+        if count < 2:
+            raise UserError("NASWOT needs at least 2 training images")
+        indices = rng.sample(range(len(self.train_data)), count)
+        return torch.stack([self.train_data[i][0] for i in indices])
+
+    # ---------------------------------------------------------------- models
+    def build(self, genotype: str) -> torch.nn.Module:
+        """The genotype's network with the task head sized for the data, seeded weights."""
+        torch.manual_seed(self.config.seed)
+        return self.task.build_model(genotype, self.info)
+
+    def score(self, genotype: str) -> float:
+        """NASWOT score on the fixed batch (fresh seeded weights, train mode)."""
+        from edgenas.naswot import naswot_score
+
+        return naswot_score(self.build(genotype), self.score_images)
+
+    def static_resources(self, genotype: str) -> dict[str, float]:
+        """Parameters and MACs at the deploy input size."""
+        from edgenas.models.complexity import count_macs, count_params
+
+        model = self.build(genotype)
+        return {"params": count_params(model), "flops": count_macs(model, self.deploy_shape)}
+
+    # --------------------------------------------------------------- latency
+    @property
+    def measurer(self):
+        """The device measurer (created on first use: it may probe hardware)."""
+        if self._measurer is None:
+            from edgenas.latency_table import Measurer
+
+            self._measurer = Measurer(self.config.device, threads=self.config.threads)
+        return self._measurer
+
+    def predicted_latency(self, genotype: str) -> float:
+        """Latency predicted from the device's lookup table (new parts are measured)."""
+        from edgenas.latency_table import predict_latency
+        from edgenas.space import decode
+
+        return predict_latency(decode(genotype), self.task.name, self.deploy_shape, self.measurer)
+
+    def measured_latency(self, genotype: str) -> float:
+        """Whole-network latency measured on the device; it also calibrates the table's
+        overhead term, so predictions for later children improve as the search goes."""
+        from edgenas.devices.predictor import Calibration
+        from edgenas.latency_table import network_parts
+
+        model = self.build(genotype).eval()
+        measured = self.measurer.measure_network(model, self.deploy_shape)
+        parts = network_parts(model, self.deploy_shape)
+        self.measurer.fill(parts)
+        table = self.measurer.table
+        table.calibration.append(
+            Calibration(genotype, measured, table.parts_ms(parts.keys), parts.concat_melems)
+        )
+        table.refit()
+        table.save()
+        return measured
+
+    def resources(self, genotype: str, *, measured: bool) -> tuple[dict[str, float], str | None]:
+        """Params, FLOPs and (if a latency target is set) latency; with its source."""
+        values = self.static_resources(genotype)
+        source = None
+        if self.wants_latency:
+            if measured:
+                values["latency_ms"], source = self.measured_latency(genotype), "measured"
+            else:
+                values["latency_ms"], source = self.predicted_latency(genotype), "predicted"
+        return values, source
+
+    # -------------------------------------------------------------- training
+    def train(self, genotype: str) -> TrainedCandidate:
+        """Proxy-train, evaluate on the validation data, measure the resources."""
+        from edgenas.training import Budget, TrainConfig, train
+
+        config = self.config
+        start = time.perf_counter()
+        model = self.build(genotype)
+        budget = Budget(seconds=config.train_seconds, steps=config.train_steps)
+        result = train(
+            model,
+            self.task,
+            self.train_data,
+            self.val_data,
+            budget,
+            TrainConfig(batch_size=config.batch_size, seed=config.seed),
+        )
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        values, _source = self.resources(genotype, measured=True)
+        accuracy = result.normalised_accuracy
+        if math.isnan(accuracy):
+            accuracy = 0.0
+        return TrainedCandidate(
+            genotype=genotype,
+            metrics={k: float(v) for k, v in result.metrics.items()},
+            accuracy=float(accuracy),
+            params=int(values["params"]),
+            flops=int(values["flops"]),
+            latency_ms=values.get("latency_ms"),
+            timings={
+                "train": train_seconds,
+                "measure": time.perf_counter() - start,
+                "steps": float(result.steps),
+            },
+        )
+
+    def close(self) -> None:
+        """Release the measurer's temporary files."""
+        if self._measurer is not None:
+            self._measurer.close()

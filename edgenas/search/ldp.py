@@ -1,0 +1,365 @@
+"""LDP's search (paper Sec. 2.3, Fig. 4): NASWOT-ranked parents, then Assisted Tabu
+Search from each parent, driven by the validation grade G and the mutation reward R.
+
+1. Parents: ``pool_size`` unique random genotypes scored with NASWOT on one fixed batch
+   of training images; the 3 best by score, and the 3 best by score among the pool
+   members whose size is closest to the target compactness.
+2. From each parent, Assisted Tabu Search: mutate ``children`` valid children of the
+   current architecture (not tabu, not seen), compute R for each, train the child with
+   the highest R and compute its G. If G improves on the current architecture the child
+   becomes current; otherwise the search moves to the best entry of the tabu candidate
+   list (the evaluated children not taken, tabu ones excluded), even if it is worse:
+   that is how tabu search leaves local optima. Stop after ``max_iterations`` or after
+   ``patience`` iterations without improving the best G of this parent.
+3. The global best G and the Pareto front (accuracy vs the primary resource) over all
+   trained candidates.
+
+All values go to the run store through :class:`~edgenas.search.recorder.Recorder`,
+which also makes ``resume`` a deterministic replay.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgenas.search import objectives
+from edgenas.search.config import SearchConfig
+from edgenas.search.evaluation import CandidateEvaluator, TrainedCandidate
+from edgenas.search.executor import Executor
+from edgenas.search.recorder import Recorder
+from edgenas.space import LDPSpace, decode
+from edgenas.store import Candidate
+
+Log = Callable[[str], None]
+# With a latency target, predicting the latency of the whole pool would measure many
+# new lookup-table parts; the "closest to target" parents are chosen among the best
+# scorers only.
+LATENCY_SHORTLIST = 10
+
+
+@dataclass
+class Evaluated:
+    """A trained candidate as the search sees it."""
+
+    candidate: Candidate
+    grade: float
+
+    @property
+    def genotype(self) -> str:
+        return self.candidate.genotype
+
+
+class LDPSearch:
+    """One LDP search over a config, an evaluator, an executor and a recorder."""
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        evaluator: CandidateEvaluator,
+        executor: Executor,
+        recorder: Recorder,
+        log: Log | None = None,
+    ) -> None:
+        self.config = config
+        self.evaluator = evaluator
+        self.executor = executor
+        self.recorder = recorder
+        self.log = log or (lambda _message: None)
+        self.space = LDPSpace(scales=tuple(config.scales), channels=tuple(config.channels))
+        self.targets = config.targets()
+        self.rng = random.Random(config.seed)
+        self.seen: set[str] = set()
+        self.trained: dict[str, Evaluated] = {}
+        self.iteration = 0
+
+    # ----------------------------------------------------------------- parents
+    def score_pool(self) -> list[Candidate]:
+        """Sample and NASWOT-score the pool; returns its rows, best score first."""
+        pool = [
+            g.encode() for g in self.space.sample_unique(self.config.pool_size, self.config.seed)
+        ]
+        missing = [g for g in pool if (c := self.recorder.known(g)) is None or c.score is None]
+        if missing:
+            self.log(f"scoring {len(missing)} random genotypes with NASWOT")
+        scores = dict(zip(missing, self.executor.map("score", missing), strict=True))
+        sizes = dict(zip(missing, self.executor.map("static_resources", missing), strict=True))
+        rows = []
+        for genotype in pool:
+            if genotype in scores:
+                row = self.recorder.ensure(
+                    genotype,
+                    origin="pool",
+                    status="scored",
+                    score=_finite_or_none(scores[genotype]),
+                    params=int(sizes[genotype]["params"]),
+                    flops=int(sizes[genotype]["flops"]),
+                )
+            else:
+                row = self.recorder.known(genotype)
+            self.recorder.event(
+                "parent_scored",
+                {"genotype": genotype, "score": row.score, "params": row.params},
+                candidate_id=row.id,
+            )
+            rows.append(row)
+        return sorted(rows, key=lambda c: -(c.score if c.score is not None else -math.inf))
+
+    def select_parents(self, ranked: list[Candidate]) -> list[Candidate]:
+        """The best half of ``parents`` by score, the rest best by score among the pool
+        members closest to the target compactness (see the module docstring)."""
+        count = self.config.parents
+        by_score = ranked[: (count + 1) // 2]
+        chosen = {c.genotype for c in by_score}
+        rest = [c for c in ranked if c.genotype not in chosen]
+        resource = self.config.primary_resource()
+        target = self.targets.get(resource)
+        if target is None:
+            near = rest  # no target: the next best scores
+        else:
+            if resource == "latency_ms":
+                rest = rest[:LATENCY_SHORTLIST]
+                sizes = [self._predicted(c)["latency_ms"] for c in rest]
+            else:
+                sizes = [float(getattr(c, resource)) for c in rest]
+            order = objectives.closest_to_target(sizes, target)
+            closest = [rest[i] for i in order[: max(count, 2 * count)]]
+            near = sorted(closest, key=lambda c: -(c.score if c.score is not None else -math.inf))
+        parents = by_score + near[: count - len(by_score)]
+        self.recorder.event(
+            "parents_selected",
+            {"genotypes": [c.genotype for c in parents], "resource": resource},
+        )
+        return parents
+
+    def _predicted(self, candidate: Candidate) -> dict[str, float]:
+        """Resources of a pool member, with predicted latency (stored once)."""
+        if candidate.latency_ms is None and "latency_ms" in self.targets:
+            values, source = self.evaluator.resources(candidate.genotype, measured=False)
+            candidate = self.recorder.update(
+                candidate,
+                latency_ms=values["latency_ms"],
+                latency_source=source,
+                device=self.config.device,
+            )
+        values = {"params": float(candidate.params or 0), "flops": float(candidate.flops or 0)}
+        if candidate.latency_ms is not None:
+            values["latency_ms"] = candidate.latency_ms
+        return values
+
+    # --------------------------------------------------------------- training
+    def evaluate(self, candidate: Candidate) -> Evaluated:
+        """Train (or read from the store) a candidate and compute its grade."""
+        genotype = candidate.genotype
+        if genotype in self.trained:
+            return self.trained[genotype]
+        if candidate.status != "trained":
+            self.log(f"training {_short(genotype)}")
+            outcome: TrainedCandidate = self.executor.map("train", [genotype])[0]
+            values = {"params": outcome.params, "flops": outcome.flops}
+            if outcome.latency_ms is not None:
+                values["latency_ms"] = outcome.latency_ms
+            candidate = self.recorder.update(
+                candidate,
+                status="trained",
+                metrics=outcome.metrics,
+                accuracy=outcome.accuracy,
+                params=outcome.params,
+                flops=outcome.flops,
+                latency_ms=outcome.latency_ms,
+                latency_source="measured" if outcome.latency_ms is not None else None,
+                device=self.config.device if outcome.latency_ms is not None else None,
+                grade=objectives.grade(outcome.accuracy, values, self.targets, self.config.alpha),
+                timings=outcome.timings,
+                iteration=self.iteration,
+            )
+        self.iteration += 1
+        payload = {
+            "genotype": genotype,
+            "accuracy": candidate.accuracy,
+            "metrics": candidate.metrics,
+            "params": candidate.params,
+            "flops": candidate.flops,
+            "latency_ms": candidate.latency_ms,
+            "grade": candidate.grade,
+        }
+        self.recorder.event(
+            "candidate_trained", payload, candidate_id=candidate.id, iteration=self.iteration
+        )
+        if candidate.latency_ms is not None:
+            self.recorder.event(
+                "latency_measured",
+                {"latency_ms": candidate.latency_ms, "device": self.config.device},
+                candidate_id=candidate.id,
+                iteration=self.iteration,
+            )
+        evaluated = Evaluated(candidate, float(candidate.grade))
+        self.trained[genotype] = evaluated
+        self.seen.add(genotype)
+        self.log(
+            f"  G {evaluated.grade:.4f}  accuracy {candidate.accuracy:.4f}  "
+            f"params {candidate.params:,}"
+            + (f"  latency {candidate.latency_ms:.2f} ms" if candidate.latency_ms else "")
+        )
+        return evaluated
+
+    # --------------------------------------------------------------- children
+    def propose_children(self, current: Evaluated, tabu: deque) -> list[tuple[Candidate, float]]:
+        """``children`` new valid mutations of ``current`` with their rewards."""
+        parent_score = current.candidate.score
+        if parent_score is None:
+            parent_score = self.evaluator.score(current.genotype)
+        children: list[tuple[Candidate, float]] = []
+        attempts = 0
+        while len(children) < self.config.children and attempts < 20 * self.config.children:
+            attempts += 1
+            child = self.space.mutate(decode(current.genotype), self.rng).encode()
+            if child in self.seen or child in tabu:
+                continue
+            self.seen.add(child)
+            row = self.recorder.known(child)
+            if row is None or row.score is None:
+                score = self.evaluator.score(child)
+                values, source = self.evaluator.resources(child, measured=False)
+                row = self.recorder.ensure(
+                    child,
+                    origin="child",
+                    status="proposed",
+                    parent_id=current.candidate.id,
+                    iteration=self.iteration,
+                    score=_finite_or_none(score),
+                    params=int(values["params"]),
+                    flops=int(values["flops"]),
+                    latency_ms=values.get("latency_ms"),
+                    latency_source=source,
+                    device=self.config.device if source else None,
+                )
+            values = {"params": float(row.params), "flops": float(row.flops)}
+            if row.latency_ms is not None:
+                values["latency_ms"] = row.latency_ms
+            score = row.score if row.score is not None else -math.inf
+            reward = objectives.reward(parent_score, score, values, self.targets, self.config.alpha)
+            row = self.recorder.update(row, reward=reward)
+            self.recorder.event(
+                "child_proposed",
+                {
+                    "genotype": child,
+                    "parent": current.genotype,
+                    "score": row.score,
+                    "reward": reward,
+                    "params": row.params,
+                    "latency_ms": row.latency_ms,
+                },
+                candidate_id=row.id,
+                iteration=self.iteration,
+            )
+            children.append((row, reward))
+        return children
+
+    # ------------------------------------------------------------ tabu search
+    def tabu_search(self, parent: Candidate, parent_index: int) -> Evaluated:
+        """Assisted Tabu Search from one parent; returns the best candidate it found."""
+        current = self.evaluate(self.recorder.update(parent, origin="parent"))
+        best = current
+        tabu: deque[str] = deque(maxlen=self.config.tabu_tenure)
+        candidate_list: dict[str, Evaluated] = {}
+        stale = 0
+        for step in range(self.config.max_iterations):
+            children = self.propose_children(current, tabu)
+            if not children:
+                self.log("  no new valid child: stopping this parent")
+                break
+            chosen, reward = max(children, key=lambda pair: pair[1])
+            child = self.evaluate(chosen)
+            previous = current
+            tabu.append(previous.genotype)
+            if child.grade > current.grade:
+                current = child
+                self.recorder.event(
+                    "move_accepted",
+                    {
+                        "from": previous.genotype,
+                        "to": child.genotype,
+                        "grade": child.grade,
+                        "reward": reward,
+                        "step": step,
+                        "parent_index": parent_index,
+                    },
+                    candidate_id=child.candidate.id,
+                    iteration=self.iteration,
+                )
+            else:
+                candidate_list[child.genotype] = child
+                options = [e for g, e in candidate_list.items() if g not in tabu]
+                if options:
+                    current = max(options, key=lambda e: e.grade)
+                    del candidate_list[current.genotype]
+                self.recorder.event(
+                    "move_rejected",
+                    {
+                        "from": previous.genotype,
+                        "to": current.genotype,
+                        "rejected": child.genotype,
+                        "grade": child.grade,
+                        "current_grade": previous.grade,
+                        "step": step,
+                        "parent_index": parent_index,
+                    },
+                    candidate_id=child.candidate.id,
+                    iteration=self.iteration,
+                )
+            self.recorder.event(
+                "tabu_updated",
+                {"tabu": list(tabu), "candidate_list": sorted(candidate_list)},
+                iteration=self.iteration,
+            )
+            if current.grade > best.grade:
+                best, stale = current, 0
+            else:
+                stale += 1
+                if stale >= self.config.patience:
+                    self.log(f"  {stale} iterations without improvement: next parent")
+                    break
+        self.recorder.event(
+            "parent_finished",
+            {
+                "parent": parent.genotype,
+                "best": best.genotype,
+                "grade": best.grade,
+                "parent_index": parent_index,
+            },
+            candidate_id=best.candidate.id,
+            iteration=self.iteration,
+        )
+        return best
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> list[Evaluated]:
+        """The whole search; returns the trained candidates, best grade first."""
+        ranked = self.score_pool()
+        parents = self.select_parents(ranked)
+        for index, parent in enumerate(parents):
+            self.log(f"parent {index + 1}/{len(parents)}: {_short(parent.genotype)}")
+            self.tabu_search(parent, index)
+        return sorted(self.trained.values(), key=lambda e: -e.grade)
+
+    def pareto(self) -> list[Evaluated]:
+        """Trained candidates on the Pareto front of accuracy vs the primary resource."""
+        resource = self.config.primary_resource()
+        evaluated = list(self.trained.values())
+        points = [
+            (e.candidate.accuracy or 0.0, float(getattr(e.candidate, resource) or 0.0))
+            for e in evaluated
+        ]
+        return [evaluated[i] for i in objectives.pareto_front(points)]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _short(genotype: str, width: int = 60) -> str:
+    return genotype if len(genotype) <= width else genotype[: width - 3] + "..."

@@ -1,0 +1,276 @@
+"""Run an LDP search end to end: store, (alpha grid), search, final model, report.
+
+``run_search(config)`` starts a new run in ``runs_dir/run_name``; ``resume_search(dir)``
+continues one from its store. Both end with the outputs of a run:
+
+- ``best.onnx``: the best genotype trained for ``final_seconds`` and exported as a
+  verified ONNX file (metadata: genotype, task, grade, accuracy);
+- ``best.latency.json``: its latency measured on the device (``edgenas.latency/v1``);
+- ``report.md`` with PNG plots (see :mod:`edgenas.report`);
+- the store ``run.sqlite`` with every candidate and event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgenas.errors import UserError
+from edgenas.search import objectives
+from edgenas.search.config import SearchConfig
+from edgenas.search.evaluation import CandidateEvaluator
+from edgenas.search.executor import InlineExecutor, ProcessExecutor
+from edgenas.search.ldp import LDPSearch
+from edgenas.search.recorder import Recorder
+from edgenas.store import RunStore, StoreError, store_path
+
+Log = Callable[[str], None]
+RUN_KIND = "ldp-search"
+
+
+@dataclass
+class SearchOutcome:
+    """Where a finished run put its results, and the best candidate's figures."""
+
+    run_dir: Path
+    best_genotype: str
+    best_grade: float
+    best_accuracy: float
+    onnx_path: Path | None
+    latency_ms: float | None
+    report_path: Path
+    alpha: float
+
+
+def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
+    if config.executor == "process":
+        return ProcessExecutor(config, config.workers, config.threads)
+    return InlineExecutor(evaluator)
+
+
+def _search(config: SearchConfig, store: RunStore, log: Log) -> LDPSearch:
+    """Run the search phase against a store (new or resumed)."""
+    evaluator = CandidateEvaluator(config)
+    executor = _make_executor(config, evaluator)
+    recorder = Recorder(store)
+    try:
+        search = LDPSearch(config, evaluator, executor, recorder, log)
+        search.run()
+    finally:
+        executor.close()
+        evaluator.close()
+    return search
+
+
+def check_config(config: SearchConfig) -> None:
+    """Fail before any work on bad values: task, data, device, targets."""
+    from edgenas.devices.profile import resolve_device
+    from edgenas.tasks import get_task
+
+    try:
+        config.validate()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    get_task(config.task)
+    if config.data is not None and not Path(config.data).is_dir():
+        raise UserError(f"data folder {config.data} does not exist")
+    if config.val_data is not None and not Path(config.val_data).is_dir():
+        raise UserError(f"validation folder {config.val_data} does not exist")
+    from edgenas.devices.backends import make_backend
+
+    # The final model is always measured on the device, so it must be usable now.
+    availability = make_backend(
+        resolve_device(config.device), threads=config.threads
+    ).availability()
+    if not availability.usable:
+        raise UserError(f"device {config.device} is not usable: {availability.reason}")
+
+
+def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, list[dict]]:
+    """LDP Sec. 3.7: a short search per a on a random subset; returns the chosen a.
+
+    The chosen a is the one whose best candidate has the highest accuracy among those
+    meeting every target (compactness 1); if none meets them, the one closest to them.
+    """
+    rows = []
+    for alpha in config.alpha_grid:
+        sub = dataclasses.replace(
+            config,
+            alpha=alpha,
+            alpha_grid=(),
+            run_name=f"alpha-{alpha:g}",
+            runs_dir=str(run_dir / "alpha-grid"),
+        )
+        sub_dir = Path(sub.runs_dir) / sub.run_name
+        log(f"alpha grid: a = {alpha:g} on {config.subsample:.0%} of the training data")
+        store = (
+            RunStore.open(sub_dir)
+            if store_path(sub_dir).exists()
+            else RunStore.create(sub_dir, name=sub.run_name, kind=RUN_KIND, config=sub.to_dict())
+        )
+        with store:
+            search = _search(sub, store, log)
+            store.set_status("finished")
+        best = max(
+            search.trained.values(),
+            key=lambda e: (
+                objectives.compactness(_values(e.candidate), config.targets()),
+                e.candidate.accuracy or 0.0,
+            ),
+        )
+        rows.append(
+            {
+                "alpha": alpha,
+                "genotype": best.genotype,
+                "accuracy": best.candidate.accuracy,
+                "compactness": objectives.compactness(_values(best.candidate), config.targets()),
+                "grade": best.grade,
+            }
+        )
+    chosen = max(rows, key=lambda r: (r["compactness"], r["accuracy"]))["alpha"]
+    log(f"alpha grid: chose a = {chosen:g}")
+    return chosen, rows
+
+
+def _values(candidate) -> dict[str, float]:
+    values = {"params": float(candidate.params or 0), "flops": float(candidate.flops or 0)}
+    if candidate.latency_ms is not None:
+        values["latency_ms"] = candidate.latency_ms
+    return values
+
+
+def _final_model(config: SearchConfig, best, run_dir: Path, log: Log):
+    """Train the best genotype for the final budget, export it, measure its latency."""
+    from edgenas.devices.profile import profile_model
+    from edgenas.devices.protocol import Protocol
+    from edgenas.devices.result import write_atomic
+    from edgenas.export import export_onnx
+    from edgenas.training import Budget, TrainConfig, train
+
+    evaluator = CandidateEvaluator(config)
+    try:
+        budget = (
+            f"{config.final_steps} steps" if config.final_steps else f"{config.final_seconds:g} s"
+        )
+        log(f"training the best genotype for the final budget ({budget})")
+        model = evaluator.build(best.genotype)
+        result = train(
+            model,
+            evaluator.task,
+            evaluator.train_data,
+            evaluator.val_data,
+            Budget(seconds=config.final_seconds, steps=config.final_steps),
+            TrainConfig(batch_size=config.batch_size, seed=config.seed),
+        )
+        onnx_path = run_dir / "best.onnx"
+        export_onnx(
+            model,
+            evaluator.deploy_shape,
+            onnx_path,
+            metadata={
+                "grade": f"{best.grade:.6f}",
+                "proxy_accuracy": f"{best.candidate.accuracy:.6f}",
+                "final_accuracy": f"{result.normalised_accuracy:.6f}",
+                "final_metrics": json.dumps(result.metrics),
+                "run": config.run_name,
+            },
+        )
+        log(f"measuring best.onnx on {config.device}")
+        latency = profile_model(onnx_path, config.device, Protocol(), threads=config.threads)
+        write_atomic(run_dir / "best.latency.json", latency.to_json() + "\n")
+        return onnx_path, latency.median_ms, result
+    finally:
+        evaluator.close()
+
+
+def run_search(
+    config: SearchConfig, log: Log | None = None, *, resume: bool = False
+) -> SearchOutcome:
+    """Run (or resume) a search and write its outputs; see the module docstring."""
+    log = log or print
+    run_dir = Path(config.runs_dir) / config.run_name
+    if resume:
+        store = RunStore.open(run_dir)
+        store.append_event("run_resumed", {})
+    else:
+        check_config(config)
+        if store_path(run_dir).exists():
+            raise UserError(
+                f"run {run_dir} exists; resume it with `edgenas search --resume {run_dir}` "
+                "or pick another --name"
+            )
+        store = RunStore.create(
+            run_dir, name=config.run_name, kind=RUN_KIND, config=config.to_dict()
+        )
+    started = time.perf_counter()
+    try:
+        chosen_alpha, grid_rows = config.alpha, []
+        if config.alpha_grid:
+            chosen_alpha, grid_rows = _alpha_grid(config, run_dir, log)
+        main_config = dataclasses.replace(config, alpha=chosen_alpha, subsample=1.0, alpha_grid=())
+        search = _search(main_config, store, log)
+        ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
+        best = ranked[0]
+        onnx_path, latency_ms, final = _final_model(main_config, best, run_dir, log)
+        summary = {
+            "alpha": chosen_alpha,
+            "alpha_grid": grid_rows,
+            "best": best.genotype,
+            "best_candidate_id": best.candidate.id,
+            "best_grade": best.grade,
+            "best_proxy_accuracy": best.candidate.accuracy,
+            "final_metrics": final.metrics,
+            "final_accuracy": final.normalised_accuracy,
+            "onnx": str(onnx_path),
+            "latency_ms": latency_ms,
+            "device": config.device,
+            "top_k": [e.genotype for e in ranked[: config.top_k]],
+            "pareto": [e.genotype for e in search.pareto()],
+            "trained": len(search.trained),
+            "seconds": time.perf_counter() - started,
+        }
+        store.append_event("run_finished", summary)
+        store.set_status("finished", summary)
+        from edgenas.report import write_report
+
+        report_path = write_report(run_dir)
+    except KeyboardInterrupt:
+        store.set_status("interrupted")
+        raise
+    except Exception as err:
+        store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"})
+        store.set_status("failed")
+        raise
+    finally:
+        store.close()
+    return SearchOutcome(
+        run_dir=run_dir,
+        best_genotype=best.genotype,
+        best_grade=best.grade,
+        best_accuracy=float(best.candidate.accuracy or 0.0),
+        onnx_path=onnx_path,
+        latency_ms=latency_ms,
+        report_path=report_path,
+        alpha=chosen_alpha,
+    )
+
+
+def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
+    """Continue a run from its store (deterministic replay, see :mod:`recorder`)."""
+    try:
+        with RunStore.open_readonly(run_dir) as reader:
+            info = reader.run_info()
+    except StoreError as err:
+        raise UserError(str(err)) from None
+    if info.kind != RUN_KIND:
+        raise UserError(f"{run_dir} is a {info.kind} run, not an LDP search")
+    if info.status == "finished":
+        raise UserError(f"{run_dir} has finished; its report is {Path(run_dir) / 'report.md'}")
+    config = SearchConfig.from_dict(info.config)
+    run_dir = Path(run_dir)
+    config = dataclasses.replace(config, runs_dir=str(run_dir.parent), run_name=run_dir.name)
+    return run_search(config, log, resume=True)

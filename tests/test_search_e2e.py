@@ -1,0 +1,185 @@
+"""`edgenas search` end to end: outputs, bad input, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import onnx
+import pytest
+from cli_helpers import assert_one_line_error, edgenas_command, run_cli
+
+from edgenas.store import RunStore
+
+# Deterministic and small: step budgets (not seconds), a parameter target (no latency
+# measured inside the search path), tiny images.
+FAST = [
+    "--input",
+    "32x40",
+    "--deploy-input",
+    "32x40",
+    "--target-params",
+    "40k",
+    "--pool",
+    "6",
+    "--parents",
+    "2",
+    "--children",
+    "2",
+    "--iterations",
+    "2",
+    "--train-steps",
+    "2",
+    "--final-steps",
+    "2",
+    "--batch-size",
+    "4",
+    "--seed",
+    "3",
+]
+
+
+def _snapshot(run_dir):
+    with RunStore.open_readonly(run_dir) as store:
+        candidates = [
+            (
+                c.genotype,
+                c.origin,
+                c.status,
+                c.parent_id,
+                c.score,
+                c.accuracy,
+                c.grade,
+                c.reward,
+                c.params,
+            )
+            for c in store.candidates()
+        ]
+        kinds = [e.kind for e in store.events() if e.kind != "run_resumed"]
+        info = store.run_info()
+    return candidates, kinds, info
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("search")
+    result = run_cli("search", *FAST, "--name", "full", cwd=cwd)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return cwd, result
+
+
+def test_search_writes_model_report_and_store(finished_run):
+    cwd, result = finished_run
+    run_dir = cwd / "runs" / "full"
+    for name in (
+        "run.sqlite",
+        "best.onnx",
+        "best.latency.json",
+        "report.md",
+        "progress.png",
+        "pareto.png",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert "best genotype" in result.stdout and "report.md" in result.stdout
+    candidates, kinds, info = _snapshot(run_dir)
+    assert info.status == "finished"
+    summary = info.summary
+    assert summary["best"] in {c[0] for c in candidates if c[2] == "trained"}
+    # The config holds every default, written out.
+    assert (
+        info.config["alpha"] == 0.5
+        and info.config["pool_size"] == 6
+        and info.config["target_latency_ms"] is None
+    )
+    # Pool of 6 scored, 2 parents trained, children proposed and trained.
+    assert (
+        sum(c[1] == "pool" for c in candidates) == 4
+        and sum(c[1] == "parent" for c in candidates) == 2
+    )
+    trained = [c for c in candidates if c[2] == "trained"]
+    assert 3 <= len(trained) <= 6
+    assert all(c[6] is not None and 0.0 <= c[6] <= 1.0 for c in trained)
+    children = [c for c in candidates if c[1] == "child"]
+    assert children and all(c[3] is not None and c[7] is not None for c in children)
+    assert kinds[:6] == ["parent_scored"] * 6 and kinds[6] == "parents_selected"
+    assert {"child_proposed", "candidate_trained", "tabu_updated", "parent_finished"} <= set(kinds)
+    assert kinds[-1] == "run_finished"
+    meta = {p.key: p.value for p in onnx.load(str(run_dir / "best.onnx")).metadata_props}
+    assert meta["edgenas.genotype"] == summary["best"] and "edgenas.grade" in meta
+    report = (run_dir / "report.md").read_text()
+    assert summary["best"] in report and "![pareto](pareto.png)" in report
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
+    full_candidates, full_kinds, full_info = _snapshot(finished_run[0] / "runs" / "full")
+    process = subprocess.Popen(
+        [*edgenas_command(), "search", *FAST, "--name", "killed"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = tmp_path / "runs" / "killed"
+    deadline = time.time() + 240
+    try:
+        # Kill in the middle of the tabu search: after the second training.
+        while time.time() < deadline:
+            if (run_dir / "run.sqlite").exists():
+                with RunStore.open_readonly(run_dir) as store:
+                    if len(store.events(kinds=("candidate_trained",))) >= 2:
+                        break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the search never trained two candidates")
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    _, killed_kinds, killed_info = _snapshot(run_dir)
+    assert killed_info.status == "running" and "run_finished" not in killed_kinds
+
+    resumed = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    candidates, kinds, info = _snapshot(run_dir)
+    assert info.status == "finished"
+    assert candidates == full_candidates
+    assert kinds == full_kinds
+    assert info.summary["best"] == full_info.summary["best"]
+    with RunStore.open_readonly(run_dir) as store:
+        assert len(store.events(kinds=("run_resumed",))) == 1
+
+    again = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
+    assert_one_line_error(again, "has finished")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--task", "detection"], "unknown task"),
+        (["--data", "no/such/folder"], "does not exist"),
+        (["--device", "toaster"], "toaster"),
+        (["--device", "pixel3a"], "not usable"),
+        (["--target-params", "lots"], "bad count"),
+        (["--target-latency", "soon"], "bad latency"),
+        (["--alpha", "2"], "alpha"),
+        (["--alpha-grid", "0.4,x"], "--alpha-grid"),
+        (["--scales", "9"], "--scales"),
+        (["--channels", "0,8"], "channels"),
+        (["--parents", "50"], "parents"),
+        (["--name", "a/b"], "run name"),
+        (["--resume", "runs/nothing"], "no run store"),
+    ],
+)
+def test_bad_input_fails_before_any_work(args, fragment, tmp_path):
+    env_port = {"ANDROID_ADB_SERVER_PORT": "1"}  # nothing listens there: no phone
+    result = subprocess.run(
+        [*edgenas_command(), "search", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env_port},
+        timeout=120,
+        check=False,
+    )
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -1,0 +1,97 @@
+"""Progressive shrinking on tiny data, and the latency cost through the device table."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from edgenas.hrnas.costs import LatencyCoster, count_hrnas_macs, flops_costs
+from edgenas.hrnas.shrink import ShrinkConfig, run_shrink
+from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
+
+TINY = SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2, token_size=4, head_channels=8)
+SHAPE = (1, 3, 32, 40)
+
+
+class _Few(torch.utils.data.Dataset):
+    """The first ``n`` items of a dataset, keeping its ``info``."""
+
+    def __init__(self, data, n: int) -> None:
+        self.data, self.n, self.info = data, n, data.info
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        return self.data[i]
+
+
+def _data():
+    from edgenas.tasks import get_task
+
+    task = get_task("seg")
+    train = task.dataset(None, "train", size=SHAPE[2:])
+    val = task.dataset(None, "val", size=SHAPE[2:])
+    return task, _Few(train, 32), _Few(val, 8)
+
+
+def test_shrinking_removes_units_physically_and_records_every_step():
+    task, train, val = _data()
+    torch.manual_seed(0)
+    model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
+    config = ShrinkConfig(
+        lam=0.05, epsilon=0.05, epochs=3, warmup_epochs=0.5, batch_size=8, alpha_lr_mult=200
+    )
+    seen = []
+    result = run_shrink(
+        model,
+        task,
+        train,
+        val,
+        config,
+        input_shape=SHAPE,
+        cost_fn=lambda m: flops_costs(m, SHAPE),
+        on_step=lambda step, m: seen.append((step, count_hrnas_macs(m, SHAPE))),
+    )
+    assert [s.step for s in result.steps] == [0, 1, 2, 3] and len(seen) == 4
+    assert result.steps[0].removed_total == 0
+    removed = sum(s.removed_total for s in result.steps)
+    assert removed > 0
+    macs = [s.macs for s in result.steps]
+    assert macs == [m for _, m in seen]  # the recorded MACs are the model's at that step
+    assert all(a >= b for a, b in itertools.pairwise(macs)) and macs[-1] < macs[0]
+    units = [sum(sum(u.values()) for u in s.units.values()) for s in result.steps]
+    assert units[0] - units[-1] == removed
+    # every surviving importance is at least epsilon at the last shrink
+    for _, block in model.blocks():
+        for k in block.present_kernels():
+            assert float(block.channel_importance(k).detach().abs().min()) >= config.epsilon
+    assert model(torch.rand(1, 3, 32, 40)).shape == (1, train.info.num_classes, 32, 40)
+    assert "miou" in result.steps[-1].metrics
+
+
+def test_latency_costs_are_measured_once_into_the_device_table(tmp_path):
+    from edgenas.devices.protocol import Protocol
+
+    from edgenas.latency_table import Measurer
+
+    quick = Protocol(warmup_runs=1, warmup_min_s=0.0, runs=3, sessions=1)
+    measurer = Measurer("cpu", threads=1, table_path=tmp_path / "t.json", part_protocol=quick)
+    try:
+        model = HRSupernet(TINY, "seg", num_classes=3)
+        coster = LatencyCoster(measurer, SHAPE)
+        costs = coster.costs(model)
+        assert set(costs) == {name for name, _ in model.blocks()}
+        for entry in costs.values():
+            assert all(v > 0 for k, v in entry.items() if k != "tokens")
+        assert costs["p0.b0.0"]["tokens"] > 0 and costs["f0.r01"]["tokens"] == 0
+        keys = set(measurer.table.entries)
+        assert any(k.startswith("hrnas-branch|k7|4>8>8|s2|4x8x10") for k in keys)
+        assert any(k.startswith("hrnas-tf|") for k in keys)
+        measured = measurer.measured_parts
+        assert coster.costs(model) == costs  # cached: nothing measured again
+        assert measurer.measured_parts == measured
+        assert (tmp_path / "t.json").is_file()
+    finally:
+        measurer.close()

@@ -360,6 +360,8 @@ def train(
     info = getattr(train_data, "info", None)
     if len(train_data) == 0:
         raise UserError("the training data is empty")
+    if resume is None:
+        task.init_output(model, train_data)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps
     )

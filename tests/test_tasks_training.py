@@ -164,3 +164,21 @@ def test_untrained_sr_network_is_exactly_bilinear():
     x = torch.rand(1, 3, 10, 12)
     bilinear = F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=False)
     assert torch.equal(model(x), bilinear)
+
+
+def test_depth_head_starts_at_the_training_median():
+    import torch
+
+    from edgenas.tasks import get_task
+    from edgenas.tasks.defaults import DEFAULT_GENOTYPE
+
+    task = get_task("depth")
+    train_data, _ = task.demo_data(size=(32, 40))
+    model = task.build_model(DEFAULT_GENOTYPE, train_data.info)
+    task.init_output(model, train_data)
+    depths = torch.cat([train_data[i][1].flatten() for i in range(len(train_data))])
+    median = float(depths[depths > 0].median())
+    with torch.no_grad():
+        pred = model.eval()(torch.stack([train_data[i][0] for i in range(4)]))
+    assert abs(float(pred.mean()) - median) / median < 0.05
+    assert float(pred.max() - pred.min()) < 0.05 * median

@@ -7,6 +7,8 @@ output at the resolution the task expects: the input size for depth and segmenta
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -28,6 +30,18 @@ class DepthHead(nn.Module):
         self.proj = nn.Conv2d(in_channels, 1, 3, padding=1)
         self.positive = nn.Softplus()
         self.min_depth = min_depth
+
+    def set_initial_depth(self, depth: float) -> None:
+        """Make the untrained head predict about ``depth`` everywhere.
+
+        The bias becomes softplus^-1(depth - min_depth) and the weights shrink 100x, so
+        the random features of an untrained backbone move the output only a little.
+        """
+        target = max(depth - self.min_depth, 1e-3)
+        with torch.no_grad():
+            self.proj.weight.mul_(0.01)
+            # softplus^-1(y) = y + log(1 - exp(-y)), stable for large y
+            self.proj.bias.fill_(target + math.log(-math.expm1(-target)))
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         return self.positive(_resize_to(self.proj(features), image)) + self.min_depth

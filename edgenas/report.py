@@ -187,7 +187,7 @@ def write_report(run_dir: str | Path) -> Path:
                 f"{_fmt(row['compactness'])} | {_fmt(row['grade'])} |"
             )
         lines.append("")
-    lines += _time_breakdown(candidates)
+    lines += _time_breakdown(candidates, summary.get("phase_seconds") or {})
     lines += ["## Configuration", "", "| option | value |", "|---|---|"]
     lines += [f"| {key} | `{value}` |" for key, value in sorted(config.items())]
     lines.append("")
@@ -214,14 +214,16 @@ def _table(title: str, rows: list[Candidate]) -> list[str]:
     return [*lines, ""]
 
 
-def _time_breakdown(candidates: list[Candidate]) -> list[str]:
+def _time_breakdown(candidates: list[Candidate], phases: dict[str, float]) -> list[str]:
     train = sum(c.timings.get("train", 0.0) for c in candidates)
     measure = sum(c.timings.get("measure", 0.0) for c in candidates)
     if not train and not measure:
         return []
+    phase_text = ", ".join(f"{name.replace('_', ' ')} {sec:.1f} s" for name, sec in phases.items())
     return [
-        "## Time spent on candidates",
+        "## Time breakdown",
         "",
+        *([f"Phases: {phase_text}.", ""] if phases else []),
         f"training {train:.1f} s, measuring (latency, params, FLOPs) {measure:.1f} s over "
         f"{sum(1 for c in candidates if c.status == 'trained')} trained candidates; "
         f"{len(candidates)} candidates in the store.",

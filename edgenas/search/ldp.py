@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class LDPSearch:
         self.seen: set[str] = set()
         self.trained: dict[str, Evaluated] = {}
         self.iteration = 0
+        self.phase_seconds: dict[str, float] = {}
 
     # ----------------------------------------------------------------- parents
     def score_pool(self) -> list[Candidate]:
@@ -338,12 +340,20 @@ class LDPSearch:
 
     # -------------------------------------------------------------------- run
     def run(self) -> list[Evaluated]:
-        """The whole search; returns the trained candidates, best grade first."""
+        """The whole search; returns the trained candidates, best grade first.
+
+        ``self.phase_seconds`` gets the wall time of the parent phase (sampling, NASWOT
+        scoring, parent selection) and of the tabu search phase.
+        """
+        start = time.perf_counter()
         ranked = self.score_pool()
         parents = self.select_parents(ranked)
+        self.phase_seconds["parents"] = time.perf_counter() - start
+        start = time.perf_counter()
         for index, parent in enumerate(parents):
             self.log(f"parent {index + 1}/{len(parents)}: {_short(parent.genotype)}")
             self.tabu_search(parent, index)
+        self.phase_seconds["tabu_search"] = time.perf_counter() - start
         return sorted(self.trained.values(), key=lambda e: -e.grade)
 
     def pareto(self) -> list[Evaluated]:

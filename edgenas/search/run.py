@@ -215,7 +215,9 @@ def run_search(
         search = _search(main_config, store, log)
         ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
         best = ranked[0]
+        final_start = time.perf_counter()
         onnx_path, latency_ms, final = _final_model(main_config, best, run_dir, log)
+        phases = {**search.phase_seconds, "final_model": time.perf_counter() - final_start}
         summary = {
             "alpha": chosen_alpha,
             "alpha_grid": grid_rows,
@@ -231,6 +233,7 @@ def run_search(
             "top_k": [e.genotype for e in ranked[: config.top_k]],
             "pareto": [e.genotype for e in search.pareto()],
             "trained": len(search.trained),
+            "phase_seconds": phases,
             "seconds": time.perf_counter() - started,
         }
         store.append_event("run_finished", summary)

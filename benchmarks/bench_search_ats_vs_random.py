@@ -1,0 +1,130 @@
+"""Assisted Tabu Search vs random search: same number of trained candidates, same proxy
+budget, several seeds (LDP's comparison, on T91 -> Set5 x2 by default).
+
+For each seed: run the LDP search (NASWOT-ranked parents + ATS) and count its trained
+candidates N; then train N genotypes sampled uniformly from the same space with the
+same proxy budget (random search). Report, per seed and as medians, the best G, the
+PSNR (proxy training) and the parameters of each method's best candidate, and the
+ratio ATS / random of the best G.
+
+    python benchmarks/bench_search_ats_vs_random.py [--data ../shared/data/sr/T91]
+        [--val-data ../shared/data/sr/Set5] [--seeds 0,1,2] [--train-seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from edgenas.search import objectives
+from edgenas.search.config import SearchConfig
+from edgenas.search.evaluation import CandidateEvaluator
+from edgenas.search.run import run_search
+from edgenas.space import LDPSpace
+from edgenas.store import RunStore
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr"
+
+
+def random_search(config: SearchConfig, count: int) -> dict:
+    """Train ``count`` uniformly sampled genotypes; return the best by G."""
+    evaluator = CandidateEvaluator(config)
+    space = LDPSpace(scales=config.scales, channels=config.channels)
+    best = None
+    try:
+        for genotype in space.sample_unique(count, seed=10_000 + config.seed):
+            outcome = evaluator.train(genotype.encode())
+            values = {"params": outcome.params, "flops": outcome.flops}
+            if outcome.latency_ms is not None:
+                values["latency_ms"] = outcome.latency_ms
+            grade = objectives.grade(outcome.accuracy, values, config.targets(), config.alpha)
+            row = {
+                "genotype": genotype.encode(),
+                "grade": grade,
+                "psnr": outcome.metrics.get("psnr"),
+                "params": outcome.params,
+            }
+            if best is None or grade > best["grade"]:
+                best = row
+    finally:
+        evaluator.close()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default=str(SHARED / "T91"))
+    parser.add_argument("--val-data", default=str(SHARED / "Set5"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--train-seconds", type=float, default=20.0)
+    parser.add_argument("--target-params", type=float, default=100e3)
+    parser.add_argument("--pool", type=int, default=40)
+    parser.add_argument("--parents", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as runs:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            config = SearchConfig(
+                task="sr",
+                data=args.data,
+                val_data=args.val_data,
+                proxy_input=(32, 32),
+                deploy_input=(128, 128),
+                target_params=args.target_params,
+                target_latency_ms=None,
+                pool_size=args.pool,
+                parents=args.parents,
+                max_iterations=args.iterations,
+                train_seconds=args.train_seconds,
+                final_seconds=1.0,
+                seed=seed,
+                run_name=f"ats-{seed}",
+                runs_dir=runs,
+            )
+            outcome = run_search(config, log=lambda m: None)
+            with RunStore.open_readonly(outcome.run_dir) as store:
+                trained = store.candidates(status="trained")
+            best = max(trained, key=lambda c: c.grade)
+            ats = {
+                "genotype": best.genotype,
+                "grade": best.grade,
+                "psnr": best.metrics.get("psnr"),
+                "params": best.params,
+            }
+            rnd = random_search(
+                dataclasses.replace(config, run_name=f"random-{seed}"), len(trained)
+            )
+            rows.append({"seed": seed, "trained": len(trained), "ats": ats, "random": rnd})
+            print(
+                f"seed {seed}: {len(trained)} trained each | ATS best G {ats['grade']:.4f} "
+                f"PSNR {ats['psnr']:.2f} params {ats['params']:,} | random best G {rnd['grade']:.4f} "
+                f"PSNR {rnd['psnr']:.2f} params {rnd['params']:,} | G ratio {ats['grade'] / rnd['grade']:.3f}",
+                flush=True,
+            )
+    print()
+    for method in ("ats", "random"):
+        print(
+            f"{method:6s} median best G {statistics.median(r[method]['grade'] for r in rows):.4f}  "
+            f"median PSNR {statistics.median(r[method]['psnr'] for r in rows):.2f} dB  "
+            f"median params {statistics.median(r[method]['params'] for r in rows):,.0f}"
+        )
+    ratios = [r["ats"]["grade"] / r["random"]["grade"] for r in rows]
+    print(f"median G ratio ATS / random: {statistics.median(ratios):.3f} over {len(rows)} seeds")
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

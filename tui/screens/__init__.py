@@ -1,0 +1,1 @@
+"""Screens of the monitor: run list, run dashboard, candidate detail, help."""

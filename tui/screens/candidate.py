@@ -1,0 +1,239 @@
+"""Candidate detail: the genotype block by block, metrics, lineage, per-layer latency,
+and background actions (export the ONNX file, profile on the run's device)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from edgenas.tui import jobs
+from edgenas.tui.state import CandidateRow, RunState, format_count
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog, Static
+
+
+def block_table(genotype: str) -> Table | Text:
+    """The genotype as a per-block table (role, scale, op, kernel, SE, residual, width,
+    layers); a string that does not decode is shown as text with the reason."""
+    from edgenas.space import decode
+    from edgenas.space.genotype import role_scale
+
+    try:
+        decoded = decode(genotype)
+    except ValueError as err:
+        return Text(f"cannot decode genotype: {err}\n{genotype}", "red")
+    table = Table(
+        "#",
+        "role",
+        "sc",
+        "op",
+        "k",
+        "se",
+        "res",
+        "ch",
+        "n",
+        title=f"{decoded.scales} scales, {len(decoded.blocks)} blocks",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+    )
+    for i, (role, block) in enumerate(zip(decoded.roles, decoded.blocks, strict=True)):
+        table.add_row(
+            str(i),
+            role,
+            str(role_scale(role)),
+            block.op_token,
+            str(block.kernel),
+            str(block.se) if block.se else "-",
+            "✓" if block.residual else "-",
+            str(block.channels),
+            str(block.layers),
+        )
+    return table
+
+
+def lineage(state: RunState, candidate_id: int) -> list[CandidateRow]:
+    """The candidate and its ancestors, oldest first."""
+    by_id = {r.id: r for r in state.rows}
+    chain, seen = [], set()
+    current = by_id.get(candidate_id)
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        chain.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id is not None else None
+    return list(reversed(chain))
+
+
+def _metrics(row: CandidateRow, metric_name: str) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    latency = "-"
+    if row.latency_ms is not None:
+        latency = f"{row.latency_ms:.3f} ms ({row.latency_source or '?'}, {row.device or '?'})"
+    for label, value in (
+        ("params", format_count(row.params)),
+        ("MACs", format_count(row.flops)),
+        ("latency", latency),
+        ("NASWOT", "-" if row.score is None else f"{row.score:.2f}"),
+        (f"A ({metric_name})", "-" if row.accuracy is None else f"{row.accuracy:.4f}"),
+        ("G", "-" if row.grade is None else f"{row.grade:.4f}"),
+        ("R", "-" if row.reward is None else f"{row.reward:.4f}"),
+    ):
+        table.add_row(label, value)
+    for name, value in row.metrics:
+        table.add_row(f"  {name}", f"{value:.4f}")
+    for name, value in row.timings:
+        table.add_row(f"  t.{name}", f"{value:.2f}")
+    return table
+
+
+class CandidateScreen(Screen):
+    """One candidate; ``escape`` goes back to the dashboard."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("x", "export", "Export ONNX"),
+        Binding("p", "profile", "Profile"),
+        Binding("c", "copy", "Copy genotype"),
+    ]
+
+    def __init__(self, state: RunState, candidate_id: int) -> None:
+        super().__init__()
+        self.state = state
+        self.candidate_id = candidate_id
+        self._active_jobs: set[str] = set()
+
+    @property
+    def row(self) -> CandidateRow | None:
+        return next((r for r in self.state.rows if r.id == self.candidate_id), None)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with Horizontal(id="detail-body"):
+            with VerticalScroll(id="detail-blocks"):
+                yield Static(id="blocks")
+            with VerticalScroll(id="detail-side"):
+                yield Static(id="metrics")
+                yield Static(id="lineage")
+                yield Static(id="layers")
+        yield RichLog(id="job-log", max_lines=200, wrap=False, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_state(self.state)
+        self.query_one("#job-log", RichLog).write(
+            Text(
+                "x: export ONNX   p: profile on the run's device (per-layer)   c: copy genotype",
+                "dim",
+            )
+        )
+
+    def show_state(self, state: RunState) -> None:
+        """Render the candidate from ``state`` (the dashboard calls this on each update)."""
+        self.state = state
+        row = self.row
+        title = self.query_one("#detail-title", Static)
+        if row is None:
+            title.update(Text(f"candidate #{self.candidate_id} is not in this run", "bold red"))
+            return
+        text = Text()
+        text.append(f"candidate #{row.id}", "bold")
+        if row.id == state.best_id:
+            text.append(" ★ best", "bold red")
+        text.append(f"  {row.origin}  {row.status}")
+        if row.parent_id is not None:
+            text.append(f"  parent #{row.parent_id}")
+        if row.iteration is not None:
+            text.append(f"  iteration {row.iteration}")
+        text.append(f"\n{row.genotype}", "dim")
+        title.update(text)
+        self.query_one("#blocks", Static).update(block_table(row.genotype))
+        self.query_one("#metrics", Static).update(_metrics(row, state.metric_name))
+        chain = lineage(state, row.id)
+        lines = Text("lineage\n", "bold")
+        lines.append(
+            " → ".join(
+                f"#{r.id} {r.origin}" + (f" G {r.grade:.3f}" if r.grade is not None else "")
+                for r in chain
+            ),
+            "",
+        )
+        children = [r for r in state.rows if r.parent_id == row.id]
+        if children:
+            lines.append("\nchildren: ", "bold")
+            lines.append(", ".join(f"#{r.id} ({r.status})" for r in children))
+        self.query_one("#lineage", Static).update(lines)
+        self._show_profile()
+
+    def _show_profile(self) -> None:
+        profile = jobs.read_profile(self.state.run_dir, self.candidate_id)
+        widget = self.query_one("#layers", Static)
+        if profile is None:
+            widget.update(Text("\nper-layer latency: not profiled (press p)", "dim"))
+            return
+        table = Table(
+            "layer",
+            "op",
+            "ms",
+            box=None,
+            title_justify="left",
+            pad_edge=False,
+            title=f"per-layer latency, slowest first ({profile.device}, {profile.runtime})",
+        )
+        for layer in profile.layers:
+            table.add_row(layer.name[-28:], layer.op_type, f"{layer.time_ms:.3f}")
+        median = "-" if profile.median_ms is None else f"{profile.median_ms:.3f} ms"
+        widget.update(Group(Text(f"\nprofiled median {median}", "bold"), table))
+
+    # ------------------------------------------------------------------ actions
+    def action_copy(self) -> None:
+        if self.row is not None:
+            self.app.copy_to_clipboard(self.row.genotype)
+            self.notify("genotype copied to the clipboard", timeout=2)
+
+    def action_export(self) -> None:
+        if self.row is not None and self.state.header.kind != "hrnas-shrink":
+            spec = jobs.export_job(
+                self.state.run_dir, self.row.id, self.row.genotype, self._config()
+            )
+            self._start(spec)
+
+    def action_profile(self) -> None:
+        if self.row is not None and self.state.header.kind != "hrnas-shrink":
+            spec = jobs.profile_job(
+                self.state.run_dir, self.row.id, self.row.genotype, self._config()
+            )
+            self._start(spec)
+
+    def _config(self) -> dict:
+        return self.state.config
+
+    def _start(self, spec: jobs.JobSpec) -> None:
+        if spec.label in self._active_jobs:
+            self.notify(f"{spec.label} is already running", timeout=2)
+            return
+        self._active_jobs.add(spec.label)
+        self._run(spec)
+
+    @work(group="jobs")
+    async def _run(self, spec: jobs.JobSpec) -> None:
+        log = self.query_one("#job-log", RichLog)
+        log.write(Text(f"{spec.label}: started (edgenas {spec.argv[3]} in the background)", "bold"))
+        try:
+            result = await jobs.run_job(spec, lambda line: log.write(f"  {line}"))
+        finally:
+            self._active_jobs.discard(spec.label)
+        if result.returncode == 0:
+            log.write(Text(f"{spec.label}: done → {result.output}", "bold green"))
+            self.notify(f"{spec.label} done", timeout=3)
+        else:
+            log.write(Text(f"{spec.label}: failed ({result.last_line})", "bold red"))
+            self.notify(f"{spec.label} failed", severity="error", timeout=4)
+        self._show_profile()

@@ -1,0 +1,161 @@
+"""The run dashboard: header, plots, candidates, search state, events, device."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from edgenas.tui.messages import StateChanged
+from edgenas.tui.plots import progress_plots, shrink_plots
+from edgenas.tui.reader import RunReader
+from edgenas.tui.state import RunState, derive
+from edgenas.tui.widgets.candidates import CandidatesTable
+from edgenas.tui.widgets.device import DevicePanel
+from edgenas.tui.widgets.events import EventLog
+from edgenas.tui.widgets.header import RunHeader
+from edgenas.tui.widgets.plot import SpecPlot
+from edgenas.tui.widgets.search import SearchPanel
+from edgenas.tui.widgets.shrink import ShrinkPanel
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+
+RESOURCES = ("params", "flops", "latency_ms")
+
+
+class DashboardScreen(Screen):
+    """One run, polled every ``poll_interval`` seconds in a worker thread."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "tab('plots')", "Plots"),
+        Binding("2", "tab('candidates')", "Cands"),
+        Binding("3", "tab('search')", "Search"),
+        Binding("4", "tab('events')", "Events"),
+        Binding("5", "tab('device')", "Device"),
+        Binding("r", "cycle_resource", "Resource"),
+        Binding("b", "open_best", "Best"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(
+        self, run_dir: Path, *, poll_interval: float = 1.0, clock: Callable[[], float] | None = None
+    ) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.reader = RunReader(self.run_dir)
+        self.state: RunState | None = None
+        self.resource: str | None = None  # None: the run's primary resource
+        self._polling = threading.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with TabbedContent(initial="plots"):
+            with TabPane("1 Plots", id="plots"), Grid(id="plot-grid"):
+                for i in range(4):
+                    yield SpecPlot(id=f"plot-{i}")
+            with TabPane("2 Candidates", id="candidates"):
+                yield CandidatesTable(id="candidates-table")
+            with TabPane("3 Search", id="search"), VerticalScroll():
+                yield SearchPanel(id="search-panel")
+                yield ShrinkPanel(id="shrink-panel")
+            with TabPane("4 Events", id="events"):
+                yield EventLog(id="event-log")
+            with TabPane("5 Device", id="device"), VerticalScroll():
+                yield DevicePanel(id="device-panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunHeader).show(derive(self.reader.snapshot).header, None)
+        self.poll_now()
+        self.set_interval(self.poll_interval, self.poll_now)
+
+    def on_unmount(self) -> None:
+        self.reader.close()
+
+    # ------------------------------------------------------------------ polling
+    def poll_now(self) -> None:
+        """Start a poll in a worker thread unless one is still running (a slow or locked
+        store never stacks polls up, and never blocks the screen)."""
+        if self._polling.acquire(blocking=False):
+            self.run_worker(self._poll, thread=True, group="poll", exit_on_error=False)
+
+    def _poll(self) -> None:
+        try:
+            snapshot = self.reader.poll()
+            if snapshot is not None:
+                now = self.clock() if self.clock else None
+                self.post_message(StateChanged(derive(snapshot, now)))
+        finally:
+            self._polling.release()
+
+    def on_state_changed(self, message: StateChanged) -> None:
+        from edgenas.tui.screens.candidate import CandidateScreen
+
+        self.state = message.state
+        self._show(message.state)
+        # The detail screen of a candidate stays live while this screen polls under it.
+        for screen in self.app.screen_stack:
+            if isinstance(screen, CandidateScreen):
+                screen.show_state(message.state)
+
+    def _show(self, state: RunState) -> None:
+        self.query_one(RunHeader).show(state.header, state.error)
+        shrink = state.header.kind == "hrnas-shrink"
+        specs = shrink_plots(state) if shrink else progress_plots(state, self.resource)
+        for i, spec in enumerate(specs[:4]):
+            self.query_one(f"#plot-{i}", SpecPlot).show(spec)
+        self.query_one(CandidatesTable).show(state)
+        search = self.query_one(SearchPanel)
+        search.display = not shrink
+        search.show(state.ats)
+        panel = self.query_one(ShrinkPanel)
+        panel.display = shrink or bool(state.shrink.steps)
+        panel.show(state.shrink)
+        self.query_one(EventLog).show(state.log)
+        self.query_one(DevicePanel).show(state.device)
+
+    # ------------------------------------------------------------------ actions
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "candidates":
+            self.query_one(CandidatesTable).focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # Lines written while the log was hidden were laid out at width 0: jump to the end.
+        if event.pane.id == "events":
+            self.query_one(EventLog).scroll_end(animate=False)
+
+    def action_cycle_resource(self) -> None:
+        current = self.resource or (self.state.resource if self.state else "params")
+        self.resource = RESOURCES[(RESOURCES.index(current) + 1) % len(RESOURCES)]
+        if self.state is not None:
+            self._show(self.state)
+        self.notify(f"plots: {self.resource}", timeout=2)
+
+    def action_open_best(self) -> None:
+        if self.state is None or self.state.best_id is None:
+            self.notify("no trained candidate yet", timeout=2)
+            return
+        self.open_candidate(self.state.best_id)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, CandidatesTable):
+            self.open_candidate(int(event.row_key.value))
+
+    def open_candidate(self, candidate_id: int) -> None:
+        """Push the detail screen of a candidate."""
+        from edgenas.tui.screens.candidate import CandidateScreen
+
+        if self.state is None:
+            return
+        self.app.push_screen(CandidateScreen(self.state, candidate_id))

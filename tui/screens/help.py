@@ -1,0 +1,51 @@
+"""The help screen: what the monitor shows and its keys."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# edgenas monitor
+
+Reads the run store (`runs/NAME/run.sqlite`) once a second; it never writes to it.
+A search can run in another terminal (or under `edgenas search --tui`).
+
+| key | where | does |
+|---|---|---|
+| `1`..`5` | dashboard | Plots, Candidates, Search (ATS), Events, Device |
+| `r` | dashboard | plots against parameters / MACs / latency |
+| `b` | dashboard | open the best candidate |
+| `s` / `S` | candidates | next sort column / reverse (or click a header) |
+| `enter` | candidates, runs | open the candidate / run |
+| `x` | candidate | export its ONNX file (background `edgenas export`) |
+| `p` | candidate | profile it on the run's device, per layer |
+| `c` | candidate | copy the genotype |
+| `escape` | anywhere | back |
+| `?` | anywhere | this help |
+| `q` | anywhere | quit |
+
+**Plots** follow the LDP paper's Fig. 9: accuracy A, the resource and the grade
+G = a·A + (1-a)·compactness against the training iteration, and the Pareto plane
+(accuracy vs resource; green: the front, red x: the best G).
+Latencies in the table end in `m` (measured on the device) or `p` (predicted
+from the lookup table). The mouse works: click tabs, rows and column headers.
+"""
+
+
+class HelpScreen(ModalScreen):
+    """Key bindings and what the panels mean."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Close"),
+        Binding("question_mark", "app.pop_screen", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Markdown(HELP)

@@ -1,0 +1,581 @@
+"""What the dashboard shows, derived from a :class:`~edgenas.tui.reader.Snapshot`.
+
+Pure functions from store rows to plain frozen dataclasses (no Textual import): the
+widgets get a :class:`RunState` and only format it. Everything here is computed from
+the candidates and the event log, so a finished run and a live one look the same.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgenas.tui.reader import Snapshot
+
+from edgenas.store import Candidate, Event
+
+# The metric each task reports as its accuracy (edgenas.tasks.registry, which imports
+# torch, so the names are repeated here; an unknown task falls back to "accuracy").
+PRIMARY_METRIC = {
+    "depth": "delta1",
+    "segmentation": "miou",
+    "sr": "psnr",
+    "classification": "top1",
+}
+RESOURCE_LABEL = {"params": "parameters", "flops": "MACs", "latency_ms": "latency ms"}
+LOG_LINES = 500
+
+
+@dataclass(frozen=True)
+class Header:
+    """The run's identity, targets and progress."""
+
+    name: str
+    kind: str
+    status: str
+    task: str = "?"
+    data: str = "built-in demo"
+    device: str = "?"
+    targets: str = "-"
+    alpha: float | None = None
+    elapsed_s: float = 0.0
+    trained: int = 0
+    planned: int | None = None
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ProgressPoint:
+    """One trained candidate, in training order (the LDP paper's Fig. 9 axes)."""
+
+    iteration: int
+    candidate_id: int | None
+    accuracy: float | None
+    grade: float | None
+    params: float | None
+    flops: float | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """A trained candidate in the accuracy / resource plane."""
+
+    candidate_id: int
+    resource: float
+    accuracy: float
+    on_front: bool
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One line of the candidates table."""
+
+    id: int
+    parent_id: int | None
+    genotype: str
+    origin: str
+    status: str
+    params: int | None
+    flops: int | None
+    latency_ms: float | None
+    latency_source: str | None
+    score: float | None
+    metric: float | None
+    accuracy: float | None
+    grade: float | None
+    reward: float | None
+    iteration: int | None
+    device: str | None = None
+    metrics: tuple[tuple[str, float], ...] = ()
+    timings: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChildRow:
+    """A child proposed from the current architecture."""
+
+    candidate_id: int | None
+    genotype: str
+    reward: float | None
+    score: float | None
+    grade: float | None
+    trained: bool
+
+
+@dataclass(frozen=True)
+class AtsState:
+    """Assisted Tabu Search right now: the parent, the current architecture, its
+    children with their rewards, the tabu list and the candidate list."""
+
+    parent_index: int | None = None
+    parents_total: int = 0
+    parent_genotype: str | None = None
+    current_id: int | None = None
+    current_genotype: str | None = None
+    current_grade: float | None = None
+    step: int | None = None
+    children: tuple[ChildRow, ...] = ()
+    tabu: tuple[str, ...] = ()
+    candidate_list: tuple[str, ...] = ()
+    moves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One latency measurement of a candidate."""
+
+    candidate_id: int | None
+    latency_ms: float
+    device: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """The latency device: recent measurements and, once known, the runtime."""
+
+    device: str = "?"
+    target_latency_ms: float | None = None
+    measured: int = 0
+    predicted: int = 0
+    recent: tuple[Measurement, ...] = ()
+    runtime: str | None = None
+    best_latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ShrinkState:
+    """HR-NAS shrinking: numeric fields per step and units kept per block per step."""
+
+    steps: tuple[dict[str, float], ...] = ()
+    blocks: tuple[str, ...] = ()
+    units: tuple[tuple[int, ...], ...] = ()  # units[step][block]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One event of the log, formatted."""
+
+    id: int
+    ts: float
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Everything the dashboard shows; built by :func:`derive`."""
+
+    run_dir: Path
+    header: Header
+    resource: str = "params"
+    metric_name: str = "accuracy"
+    progress: tuple[ProgressPoint, ...] = ()
+    pareto: tuple[ParetoPoint, ...] = ()
+    rows: tuple[CandidateRow, ...] = ()
+    ats: AtsState = field(default_factory=AtsState)
+    device: DeviceState = field(default_factory=DeviceState)
+    shrink: ShrinkState = field(default_factory=ShrinkState)
+    log: tuple[LogLine, ...] = ()
+    best_id: int | None = None
+    error: str | None = None
+    version: int = 0
+    config: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def short_genotype(genotype: str, width: int = 28) -> str:
+    """``S3:ib6_k3_se25_res_c8_n2-...`` cut to ``width`` characters with an ellipsis."""
+    return genotype if len(genotype) <= width else genotype[: width - 1] + "…"
+
+
+def primary_resource(config: dict[str, Any]) -> str:
+    """The resource of the plots (as ``SearchConfig.primary_resource``)."""
+    for name, key in (
+        ("latency_ms", "target_latency_ms"),
+        ("flops", "target_flops"),
+        ("params", "target_params"),
+    ):
+        if config.get(key) is not None:
+            return name
+    return "params"
+
+
+def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
+    """The dashboard state of a snapshot; ``now`` is the clock for elapsed time and ETA
+    (default: ``time.time()``)."""
+    info = snapshot.info
+    if info is None:
+        header = Header(name=snapshot.run_dir.name, kind="?", status="unreadable")
+        return RunState(
+            run_dir=snapshot.run_dir,
+            header=header,
+            error=snapshot.error,
+            version=snapshot.version,
+        )
+    config = info.config
+    task = str(config.get("task", "?"))
+    metric_name = PRIMARY_METRIC.get(task, "accuracy")
+    resource = primary_resource(config)
+    by_id = {c.id: c for c in snapshot.candidates}
+    by_genotype = {c.genotype: c for c in snapshot.candidates}
+    trained = [c for c in snapshot.candidates if c.status == "trained" and c.grade is not None]
+    best = max(trained, key=lambda c: c.grade or -math.inf, default=None)
+    summary_best = (info.summary or {}).get("best_candidate_id")
+    best_id = summary_best if summary_best in by_id else (best.id if best else None)
+    events = snapshot.events
+    return RunState(
+        run_dir=snapshot.run_dir,
+        header=_header(info, events, now if now is not None else time.time(), len(trained)),
+        resource=resource,
+        metric_name=metric_name,
+        progress=_progress(events, by_id),
+        pareto=_pareto(trained, resource, best_id),
+        rows=tuple(_row(c, metric_name) for c in snapshot.candidates),
+        ats=_ats(events, by_genotype, config),
+        device=_device(snapshot, events, config),
+        shrink=_shrink(events),
+        log=tuple(_log_line(e, by_id) for e in events[-LOG_LINES:]),
+        best_id=best_id,
+        error=snapshot.error,
+        version=snapshot.version,
+        config=config,
+    )
+
+
+def _targets(config: dict[str, Any]) -> str:
+    parts = []
+    if config.get("target_params") is not None:
+        parts.append(f"params≤{format_count(config['target_params'])}")
+    if config.get("target_flops") is not None:
+        parts.append(f"MACs≤{format_count(config['target_flops'])}")
+    if config.get("target_latency_ms") is not None:
+        parts.append(f"lat≤{config['target_latency_ms']:g}ms")
+    return " ".join(parts) or "-"
+
+
+def _planned(config: dict[str, Any]) -> int | None:
+    """Trainings an LDP search does at most: per parent, itself and one child per
+    iteration (patience can end a parent early, so the ETA is an upper bound)."""
+    try:
+        return int(config["parents"]) * (int(config["max_iterations"]) + 1)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _header(info, events: list[Event], now: float, trained: int) -> Header:
+    config = info.config
+    running = info.status == "running"
+    end = now if running else info.updated_at
+    elapsed = max(0.0, end - info.created_at)
+    if info.kind == "hrnas-shrink":
+        steps = [e for e in events if e.kind == "shrink_step"]
+        trained = len(steps)
+        planned = config.get("epochs") if isinstance(config.get("epochs"), int) else None
+    else:
+        planned = _planned(config)
+    eta = None
+    train_times = [e.ts for e in events if e.kind in ("candidate_trained", "shrink_step")]
+    if running and planned and trained and len(train_times) >= 2 and trained < planned:
+        per = (train_times[-1] - train_times[0]) / (len(train_times) - 1)
+        eta = per * (planned - trained)
+    alpha = (info.summary or {}).get("alpha", config.get("alpha"))
+    return Header(
+        name=info.name,
+        kind=info.kind,
+        status=info.status,
+        task=str(config.get("task", "?")),
+        data=str(config.get("data") or "built-in demo"),
+        device=str(config.get("device", "?")),
+        targets=_targets(config),
+        alpha=float(alpha) if isinstance(alpha, int | float) else None,
+        elapsed_s=elapsed,
+        trained=trained,
+        planned=planned,
+        eta_s=eta,
+    )
+
+
+def _progress(events: list[Event], by_id: dict[int, Candidate]) -> tuple[ProgressPoint, ...]:
+    points = []
+    for event in events:
+        if event.kind != "candidate_trained":
+            continue
+        p = event.payload
+        points.append(
+            ProgressPoint(
+                iteration=event.iteration if event.iteration is not None else len(points) + 1,
+                candidate_id=event.candidate_id,
+                accuracy=_num(p.get("accuracy")),
+                grade=_num(p.get("grade")),
+                params=_num(p.get("params")),
+                flops=_num(p.get("flops")),
+                latency_ms=_num(p.get("latency_ms")),
+            )
+        )
+    return tuple(points)
+
+
+def _pareto(
+    trained: list[Candidate], resource: str, best_id: int | None
+) -> tuple[ParetoPoint, ...]:
+    """Trained candidates with the front of (higher accuracy, lower resource) marked."""
+    items = [
+        (c.id, float(v), float(c.accuracy or 0.0))
+        for c in trained
+        if (v := getattr(c, resource)) is not None
+    ]
+    front = set()
+    for cid, res, acc in items:
+        dominated = any((r2 <= res and a2 >= acc) and (r2 < res or a2 > acc) for _, r2, a2 in items)
+        if not dominated:
+            front.add(cid)
+    return tuple(
+        ParetoPoint(cid, res, acc, cid in front, cid == best_id) for cid, res, acc in items
+    )
+
+
+def _row(c: Candidate, metric_name: str) -> CandidateRow:
+    return CandidateRow(
+        id=c.id,
+        parent_id=c.parent_id,
+        genotype=c.genotype,
+        origin=c.origin,
+        status=c.status,
+        params=c.params,
+        flops=c.flops,
+        latency_ms=c.latency_ms,
+        latency_source=c.latency_source,
+        score=c.score,
+        metric=_num(c.metrics.get(metric_name)) if c.metrics else None,
+        accuracy=c.accuracy,
+        grade=c.grade,
+        reward=c.reward,
+        iteration=c.iteration,
+        device=c.device,
+        metrics=tuple(sorted((k, v) for k, v in (c.metrics or {}).items())),
+        timings=tuple(sorted((k, v) for k, v in (c.timings or {}).items())),
+    )
+
+
+def _ats(events: list[Event], by_genotype: dict[str, Candidate], config) -> AtsState:
+    """Replay the search's events to find where Assisted Tabu Search is now."""
+    parents: list[str] = []
+    parent_index = None
+    current = None
+    step = None
+    children: dict[str, ChildRow] = {}
+    tabu: tuple[str, ...] = ()
+    candidate_list: tuple[str, ...] = ()
+    moves: list[str] = []
+    fresh = False  # after a move, the next proposal starts a new set of children
+    for event in events:
+        p = event.payload
+        if event.kind == "parents_selected":
+            parents = list(p.get("genotypes", []))
+        elif event.kind == "candidate_trained":
+            genotype = p.get("genotype")
+            if genotype in parents and (current is None or genotype not in children):
+                # A parent is trained first when its tabu search starts.
+                parent_index = parents.index(genotype)
+                current, step, children = genotype, None, {}
+                tabu, candidate_list = (), ()
+            elif genotype in children:
+                old = children[genotype]
+                children[genotype] = ChildRow(
+                    old.candidate_id, genotype, old.reward, old.score, _num(p.get("grade")), True
+                )
+        elif event.kind == "child_proposed":
+            if fresh or p.get("parent") != current:
+                current, children, fresh = p.get("parent"), {}, False
+            genotype = p.get("genotype", "?")
+            children[genotype] = ChildRow(
+                event.candidate_id,
+                genotype,
+                _num(p.get("reward")),
+                _num(p.get("score")),
+                None,
+                False,
+            )
+        elif event.kind in ("move_accepted", "move_rejected"):
+            step = p.get("step")
+            parent_index = p.get("parent_index", parent_index)
+            verb = "accepted" if event.kind == "move_accepted" else "rejected"
+            moves.append(f"step {step}: {verb}, G {_fmt(_num(p.get('grade')))}")
+            current = p.get("to", current)
+            fresh = True
+        elif event.kind == "tabu_updated":
+            tabu = tuple(p.get("tabu", []))
+            candidate_list = tuple(p.get("candidate_list", []))
+        elif event.kind == "parent_finished":
+            moves.append(
+                f"parent {int(p.get('parent_index', 0)) + 1} done, G {_fmt(_num(p.get('grade')))}"
+            )
+    row = by_genotype.get(current) if current else None
+    return AtsState(
+        parent_index=parent_index,
+        parents_total=len(parents) or int(config.get("parents") or 0),
+        parent_genotype=parents[parent_index]
+        if parent_index is not None and parent_index < len(parents)
+        else None,
+        current_id=row.id if row else None,
+        current_genotype=current,
+        current_grade=row.grade if row else None,
+        step=step,
+        children=tuple(sorted(children.values(), key=lambda c: -(c.reward or -math.inf))),
+        tabu=tabu,
+        candidate_list=candidate_list,
+        moves=tuple(moves[-8:]),
+    )
+
+
+def _device(snapshot: Snapshot, events: list[Event], config) -> DeviceState:
+    measurements = [
+        Measurement(
+            e.candidate_id,
+            float(e.payload.get("latency_ms") or 0.0),
+            str(e.payload.get("device", "?")),
+            e.ts,
+        )
+        for e in events
+        if e.kind == "latency_measured" and e.payload.get("latency_ms") is not None
+    ]
+    sources = [c.latency_source for c in snapshot.candidates]
+    runtime, best_latency = _runtime(snapshot.run_dir)
+    return DeviceState(
+        device=str(config.get("device", "?")),
+        target_latency_ms=_num(config.get("target_latency_ms")),
+        measured=sources.count("measured"),
+        predicted=sources.count("predicted"),
+        recent=tuple(measurements[-6:]),
+        runtime=runtime,
+        best_latency_ms=best_latency,
+    )
+
+
+def _runtime(run_dir: Path) -> tuple[str | None, float | None]:
+    """The runtime line and median of ``best.latency.json`` once the final model is
+    measured (the search's own measurements do not record their runtime)."""
+    import json
+
+    path = run_dir / "best.latency.json"
+    try:
+        data = json.loads(path.read_text())
+        rt = data["runtime"]
+        line = f"{rt['name']} {rt['version']} {rt.get('provider', '')} {rt.get('threads', '?')} thread(s)"
+        return line.strip(), _num(data.get("timings", {}).get("median_ms"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+
+
+def _shrink(events: list[Event]) -> ShrinkState:
+    steps = [e.payload for e in events if e.kind == "shrink_step"]
+    if not steps:
+        return ShrinkState()
+    numeric = tuple(
+        {
+            k: float(v)
+            for k, v in p.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        for p in steps
+    )
+    blocks: list[str] = []
+    for p in steps:
+        for name in p.get("units") or {}:
+            if name not in blocks:
+                blocks.append(name)
+    units = tuple(tuple(_units(p.get("units", {}).get(name)) for name in blocks) for p in steps)
+    return ShrinkState(steps=numeric, blocks=tuple(blocks), units=units)
+
+
+def _units(value) -> int:
+    """Units of a block: a number, or the sum of a dict of unit kinds (k3/k5/k7/tokens)."""
+    if isinstance(value, dict):
+        return int(sum(v for v in value.values() if isinstance(v, int | float)))
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _log_line(event: Event, by_id: dict[int, Candidate]) -> LogLine:
+    return LogLine(event.id, event.ts, event.kind, describe_event(event))
+
+
+def describe_event(event: Event) -> str:
+    """A short human line for one event (unknown kinds show their payload keys)."""
+    p = event.payload
+    cid = f"#{event.candidate_id} " if event.candidate_id is not None else ""
+    kind = event.kind
+    if kind == "parent_scored":
+        return f"{cid}NASWOT {_fmt(_num(p.get('score')), '.1f')} params {format_count(p.get('params'))}"
+    if kind == "parents_selected":
+        return f"{len(p.get('genotypes', []))} parents selected by {p.get('resource', '?')}"
+    if kind == "child_proposed":
+        return f"{cid}R {_fmt(_num(p.get('reward')))} NASWOT {_fmt(_num(p.get('score')), '.1f')}"
+    if kind == "candidate_trained":
+        return (
+            f"{cid}G {_fmt(_num(p.get('grade')))} A {_fmt(_num(p.get('accuracy')))} "
+            f"params {format_count(p.get('params'))}"
+        )
+    if kind == "latency_measured":
+        return f"{cid}{_fmt(_num(p.get('latency_ms')), '.2f')} ms on {p.get('device', '?')}"
+    if kind == "move_accepted":
+        return f"{cid}accepted, G {_fmt(_num(p.get('grade')))} (step {p.get('step')})"
+    if kind == "move_rejected":
+        return (
+            f"{cid}rejected G {_fmt(_num(p.get('grade')))} ≤ {_fmt(_num(p.get('current_grade')))}"
+            f" (step {p.get('step')})"
+        )
+    if kind == "tabu_updated":
+        return f"tabu {len(p.get('tabu', []))}, candidate list {len(p.get('candidate_list', []))}"
+    if kind == "parent_finished":
+        return f"parent {int(p.get('parent_index', 0)) + 1} finished, best G {_fmt(_num(p.get('grade')))}"
+    if kind == "run_finished":
+        return f"finished: best G {_fmt(_num(p.get('best_grade')))}"
+    if kind == "run_failed":
+        return f"FAILED: {p.get('error', '?')}"
+    if kind == "shrink_step":
+        return (
+            f"step {p.get('step')} epoch {p.get('epoch')}: MACs {format_count(p.get('macs'))} "
+            f"params {format_count(p.get('params'))} A {_fmt(_num(p.get('accuracy')))}"
+        )
+    keys = ", ".join(sorted(p)[:4])
+    return f"{cid}{keys}".strip()
+
+
+def format_count(value) -> str:
+    """``282543`` -> ``283k``; ``16827552`` -> ``16.8M``; None -> ``-``."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-"
+    value = float(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{suffix}" if scaled < 100 else f"{scaled:.0f}{suffix}"
+    return f"{value:g}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3725`` -> ``1h02m``; ``75`` -> ``1m15s``; None -> ``-``."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _num(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

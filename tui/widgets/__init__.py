@@ -1,0 +1,1 @@
+"""Widgets of the monitor; each shows part of a :class:`~edgenas.tui.state.RunState`."""

@@ -1,0 +1,42 @@
+"""The run header: identity, targets, state, elapsed time, progress and ETA."""
+
+from __future__ import annotations
+
+from edgenas.tui.state import Header, format_duration
+from rich.text import Text
+from textual.widgets import Static
+
+STATUS_STYLE = {
+    "running": "bold green",
+    "finished": "bold cyan",
+    "failed": "bold red",
+    "interrupted": "bold yellow",
+}
+
+
+class RunHeader(Static):
+    """Two lines about the run, a third in red while the store cannot be read."""
+
+    def show(self, header: Header, error: str | None) -> None:
+        """Render ``header``; ``error`` is the reader's one-line message, if any."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(header.name, "bold")
+        text.append(f"  {header.kind}  ")
+        text.append(f"● {header.status}", STATUS_STYLE.get(header.status, "bold"))
+        text.append(f"  elapsed {format_duration(header.elapsed_s)}")
+        noun = "steps" if header.kind == "hrnas-shrink" else "trained"
+        planned = f"/{header.planned}" if header.planned else ""
+        text.append(f"  {noun} {header.trained}{planned}")
+        if header.eta_s is not None:
+            text.append(f"  ETA ≤{format_duration(header.eta_s)}")
+        text.append("\n")
+        alpha = f"  a={header.alpha:g}" if header.alpha is not None else ""
+        text.append(
+            f"task {header.task}  data {header.data}  device {header.device}  "
+            f"targets {header.targets}{alpha}",
+            "dim",
+        )
+        if error:
+            text.append("\n")
+            text.append(f"⚠ {error}", "bold red")
+        self.update(text)

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "edgenas.cli.eval_cmd",
     "edgenas.cli.shrink_cmd",
     "edgenas.cli.bench_cmd",
+    "edgenas.cli.monitor_cmd",
 ]
 
 DESCRIPTION = """\

@@ -202,7 +202,7 @@ def run_shrink(
             break
 
     start = time.perf_counter()
-    predicted = measure_fn(model) if measure_fn is not None else None
+    predicted: float | None = None  # measured at step 0, then minus removed slopes
     last_loss = math.nan
 
     def record(step: int, epoch: int, removed, lam: float) -> None:
@@ -213,6 +213,8 @@ def run_shrink(
             else {}
         )
         measured = measure_fn(model) if measure_fn is not None else None
+        if step == 0:
+            predicted = measured
         arch = architecture(model)
         units = {
             b.name: {"k3": b.k3, "k5": b.k5, "k7": b.k7, "tokens": b.tokens} for b in arch.blocks

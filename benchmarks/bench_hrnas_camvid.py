@@ -1,0 +1,105 @@
+"""HR-NAS shrinking on CamVid at reduced resolution: FLOPs cost vs host-CPU latency cost.
+
+For each lambda in --lambdas and each cost (flops, latency on `cpu`, 1 thread) one
+`edgenas shrink` run (same code path as the CLI) on CamVid train (184 images) -> val
+(101), input --input (default 96x128). Reports mIoU, params, MACs and measured latency
+of the extracted network, and, for latency runs, how predicted latency (measured
+supernet minus the summed slopes of removed units) tracked the latency measured after
+every shrink step. Needs ../shared/data/camvid.
+
+    python benchmarks/bench_hrnas_camvid.py --epochs 6 --out /tmp/hrnas-camvid
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid"
+
+
+def _mape(pred: list[float], meas: list[float]) -> float:
+    return sum(abs(p - m) / m for p, m in zip(pred, meas, strict=True)) / len(meas)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lambdas", default="1e-3,4e-3")
+    parser.add_argument("--costs", default="flops,latency")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--input", default="96x128")
+    parser.add_argument("--epsilon", type=float, default=2e-2)
+    parser.add_argument("--out", default="/tmp/hrnas-camvid")
+    args = parser.parse_args()
+
+    from edgenas.devices.profile import resolve_device
+
+    from edgenas.hrnas.session import ShrinkSession
+    from edgenas.hrnas.supernet import SupernetConfig
+    from edgenas.store import RunStore
+    from edgenas.tasks import get_task
+
+    h, w = (int(v) for v in args.input.split("x"))
+    rows = []
+    for lam in (float(v) for v in args.lambdas.split(",")):
+        for cost in args.costs.split(","):
+            run_dir = Path(args.out) / f"{cost}-lam{lam:g}"
+            session = ShrinkSession(
+                task=get_task("seg"),
+                config=SupernetConfig(),
+                device=resolve_device("cpu"),
+                cost=cost,
+                lam=lam,
+                epsilon=args.epsilon,
+                epochs=args.epochs,
+                data=str(DATA),
+                input_hw=(h, w),
+                threads=1,
+                run_dir=run_dir,
+                quiet=True,
+            )
+            session.run()
+            with RunStore.open_readonly(run_dir) as store:
+                summary = store.run_info().summary
+                steps = [e.payload for e in store.events(kinds=("shrink_step",))]
+            row = {
+                "cost": cost,
+                "lambda": lam,
+                "miou": summary["metrics"]["miou"],
+                "params": summary["params_after"],
+                "params_before": summary["params_before"],
+                "macs": summary["macs_after"],
+                "macs_before": summary["macs_before"],
+                "latency_ms": summary["latency_ms"],
+                "units": summary["units_after"],
+                "units_before": summary["units_before"],
+                "train_seconds": summary["train_seconds"],
+            }
+            if cost == "latency":
+                pred = [s["predicted_ms"] for s in steps]
+                meas = [s["measured_ms"] for s in steps]
+                row.update(
+                    predicted_ms=pred,
+                    measured_ms=meas,
+                    tracking_mape=_mape(pred, meas),
+                    predicted_drop_ms=pred[0] - pred[-1],
+                    measured_drop_ms=meas[0] - meas[-1],
+                )
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    out = Path(args.out) / "summary.json"
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    print("| cost | lambda | mIoU | params (K) | MACs (M) | latency ms | units kept |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['cost']} | {r['lambda']:g} | {r['miou']:.4f} | {r['params'] / 1e3:.0f} "
+            f"(of {r['params_before'] / 1e3:.0f}) | {r['macs'] / 1e6:.1f} (of "
+            f"{r['macs_before'] / 1e6:.1f}) | {r['latency_ms']:.2f} | {r['units']} of "
+            f"{r['units_before']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The monitor app driven by Textual's Pilot: open a run, sort, open a candidate, go
+back, quit; the run list; live updates written by another process; bad stores."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from edgenas.tui.app import MonitorApp
+from edgenas.tui.screens.candidate import CandidateScreen
+from edgenas.tui.screens.dashboard import DashboardScreen
+from edgenas.tui.screens.help import HelpScreen
+from edgenas.tui.screens.runs import RunListScreen
+from edgenas.tui.widgets.candidates import CandidatesTable
+from edgenas.tui.widgets.events import EventLog
+from edgenas.tui.widgets.header import RunHeader
+from rich.console import Console
+from tui_helpers import write_ldp_run, write_shrink_run
+
+POLL = 0.1
+WAIT_S = 15.0  # upper bound of every wait; the checks normally pass in well under a second
+
+
+def async_test(function):
+    """Run an ``async def`` test with asyncio.run (no async pytest plugin needed)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(function(*args, **kwargs))
+
+    return wrapper
+
+
+async def wait_until(pilot, condition, what: str) -> None:
+    """Let the app run until ``condition()`` holds (bounded: fails after WAIT_S)."""
+    steps = int(WAIT_S / 0.05)
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _dashboard(app) -> DashboardScreen:
+    return next(s for s in app.screen_stack if isinstance(s, DashboardScreen))
+
+
+def _table_ids(table: CandidatesTable) -> list[int]:
+    return [int(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+
+
+def text_of(widget) -> str:
+    """The plain text a Static shows (its rich content rendered without styles)."""
+    console = Console(width=300, file=io.StringIO(), color_system=None)
+    with console.capture() as capture:
+        console.print(widget.content)
+    return capture.get()
+
+
+def _header_text(app) -> str:
+    return text_of(app.screen.query_one(RunHeader))
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+@async_test
+async def test_open_sort_detail_back_quit(tmp_path, size):
+    run_dir = write_ldp_run(tmp_path / "run")
+    app = MonitorApp(run_dir, poll_interval=POLL)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        assert "finished" in _header_text(app)
+        await pilot.press("2")
+        table = app.screen.query_one(CandidatesTable)
+        await wait_until(pilot, lambda: table.row_count > 10, "the candidates")
+        ids = _table_ids(table)
+        assert ids == sorted(ids)
+        # s: next sort column (params, ascending); S: reverse it.
+        await pilot.press("s")
+        rows = {r.id: r for r in _dashboard(app).state.rows}
+        params = [rows[i].params for i in _table_ids(table)]
+        assert table.sort_key == "params" and params == sorted(params)
+        await pilot.press("S")
+        params = [rows[i].params for i in _table_ids(table)]
+        assert params == sorted(params, reverse=True)
+        # Open the candidate under the cursor (the first row), then go back.
+        table.move_cursor(row=0)
+        top_id = _table_ids(table)[0]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CandidateScreen), "detail")
+        assert app.screen.candidate_id == top_id
+        title = text_of(app.screen.query_one("#detail-title"))
+        assert f"candidate #{top_id}" in title
+        blocks = text_of(app.screen.query_one("#blocks"))
+        assert "enc1a" in blocks and "ref1" in blocks
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+@async_test
+async def test_click_header_sorts_and_best_and_help(tmp_path):
+    run_dir = write_ldp_run(tmp_path / "run")
+    app = MonitorApp(run_dir, poll_interval=POLL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        await pilot.click("#--content-tab-candidates")
+        table = app.screen.query_one(CandidatesTable)
+        await wait_until(pilot, lambda: table.row_count > 10, "the candidates")
+        grade_column = [c.key.value for c in table.ordered_columns].index("grade")
+        x = sum(c.get_render_width(table) for c in table.ordered_columns[:grade_column]) + 1
+        await pilot.click(CandidatesTable, offset=(x, 0))
+        assert table.sort_key == "grade" and table.sort_reverse
+        state = _dashboard(app).state
+        assert _table_ids(table)[0] == state.best_id
+        await pilot.press("b")
+        await wait_until(pilot, lambda: isinstance(app.screen, CandidateScreen), "best")
+        assert "best" in text_of(app.screen.query_one("#detail-title"))
+        await pilot.press("escape", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+@async_test
+async def test_run_list_opens_a_run(tmp_path):
+    write_ldp_run(tmp_path / "runs" / "first")
+    write_shrink_run(tmp_path / "runs" / "shrink")
+    app = MonitorApp(tmp_path / "runs", poll_interval=POLL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RunListScreen)
+        names = [e.name for e in app.screen.entries]
+        assert sorted(names) == ["first", "shrink"]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DashboardScreen), "dashboard")
+        await wait_until(pilot, lambda: app.screen.state is not None, "the first poll")
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunListScreen)
+
+
+@async_test
+async def test_shrink_run_shows_units_per_block(tmp_path):
+    app = MonitorApp(write_shrink_run(tmp_path / "shrink"), poll_interval=POLL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        await pilot.press("3")
+        panel = app.screen.query_one("#shrink-panel")
+        text = text_of(panel)
+        assert panel.display and "block2" in text and "units kept" in text
+        assert not app.screen.query_one("#search-panel").display
+        assert "steps 4/4" in _header_text(app)
+
+
+@async_test
+async def test_bad_stores_show_a_message_not_a_traceback(tmp_path):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.sqlite").write_bytes(b"\x00garbage" * 512)
+    app = MonitorApp(corrupt, poll_interval=POLL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "⚠" in _header_text(app), "the error message")
+        assert "not a readable edgenas run store" in _header_text(app)
+        await pilot.press("1", "2", "3", "4", "5", "b")  # every view copes with no data
+        assert isinstance(app.screen, DashboardScreen)
+    # A folder whose store does not exist yet: a message, then the run once it appears.
+    later = tmp_path / "later"
+    later.mkdir()
+    app = MonitorApp(later, run=True, poll_interval=POLL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "no run store" in _header_text(app), "the message")
+        write_ldp_run(later, finished=False)
+        await wait_until(pilot, lambda: "running" in _header_text(app), "the run")
+        assert "⚠" not in _header_text(app)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, sys.argv[2])
+    from edgenas.store import RunStore
+    from tui_helpers import LDP_CONFIG, FakeLDPRun
+
+    with RunStore.open(sys.argv[1]) as store:
+        fake = FakeLDPRun(store, LDP_CONFIG, seed=5)
+        parents = [(c.id, c.genotype) for c in store.candidates()[:2]]
+        for index, (cid, genotype) in enumerate(parents):
+            fake.tabu_search(index, cid, genotype)
+            time.sleep(0.2)
+        store.append_event("latency_measured", {"latency_ms": 4.25, "device": "cpu"})
+    """
+)
+
+
+@async_test
+async def test_events_from_another_process_show_up(tmp_path):
+    run_dir = write_ldp_run(tmp_path / "run", finished=False, freeze=False)
+    app = MonitorApp(run_dir, poll_interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        dashboard = _dashboard(app)
+        await wait_until(pilot, lambda: dashboard.state is not None, "the first poll")
+        assert dashboard.state.header.trained == 0
+        await pilot.press("4")
+        tests_dir = str(__import__("pathlib").Path(__file__).parent)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir), tests_dir])
+        try:
+            await wait_until(
+                pilot,
+                lambda: (
+                    dashboard.state.device.recent
+                    and dashboard.state.device.recent[-1].latency_ms == 4.25
+                ),
+                "the other process's events",
+            )
+        finally:
+            assert writer.wait(timeout=30) == 0
+        state = dashboard.state
+        assert state.header.trained == 8 and state.ats.parent_index == 1
+        log = app.screen.query_one(EventLog)
+        assert log.lines and "latency_measured" in log.lines[-1].text
+        table = app.screen.query_one(CandidatesTable)
+        assert table.row_count == len(state.rows) > 6

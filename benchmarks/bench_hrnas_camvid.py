@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--input", default="96x128")
     parser.add_argument("--epsilon", type=float, default=2e-2)
+    parser.add_argument("--align", type=int, default=8)
     parser.add_argument("--out", default="/tmp/hrnas-camvid")
     args = parser.parse_args()
 
@@ -52,6 +53,7 @@ def main() -> None:
                 cost=cost,
                 lam=lam,
                 epsilon=args.epsilon,
+                align=args.align,
                 epochs=args.epochs,
                 data=str(DATA),
                 input_hw=(h, w),

@@ -200,3 +200,24 @@ def test_batchnorm_recalibration_averages_batch_statistics():
     expected = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
     torch.testing.assert_close(bn.running_mean, expected)
     assert bn.momentum == 0.1
+
+
+def test_alignment_keeps_the_most_important_channels_in_multiples():
+    torch.manual_seed(0)
+    model = HRSupernet(SupernetConfig(widths=(8, 8), branches=(1, 2), tokens=0), "seg")
+    _randomise(model, dead=0.0)
+    plain = select_units(model, 0.5)
+    aligned = select_units(model, 0.5, align=8)
+    for name, block in model.blocks():
+        for k in block.kernels:
+            alpha = block.channel_importance(k).detach().abs()
+            kept = aligned[name][f"k{k}"]
+            assert len(kept) % 8 == 0 or len(kept) == block.splits[k]
+            assert set(plain[name][f"k{k}"].tolist()) <= set(kept.tolist())
+            dropped = sorted(set(range(block.splits[k])) - set(kept.tolist()))
+            if dropped and len(kept):
+                assert float(alpha[dropped].max()) <= float(alpha[kept].min())
+    model.eval()
+    apply_masks(model, aligned)
+    x = torch.randn(1, 3, 32, 40)
+    torch.testing.assert_close(extract(model, 0.5, align=8)(x), model(x), rtol=1e-4, atol=1e-4)

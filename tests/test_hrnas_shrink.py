@@ -41,7 +41,13 @@ def test_shrinking_removes_units_physically_and_records_every_step():
     torch.manual_seed(0)
     model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
     config = ShrinkConfig(
-        lam=0.05, epsilon=0.05, epochs=3, warmup_epochs=0.5, batch_size=8, alpha_lr_mult=200
+        lam=0.05,
+        epsilon=0.05,
+        epochs=3,
+        warmup_epochs=0.5,
+        batch_size=8,
+        alpha_lr_mult=200,
+        align=1,
     )
     seen = []
     result = run_shrink(

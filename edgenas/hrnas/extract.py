@@ -21,8 +21,20 @@ from edgenas.hrnas.surgery import Surgery
 Keep = dict[str, torch.Tensor]
 
 
-def select_units(model: HRSupernet, epsilon: float) -> dict[str, Keep]:
-    """``{block name: {"k3"/"k5"/"k7"/"tokens": sorted kept indices}}``."""
+def _top(alpha: torch.Tensor, count: int) -> torch.Tensor:
+    """Sorted indices of the ``count`` largest entries of ``alpha``."""
+    return torch.sort(alpha.argsort(descending=True, stable=True)[:count]).values
+
+
+def select_units(model: HRSupernet, epsilon: float, align: int = 1) -> dict[str, Keep]:
+    """``{block name: {"k3"/"k5"/"k7"/"tokens": sorted kept indices}}``.
+
+    ``align > 1`` rounds the number of channels kept per kernel up to a multiple of
+    ``align`` (keeping the most important ones; never more than the kernel has): CPU
+    runtimes use blocked layouts (onnxruntime's NCHWc: 8 or 16 channels) and a network
+    with odd widths can be slower than a wider aligned one (measured: 51 M MACs with
+    odd widths 16.5-23.7 ms vs 59 M MACs aligned to 8 at 8.6-11.5 ms, host CPU).
+    """
     selection = {}
     for name, block in model.blocks():
         keep: Keep = {}
@@ -33,6 +45,9 @@ def select_units(model: HRSupernet, epsilon: float) -> dict[str, Keep]:
                 continue
             alpha = block.channel_importance(k).detach().abs()
             keep[f"k{k}"] = torch.nonzero(alpha >= epsilon).flatten()
+            n = len(keep[f"k{k}"])
+            if align > 1 and n % align:
+                keep[f"k{k}"] = _top(alpha, min(len(alpha), -(-n // align) * align))
             top = int(alpha.argmax())
             if best is None or float(alpha[top]) > best[0]:
                 best = (float(alpha[top]), k, top)
@@ -73,9 +88,9 @@ def shrink_model(
     return surgery
 
 
-def extract(model: HRSupernet, epsilon: float = 0.0) -> HRSupernet:
+def extract(model: HRSupernet, epsilon: float = 0.0, align: int = 1) -> HRSupernet:
     """A static copy without the units below ``epsilon``, without masks, in eval mode."""
     static = copy.deepcopy(model)
     apply_masks(static, None)
-    shrink_model(static, select_units(static, epsilon))
+    shrink_model(static, select_units(static, epsilon, align))
     return static.eval()

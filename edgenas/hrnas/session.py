@@ -28,6 +28,7 @@ class ShrinkSession:
     cost: str = "flops"
     lam: float = 2e-3
     epsilon: float = 2e-2
+    align: int = 8
     epochs: int | None = DEFAULT_EPOCHS
     seconds: float | None = None
     shrink_every: int = 1
@@ -70,6 +71,7 @@ class ShrinkSession:
             cost=args.cost,
             lam=args.lam,
             epsilon=args.epsilon,
+            align=args.align,
             epochs=epochs,
             seconds=seconds,
             shrink_every=args.shrink_every,
@@ -121,6 +123,7 @@ class ShrinkSession:
             "threads": self.threads,
             "lambda": self.lam,
             "epsilon": self.epsilon,
+            "align": self.align,
             "epochs": self.epochs,
             "seconds": self.seconds,
             "shrink_every": self.shrink_every,
@@ -178,7 +181,7 @@ class ShrinkSession:
             )
             log(
                 f"cost {self.cost}  device {self.device.name}  lambda {self.lam:g}  "
-                f"epsilon {self.epsilon:g}  shrink every {self.shrink_every} epoch(s)"
+                f"epsilon {self.epsilon:g}  align {self.align}  shrink every {self.shrink_every} epoch(s)"
             )
             if self.cost == "latency":
                 coster = LatencyCoster(measurer, shape)
@@ -199,6 +202,7 @@ class ShrinkSession:
             config = ShrinkConfig(
                 lam=self.lam,
                 epsilon=self.epsilon,
+                align=self.align,
                 epochs=self.epochs,
                 seconds=self.seconds,
                 shrink_every=self.shrink_every,
@@ -240,7 +244,7 @@ class ShrinkSession:
                     progress=bar.update,
                 )
 
-            static = extract(model, self.epsilon)
+            static = extract(model, self.epsilon, self.align)
             arch = architecture(static)
             onnx_path = self.run_dir / "model.onnx"
             t = time.perf_counter()

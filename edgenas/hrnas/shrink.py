@@ -9,7 +9,7 @@ Dividing by the mean unit cost at the start makes lambda independent of the cost
 matter.
 
 Every ``shrink_every`` epochs (and once at the end) units with |alpha| < epsilon are
-removed physically (:func:`edgenas.hrnas.extract.shrink_model`): the layers and Adam's
+removed physically (channel counts per kernel rounded up to a multiple of ``align``) (:func:`edgenas.hrnas.extract.shrink_model`): the layers and Adam's
 moments are sliced (:class:`edgenas.hrnas.surgery.Surgery`), BatchNorm statistics are
 recalibrated on a few training batches, costs are recomputed (the marginal token cost
 changes as tokens disappear; latency slopes are looked up at the new widths), and the
@@ -44,6 +44,7 @@ class ShrinkConfig:
 
     lam: float = 2e-3
     epsilon: float = 2e-2
+    align: int = 8
     epochs: int | None = None
     seconds: float | None = None
     shrink_every: int = 1
@@ -62,6 +63,8 @@ class ShrinkConfig:
             raise ValueError("shrinking needs a budget: epochs or seconds")
         if self.lam < 0 or self.epsilon < 0:
             raise ValueError("lambda and epsilon cannot be negative")
+        if self.align < 1:
+            raise ValueError("align must be at least 1")
         if self.shrink_every < 1:
             raise ValueError("shrink_every must be at least 1")
 
@@ -248,7 +251,7 @@ def run_shrink(
 
     def shrink_now(epoch: int, lam: float) -> None:
         nonlocal costs, optimizer, predicted
-        selection = select_units(model, config.epsilon)
+        selection = select_units(model, config.epsilon, config.align)
         removed = removed_units(model, selection)
         if predicted is not None:
             predicted = predicted - removed_cost(costs, removed)

@@ -42,7 +42,8 @@ def register(subparsers) -> None:
             "      --target-params 300k --name sr-t91\n"
             "  edgenas search --task seg --data CamVid --target-latency 30ms --device pixel3a\n"
             "  edgenas search --alpha-grid 0.4,0.5,0.6 --subsample 0.2\n"
-            "  edgenas search --resume runs/search"
+            "  edgenas search --resume runs/search\n"
+            "  edgenas search --name demo --tui      # search and watch it live in this terminal"
         ),
     )
     data = parser.add_argument_group("task and data")
@@ -162,6 +163,11 @@ def register(subparsers) -> None:
     run.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue a killed or failed run"
     )
+    run.add_argument(
+        "--tui",
+        action="store_true",
+        help="search in the background and watch it here (edgenas monitor)",
+    )
     parser.set_defaults(func=run_search_command)
 
 
@@ -248,6 +254,18 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_search_command(args: argparse.Namespace) -> None:
+    if args.tui:
+        # The search runs as this command without --tui in the background; the monitor
+        # runs here (edgenas.tui.launch).
+        from pathlib import Path
+
+        from edgenas.tui.launch import search_with_monitor
+
+        if args.resume:
+            return search_with_monitor(Path(args.resume), name=None, resume=True)
+        config = config_from_args(args)
+        run_dir = Path(config.runs_dir) / config.run_name
+        return search_with_monitor(run_dir, name=config.run_name, resume=False)
     from rich.console import Console
 
     from edgenas.search.run import resume_search, run_search

@@ -42,7 +42,7 @@ def _sort_value(row: CandidateRow, key: str):
     }[key]
 
 
-def _cells(row: CandidateRow, best_id: int | None) -> list:
+def _cells(row: CandidateRow, best_id: int | None, genotype_width: int = 22) -> list:
     latency = "-"
     if row.latency_ms is not None:
         mark = "m" if row.latency_source == "measured" else "p"
@@ -54,7 +54,7 @@ def _cells(row: CandidateRow, best_id: int | None) -> list:
     return [
         ident,
         "-" if row.parent_id is None else str(row.parent_id),
-        short_genotype(row.genotype, 22),
+        short_genotype(row.genotype, genotype_width),
         format_count(row.params),
         format_count(row.flops),
         latency,
@@ -75,7 +75,7 @@ class CandidatesTable(DataTable):
     ]
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=1, **kwargs)
         self.sort_key = "id"
         self.sort_reverse = False
         self._signatures: dict[int, tuple] = {}
@@ -93,8 +93,10 @@ class CandidatesTable(DataTable):
         self._metric_name = state.metric_name
         best_changed = state.best_id != self._best_id
         self._best_id = state.best_id
+        # The genotype column gets what an 80-column terminal leaves (the rest scrolls).
+        width = min(22, max(8, self.app.size.width - 70))
         for row in state.rows:
-            cells = _cells(row, state.best_id)
+            cells = _cells(row, state.best_id, width)
             signature = (*(str(c) for c in cells), row.id == state.best_id)
             self._by_id[row.id] = row
             if row.id not in self._signatures:

@@ -25,8 +25,15 @@ class SpecPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(spec.title if spec.series else f"{spec.title}: {spec.empty_message}")
+        plt.title(spec.title)
         plt.xlabel(spec.xlabel)
+        if not spec.series:
+            # plotext draws no title on an empty canvas: write the message into it.
+            plt.xlim(0, 1)
+            plt.ylim(0, 1)
+            plt.xticks([])
+            plt.yticks([])
+            plt.text(spec.empty_message, 0.05, 0.5, color="gray")
         for series in spec.series:
             if series.scatter:
                 plt.scatter(

@@ -1,0 +1,70 @@
+"""Snapshot tests (pytest-textual-snapshot) of the dashboard and the detail screen,
+from a fixture store with frozen timestamps. Update after an intended change with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVGs."""
+
+from __future__ import annotations
+
+import pytest
+from edgenas.tui.app import MonitorApp
+from edgenas.tui.screens.dashboard import DashboardScreen
+from tui_helpers import BASE_TIME, write_ldp_run, write_shrink_run
+
+pytest.importorskip("pytest_textual_snapshot")
+
+WAIT_STEPS = 300  # x 0.05 s: bound of the wait for the first poll
+
+
+async def _loaded(pilot) -> None:
+    """Wait for the first poll to reach the screen (bounded)."""
+    for _ in range(WAIT_STEPS):
+        dashboards = [s for s in pilot.app.screen_stack if isinstance(s, DashboardScreen)]
+        if dashboards and dashboards[0].state is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def _app(run_dir) -> MonitorApp:
+    return MonitorApp(run_dir, poll_interval=0.1, clock=lambda: BASE_TIME + 3600)
+
+
+def _keys(*keys):
+    async def run_before(pilot) -> None:
+        await _loaded(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+@pytest.fixture
+def ldp_run(tmp_path):
+    return write_ldp_run(tmp_path / "demo")
+
+
+def test_dashboard_plots(snap_compare, ldp_run):
+    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys())
+
+
+def test_dashboard_plots_80x24(snap_compare, ldp_run):
+    assert snap_compare(_app(ldp_run), terminal_size=(80, 24), run_before=_keys())
+
+
+def test_dashboard_candidates_sorted_by_grade(snap_compare, ldp_run):
+    keys = ("2", "s", "s", "s", "s", "s", "s")  # id -> ... -> grade (best first)
+    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys(*keys))
+
+
+def test_dashboard_search(snap_compare, ldp_run):
+    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys("3"))
+
+
+def test_candidate_detail(snap_compare, ldp_run):
+    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys("b"))
+
+
+def test_shrink_dashboard(snap_compare, tmp_path):
+    app = _app(write_shrink_run(tmp_path / "shrink"))
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_keys("3"))

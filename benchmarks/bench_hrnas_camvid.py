@@ -37,6 +37,7 @@ def main() -> None:
     from edgenas.devices.profile import resolve_device
 
     from edgenas.hrnas.session import ShrinkSession
+    from edgenas.hrnas.shrink import ShrinkConfig
     from edgenas.hrnas.supernet import SupernetConfig
     from edgenas.store import RunStore
     from edgenas.tasks import get_task
@@ -51,10 +52,9 @@ def main() -> None:
                 config=SupernetConfig(),
                 device=resolve_device("cpu"),
                 cost=cost,
-                lam=lam,
-                epsilon=args.epsilon,
-                align=args.align,
-                epochs=args.epochs,
+                shrink=ShrinkConfig(
+                    lam=lam, epsilon=args.epsilon, align=args.align, epochs=args.epochs
+                ),
                 data=str(DATA),
                 input_hw=(h, w),
                 threads=1,

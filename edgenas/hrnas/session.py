@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgenas.errors import UserError
+from edgenas.hrnas.shrink import ShrinkConfig
 from edgenas.hrnas.supernet import SupernetConfig
 
 DEFAULT_INPUT = (64, 80)
@@ -26,18 +27,7 @@ class ShrinkSession:
     config: SupernetConfig
     device: Any  # DeviceEntry
     cost: str = "flops"
-    lam: float = 2e-3
-    epsilon: float = 2e-2
-    align: int = 8
-    epochs: int | None = DEFAULT_EPOCHS
-    seconds: float | None = None
-    shrink_every: int = 1
-    warmup: float = 1.0
-    alpha_lr_mult: float = 50.0
-    batch_size: int = 8
-    lr: float = 7e-4
-    seed: int = 0
-    workers: int = 0
+    shrink: ShrinkConfig = field(default_factory=lambda: ShrinkConfig(epochs=DEFAULT_EPOCHS))
     data: str | None = None
     val_data: str | None = None
     fmt: str | None = None
@@ -69,18 +59,20 @@ class ShrinkSession:
             config=config,
             device=entry,
             cost=args.cost,
-            lam=args.lam,
-            epsilon=args.epsilon,
-            align=args.align,
-            epochs=epochs,
-            seconds=seconds,
-            shrink_every=args.shrink_every,
-            warmup=args.warmup,
-            alpha_lr_mult=args.alpha_lr_mult,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            workers=args.workers,
+            shrink=ShrinkConfig(
+                lam=args.lam,
+                epsilon=args.epsilon,
+                align=args.align,
+                epochs=epochs,
+                seconds=seconds,
+                shrink_every=args.shrink_every,
+                warmup_epochs=args.warmup,
+                alpha_lr_mult=args.alpha_lr_mult,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                seed=args.seed,
+                workers=args.workers,
+            ),
             data=args.data,
             val_data=args.val_data,
             fmt=args.fmt,
@@ -98,7 +90,7 @@ class ShrinkSession:
 
         sr = self.task.name == "sr"
         size, patch = (None, self.input_hw[0]) if sr else (self.input_hw, 48)
-        common = dict(fmt=self.fmt, size=size, scale=self.scale, patch=patch, seed=self.seed)
+        common = dict(fmt=self.fmt, size=size, scale=self.scale, patch=patch, seed=self.shrink.seed)
         if self.val_data:
             train = open_for_cli(self.task, self.data, "all", train=True, **common)
             val = open_for_cli(self.task, self.val_data, "all", train=False, **common)
@@ -121,17 +113,18 @@ class ShrinkSession:
             "cost": self.cost,
             "device": self.device.name,
             "threads": self.threads,
-            "lambda": self.lam,
-            "epsilon": self.epsilon,
-            "align": self.align,
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "shrink_every": self.shrink_every,
-            "warmup_epochs": self.warmup,
-            "alpha_lr_mult": self.alpha_lr_mult,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "seed": self.seed,
+            # the run store's keys (report and monitor read them)
+            "lambda": self.shrink.lam,
+            "epsilon": self.shrink.epsilon,
+            "align": self.shrink.align,
+            "epochs": self.shrink.epochs,
+            "seconds": self.shrink.seconds,
+            "shrink_every": self.shrink.shrink_every,
+            "warmup_epochs": self.shrink.warmup_epochs,
+            "alpha_lr_mult": self.shrink.alpha_lr_mult,
+            "batch_size": self.shrink.batch_size,
+            "lr": self.shrink.lr,
+            "seed": self.shrink.seed,
         }
 
     def run(self) -> int:
@@ -143,7 +136,7 @@ class ShrinkSession:
         from edgenas.hrnas.costs import count_hrnas_macs as count_macs
         from edgenas.hrnas.extract import extract
         from edgenas.hrnas.report import write_report
-        from edgenas.hrnas.shrink import ShrinkConfig, run_shrink
+        from edgenas.hrnas.shrink import run_shrink
         from edgenas.hrnas.supernet import HRSupernet
         from edgenas.latency_table import Measurer
         from edgenas.models.complexity import count_params
@@ -155,7 +148,7 @@ class ShrinkSession:
         train_data, val_data = self._open_data()
         info = train_data.info
         shape = (1, 3, *self.input_hw)
-        torch.manual_seed(self.seed)
+        torch.manual_seed(self.shrink.seed)
         model = HRSupernet(self.config, self.task.name, **self.task.head_options(info))
         try:
             store = RunStore.create(
@@ -180,8 +173,8 @@ class ShrinkSession:
                 f"params {count_params(model) / 1e6:.2f}M, MACs {count_macs(model, shape) / 1e6:.1f}M"
             )
             log(
-                f"cost {self.cost}  device {self.device.name}  lambda {self.lam:g}  "
-                f"epsilon {self.epsilon:g}  align {self.align}  shrink every {self.shrink_every} epoch(s)"
+                f"cost {self.cost}  device {self.device.name}  lambda {self.shrink.lam:g}  "
+                f"epsilon {self.shrink.epsilon:g}  align {self.shrink.align}  shrink every {self.shrink.shrink_every} epoch(s)"
             )
             if self.cost == "latency":
                 coster = LatencyCoster(measurer, shape)
@@ -199,20 +192,7 @@ class ShrinkSession:
 
                 measure_fn = None
 
-            config = ShrinkConfig(
-                lam=self.lam,
-                epsilon=self.epsilon,
-                align=self.align,
-                epochs=self.epochs,
-                seconds=self.seconds,
-                shrink_every=self.shrink_every,
-                warmup_epochs=self.warmup,
-                alpha_lr_mult=self.alpha_lr_mult,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                seed=self.seed,
-                workers=self.workers,
-            )
+            config = self.shrink
             store.append_event("run_started", {"settings": self.settings()})
 
             def on_step(step, _model):
@@ -244,7 +224,7 @@ class ShrinkSession:
                     progress=bar.update,
                 )
 
-            static = extract(model, self.epsilon, self.align)
+            static = extract(model, self.shrink.epsilon, self.shrink.align)
             arch = architecture(static)
             onnx_path = self.run_dir / "model.onnx"
             t = time.perf_counter()

@@ -155,20 +155,20 @@ def test_shrink_state_and_plots(tmp_path):
     assert state.shrink.units[0] == (44, 44, 44) and state.shrink.units[-1] == (41, 38, 35)
     specs = shrink_plots(state)
     assert next(s.title for s in specs) == "units kept (all blocks)"
-    assert specs[1].series[0].ys[0] == 1_000_000
+    assert specs[1].title == "macs (M) vs step" and specs[1].series[0].ys[0] == 1.0
     assert "MACs 700k" in state.log[-1].text
 
 
 def test_progress_plots_mark_the_best(tmp_path):
     state = derive(RunReader(write_ldp_run(tmp_path / "run")).poll())
     accuracy, resource, grade, pareto = progress_plots(state)
-    assert len(accuracy.series[0].xs) == 8 and resource.title == "parameters vs iteration"
+    assert len(accuracy.series[0].xs) == 8 and resource.title == "parameters (k) vs iteration"
     best_so_far = grade.series[1].ys
     assert list(best_so_far) == sorted(best_so_far)
     best = next(s for s in pareto.series if s.label == "best")
     best_row = next(r for r in state.rows if r.id == state.best_id)
-    assert best.xs == (float(best_row.params),)
-    assert progress_plots(state, "flops")[1].title == "MACs vs iteration"
+    assert best.xs == (best_row.params / 1e3,) and pareto.xlabel == "parameters (k)"
+    assert progress_plots(state, "flops")[1].title == "MACs (M) vs iteration"
     empty = progress_plots(derive(RunReader(write_ldp_run(tmp_path / "r2", finished=False)).poll()))
     assert all(not spec.series for spec in empty)
 

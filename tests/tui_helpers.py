@@ -207,7 +207,8 @@ def write_ldp_run(run_dir: Path, *, finished: bool = True, freeze: bool = True) 
 
 def write_shrink_run(run_dir: Path, steps: int = 4) -> Path:
     """An HR-NAS shrink run: ``shrink_step`` events with units kept per block."""
-    config = {"task": "depth", "device": "cpu", "epochs": steps, "lam": 1e-4}
+    config = {"task": "depth", "device": "cpu", "epochs": steps - 1, "shrink_every": 1}
+    config |= {"cost": "flops", "lambda": 1e-4}
     with RunStore.create(run_dir, name=run_dir.name, kind="hrnas-shrink", config=config) as s:
         s.append_event("run_started", {"settings": config})
         for step in range(steps):

@@ -38,12 +38,29 @@ class PlotSpec:
     empty_message: str = "waiting for trained candidates"
 
 
+def scale_for(values) -> tuple[float, str]:
+    """Divisor and suffix for large counts, so an axis reads ``1.63`` (M), not ``1628465.0``."""
+    top = max((abs(v) for v in values), default=0.0)
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if top >= factor:
+            return factor, f" ({suffix})"
+    return 1.0, ""
+
+
+def scaled(values, label: str) -> tuple[tuple[float, ...], str]:
+    """``values`` divided as :func:`scale_for` says, and ``label`` with the suffix."""
+    values = tuple(values)
+    factor, suffix = scale_for(values)
+    return tuple(v / factor for v in values), label + suffix
+
+
 def _line(label, points, value, color) -> Series | None:
     pairs = [(p.iteration, value(p)) for p in points if value(p) is not None]
     if not pairs:
         return None
     xs, ys = zip(*pairs, strict=True)
-    return Series(label, tuple(map(float, xs)), tuple(ys), color)
+    ys, label = scaled(ys, label)
+    return Series(label, tuple(map(float, xs)), ys, color)
 
 
 def progress_plots(state: RunState, resource: str | None = None) -> tuple[PlotSpec, ...]:
@@ -55,9 +72,10 @@ def progress_plots(state: RunState, resource: str | None = None) -> tuple[PlotSp
     accuracy = _line("A", points, lambda p: p.accuracy, COLORS[0])
     res = _line(label, points, lambda p: getattr(p, resource), COLORS[1])
     grade = _line("G", points, lambda p: p.grade, COLORS[2])
+    res_label = res.label if res else label
     specs = [
         PlotSpec("accuracy A vs iteration", "iteration", "A", tuple(s for s in (accuracy,) if s)),
-        PlotSpec(f"{label} vs iteration", "iteration", label, tuple(s for s in (res,) if s)),
+        PlotSpec(f"{res_label} vs iteration", "iteration", label, tuple(s for s in (res,) if s)),
         PlotSpec(
             "G vs iteration (best so far)",
             "iteration",
@@ -100,6 +118,10 @@ def pareto_plot(state: RunState, resource: str) -> PlotSpec:
     ]
     series = []
     if items:
+        factor, suffix = scale_for([i[1] for i in items])
+        label += suffix
+        items = [(cid, r / factor, a, b) for cid, r, a, b in items]
+        front = [(r / factor, a) for r, a in front]
         series.append(
             Series(
                 "trained",
@@ -139,8 +161,10 @@ def shrink_plots(state: RunState) -> tuple[PlotSpec, ...]:
     for i, key in enumerate(("macs", "params", "accuracy")):
         pairs = [(x, s[key]) for x, s in zip(xs, shrink.steps, strict=True) if key in s]
         series = ()
+        title = key
         if pairs:
             px, py = zip(*pairs, strict=True)
-            series = (Series(key, px, py, COLORS[(i + 1) % len(COLORS)]),)
-        specs.append(PlotSpec(f"{key} vs step", "step", key, series, "waiting for shrink steps"))
+            py, title = scaled(py, key)
+            series = (Series(title, px, py, COLORS[(i + 1) % len(COLORS)]),)
+        specs.append(PlotSpec(f"{title} vs step", "step", key, series, "waiting for shrink steps"))
     return tuple(specs)

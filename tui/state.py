@@ -249,6 +249,10 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
 
 def _targets(config: dict[str, Any]) -> str:
     parts = []
+    if config.get("cost") is not None:  # HR-NAS shrinking: resource and its weight
+        parts.append(f"cost {config['cost']}")
+    if isinstance(config.get("lambda"), int | float):
+        parts.append(f"λ={config['lambda']:g}")
     if config.get("target_params") is not None:
         parts.append(f"params≤{format_count(config['target_params'])}")
     if config.get("target_flops") is not None:
@@ -275,9 +279,14 @@ def _header(info, events: list[Event], now: float, trained: int) -> Header:
     if info.kind == "hrnas-shrink":
         steps = [e for e in events if e.kind == "shrink_step"]
         trained = len(steps)
-        planned = config.get("epochs") if isinstance(config.get("epochs"), int) else None
+        planned = None
+        epochs, every = config.get("epochs"), config.get("shrink_every") or 1
+        if isinstance(epochs, int) and isinstance(every, int) and every > 0:
+            planned = epochs // every + 1  # a step every `every` epochs, and one at the end
     else:
         planned = _planned(config)
+    if planned is not None and trained > planned:
+        planned = None  # a config this estimate does not understand: no fraction, no ETA
     eta = None
     train_times = [e.ts for e in events if e.kind in ("candidate_trained", "shrink_step")]
     if running and planned and trained and len(train_times) >= 2 and trained < planned:

@@ -84,3 +84,14 @@ def test_existing_run_name_is_refused(tmp_path):
     (tmp_path / "taken" / "run.sqlite").write_text("")
     result = run_cli("shrink", "--task", "seg", "--runs-dir", str(tmp_path), "--name", "taken")
     assert_one_line_error(result, "already exists")
+
+
+@pytest.mark.slow
+def test_shrink_runs_on_camvid(tmp_path, shared_data):
+    result = run_cli(
+        "shrink", "--task", "seg", "--data", str(shared_data / "camvid"), "--input", "48x64",
+        "--epochs", "1", "--runs-dir", str(tmp_path), "--name", "camvid", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "184 train / 101 val" in result.stdout and "miou" in result.stdout
+    assert (tmp_path / "camvid" / "model.onnx").is_file()

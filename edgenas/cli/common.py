@@ -102,3 +102,15 @@ def parse_task(text: str) -> str:
         return canonical_task(text)
     except ValueError as err:
         raise UserError(str(err)) from None
+
+
+def parse_list(text: str, option: str, kind: type = int) -> tuple:
+    """``"2,3"`` -> ``(2, 3)`` (``kind`` int or float); a bad item is a UserError naming ``option``."""
+    try:
+        return tuple(kind(part) for part in text.split(","))
+    except ValueError:
+        example = "2,3" if kind is int else "0.4,0.5,0.6"
+        what = "integers" if kind is int else "numbers"
+        raise UserError(
+            f"bad {option} {text!r}: write comma-separated {what}, e.g. {example}"
+        ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from edgenas.cli.common import add_command, parse_shape
+from edgenas.cli.common import add_command, parse_list, parse_shape
 from edgenas.errors import UserError
 from edgenas.search.config import SearchConfig
 
@@ -175,15 +175,6 @@ def _join(values) -> str:
     return ",".join(str(v) for v in values)
 
 
-def _floats(text: str, option: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(
-            f"bad {option} {text!r}: write comma-separated numbers, e.g. 0.4,0.5,0.6"
-        ) from None
-
-
 def config_from_args(args: argparse.Namespace):
     """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
     from edgenas.models.builder import canonical_task
@@ -218,10 +209,10 @@ def config_from_args(args: argparse.Namespace):
         device=args.device,
         threads=args.threads,
         alpha=args.alpha,
-        alpha_grid=_floats(args.alpha_grid, "--alpha-grid") if args.alpha_grid else (),
+        alpha_grid=parse_list(args.alpha_grid, "--alpha-grid", float) if args.alpha_grid else (),
         subsample=args.subsample if args.alpha_grid else 1.0,
-        scales=tuple(int(x) for x in _floats(args.scales, "--scales")),
-        channels=tuple(int(x) for x in _floats(args.channels, "--channels")),
+        scales=parse_list(args.scales, "--scales"),
+        channels=parse_list(args.channels, "--channels"),
         pool_size=args.pool,
         parents=args.parents,
         children=args.children,

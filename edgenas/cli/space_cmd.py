@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from edgenas.cli.common import add_command, parse_genotype
+from edgenas.cli.common import add_command, parse_genotype, parse_list
 from edgenas.errors import UserError
 
 
@@ -68,17 +68,6 @@ def _missing_action(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _parse_scales(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(
-            f"bad --scales {text!r}: write comma-separated integers, e.g. 2,3"
-        ) from None
-
-
 def run_sample(args: argparse.Namespace) -> None:
     from edgenas.space import LDPSpace
 
@@ -86,7 +75,9 @@ def run_sample(args: argparse.Namespace) -> None:
         raise UserError(f"--n must be at least 1, got {args.n}")
     space = LDPSpace()
     try:
-        genotypes = space.sample_unique(args.n, args.seed, scales=_parse_scales(args.scales))
+        genotypes = space.sample_unique(
+            args.n, args.seed, scales=parse_list(args.scales, "--scales") if args.scales else None
+        )
     except ValueError as err:
         raise UserError(f"{err}; use --scales with values from {space.scales}") from None
     for genotype in genotypes:

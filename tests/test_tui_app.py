@@ -225,3 +225,24 @@ async def test_events_from_another_process_show_up(tmp_path):
         assert log.lines and "latency_measured" in log.lines[-1].text
         table = app.screen.query_one(CandidatesTable)
         assert table.row_count == len(state.rows) > 6
+
+
+@pytest.mark.slow
+@async_test
+async def test_export_action_runs_edgenas_export_in_the_background(tmp_path):
+    run_dir = write_ldp_run(tmp_path / "run")
+    app = MonitorApp(run_dir, poll_interval=POLL)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        await pilot.press("b")
+        await wait_until(pilot, lambda: isinstance(app.screen, CandidateScreen), "detail")
+        screen = app.screen
+        await pilot.press("x")
+        onnx = run_dir / "monitor" / f"candidate-{screen.candidate_id}.onnx"
+        for _ in range(1200):  # bounded: 120 s for a subprocess that imports torch
+            if not screen._active_jobs:
+                break
+            await pilot.pause(0.1)
+        assert onnx.is_file()
+        log = screen.query_one("#job-log")
+        assert any("done" in line.text for line in log.lines)

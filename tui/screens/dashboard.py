@@ -30,12 +30,13 @@ RESOURCES = ("params", "flops", "latency_ms")
 class DashboardScreen(Screen):
     """One run, polled every ``poll_interval`` seconds in a worker thread."""
 
+    # The tab keys are in the tab labels ("1 Plots"), so the footer keeps room for the rest.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "tab('plots')", "Plots"),
-        Binding("2", "tab('candidates')", "Cands"),
-        Binding("3", "tab('search')", "Search"),
-        Binding("4", "tab('events')", "Events"),
-        Binding("5", "tab('device')", "Device"),
+        Binding("1", "tab('plots')", "Plots", show=False),
+        Binding("2", "tab('candidates')", "Cands", show=False),
+        Binding("3", "tab('search')", "Search", show=False),
+        Binding("4", "tab('events')", "Events", show=False),
+        Binding("5", "tab('device')", "Device", show=False),
         Binding("r", "cycle_resource", "Resource"),
         Binding("b", "open_best", "Best"),
         Binding("escape", "back", "Back", show=False),

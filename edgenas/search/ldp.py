@@ -128,7 +128,8 @@ class LDPSearch:
             else:
                 sizes = [float(getattr(c, resource)) for c in rest]
             order = objectives.closest_to_target(sizes, target)
-            closest = [rest[i] for i in order[: max(count, 2 * count)]]
+            # "Closest to the target": the 2 x parents nearest members, best scores first.
+            closest = [rest[i] for i in order[: 2 * count]]
             near = sorted(closest, key=lambda c: -(c.score if c.score is not None else -math.inf))
         parents = by_score + near[: count - len(by_score)]
         self.recorder.event(

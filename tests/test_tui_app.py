@@ -133,8 +133,8 @@ async def test_run_list_opens_a_run(tmp_path):
     write_shrink_run(tmp_path / "runs" / "shrink")
     app = MonitorApp(tmp_path / "runs", poll_interval=POLL)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
         assert isinstance(app.screen, RunListScreen)
+        await wait_until(pilot, lambda: len(app.screen.entries) == 2, "the run list")
         names = [e.name for e in app.screen.entries]
         assert sorted(names) == ["first", "shrink"]
         await pilot.press("enter")

@@ -220,3 +220,28 @@ def test_run_job_streams_lines(tmp_path):
     failing = jobs.JobSpec("bad", (sys.executable, "-c", "raise SystemExit(3)"), tmp_path / "x")
     result = asyncio.run(jobs.run_job(failing, lines.append))
     assert result.returncode == 3 and result.output is None
+
+
+def test_close_from_another_thread_while_polling_is_safe(tmp_path):
+    # The app polls in a worker thread and closes on unmount from its own thread; an
+    # unguarded sqlite3 close during a query crashes the interpreter.
+    import threading
+
+    run_dir = write_ldp_run(tmp_path / "run")
+    reader = RunReader(run_dir)
+    stop = threading.Event()
+
+    def poll_forever():
+        while not stop.is_set():
+            reader.poll()
+
+    worker = threading.Thread(target=poll_forever)
+    worker.start()
+    try:
+        for _ in range(200):
+            reader.close()
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert reader.poll() is None or reader.snapshot.error is None

@@ -10,6 +10,7 @@ message), never an exception, and the reader tries again on the next poll.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,9 @@ class RunReader:
 
     All events that arrived since the last poll come back in one snapshot, so a burst
     of writes costs the screen one update, not one per event.
+
+    Thread-safe: the app polls in a worker thread and closes from its own; closing an
+    SQLite connection while another thread uses it would crash the process.
     """
 
     def __init__(self, run_dir: str | Path, *, max_events: int = MAX_EVENTS) -> None:
@@ -106,27 +110,51 @@ class RunReader:
         self._last_event_id = 0
         self._last_updated_at: float | None = None
         self._polls = 0
+        self._lock = threading.Lock()
+        self._close_requested = False
 
     @property
     def snapshot(self) -> Snapshot:
         """The latest snapshot (empty before the first poll)."""
         return self._snapshot
 
-    def close(self) -> None:
-        """Close the store connection (the reader reopens it on the next poll)."""
+    def close(self, wait_s: float = 0.5) -> None:
+        """Close the store connection (the reader reopens it on the next poll).
+
+        If a poll is running (a locked store can hold one up for seconds), wait at most
+        ``wait_s``, then leave the closing to that poll so the caller is not blocked.
+        """
+        if self._lock.acquire(timeout=wait_s):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
+        else:
+            self._close_requested = True
+
+    def _close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
 
     def poll(self) -> Snapshot | None:
         """Read what is new; see the class docstring."""
+        with self._lock:
+            try:
+                return self._poll_locked()
+            finally:
+                if self._close_requested:
+                    self._close_requested = False
+                    self._close()
+
+    def _poll_locked(self) -> Snapshot | None:
         self._polls += 1
         try:
             return self._poll()
         except (StoreError, sqlite3.Error, ValueError, TypeError) as err:
             # ValueError/TypeError: a row that is not what an edgenas store holds (bad
             # JSON, a missing runs row): reported like any other unreadable store.
-            self.close()
+            self._close()
             message = _one_line(err)
             if message == self._snapshot.error:
                 return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -45,8 +46,18 @@ class RunListScreen(Screen):
         self.set_interval(self.refresh_interval, self.reload)
 
     def reload(self) -> None:
-        """Re-list the runs (new runs appear, statuses change)."""
+        """Re-list the runs (new runs appear, statuses change) in a worker thread: a
+        locked store can take seconds to answer, and the screen must not wait."""
+        self.run_worker(self._list, thread=True, exclusive=True, group="runs")
+
+    def _list(self) -> None:
         entries = list_runs(self.runs_dir)
+        # RuntimeError: the app closed while the runs were listed.
+        with contextlib.suppress(RuntimeError):
+            self.app.call_from_thread(self.show_entries, entries)
+
+    def show_entries(self, entries: list[RunEntry]) -> None:
+        """Show ``entries`` (no-op when unchanged; the cursor stays on its row)."""
         title = self.query_one("#runs-title", Static)
         if not entries:
             title.update(

@@ -4,6 +4,7 @@ back, quit; the run list; live updates written by another process; bad stores.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
 import subprocess
@@ -44,6 +45,15 @@ async def wait_until(pilot, condition, what: str) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.asynccontextmanager
+async def opened(run_dir, size=(100, 30), poll=POLL):
+    """The app on ``run_dir``, after its first poll reached the dashboard."""
+    app = MonitorApp(run_dir, poll_interval=poll)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        yield app, pilot
 
 
 def _dashboard(app) -> DashboardScreen:
@@ -106,9 +116,7 @@ async def test_open_sort_detail_back_quit(tmp_path, size):
 @async_test
 async def test_click_header_sorts_and_best_and_help(tmp_path):
     run_dir = write_ldp_run(tmp_path / "run")
-    app = MonitorApp(run_dir, poll_interval=POLL)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+    async with opened(run_dir, size=(100, 30)) as (app, pilot):
         await pilot.click("#--content-tab-candidates")
         table = app.screen.query_one(CandidatesTable)
         await wait_until(pilot, lambda: table.row_count > 10, "the candidates")
@@ -146,9 +154,7 @@ async def test_run_list_opens_a_run(tmp_path):
 
 @async_test
 async def test_shrink_run_shows_units_per_block(tmp_path):
-    app = MonitorApp(write_shrink_run(tmp_path / "shrink"), poll_interval=POLL)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+    async with opened(write_shrink_run(tmp_path / "shrink"), size=(100, 30)) as (app, pilot):
         await pilot.press("3")
         panel = app.screen.query_one("#shrink-panel")
         text = text_of(panel)
@@ -231,9 +237,7 @@ async def test_events_from_another_process_show_up(tmp_path):
 @async_test
 async def test_export_action_runs_edgenas_export_in_the_background(tmp_path):
     run_dir = write_ldp_run(tmp_path / "run")
-    app = MonitorApp(run_dir, poll_interval=POLL)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+    async with opened(run_dir, size=(100, 30)) as (app, pilot):
         await pilot.press("b")
         await wait_until(pilot, lambda: isinstance(app.screen, CandidateScreen), "detail")
         screen = app.screen

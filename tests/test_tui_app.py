@@ -21,7 +21,9 @@ from edgenas.tui.widgets.candidates import CandidatesTable
 from edgenas.tui.widgets.events import EventLog
 from edgenas.tui.widgets.header import RunHeader
 from rich.console import Console
-from tui_helpers import write_ldp_run, write_shrink_run
+from tui_helpers import LDP_CONFIG, FakeLDPRun, write_ldp_run, write_shrink_run
+
+from edgenas.store import RunStore
 
 POLL = 0.1
 WAIT_S = 15.0  # upper bound of every wait; the checks normally pass in well under a second
@@ -250,3 +252,20 @@ async def test_export_action_runs_edgenas_export_in_the_background(tmp_path):
         assert onnx.is_file()
         log = screen.query_one("#job-log")
         assert any("done" in line.text for line in log.lines)
+
+
+@async_test
+async def test_cells_updated_in_place_widen_their_column(tmp_path):
+    run_dir = write_ldp_run(tmp_path / "run", finished=False, freeze=False)
+    async with opened(run_dir) as (app, pilot):
+        await pilot.press("2")
+        table = app.screen.query_one(CandidatesTable)
+        assert table.columns["grade"].content_width == 1  # every G is "-"
+        with RunStore.open(run_dir) as writer:
+            first = writer.candidates()[0]
+            FakeLDPRun(writer, LDP_CONFIG).train(first.id, first.genotype)
+        await wait_until(
+            pilot,
+            lambda: table.columns["grade"].content_width == len("0.0000"),
+            "the G column to fit its new values",
+        )

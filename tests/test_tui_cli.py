@@ -23,12 +23,11 @@ def test_monitor_help_teaches_with_examples():
 
 
 def test_monitor_user_errors_are_one_line(tmp_path, capsys):
-    assert main(["monitor", str(tmp_path / "nope")]) == 2
     assert main(["monitor", "--runs-dir", str(tmp_path / "none")]) == 2
     assert main(["monitor", str(tmp_path), "--interval", "0"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(e.startswith("edgenas: error: ") for e in errors)
-    assert "does not exist" in errors[0] and "edgenas search" in errors[1]
+    assert len(errors) == 2 and all(e.startswith("edgenas: error: ") for e in errors)
+    assert "does not exist" in errors[0] and "edgenas search" in errors[0]
 
 
 def test_background_argv_drops_tui_and_fixes_the_name():

@@ -14,7 +14,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgenas.store import STORE_FILENAME, Candidate, Event, RunInfo, RunStore, StoreError
+from edgenas.store import (
+    STORE_FILENAME,
+    Candidate,
+    Event,
+    RunInfo,
+    RunStore,
+    StoreError,
+    store_path,
+)
 
 # The event log kept in memory: enough for the log view and the derived state of the
 # longest searches, bounded so that a run of days does not grow the monitor without end.
@@ -162,6 +170,9 @@ class RunReader:
 
     def _poll(self) -> Snapshot | None:
         if self._store is None:
+            path = store_path(self.run_dir)
+            if not path.exists():
+                raise StoreError(f"no run store at {path} yet: waiting for a search to create it")
             self._store = RunStore.open_readonly(self.run_dir)
         store = self._store
         info = store.run_info()

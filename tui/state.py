@@ -210,7 +210,9 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
     (default: ``time.time()``)."""
     info = snapshot.info
     if info is None:
-        header = Header(name=snapshot.run_dir.name, kind="?", status="unreadable")
+        waiting = (snapshot.error or "").startswith("no run store")
+        status = "waiting" if waiting else "unreadable"
+        header = Header(name=snapshot.run_dir.name, kind="?", status=status)
         return RunState(
             run_dir=snapshot.run_dir,
             header=header,

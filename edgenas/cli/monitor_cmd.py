@@ -50,13 +50,11 @@ def run_monitor_command(args: argparse.Namespace) -> None:
         raise UserError("--interval must be a positive number of seconds")
     if args.run is not None:
         target = Path(args.run)
-        if not target.exists():
-            raise UserError(f"run {target} does not exist (list runs with `edgenas monitor`)")
         from edgenas.tui.app import is_run_dir
 
-        # A folder of runs is listed; a folder with no store yet is a run about to
-        # start (the dashboard waits for its store).
-        run = is_run_dir(target) or not any(target.rglob("run.sqlite"))
+        # A folder of runs is listed. Anything else is a run, perhaps one about to start:
+        # the dashboard says it waits for the store until the search creates it.
+        run = is_run_dir(target) or not target.is_dir() or not any(target.rglob("run.sqlite"))
     else:
         target = Path(args.runs_dir)
         if not target.is_dir():

@@ -104,7 +104,7 @@ class CandidatesTable(DataTable):
                 changed = True
             elif self._signatures[row.id] != signature or best_changed:
                 for (key, _), cell in zip(COLUMNS, cells, strict=True):
-                    self.update_cell(str(row.id), key, cell)
+                    self.update_cell(str(row.id), key, cell, update_width=True)
                 changed = True
             self._signatures[row.id] = signature
         if changed:

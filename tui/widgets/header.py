@@ -11,6 +11,8 @@ STATUS_STYLE = {
     "finished": "bold cyan",
     "failed": "bold red",
     "interrupted": "bold yellow",
+    "waiting": "bold yellow",
+    "unreadable": "bold red",
 }
 
 

@@ -26,18 +26,9 @@ from torch import nn
 
 from edgenas.hrnas.surgery import Surgery
 from edgenas.hrnas.transformer import LightTransformer, static_hw
+from edgenas.models.ops import conv_bn
 
 KERNELS = (3, 5, 7)
-
-
-def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu=True):
-    layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(cout),
-    ]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
 
 
 def reduced_size(hw: tuple[int, int], stride: int) -> tuple[int, int]:
@@ -68,12 +59,12 @@ class SearchingBlock(nn.Module):
         hidden = max(1, round(expansion * in_channels))
         self.kernels = tuple(kernels)
         self.splits = {k: hidden for k in self.kernels}
-        self.expand: nn.Sequential | None = _conv_bn(in_channels, hidden * len(self.kernels))
+        self.expand: nn.Sequential | None = conv_bn(in_channels, hidden * len(self.kernels), 1)
         self.dw = nn.ModuleDict(
-            {f"k{k}": _conv_bn(hidden, hidden, k, stride, groups=hidden) for k in self.kernels}
+            {f"k{k}": conv_bn(hidden, hidden, k, stride, groups=hidden) for k in self.kernels}
         )
-        self.project: nn.Sequential | None = _conv_bn(
-            hidden * len(self.kernels), out_channels, relu=False
+        self.project: nn.Sequential | None = conv_bn(
+            hidden * len(self.kernels), out_channels, 1, relu=False
         )
         self.transformer: LightTransformer | None = None
         if tokens:

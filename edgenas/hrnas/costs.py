@@ -30,9 +30,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgenas.hrnas.block import SearchingBlock, _conv_bn, reduced_size
+from edgenas.hrnas.block import SearchingBlock, reduced_size
 from edgenas.hrnas.supernet import HRSupernet, block_input_sizes
 from edgenas.hrnas.transformer import LightTransformer, marginal_token_macs
+from edgenas.models.ops import conv_bn
 
 UnitCosts = dict[str, dict[str, float]]
 
@@ -93,9 +94,9 @@ class _Branch(nn.Sequential):
 
     def __init__(self, cin: int, width: int, cout: int, kernel: int, stride: int) -> None:
         super().__init__(
-            _conv_bn(cin, width),
-            _conv_bn(width, width, kernel, stride, groups=width),
-            _conv_bn(width, cout, relu=False),
+            conv_bn(cin, width, 1),
+            conv_bn(width, width, kernel, stride, groups=width),
+            conv_bn(width, cout, 1, relu=False),
         )
 
 

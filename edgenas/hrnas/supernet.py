@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgenas.hrnas.block import SearchingBlock, _conv_bn, reduced_size
+from edgenas.hrnas.block import SearchingBlock, reduced_size
 from edgenas.models.builder import HEAD_KINDS, canonical_task
 from edgenas.models.heads import (
     ClassificationHead,
@@ -33,7 +33,7 @@ from edgenas.models.heads import (
     SegmentationHead,
     SuperResolutionHead,
 )
-from edgenas.models.ops import init_weights
+from edgenas.models.ops import conv_bn, init_weights
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class HRSupernet(nn.Module):
         self.config = config
         c, w = config, config.widths
         self.stem = nn.Sequential(
-            _conv_bn(3, c.stem_channels, 3, 2), _conv_bn(c.stem_channels, w[0], 3, 2)
+            conv_bn(3, c.stem_channels, 3, 2), conv_bn(c.stem_channels, w[0], 3, 2)
         )
         common = dict(expansion=c.expansion, token_size=c.token_size, heads=c.heads)
         self.parallel = nn.ModuleList()
@@ -149,7 +149,7 @@ class HRSupernet(nn.Module):
             if m + 1 < len(c.branches):
                 self.fusions.append(Fusion(c, n, c.branches[m + 1]))
         total = sum(w[: c.branches[-1]])
-        self.mix = _conv_bn(total, c.head_channels)
+        self.mix = conv_bn(total, c.head_channels, 1)
         ch = c.head_channels
         o = self.options
         if self.task == "depth":

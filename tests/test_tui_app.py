@@ -12,8 +12,9 @@ import sys
 import textwrap
 
 import pytest
+from edgenas.tui import jobs
 from edgenas.tui.app import MonitorApp
-from edgenas.tui.screens.candidate import CandidateScreen
+from edgenas.tui.screens.candidate import CandidateScreen, block_table, hrnas_block_table
 from edgenas.tui.screens.dashboard import DashboardScreen
 from edgenas.tui.screens.help import HelpScreen
 from edgenas.tui.screens.runs import RunListScreen
@@ -269,3 +270,14 @@ async def test_cells_updated_in_place_widen_their_column(tmp_path):
             lambda: table.columns["grade"].content_width == len("0.0000"),
             "the G column to fit its new values",
         )
+
+
+def test_hrnas_blocks_and_profiling_an_onnx_file(tmp_path):
+    genotype = "hrnas(w8-16,b1-2,d1,r2,t4,ft0,s8,h1):16/16/8/1,32/24/24/0"
+    table = hrnas_block_table(genotype, ("p0.b0.0", "f0.r01"))
+    assert table.row_count == 2 and table.columns[0]._cells == ["p0.b0.0", "f0.r01"]
+    assert hrnas_block_table(genotype).columns[0]._cells == ["0", "1"]  # no names known
+    assert hrnas_block_table("S2:not-hrnas") is None
+    assert "cannot decode" in str(block_table("S9:nonsense"))
+    spec = jobs.profile_job(tmp_path, 1, genotype, {"device": "cpu"}, model=tmp_path / "m.onnx")
+    assert spec.argv[3:5] == ("profile", str(tmp_path / "m.onnx")) and "--genotype" not in spec.argv

@@ -61,11 +61,14 @@ def profile_job(
     genotype: str,
     config: dict[str, Any],
     device: str | None = None,
+    model: Path | None = None,
 ) -> JobSpec:
-    """``edgenas profile --layers`` of a candidate on the run's device; the JSON result
-    goes to ``run_dir/monitor/candidate-<id>.latency.json``."""
+    """``edgenas profile --layers`` of a candidate on the run's device: of its ONNX file
+    ``model`` when it has one (HR-NAS extracted networks), else of its genotype. The JSON
+    result goes to ``run_dir/monitor/candidate-<id>.latency.json``."""
     output = latency_path(run_dir, candidate_id)
-    argv = [sys.executable, "-m", "edgenas", "profile", *_model_args(config, genotype)]
+    argv = [sys.executable, "-m", "edgenas", "profile"]
+    argv += [str(model)] if model is not None else _model_args(config, genotype)
     argv += ["--device", device or str(config.get("device", "cpu")), "--layers"]
     argv += ["--sessions", "2", "--runs", "30", "--json", str(output)]
     return JobSpec(f"profile #{candidate_id}", tuple(argv), output)

@@ -91,6 +91,7 @@ class CandidateRow:
     reward: float | None
     iteration: int | None
     device: str | None = None
+    onnx_path: str | None = None
     metrics: tuple[tuple[str, float], ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
 
@@ -368,6 +369,7 @@ def _row(c: Candidate, metric_name: str) -> CandidateRow:
         reward=c.reward,
         iteration=c.iteration,
         device=c.device,
+        onnx_path=c.onnx_path,
         metrics=tuple(sorted((k, v) for k, v in (c.metrics or {}).items())),
         timings=tuple(sorted((k, v) for k, v in (c.timings or {}).items())),
     )

@@ -3,6 +3,7 @@ and background actions (export the ONNX file, profile on the run's device)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from edgenas.tui import jobs
@@ -18,12 +19,36 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
 
-def block_table(genotype: str) -> Table | Text:
+def hrnas_block_table(genotype: str, names: tuple[str, ...] = ()) -> Table | None:
+    """An HR-NAS architecture string (``hrnas(...):k3/k5/k7/tokens,...``) as a table of
+    units per block, named after the shrink run's blocks when the counts agree."""
+    head, _, body = genotype.partition("):")
+    if not head.startswith("hrnas(") or not body:
+        return None
+    blocks = [part.split("/") for part in body.split(",")]
+    if not all(len(b) == 4 and all(x.isdigit() for x in b) for b in blocks):
+        return None
+    if len(names) != len(blocks):
+        names = tuple(str(i) for i in range(len(blocks)))
+    table = Table(
+        "block", "k3", "k5", "k7", "tokens",
+        title=f"{head}), {len(blocks)} blocks", title_justify="left", box=None, pad_edge=False,
+    )  # fmt: skip
+    for name, units in zip(names, blocks, strict=True):
+        table.add_row(name, *units)
+    return table
+
+
+def block_table(genotype: str, names: tuple[str, ...] = ()) -> Table | Text:
     """The genotype as a per-block table (role, scale, op, kernel, SE, residual, width,
-    layers); a string that does not decode is shown as text with the reason."""
+    layers; for HR-NAS strings units per block, see :func:`hrnas_block_table`); a string
+    that does not decode is shown as text with the reason."""
     from edgenas.space import decode
     from edgenas.space.genotype import role_scale
 
+    hrnas = hrnas_block_table(genotype, names)
+    if hrnas is not None:
+        return hrnas
     try:
         decoded = decode(genotype)
     except ValueError as err:
@@ -154,7 +179,7 @@ class CandidateScreen(Screen):
             text.append(f"  iteration {row.iteration}")
         text.append(f"\n{row.genotype}", "dim")
         title.update(text)
-        self.query_one("#blocks", Static).update(block_table(row.genotype))
+        self.query_one("#blocks", Static).update(block_table(row.genotype, state.shrink.blocks))
         self.query_one("#metrics", Static).update(_metrics(row, state.metric_name))
         chain = lineage(state, row.id)
         lines = Text("lineage\n", "bold")
@@ -198,19 +223,39 @@ class CandidateScreen(Screen):
             self.app.copy_to_clipboard(self.row.genotype)
             self.notify("genotype copied to the clipboard", timeout=2)
 
+    def _model_file(self) -> Path | None:
+        """The candidate's own ONNX file, if the run wrote one (HR-NAS extraction)."""
+        row = self.row
+        if row is None or not row.onnx_path:
+            return None
+        path = Path(row.onnx_path)
+        return path if path.is_file() else None
+
     def action_export(self) -> None:
-        if self.row is not None and self.state.header.kind != "hrnas-shrink":
+        if self.row is None:
+            return
+        model = self._model_file()
+        if model is not None:
+            self.notify(f"already exported: {model}", timeout=4)
+        elif self.state.header.kind == "hrnas-shrink":
+            self.notify("this run wrote no ONNX file for the candidate", severity="warning")
+        else:
             spec = jobs.export_job(
                 self.state.run_dir, self.row.id, self.row.genotype, self._config()
             )
             self._start(spec)
 
     def action_profile(self) -> None:
-        if self.row is not None and self.state.header.kind != "hrnas-shrink":
-            spec = jobs.profile_job(
-                self.state.run_dir, self.row.id, self.row.genotype, self._config()
-            )
-            self._start(spec)
+        if self.row is None:
+            return
+        model = self._model_file()
+        if model is None and self.state.header.kind == "hrnas-shrink":
+            self.notify("this run wrote no ONNX file to profile", severity="warning")
+            return
+        spec = jobs.profile_job(
+            self.state.run_dir, self.row.id, self.row.genotype, self._config(), model=model
+        )
+        self._start(spec)
 
     def _config(self) -> dict:
         return self.state.config

@@ -256,7 +256,7 @@ async def test_export_action_runs_edgenas_export_in_the_background(tmp_path):
 
 
 @async_test
-async def test_cells_updated_in_place_widen_their_column(tmp_path):
+async def test_live_updates_widen_columns_and_reach_the_detail_screen(tmp_path):
     run_dir = write_ldp_run(tmp_path / "run", finished=False, freeze=False)
     async with opened(run_dir) as (app, pilot):
         await pilot.press("2")
@@ -270,6 +270,15 @@ async def test_cells_updated_in_place_widen_their_column(tmp_path):
             lambda: table.columns["grade"].content_width == len("0.0000"),
             "the G column to fit its new values",
         )
+        # The detail screen of a candidate follows the store too.
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CandidateScreen), "detail")
+        assert app.screen.row.status == "scored"
+        with RunStore.open(run_dir) as writer:
+            second = writer.candidate(app.screen.candidate_id)
+            FakeLDPRun(writer, LDP_CONFIG).train(second.id, second.genotype)
+        await wait_until(pilot, lambda: app.screen.row.status == "trained", "the live detail")
 
 
 def test_hrnas_blocks_and_profiling_an_onnx_file(tmp_path):

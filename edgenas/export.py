@@ -32,9 +32,11 @@ DEFAULT_OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 METADATA_PREFIX = "edgenas."
-# float32 networks: errors are judged relative to the output's magnitude, since an
-# untrained network's outputs can be large.
-DEFAULT_RTOL = 1e-4
+# Errors are judged relative to the output's largest magnitude (an untrained network's
+# outputs can be large). 1e-3 is the tolerance of PyTorch's own ONNX export checks:
+# trained networks with near-degenerate batch-norm statistics amplify float32 rounding
+# differences between runtimes to a few 1e-4 (0.05 of an 8-bit level for an image).
+DEFAULT_RTOL = 1e-3
 
 
 class ExportVerificationError(UserError):
@@ -227,6 +229,7 @@ def export_onnx(
     rtol: float = DEFAULT_RTOL,
     seed: int = 0,
     openvino: bool = False,
+    example: torch.Tensor | None = None,
 ) -> ExportReport:
     """Export ``model`` to a simplified, checked and verified ONNX file at ``path``.
 
@@ -242,6 +245,10 @@ def export_onnx(
         opset: ONNX opset.
         rtol: tolerance on the max error relative to the output's largest magnitude.
         seed: seed of the random verification inputs.
+        example: a real input of ``input_shape`` to trace and verify with (default:
+            seeded standard-normal noise). Trained networks should be verified on data
+            like what they will see: far out-of-distribution inputs (noise) can drive
+            their activations to extremes where float32 rounding dominates.
         openvino: also convert to OpenVINO IR with ``openvino.convert_model`` and
             ``save_model``, verified the same way on OpenVINO's CPU plugin.
 
@@ -258,7 +265,12 @@ def export_onnx(
     try:
         with _staging_dir(destination) as staging:
             raw, final = staging / "raw.onnx", staging / "model.onnx"
-            example = torch.randn(input_shape, generator=torch.Generator().manual_seed(seed))
+            if example is None:
+                example = torch.randn(input_shape, generator=torch.Generator().manual_seed(seed))
+            elif tuple(example.shape) != input_shape:
+                raise ValueError(
+                    f"example shape {tuple(example.shape)} != input shape {input_shape}"
+                )
 
             start = time.perf_counter()
             with torch.no_grad():

@@ -107,3 +107,17 @@ def test_existing_file_survives_a_failed_export(tmp_path):
     with pytest.raises(ExportVerificationError):
         export_onnx(NoisyNet(), (1, 3, 8, 8), target)
     assert target.read_bytes() == b"previous"
+
+
+def test_example_input_is_used_for_tracing_and_checked(tmp_path):
+    model = build_model(uniform_genotype("conv", 1, 3, 0, True), "depth").eval()
+    example = torch.rand(1, 3, 16, 24)
+    report = export_onnx(model, (1, 3, 16, 24), tmp_path / "e.onnx", example=example)
+    with torch.no_grad():
+        expected = model(example).numpy()
+    assert report.max_abs_err == pytest.approx(
+        float(np.abs(run_onnxruntime(tmp_path / "e.onnx", example.numpy()) - expected).max()),
+        abs=1e-12,
+    )
+    with pytest.raises(ValueError, match="example shape"):
+        export_onnx(model, (1, 3, 16, 16), tmp_path / "f.onnx", example=example)

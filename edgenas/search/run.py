@@ -145,6 +145,8 @@ def _values(candidate) -> dict[str, float]:
 
 def _final_model(config: SearchConfig, best, run_dir: Path, log: Log):
     """Train the best genotype for the final budget, export it, measure its latency."""
+    import torch
+
     from edgenas.devices.profile import profile_model
     from edgenas.devices.protocol import Protocol
     from edgenas.devices.result import write_atomic
@@ -167,10 +169,16 @@ def _final_model(config: SearchConfig, best, run_dir: Path, log: Log):
             TrainConfig(batch_size=config.batch_size, seed=config.seed),
         )
         onnx_path = run_dir / "best.onnx"
+        # Verify the export on a real validation image (resized to the deploy size).
+        image = evaluator.val_data[0][0][None]
+        example = torch.nn.functional.interpolate(
+            image, size=evaluator.deploy_shape[2:], mode="bilinear", align_corners=False
+        )
         export_onnx(
             model,
             evaluator.deploy_shape,
             onnx_path,
+            example=example,
             metadata={
                 "grade": f"{best.grade:.6f}",
                 "proxy_accuracy": f"{best.candidate.accuracy:.6f}",

@@ -45,6 +45,26 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
     assert json.loads(json.dumps(info.summary))["units_after"] < info.summary["units_before"]
 
 
+def test_shrink_with_latency_cost_tracks_measured_latency(tmp_path, monkeypatch):
+    from edgenas.store import RunStore
+
+    monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path / "cache"))  # a fresh table
+    result = run_cli(
+        "shrink", "--task", "seg", "--cost", "latency", "--epochs", "1", "--lambda", "0.05",
+        "--epsilon", "0.05", "--alpha-lr-mult", "200", "--align", "1", *TINY,
+        "--runs-dir", str(tmp_path), "--name", "lat", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "by unit slopes" in result.stdout
+    with RunStore.open_readonly(tmp_path / "lat") as store:
+        steps = [e.payload for e in store.events(kinds=("shrink_step",))]
+    assert len(steps) == 2 and all(s["measured_ms"] > 0 for s in steps)
+    assert steps[0]["predicted_ms"] == steps[0]["measured_ms"]  # prediction starts there
+    assert steps[1]["slope_predicted_ms"] <= steps[0]["slope_predicted_ms"]
+    tables = list((tmp_path / "cache").rglob("*.json"))
+    assert tables and "hrnas-block|" in tables[0].read_text()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

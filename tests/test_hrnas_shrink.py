@@ -6,7 +6,8 @@ import itertools
 
 import torch
 
-from edgenas.hrnas.costs import LatencyCoster, count_hrnas_macs, flops_costs
+from edgenas.hrnas.costs import LatencyCoster, blocks_latency, count_hrnas_macs, flops_costs
+from edgenas.hrnas.extract import select_units, shrink_model
 from edgenas.hrnas.shrink import ShrinkConfig, run_shrink
 from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
 
@@ -99,5 +100,16 @@ def test_latency_costs_are_measured_once_into_the_device_table(tmp_path):
         assert coster.costs(model) == costs  # cached: nothing measured again
         assert measurer.measured_parts == measured
         assert (tmp_path / "t.json").is_file()
+
+        whole = blocks_latency(coster, model)
+        assert whole > 0 and blocks_latency(coster, model) == whole
+        with torch.no_grad():  # empty a residual block: it becomes the identity, 0 ms
+            block = dict(model.blocks())["p1.b0.0"]
+            for k in block.kernels:
+                block.channel_importance(k).zero_()
+            block.transformer.importance.zero_()
+        shrink_model(model, select_units(model, 0.5))
+        assert dict(model.blocks())["p1.b0.0"].empty
+        assert blocks_latency(coster, model) < whole
     finally:
         measurer.close()

@@ -23,6 +23,9 @@ the transformer at n and n // 2 tokens. Measurements live in the device's lookup
 and shape. Noise can make a slope negative; it is floored at 5% of the average
 per-unit latency t(m_hi) / m_hi. The rounding to ``grid`` trades precision for far
 fewer measurements as widths shrink.
+
+:func:`blocks_latency` sums whole-block measurements (``hrnas-block|...`` keys) for
+the predicted latency of the network after each shrink step.
 """
 
 from __future__ import annotations
@@ -178,6 +181,40 @@ class LatencyCoster:
 
             entry["tokens"] = self._slope(tf.tokens, tf_ms)
         return entry
+
+
+def _block_key(block: SearchingBlock, in_chw: tuple[int, int, int]) -> str:
+    u = block.units()
+    tf = block.transformer
+    tokens = f"t{u['tokens']}s{tf.size}h{tf.enc_attn.heads}" if tf is not None else "t0"
+    return (
+        f"hrnas-block|{block.in_channels}>{block.out_channels}|s{block.stride}|"
+        f"k{u['k3']}.{u['k5']}.{u['k7']}|{tokens}|{'res' if block.residual else 'nores'}|"
+        + "x".join(map(str, in_chw))
+    )
+
+
+def blocks_latency(coster: LatencyCoster, model: HRSupernet) -> float:
+    """Summed lookup-table latency (ms) of every searching block as it is now: each
+    block exported whole at its real input shape (an emptied block, now the identity,
+    costs 0). Catches what per-unit slopes miss: removing a kernel's last channel or a
+    transformer's last token removes whole operators and their overheads."""
+    import copy
+
+    sizes = block_input_sizes(model, coster.input_shape)
+    total = 0.0
+    for name, block in model.blocks():
+        if block.empty:
+            continue
+        shape = (1, *sizes[name])
+
+        def build(block=block):
+            clone = copy.deepcopy(block)
+            clone.set_masks(None)
+            return clone
+
+        total += coster._ms(_block_key(block, sizes[name]), build, shape)
+    return total
 
 
 def penalty(model: HRSupernet, costs: UnitCosts, scale: float) -> torch.Tensor:

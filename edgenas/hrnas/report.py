@@ -62,6 +62,14 @@ def plot_curves(steps: list[dict], metric: str, path: Path) -> None:
         ax = axes[-1]
         ax.plot(x, [s.get("measured_ms") for s in steps], marker="o", label="measured")
         ax.plot(x, [s.get("predicted_ms") for s in steps], marker="x", ls="--", label="predicted")
+        if any(s.get("slope_predicted_ms") != s.get("predicted_ms") for s in steps):
+            ax.plot(
+                x,
+                [s.get("slope_predicted_ms") for s in steps],
+                marker="+",
+                ls=":",
+                label="predicted (unit slopes)",
+            )
         ax.set_xlabel("shrink step")
         ax.set_ylabel("latency (ms)")
         ax.legend()

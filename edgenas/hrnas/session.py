@@ -132,7 +132,7 @@ class ShrinkSession:
 
         from edgenas.export import export_onnx
         from edgenas.hrnas.arch import architecture
-        from edgenas.hrnas.costs import LatencyCoster, flops_costs
+        from edgenas.hrnas.costs import LatencyCoster, blocks_latency, flops_costs
         from edgenas.hrnas.costs import count_hrnas_macs as count_macs
         from edgenas.hrnas.extract import extract
         from edgenas.hrnas.report import write_report
@@ -185,12 +185,15 @@ class ShrinkSession:
 
                 def measure_fn(m):
                     return measurer.measure_network(m.eval(), shape)
+
+                def blocks_ms_fn(m):
+                    return blocks_latency(coster, m)
             else:
 
                 def cost_fn(m):
                     return flops_costs(m, shape)
 
-                measure_fn = None
+                measure_fn = blocks_ms_fn = None
 
             config = self.shrink
             store.append_event("run_started", {"settings": self.settings()})
@@ -202,7 +205,8 @@ class ShrinkSession:
                 latency = ""
                 if step.measured_ms is not None:
                     latency = (
-                        f", latency {step.measured_ms:.2f} ms (predicted {step.predicted_ms:.2f})"
+                        f", latency {step.measured_ms:.2f} ms (predicted {step.predicted_ms:.2f}, "
+                        f"by unit slopes {step.slope_predicted_ms:.2f})"
                     )
                 log(
                     f"step {step.step} (epoch {step.epoch}): removed {step.removed_total} units, "
@@ -220,6 +224,7 @@ class ShrinkSession:
                     input_shape=shape,
                     cost_fn=cost_fn,
                     measure_fn=measure_fn,
+                    blocks_ms_fn=blocks_ms_fn,
                     on_step=on_step,
                     progress=bar.update,
                 )

@@ -84,6 +84,7 @@ class ShrinkStep:
     metrics: dict[str, float]
     accuracy: float
     predicted_ms: float | None = None
+    slope_predicted_ms: float | None = None
     measured_ms: float | None = None
     seconds: float = 0.0
     train_seconds: float = 0.0
@@ -166,6 +167,7 @@ def run_shrink(
     input_shape: tuple[int, ...],
     cost_fn: Callable[[HRSupernet], UnitCosts],
     measure_fn: Callable[[HRSupernet], float] | None = None,
+    blocks_ms_fn: Callable[[HRSupernet], float] | None = None,
     on_step: Callable[[ShrinkStep, HRSupernet], None] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> ShrinkResult:
@@ -174,6 +176,11 @@ def run_shrink(
     Args:
         cost_fn: unit costs of the model as it is now (FLOPs or latency).
         measure_fn: measured latency (ms) of the model as it is now, or None.
+        blocks_ms_fn: summed lookup-table latency (ms) of the searching blocks as they
+            are now; with it the predicted latency of a step is the step-0 measurement
+            plus the change of this sum. Without it, the step-0 measurement minus the
+            summed cost (slopes) of every removed unit (also kept as
+            ``slope_predicted_ms``).
         on_step: called after each shrink step (step 0 = the untouched supernet).
         progress: ``progress(fraction done, status)``.
     """
@@ -205,19 +212,26 @@ def run_shrink(
             break
 
     start = time.perf_counter()
-    predicted: float | None = None  # measured at step 0, then minus removed slopes
+    slope_predicted: float | None = None  # measured at step 0, then minus removed slopes
+    base: dict[str, float] = {}  # step-0 measurement and block-table sum
     last_loss = math.nan
 
     def record(step: int, epoch: int, removed, lam: float) -> None:
-        nonlocal predicted
+        nonlocal slope_predicted
         metrics = (
             evaluate(model, task, val_data, batch_size=8, max_batches=config.eval_batches)
             if val_data is not None
             else {}
         )
         measured = measure_fn(model) if measure_fn is not None else None
+        blocks_ms = blocks_ms_fn(model) if blocks_ms_fn is not None and measured else None
         if step == 0:
-            predicted = measured
+            slope_predicted = measured
+            if measured is not None:
+                base.update(measured=measured, blocks=blocks_ms or 0.0)
+        predicted = slope_predicted
+        if blocks_ms is not None and step > 0:
+            predicted = base["measured"] + blocks_ms - base["blocks"]
         arch = architecture(model)
         units = {
             b.name: {"k3": b.k3, "k5": b.k5, "k7": b.k7, "tokens": b.tokens} for b in arch.blocks
@@ -234,6 +248,7 @@ def run_shrink(
             metrics=metrics,
             accuracy=task.normalised_accuracy(metrics) if metrics else 0.0,
             predicted_ms=predicted,
+            slope_predicted_ms=slope_predicted,
             measured_ms=measured,
             seconds=time.perf_counter() - start,
             train_seconds=result.train_seconds,
@@ -250,11 +265,11 @@ def run_shrink(
     )
 
     def shrink_now(epoch: int, lam: float) -> None:
-        nonlocal costs, optimizer, predicted
+        nonlocal costs, optimizer, slope_predicted
         selection = select_units(model, config.epsilon, config.align)
         removed = removed_units(model, selection)
-        if predicted is not None:
-            predicted = predicted - removed_cost(costs, removed)
+        if slope_predicted is not None:
+            slope_predicted = slope_predicted - removed_cost(costs, removed)
         surgery = Surgery()
         shrink_model(model, selection, surgery)
         optimizer = surgery.transfer(optimizer, model, lambda m: make_optimizer(m, config))

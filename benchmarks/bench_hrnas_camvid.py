@@ -5,7 +5,8 @@ For each lambda in --lambdas and each cost (flops, latency on `cpu`, 1 thread) o
 (101), input --input (default 96x128). Reports mIoU, params, MACs and measured latency
 of the extracted network, and, for latency runs, how predicted latency (measured
 supernet minus the summed slopes of removed units) tracked the latency measured after
-every shrink step. Needs ../shared/data/camvid.
+every shrink step: predicted = step-0 measurement + change of the summed whole-block
+table entries (and, for comparison, minus the summed slopes of removed units). Needs ../shared/data/camvid.
 
     python benchmarks/bench_hrnas_camvid.py --epochs 6 --out /tmp/hrnas-camvid
 """
@@ -47,6 +48,8 @@ def main() -> None:
     for lam in (float(v) for v in args.lambdas.split(",")):
         for cost in args.costs.split(","):
             run_dir = Path(args.out) / f"{cost}-lam{lam:g}"
+            if (run_dir / "run.sqlite").exists():
+                raise SystemExit(f"{run_dir} exists; pass another --out")
             session = ShrinkSession(
                 task=get_task("seg"),
                 config=SupernetConfig(),
@@ -80,11 +83,14 @@ def main() -> None:
             }
             if cost == "latency":
                 pred = [s["predicted_ms"] for s in steps]
+                slope = [s["slope_predicted_ms"] for s in steps]
                 meas = [s["measured_ms"] for s in steps]
                 row.update(
                     predicted_ms=pred,
+                    slope_predicted_ms=slope,
                     measured_ms=meas,
                     tracking_mape=_mape(pred, meas),
+                    slope_tracking_mape=_mape(slope, meas),
                     predicted_drop_ms=pred[0] - pred[-1],
                     measured_drop_ms=meas[0] - meas[-1],
                 )

@@ -1,5 +1,6 @@
 """Assisted Tabu Search vs random search: same number of trained candidates, same proxy
-budget, several seeds (LDP's comparison, on T91 -> Set5 x2 by default).
+budget, several seeds (LDP's comparison; T91 -> Set5 x2 by default, or a task's
+built-in data with --task depth).
 
 For each seed: run the LDP search (NASWOT-ranked parents + ATS) and count its trained
 candidates N; then train N genotypes sampled uniformly from the same space with the
@@ -32,7 +33,7 @@ from edgenas.store import RunStore
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr"
 
 
-def random_search(config: SearchConfig, count: int) -> dict:
+def random_search(config: SearchConfig, count: int, metric: str) -> dict:
     """Train ``count`` uniformly sampled genotypes; return the best by G."""
     evaluator = CandidateEvaluator(config)
     space = LDPSpace(scales=config.scales, channels=config.channels)
@@ -47,7 +48,7 @@ def random_search(config: SearchConfig, count: int) -> dict:
             row = {
                 "genotype": genotype.encode(),
                 "grade": grade,
-                "psnr": outcome.metrics.get("psnr"),
+                "metric": outcome.metrics.get(metric),
                 "params": outcome.params,
             }
             if best is None or grade > best["grade"]:
@@ -61,8 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", default=str(SHARED / "T91"))
-    parser.add_argument("--val-data", default=str(SHARED / "Set5"))
+    parser.add_argument(
+        "--task", default="sr", help="sr (T91 -> Set5 x2) or depth/seg (built-in data by default)"
+    )
+    parser.add_argument(
+        "--data", default=None, help="default: T91 for sr, built-in demo data otherwise"
+    )
+    parser.add_argument("--val-data", default=None, help="default: Set5 for sr")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--train-seconds", type=float, default=20.0)
     parser.add_argument("--target-params", type=float, default=100e3)
@@ -72,16 +78,20 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.task == "sr":
+        args.data = args.data or str(SHARED / "T91")
+        args.val_data = args.val_data or str(SHARED / "Set5")
+    metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
 
     rows = []
     with tempfile.TemporaryDirectory() as runs:
         for seed in (int(s) for s in args.seeds.split(",")):
             config = SearchConfig(
-                task="sr",
+                task="segmentation" if args.task == "seg" else args.task,
                 data=args.data,
                 val_data=args.val_data,
-                proxy_input=(32, 32),
-                deploy_input=(128, 128),
+                proxy_input=(32, 32) if args.task == "sr" else (64, 80),
+                deploy_input=(128, 128) if args.task == "sr" else (120, 160),
                 target_params=args.target_params,
                 target_latency_ms=None,
                 pool_size=args.pool,
@@ -100,24 +110,24 @@ def main() -> None:
             ats = {
                 "genotype": best.genotype,
                 "grade": best.grade,
-                "psnr": best.metrics.get("psnr"),
+                "metric": best.metrics.get(metric),
                 "params": best.params,
             }
             rnd = random_search(
-                dataclasses.replace(config, run_name=f"random-{seed}"), len(trained)
+                dataclasses.replace(config, run_name=f"random-{seed}"), len(trained), metric
             )
             rows.append({"seed": seed, "trained": len(trained), "ats": ats, "random": rnd})
             print(
                 f"seed {seed}: {len(trained)} trained each | ATS best G {ats['grade']:.4f} "
-                f"PSNR {ats['psnr']:.2f} params {ats['params']:,} | random best G {rnd['grade']:.4f} "
-                f"PSNR {rnd['psnr']:.2f} params {rnd['params']:,} | G ratio {ats['grade'] / rnd['grade']:.3f}",
+                f"{metric} {ats['metric']:.4f} params {ats['params']:,} | random best G {rnd['grade']:.4f} "
+                f"{metric} {rnd['metric']:.4f} params {rnd['params']:,} | G ratio {ats['grade'] / rnd['grade']:.3f}",
                 flush=True,
             )
     print()
     for method in ("ats", "random"):
         print(
             f"{method:6s} median best G {statistics.median(r[method]['grade'] for r in rows):.4f}  "
-            f"median PSNR {statistics.median(r[method]['psnr'] for r in rows):.2f} dB  "
+            f"median {metric} {statistics.median(r[method]['metric'] for r in rows):.4f}  "
             f"median params {statistics.median(r[method]['params'] for r in rows):,.0f}"
         )
     ratios = [r["ats"]["grade"] / r["random"]["grade"] for r in rows]

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     score REAL,
     latency_ms REAL,
     latency_source TEXT,
+    predicted_latency_ms REAL,
     device TEXT,
     metrics TEXT,
     accuracy REAL,
@@ -105,8 +106,10 @@ class StoreError(Exception):
 class Candidate:
     """One architecture in a run: what is known about it so far.
 
-    ``latency_source`` is ``"measured"`` or ``"predicted"``; ``grade`` is the validation
-    grade G, ``reward`` the mutation reward R that proposed it (children only).
+    ``latency_ms`` is the best known latency, ``latency_source`` says whether it was
+    ``"measured"`` or ``"predicted"``; ``predicted_latency_ms`` keeps the lookup-table
+    prediction the search decided on, also after a measurement. ``grade`` is the
+    validation grade G, ``reward`` the mutation reward R that proposed it (children).
     """
 
     id: int
@@ -120,6 +123,7 @@ class Candidate:
     score: float | None = None
     latency_ms: float | None = None
     latency_source: str | None = None
+    predicted_latency_ms: float | None = None
     device: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     accuracy: float | None = None

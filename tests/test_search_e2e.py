@@ -112,29 +112,35 @@ def test_search_writes_model_report_and_store(finished_run):
     assert summary["best"] in report and "![pareto](pareto.png)" in report
 
 
-def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
-    full_candidates, full_kinds, full_info = _snapshot(finished_run[0] / "runs" / "full")
+def _start_and_kill(args, cwd, name, trained=2):
+    """Start a search, SIGKILL it once it has trained ``trained`` candidates."""
     process = subprocess.Popen(
-        [*edgenas_command(), "search", *FAST, "--name", "killed"],
-        cwd=tmp_path,
+        [*edgenas_command(), "search", *args, "--name", name],
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    run_dir = tmp_path / "runs" / "killed"
+    run_dir = cwd / "runs" / name
     deadline = time.time() + 240
     try:
-        # Kill in the middle of the tabu search: after the second training.
         while time.time() < deadline:
             if (run_dir / "run.sqlite").exists():
                 with RunStore.open_readonly(run_dir) as store:
-                    if len(store.events(kinds=("candidate_trained",))) >= 2:
+                    if len(store.events(kinds=("candidate_trained",))) >= trained:
                         break
             time.sleep(0.2)
         else:
-            pytest.fail("the search never trained two candidates")
+            pytest.fail(f"the search never trained {trained} candidates")
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+    return run_dir
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
+    full_candidates, full_kinds, full_info = _snapshot(finished_run[0] / "runs" / "full")
+    # Kill in the middle of the tabu search: after the second training.
+    run_dir = _start_and_kill(FAST, tmp_path, "killed")
     _, killed_kinds, killed_info = _snapshot(run_dir)
     assert killed_info.status == "running" and "run_finished" not in killed_kinds
 
@@ -150,6 +156,28 @@ def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
 
     again = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
     assert_one_line_error(again, "has finished")
+
+
+def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
+    # Measured latencies differ from run to run, so the resumed run is compared with
+    # its own log: the replay must re-make every recorded decision (it reads the
+    # predicted latencies and rewards it decided on, not later measurements).
+    args = [a if a != "--target-params" else "--target-latency" for a in FAST]
+    args[args.index("--target-latency") + 1] = "3ms"
+    run_dir = _start_and_kill(args, tmp_path, "latency", trained=3)
+    with RunStore.open_readonly(run_dir) as store:
+        before = [(e.id, e.kind, e.candidate_id) for e in store.events()]
+    resumed = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    with RunStore.open_readonly(run_dir) as store:
+        after = [(e.id, e.kind, e.candidate_id) for e in store.events()]
+        assert store.run_info().status == "finished"
+        children = [c for c in store.candidates() if c.origin == "child"]
+    assert after[: len(before)] == before
+    assert all(c.predicted_latency_ms is not None for c in children)
+    assert any(
+        c.latency_source == "measured" and c.latency_ms != c.predicted_latency_ms for c in children
+    )
 
 
 @pytest.mark.parametrize(

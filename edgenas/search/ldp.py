@@ -139,18 +139,21 @@ class LDPSearch:
         return parents
 
     def _predicted(self, candidate: Candidate) -> dict[str, float]:
-        """Resources of a pool member, with predicted latency (stored once)."""
-        if candidate.latency_ms is None and "latency_ms" in self.targets:
-            values, source = self.evaluator.resources(candidate.genotype, measured=False)
-            candidate = self.recorder.update(
-                candidate,
-                latency_ms=values["latency_ms"],
-                latency_source=source,
-                device=self.config.device,
-            )
+        """Resources of a pool member with its *predicted* latency (stored once, and
+        kept apart from a later measurement so that a resumed search decides alike)."""
+        if candidate.predicted_latency_ms is None and "latency_ms" in self.targets:
+            values, _source = self.evaluator.resources(candidate.genotype, measured=False)
+            update = {"predicted_latency_ms": values["latency_ms"]}
+            if candidate.latency_source != "measured":
+                update.update(
+                    latency_ms=values["latency_ms"],
+                    latency_source="predicted",
+                    device=self.config.device,
+                )
+            candidate = self.recorder.update(candidate, **update)
         values = {"params": float(candidate.params or 0), "flops": float(candidate.flops or 0)}
-        if candidate.latency_ms is not None:
-            values["latency_ms"] = candidate.latency_ms
+        if candidate.predicted_latency_ms is not None:
+            values["latency_ms"] = candidate.predicted_latency_ms
         return values
 
     # --------------------------------------------------------------- training
@@ -238,14 +241,19 @@ class LDPSearch:
                     flops=int(values["flops"]),
                     latency_ms=values.get("latency_ms"),
                     latency_source=source,
+                    predicted_latency_ms=values.get("latency_ms"),
                     device=self.config.device if source else None,
                 )
-            values = {"params": float(row.params), "flops": float(row.flops)}
-            if row.latency_ms is not None:
-                values["latency_ms"] = row.latency_ms
-            score = row.score if row.score is not None else -math.inf
-            reward = objectives.reward(parent_score, score, values, self.targets, self.config.alpha)
-            row = self.recorder.update(row, reward=reward)
+            reward = row.reward
+            if reward is None:  # a replay reuses the reward it decided on, not a recomputation
+                values = {"params": float(row.params), "flops": float(row.flops)}
+                if row.predicted_latency_ms is not None:
+                    values["latency_ms"] = row.predicted_latency_ms
+                score = row.score if row.score is not None else -math.inf
+                reward = objectives.reward(
+                    parent_score, score, values, self.targets, self.config.alpha
+                )
+                row = self.recorder.update(row, reward=reward)
             self.recorder.event(
                 "child_proposed",
                 {

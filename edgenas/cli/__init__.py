@@ -39,6 +39,8 @@ every command that takes --genotype accepts the strings printed by `edgenas spac
 
 EPILOG = """\
 examples:
+  edgenas search                               a small complete search on built-in data
+  edgenas monitor runs/NAME                    watch a search live
   edgenas space sample --n 5 --seed 0          five random genotypes, one per line
   edgenas space describe "$(edgenas space sample --n 1)"
   edgenas score --genotype STR --task depth    training-free NASWOT score

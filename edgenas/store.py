@@ -199,10 +199,12 @@ class RunStore:
         if path.exists():
             raise StoreError(f"{path} already exists; resume it or choose another run name")
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = _connect(path, readonly=False)
+        # Built under a temporary name and renamed into place, so a reader polling for
+        # the run (the monitor, a test) never opens a file whose schema is half made.
+        staging = path.with_name(f".{path.name}.creating")
+        connection = _connect(staging, readonly=False)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
             connection.executescript(_SCHEMA_SQL)
             now = time.time()
             with connection:
@@ -211,11 +213,15 @@ class RunStore:
                     "INSERT INTO runs VALUES (1, ?, ?, ?, 'running', NULL, ?, ?)",
                     (name, kind, json.dumps(config, sort_keys=True), now, now),
                 )
+            connection.close()  # checkpoints the WAL into the file before the rename
+            staging.replace(path)
         except Exception:
             connection.close()
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            for leftover in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
                 leftover.unlink(missing_ok=True)
             raise
+        connection = _connect(path, readonly=False)
+        connection.execute("PRAGMA synchronous=NORMAL")
         return cls(connection, path, readonly=False)
 
     @classmethod

@@ -15,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from edgenas.search.config import SearchConfig
 from edgenas.search.objectives import pareto_front
 from edgenas.store import Candidate, RunStore
 
@@ -23,19 +24,6 @@ RESOURCE_LABELS = {
     "flops": "MACs at the deploy size",
     "latency_ms": "latency (ms)",
 }
-
-
-def _primary_resource(config: dict) -> str:
-    for name, key in (("latency_ms", "target_latency_ms"), ("flops", "target_flops")):
-        if config.get(key) is not None:
-            return name
-    return "params"
-
-
-def _target(config: dict, resource: str) -> float | None:
-    return config.get(
-        {"latency_ms": "target_latency_ms", "flops": "target_flops"}.get(resource, "target_params")
-    )
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -135,7 +123,8 @@ def write_report(run_dir: str | Path) -> Path:
         info = store.run_info()
         candidates = store.candidates()
     config, summary = info.config, info.summary or {}
-    resource = _primary_resource(config)
+    search_config = SearchConfig.from_dict(config)
+    resource = search_config.primary_resource()
     trained = [c for c in candidates if c.status == "trained" and c.grade is not None]
     lines = [f"# edgenas search report: {info.name}", ""]
     lines += [
@@ -165,7 +154,11 @@ def write_report(run_dir: str | Path) -> Path:
         best_id = summary.get("best_candidate_id")
         plot_progress(trained, resource, run_dir / "progress.png")
         front = plot_pareto(
-            trained, resource, _target(config, resource), best_id, run_dir / "pareto.png"
+            trained,
+            resource,
+            search_config.targets().get(resource),
+            best_id,
+            run_dir / "pareto.png",
         )
         lines += ["## Search progress", "", "![progress](progress.png)", ""]
         lines += ["## Pareto front", "", "![pareto](pareto.png)", ""]

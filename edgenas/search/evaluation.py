@@ -48,7 +48,7 @@ def _subsample(dataset, fraction: float, seed: int):
 class CandidateEvaluator:
     """Scores, sizes, trains and measures genotypes for one search configuration."""
 
-    def __init__(self, config: SearchConfig, *, measure_latency: bool | None = None) -> None:
+    def __init__(self, config: SearchConfig) -> None:
         from edgenas.tasks import get_task
 
         self.config = config
@@ -58,9 +58,7 @@ class CandidateEvaluator:
         self.score_images = self._score_batch()
         # For super-resolution the deploy size is the low-resolution input.
         self.deploy_shape = (1, 3, *config.deploy_input)
-        self.wants_latency = (
-            config.target_latency_ms is not None if measure_latency is None else measure_latency
-        )
+        self.wants_latency = config.target_latency_ms is not None
         self._measurer = None
 
     # ------------------------------------------------------------------ data
@@ -105,11 +103,11 @@ class CandidateEvaluator:
 
         return naswot_score(self.build(genotype), self.score_images)
 
-    def static_resources(self, genotype: str) -> dict[str, float]:
-        """Parameters and MACs at the deploy input size."""
+    def static_resources(self, genotype: str, model=None) -> dict[str, float]:
+        """Parameters and MACs at the deploy input size (of ``model`` if already built)."""
         from edgenas.models.complexity import count_macs, count_params
 
-        model = self.build(genotype)
+        model = model if model is not None else self.build(genotype)
         return {"params": count_params(model), "flops": count_macs(model, self.deploy_shape)}
 
     # --------------------------------------------------------------- latency
@@ -129,13 +127,13 @@ class CandidateEvaluator:
 
         return predict_latency(decode(genotype), self.task.name, self.deploy_shape, self.measurer)
 
-    def measured_latency(self, genotype: str) -> float:
+    def measured_latency(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device; it also calibrates the table's
         overhead term, so predictions for later children improve as the search goes."""
         from edgenas.devices.predictor import Calibration
         from edgenas.latency_table import network_parts
 
-        model = self.build(genotype).eval()
+        model = (model if model is not None else self.build(genotype)).eval()
         measured = self.measurer.measure_network(model, self.deploy_shape)
         parts = network_parts(model, self.deploy_shape)
         self.measurer.fill(parts)
@@ -147,13 +145,17 @@ class CandidateEvaluator:
         table.save()
         return measured
 
-    def resources(self, genotype: str, *, measured: bool) -> tuple[dict[str, float], str | None]:
-        """Params, FLOPs and (if a latency target is set) latency; with its source."""
-        values = self.static_resources(genotype)
+    def resources(
+        self, genotype: str, *, measured: bool, model=None
+    ) -> tuple[dict[str, float], str | None]:
+        """Params, FLOPs and (if a latency target is set) latency; with its source.
+        ``model``: the genotype's network if already built (weights do not matter)."""
+        values = self.static_resources(genotype, model)
         source = None
         if self.wants_latency:
             if measured:
-                values["latency_ms"], source = self.measured_latency(genotype), "measured"
+                values["latency_ms"] = self.measured_latency(genotype, model)
+                source = "measured"
             else:
                 values["latency_ms"], source = self.predicted_latency(genotype), "predicted"
         return values, source
@@ -177,7 +179,7 @@ class CandidateEvaluator:
         )
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        values, _source = self.resources(genotype, measured=True)
+        values, _source = self.resources(genotype, measured=True, model=model)
         accuracy = result.normalised_accuracy
         if math.isnan(accuracy):
             accuracy = 0.0

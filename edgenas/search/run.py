@@ -52,17 +52,16 @@ def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
     return InlineExecutor(evaluator)
 
 
-def _search(config: SearchConfig, store: RunStore, log: Log) -> LDPSearch:
-    """Run the search phase against a store (new or resumed)."""
-    evaluator = CandidateEvaluator(config)
+def _search(
+    config: SearchConfig, store: RunStore, log: Log, evaluator: CandidateEvaluator
+) -> LDPSearch:
+    """Run the search phase against a store (new or resumed); the caller owns ``evaluator``."""
     executor = _make_executor(config, evaluator)
-    recorder = Recorder(store)
     try:
-        search = LDPSearch(config, evaluator, executor, recorder, log)
+        search = LDPSearch(config, evaluator, executor, Recorder(store), log)
         search.run()
     finally:
         executor.close()
-        evaluator.close()
     return search
 
 
@@ -113,7 +112,11 @@ def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, l
             else RunStore.create(sub_dir, name=sub.run_name, kind=RUN_KIND, config=sub.to_dict())
         )
         with store:
-            search = _search(sub, store, log)
+            evaluator = CandidateEvaluator(sub)
+            try:
+                search = _search(sub, store, log, evaluator)
+            finally:
+                evaluator.close()
             store.set_status("finished")
         best = max(
             search.trained.values(),
@@ -143,7 +146,9 @@ def _values(candidate) -> dict[str, float]:
     return values
 
 
-def _final_model(config: SearchConfig, best, run_dir: Path, log: Log):
+def _final_model(
+    config: SearchConfig, evaluator: CandidateEvaluator, best, run_dir: Path, log: Log
+):
     """Train the best genotype for the final budget, export it, measure its latency."""
     import torch
 
@@ -153,46 +158,40 @@ def _final_model(config: SearchConfig, best, run_dir: Path, log: Log):
     from edgenas.export import export_onnx
     from edgenas.training import Budget, TrainConfig, train
 
-    evaluator = CandidateEvaluator(config)
-    try:
-        budget = (
-            f"{config.final_steps} steps" if config.final_steps else f"{config.final_seconds:g} s"
-        )
-        log(f"training the best genotype for the final budget ({budget})")
-        model = evaluator.build(best.genotype)
-        result = train(
-            model,
-            evaluator.task,
-            evaluator.train_data,
-            evaluator.val_data,
-            Budget(seconds=config.final_seconds, steps=config.final_steps),
-            TrainConfig(batch_size=config.batch_size, seed=config.seed),
-        )
-        onnx_path = run_dir / "best.onnx"
-        # Verify the export on a real validation image (resized to the deploy size).
-        image = evaluator.val_data[0][0][None]
-        example = torch.nn.functional.interpolate(
-            image, size=evaluator.deploy_shape[2:], mode="bilinear", align_corners=False
-        )
-        export_onnx(
-            model,
-            evaluator.deploy_shape,
-            onnx_path,
-            example=example,
-            metadata={
-                "grade": f"{best.grade:.6f}",
-                "proxy_accuracy": f"{best.candidate.accuracy:.6f}",
-                "final_accuracy": f"{result.normalised_accuracy:.6f}",
-                "final_metrics": json.dumps(result.metrics),
-                "run": config.run_name,
-            },
-        )
-        log(f"measuring best.onnx on {config.device}")
-        latency = profile_model(onnx_path, config.device, Protocol(), threads=config.threads)
-        write_atomic(run_dir / "best.latency.json", latency.to_json() + "\n")
-        return onnx_path, latency.median_ms, result
-    finally:
-        evaluator.close()
+    budget = f"{config.final_steps} steps" if config.final_steps else f"{config.final_seconds:g} s"
+    log(f"training the best genotype for the final budget ({budget})")
+    model = evaluator.build(best.genotype)
+    result = train(
+        model,
+        evaluator.task,
+        evaluator.train_data,
+        evaluator.val_data,
+        Budget(seconds=config.final_seconds, steps=config.final_steps),
+        TrainConfig(batch_size=config.batch_size, seed=config.seed),
+    )
+    onnx_path = run_dir / "best.onnx"
+    # Verify the export on a real validation image (resized to the deploy size).
+    image = evaluator.val_data[0][0][None]
+    example = torch.nn.functional.interpolate(
+        image, size=evaluator.deploy_shape[2:], mode="bilinear", align_corners=False
+    )
+    export_onnx(
+        model,
+        evaluator.deploy_shape,
+        onnx_path,
+        example=example,
+        metadata={
+            "grade": f"{best.grade:.6f}",
+            "proxy_accuracy": f"{best.candidate.accuracy:.6f}",
+            "final_accuracy": f"{result.normalised_accuracy:.6f}",
+            "final_metrics": json.dumps(result.metrics),
+            "run": config.run_name,
+        },
+    )
+    log(f"measuring best.onnx on {config.device}")
+    latency = profile_model(onnx_path, config.device, Protocol(), threads=config.threads)
+    write_atomic(run_dir / "best.latency.json", latency.to_json() + "\n")
+    return onnx_path, latency.median_ms, result
 
 
 def run_search(
@@ -215,16 +214,18 @@ def run_search(
             run_dir, name=config.run_name, kind=RUN_KIND, config=config.to_dict()
         )
     started = time.perf_counter()
+    evaluator = None
     try:
         chosen_alpha, grid_rows = config.alpha, []
         if config.alpha_grid:
             chosen_alpha, grid_rows = _alpha_grid(config, run_dir, log)
         main_config = dataclasses.replace(config, alpha=chosen_alpha, subsample=1.0, alpha_grid=())
-        search = _search(main_config, store, log)
+        evaluator = CandidateEvaluator(main_config)
+        search = _search(main_config, store, log, evaluator)
         ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
         best = ranked[0]
         final_start = time.perf_counter()
-        onnx_path, latency_ms, final = _final_model(main_config, best, run_dir, log)
+        onnx_path, latency_ms, final = _final_model(main_config, evaluator, best, run_dir, log)
         phases = {**search.phase_seconds, "final_model": time.perf_counter() - final_start}
         summary = {
             "alpha": chosen_alpha,
@@ -257,6 +258,8 @@ def run_search(
         store.set_status("failed")
         raise
     finally:
+        if evaluator is not None:
+            evaluator.close()
         store.close()
     return SearchOutcome(
         run_dir=run_dir,

@@ -1,7 +1,7 @@
 """edgenas: neural architecture search for lightweight dense-prediction networks.
 
 Importing :mod:`edgenas` is cheap and has no side effects: the torch-based API
-(:func:`build_model`, :func:`naswot_score`, :func:`export_onnx`) is loaded on first use,
+(:func:`build_model`, :func:`build_reference`, :func:`naswot_score`, :func:`export_onnx`) is loaded on first use,
 so :mod:`edgenas.tui` and :mod:`edgenas.devices` never pull torch in by accident.
 """
 
@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "build_model": "edgenas.models.builder",
+    "build_reference": "edgenas.models.reference",
     "naswot_score": "edgenas.naswot",
     "export_onnx": "edgenas.export",
     "Genotype": "edgenas.space.genotype",

@@ -192,13 +192,17 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def default_metadata(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, str]:
-    """Genotype, task and options of an edgenas model, input shape and edgenas version."""
+    """Genotype (or reference model name), task and options of an edgenas model, input
+    shape and edgenas version."""
     from edgenas import __version__
 
     metadata = {"input_shape": "x".join(map(str, input_shape)), "version": __version__}
     genotype = getattr(model, "genotype", None)
     if genotype is not None:
         metadata["genotype"] = genotype.encode()
+    reference = getattr(model, "reference", None)
+    if isinstance(reference, str):
+        metadata["model"] = reference
     task = getattr(model, "task", None)
     if task is not None:
         metadata["task"] = task
@@ -240,8 +244,8 @@ def export_onnx(
             ``.bin`` lands beside it).
         dynamic: make batch, height and width dynamic; then verification also runs at a
             second input size.
-        metadata: extra ``edgenas.*`` metadata; genotype, task, input shape and version
-            are added for edgenas models.
+        metadata: extra ``edgenas.*`` metadata; genotype (or reference model name), task,
+            input shape and version are added for edgenas models.
         opset: ONNX opset.
         rtol: tolerance on the max error relative to the output's largest magnitude.
         seed: seed of the random verification inputs.

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "edgenas.cli.export_cmd",
     "edgenas.cli.train_cmd",
     "edgenas.cli.eval_cmd",
+    "edgenas.cli.models_cmd",
     "edgenas.cli.shrink_cmd",
     "edgenas.cli.bench_cmd",
     "edgenas.cli.monitor_cmd",
@@ -45,6 +46,7 @@ examples:
   edgenas space describe "$(edgenas space sample --n 1)"
   edgenas score --genotype STR --task depth    training-free NASWOT score
   edgenas export --genotype STR --task depth --input 1x3x240x320 -o model.onnx
+  edgenas models --task sr                     reference networks (ESPCN, ...) to compare with
 
 Run `edgenas COMMAND --help` for the options of each command.
 """

@@ -1,4 +1,5 @@
-"""``edgenas export``: genotype -> simplified, checked, verified ONNX (or OpenVINO IR)."""
+"""``edgenas export``: genotype or reference model -> simplified, checked, verified ONNX
+(or OpenVINO IR)."""
 
 from __future__ import annotations
 
@@ -15,23 +16,27 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "export",
-        help="export a genotype to a verified ONNX file or OpenVINO IR",
+        help="export a genotype or reference model to a verified ONNX file or OpenVINO IR",
         description=(
-            "Build the network of a genotype, export it to ONNX (opset 17), simplify it\n"
-            "with onnxsim, check it with onnx.checker, then run it in onnxruntime and\n"
-            "compare with PyTorch on the same random input. The file is written only if\n"
-            "the outputs agree (max error relative to the output magnitude <= --rtol).\n"
-            "The genotype, task, input shape and edgenas version are stored as metadata."
+            "Build the network of a genotype (--genotype) or a reference model (--model, see\n"
+            "`edgenas models`), export it to ONNX (opset 17), simplify it with onnxsim,\n"
+            "check it with onnx.checker, then run it in onnxruntime and compare with\n"
+            "PyTorch on the same random input. The file is written only if the outputs\n"
+            "agree (max error relative to the output magnitude <= --rtol). The genotype or\n"
+            "model name, task and its options, input shape and edgenas version are stored\n"
+            "as metadata. The weights are freshly initialised (untrained)."
         ),
         epilog=(
             "examples:\n"
             '  edgenas export --genotype "$(edgenas space sample --n 1)" --task depth -o depth.onnx\n'
             "  edgenas export --genotype STR --task seg --num-classes 19 --input 1x3x512x1024 --dynamic\n"
             "  edgenas export --genotype STR --task sr --scale 4 --input 1x3x64x64 --format openvino -o sr.xml\n"
-            "  edgenas export --genotype STR --json     # machine-readable summary on stdout"
+            "  edgenas export --genotype STR --json     # machine-readable summary on stdout\n"
+            "  edgenas export --model espcn --scale 2 --input 1x3x120x160 --dynamic -o espcn.onnx\n"
+            "  edgenas export --model lraspp --num-classes 19 --input 1x3x512x1024 -o lraspp.onnx"
         ),
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, reference_models=True)
     parser.add_argument("--input", default="1x3x240x320", help="input shape NxCxHxW (or HxW)")
     parser.add_argument(
         "-o", "--output", default=None, help="output file (default model.onnx / model.xml)"
@@ -89,6 +94,8 @@ def _print_report(report) -> None:
     table = Table(title=f"exported {report.path}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
+    if "model" in report.metadata:
+        table.add_row("model", report.metadata["model"])
     table.add_row("task", report.metadata.get("task", "?"))
     table.add_row(
         "input -> output",

@@ -1,4 +1,5 @@
-"""Command-line options that describe a network: genotype, task and head options."""
+"""Command-line options that describe a network: genotype (or reference model), task and
+head options."""
 
 from __future__ import annotations
 
@@ -8,19 +9,49 @@ from edgenas.cli.common import parse_genotype, parse_task
 from edgenas.errors import UserError
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, genotype_required: bool = True) -> None:
-    """Add ``--genotype``, ``--task`` and the task options to a subcommand."""
-    parser.add_argument(
-        "--genotype",
-        required=genotype_required,
-        metavar="STR",
-        help="genotype string (from `edgenas space sample`)",
-    )
-    parser.add_argument(
-        "--task",
-        default="depth",
-        help="depth, segmentation (seg), sr (super-resolution) or classification (cls)",
-    )
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    genotype_required: bool = True,
+    reference_models: bool = False,
+) -> None:
+    """Add ``--genotype``, ``--task`` and the task options to a subcommand.
+
+    With ``reference_models``, ``--model NAME`` (a reference model, see ``edgenas
+    models``) is offered as the alternative to ``--genotype``; exactly one of them is
+    required when ``genotype_required`` (checked by :func:`model_from_args`, so the
+    error is one line naming both). ``--task`` then defaults to the model's task.
+    """
+    if not reference_models:
+        parser.add_argument(
+            "--genotype",
+            required=genotype_required,
+            metavar="STR",
+            help="genotype string (from `edgenas space sample`)",
+        )
+        parser.add_argument(
+            "--task",
+            default="depth",
+            help="depth, segmentation (seg), sr (super-resolution) or classification (cls)",
+        )
+    else:
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument(
+            "--genotype",
+            metavar="STR",
+            help="genotype string (from `edgenas space sample`)",
+        )
+        which.add_argument(
+            "--model",
+            metavar="NAME",
+            help="a reference model instead of a genotype (list them: `edgenas models`)",
+        )
+        parser.add_argument(
+            "--task",
+            default=None,
+            help="depth, segmentation (seg), sr (super-resolution) or classification (cls); "
+            "default: depth for --genotype, the model's own task for --model",
+        )
     parser.add_argument(
         "--num-classes",
         type=int,
@@ -59,12 +90,48 @@ def task_options(args: argparse.Namespace, task: str) -> dict:
 
 
 def model_from_args(args: argparse.Namespace, genotype_text: str | None = None):
-    """Build the model the options describe; bad values become one-line UserErrors."""
+    """Build the model the options describe; bad values become one-line UserErrors.
+
+    ``--model NAME`` (where the command offers it) builds that reference model with the
+    head options given; otherwise ``--genotype`` (or ``genotype_text``) is built.
+    """
     from edgenas.models.builder import build_model
 
-    genotype = parse_genotype(genotype_text if genotype_text is not None else args.genotype)
-    task = parse_task(args.task)
+    reference = getattr(args, "model", None)
+    if reference is not None:
+        return _reference_from_args(args, reference)
+    text = genotype_text if genotype_text is not None else args.genotype
+    if text is None:
+        flags = "--genotype or --model" if hasattr(args, "model") else "--genotype"
+        raise UserError(f"give the network to use: {flags}")
+    genotype = parse_genotype(text)
+    task = parse_task(args.task if args.task is not None else "depth")
     try:
         return build_model(genotype, task, **task_options(args, task))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _reference_from_args(args: argparse.Namespace, name: str):
+    from edgenas.models.reference import REFERENCE_MODELS, build_reference
+
+    entry = REFERENCE_MODELS.get(name)
+    if entry is None:
+        raise UserError(
+            f"unknown reference model {name!r} (known: {', '.join(REFERENCE_MODELS)}; "
+            "see `edgenas models`)"
+        )
+    task = entry.task
+    if args.task is not None and parse_task(args.task) != task:
+        raise UserError(
+            f"--model {name} is a {task} model; --task {args.task} disagrees (drop --task)"
+        )
+    options = task_options(args, task)
+    unknown = [key for key in options if key not in entry.defaults]
+    if unknown:
+        flags = ", ".join("--" + key.replace("_", "-") for key in unknown)
+        raise UserError(f"{flags} does not apply to reference model {name!r}")
+    try:
+        return build_reference(name, **options)
     except ValueError as err:
         raise UserError(str(err)) from None

@@ -1,42 +1,67 @@
-"""The LDP training recipe (paper Sec. 2.4) and evaluation, as a plain Python API.
+"""Training within a budget, and evaluation, as a plain Python API.
 
-``train(model, task, train_data, val_data, budget=Budget(seconds=60))`` trains with
-Adam (betas 0.9/0.999, eps 1e-8), learning rate 7e-4 held for 10 epochs and then
-multiplied by 0.95 every 5 epochs (at epochs 10, 15, 20, ...), the task's loss and
-augmentation, and stops at the budget (epochs or wall-clock seconds of training,
-evaluation not counted). ``evaluate(model_or_onnx, task, data)`` returns the task's
-metrics; ``task.normalised_accuracy(metrics)`` maps them to [0, 1] for the search.
+``train(model, task, train_data, val_data, budget=Budget(seconds=60))`` trains with the
+task's recipe (:mod:`edgenas.tasks.recipes`: Adam, a learning rate that warms up and
+decays over the *budget*, whether it is given in epochs, steps or seconds, the task's
+loss and augmentation) and evaluates on ``val_data`` at the end. ``evaluate(model_or_onnx,
+task, data)`` returns the task's metrics; ``task.normalised_accuracy(metrics)`` maps them
+to [0, 1] for the search.
 
-Seeds make runs repeatable: the shuffling order, patch draws and augmentation of epoch
-``e`` derive from ``(seed, e)``. Checkpoints are written atomically (temp file +
-``os.replace``) after every epoch and read with ``torch.load(weights_only=True)``;
-``resume=`` continues from the epoch after the last completed one.
+The training set is decoded once into memory when it fits (:mod:`edgenas.data.memory`);
+each batch is then one index operation plus batched augmentation, on the accelerator
+when there is one (:mod:`edgenas.accelerator`). Batch ``k`` depends only on the seed and
+``k``, so a run resumed from a checkpoint written at any step repeats the
+uninterrupted run exactly (with a budget in epochs or steps; a budget in seconds ends
+wherever the clock says). Checkpoints are written atomically at the end, on Ctrl-C and
+at most once a minute at epoch ends, and read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from edgenas.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_save,
+    load_checkpoint,
+    model_from_checkpoint,
+    model_spec,
+)
+from edgenas.data.loading import iterate_loader, make_loader
 from edgenas.errors import UserError
+from edgenas.inference import OnnxPredictor, evaluate
 
-CHECKPOINT_FORMAT = "edgenas-checkpoint-v1"
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Budget",
+    "OnnxPredictor",
+    "TrainConfig",
+    "TrainResult",
+    "atomic_save",
+    "evaluate",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "model_spec",
+    "train",
+]
+
+CHECKPOINT_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
 class Budget:
     """Stop after ``epochs`` epochs, ``seconds`` of training or ``steps`` steps (first hit)."""
 
-    epochs: int | None = None
+    epochs: float | None = None
     seconds: float | None = None
     steps: int | None = None
 
@@ -45,27 +70,82 @@ class Budget:
             raise ValueError("a budget needs epochs, seconds or steps")
         for name in ("epochs", "seconds", "steps"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"budget {name} must be positive, got {value}")
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"budget {name} must be a positive number, got {value}")
+
+    def progress(self, step: int, seconds: float, steps_per_epoch: int) -> float:
+        """Share of the budget spent after ``step`` steps and ``seconds`` of training."""
+        shares = []
+        if self.epochs is not None:
+            shares.append(step / (self.epochs * steps_per_epoch))
+        if self.steps is not None:
+            shares.append(step / self.steps)
+        if self.seconds is not None:
+            shares.append(seconds / self.seconds)
+        return max(shares)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of the recipe; defaults are the LDP paper's."""
+    """Hyper-parameters of a training run.
+
+    The defaults are generic; :func:`edgenas.tasks.recipes.recipe_config` gives each
+    task's measured defaults (``recipe="fast"``) or the LDP paper's (``recipe="ldp"``).
+
+    ``schedule`` is ``cosine``, ``ldp`` or ``constant`` over the budget, after a linear
+    warm-up over the first ``warmup`` share of it (:mod:`edgenas.schedules`).
+    ``class_weights``: segmentation loss weighted by median-frequency balancing of the
+    training labels; ``None`` turns it on when the classes are imbalanced (the rarest
+    labelled class at least :data:`IMBALANCE_RATIO` times rarer than the most common).
+    ``in_memory``: decode the training set once and keep it in memory (``None``: when it
+    fits). ``accelerator`` / ``precision`` / ``channels_last``: see
+    :func:`edgenas.accelerator.resolve_accelerator`.
+    """
 
     batch_size: int = 8
-    lr: float = 7e-4
+    lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    lr_hold_epochs: int = 10
-    lr_decay: float = 0.95
-    lr_decay_every: int = 5
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup: float = 0.03
+    final_lr: float = 0.0
     seed: int = 0
     workers: int = 0
     augment: bool = True
-    class_weights: bool = False
+    class_weights: bool | None = None
     eval_every_epoch: bool = False
     eval_batch_size: int = 8
+    in_memory: bool | None = None
+    accelerator: str = "auto"
+    precision: str = "auto"
+    channels_last: bool | None = None
+    recipe: str = "custom"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad value."""
+        from edgenas.schedules import SCHEDULES
+
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"unknown schedule {self.schedule!r} (choose from {', '.join(SCHEDULES)})"
+            )
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warm-up must be a share of the budget in [0, 1), got {self.warmup}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be at least 0, got {self.workers}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+
+
+IMBALANCE_RATIO = 5.0
 
 
 @dataclass
@@ -82,215 +162,150 @@ class TrainResult:
     final_loss: float
     history: list[dict[str, Any]] = field(default_factory=list)
     checkpoint: str | None = None
+    steps_per_second: float = math.nan
+    accelerator: str = "cpu fp32"
+    in_memory: bool = False
+    class_weights: list[float] | None = None
 
 
-def lr_factor(epoch: int, config: TrainConfig = TrainConfig()) -> float:
-    """Learning-rate multiplier of ``epoch`` (0-based): 1 for the first 10 epochs,
-    then 0.95 ** k where k counts the 5-epoch periods started since epoch 10."""
-    if epoch < config.lr_hold_epochs:
-        return 1.0
-    return config.lr_decay ** ((epoch - config.lr_hold_epochs) // config.lr_decay_every + 1)
+# ----- batches -----------------------------------------------------------------------------
 
 
-# ----- checkpoints -----------------------------------------------------------------------
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of step ``step``: patch positions and augmentation."""
+    return torch.Generator().manual_seed((seed * 2_654_435_761 + step * 40_503) % (2**63))
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class BatchStream:
+    """Batch ``k`` of a run for any ``k``: drawn from an in-memory bank, or streamed from
+    the dataset through a DataLoader. Either way the sample order of epoch ``e`` is
+    :func:`~edgenas.data.memory.epoch_order` of ``(seed, e)``."""
 
+    def __init__(
+        self,
+        data: Dataset,
+        batch_size: int,
+        *,
+        seed: int,
+        workers: int = 0,
+        in_memory: bool | None = None,
+        device: torch.device | None = None,
+    ) -> None:
+        from edgenas.data.memory import build_bank
 
-def model_spec(model: nn.Module) -> dict | None:
-    """``{"genotype", "task", "options"}`` of an edgenas network, None for other modules."""
-    genotype = getattr(model, "genotype", None)
-    if genotype is None or not hasattr(model, "task"):
-        return None
-    return {"genotype": genotype.encode(), "task": model.task, "options": dict(model.options)}
+        self.data = data
+        self.seed = seed
+        self.workers = workers
+        self.bank = build_bank(data, workers) if in_memory is not False else None
+        if in_memory and self.bank is None:
+            raise UserError("the training data does not fit in memory; leave in_memory unset")
+        if self.bank is not None and device is not None and device != self.bank.device:
+            self.bank = self.bank.to(device)
+        self.length = len(self.bank if self.bank is not None else data)
+        if self.length == 0:
+            raise UserError("the training data is empty")
+        self.batch_size = min(batch_size, self.length)
+        self.steps_per_epoch = max(1, self.length // self.batch_size)
+        self.pin = device is not None and device.type == "cuda"
 
+    @property
+    def info(self):
+        return getattr(self.bank, "info", None) or getattr(self.data, "info", None)
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint with ``weights_only=True``; a bad file is a one-line UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot read checkpoint {path}: {first}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{path} is not an edgenas checkpoint (written by `edgenas train`)")
-    return ckpt
+    def _indices(self, order: torch.Tensor, position: int) -> torch.Tensor:
+        return order[position * self.batch_size : (position + 1) * self.batch_size]
 
+    def batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Generator]]:
+        """``(images, targets, generator)`` for steps ``start, start + 1, ...``."""
+        from edgenas.data.memory import epoch_order
 
-def model_from_checkpoint(ckpt: dict) -> nn.Module:
-    """Rebuild the network of a checkpoint and load its weights."""
-    from edgenas.models.builder import build_model
-
-    spec = ckpt.get("model_spec")
-    if spec is None:
-        raise UserError("this checkpoint holds no genotype; rebuild the model and load 'model'")
-    model = build_model(spec["genotype"], spec["task"], **spec["options"])
-    model.load_state_dict(ckpt["model"])
-    return model
-
-
-# ----- data loading ----------------------------------------------------------------------
-
-
-def _worker_init(worker_id: int) -> None:
-    torch.set_num_threads(1)  # loaders must not fight the training process for cores
-
-
-def _loader(data: Dataset, batch_size: int, shuffle: bool, workers: int, seed: int, drop_last):
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        data,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=workers,
-        generator=generator,
-        drop_last=drop_last,
-        worker_init_fn=_worker_init if workers else None,
-    )
-
-
-def _iterate(loader: DataLoader):
-    """Iterate a loader; a UserError raised in a worker comes back as a one-line UserError."""
-    iterator = iter(loader)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except UserError:
-            raise
-        except Exception as err:
-            text = str(err)
-            if "UserError" in text:
-                last = [line for line in text.splitlines() if "UserError:" in line][-1]
-                raise UserError(last.split("UserError:", 1)[1].strip()) from None
-            raise
-        yield batch
-
-
-# ----- evaluation ------------------------------------------------------------------------
-
-
-class OnnxPredictor:
-    """Run an ONNX model through onnxruntime like a torch module (NCHW float32)."""
-
-    def __init__(self, path: str | Path) -> None:
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"ONNX file {path} does not exist")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, torch.get_num_threads())
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
+        step = start
+        while True:
+            epoch, position = divmod(step, self.steps_per_epoch)
+            order = epoch_order(self.length, self.seed, epoch)
+            if self.bank is not None:
+                for j in range(position, self.steps_per_epoch):
+                    generator = _step_generator(self.seed, step)
+                    images, targets = self.bank.batch(self._indices(order, j), generator)
+                    yield images, targets, generator
+                    step += 1
+                continue
+            if hasattr(self.data, "set_epoch"):
+                self.data.set_epoch(epoch)
+            used = order[position * self.batch_size : self.steps_per_epoch * self.batch_size]
+            loader = make_loader(
+                self.data,
+                self.batch_size,
+                workers=self.workers,
+                order=used.tolist(),
+                drop_last=True,
+                pin_memory=self.pin,
             )
-        except Exception as err:
-            raise UserError(f"cannot load ONNX model {path}: {str(err).splitlines()[0]}") from None
-        meta = self.session.get_inputs()[0]
-        self.input_name = meta.name
-        shape = meta.shape
-        self.fixed_hw = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
-        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
-        self.path = path
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:
-            return torch.cat([self(images[i : i + 1]) for i in range(images.shape[0])])
-        out = self.session.run(None, {self.input_name: images.numpy().astype("float32")})[0]
-        return torch.from_numpy(out)
+            for images, targets in iterate_loader(loader):
+                yield images, targets, _step_generator(self.seed, step)
+                step += 1
 
 
-def _predict(predictor, images: torch.Tensor, task_name: str) -> torch.Tensor:
-    """Forward pass; ONNX models with a fixed input size get resized input and output."""
-    fixed = getattr(predictor, "fixed_hw", None)
-    if fixed is None or tuple(images.shape[-2:]) == fixed:
-        return predictor(images)
-    if task_name == "sr":
-        raise UserError(
-            f"the ONNX model takes a fixed {fixed[0]}x{fixed[1]} input but the image is "
-            f"{images.shape[-2]}x{images.shape[-1]}; export it with dynamic axes"
-        )
-    from torch.nn import functional as F
-
-    small = F.interpolate(images, size=fixed, mode="bilinear", align_corners=False)
-    out = predictor(small)
-    if out.dim() == 4:
-        out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
-    return out
+# ----- segmentation class weights -------------------------------------------------------------
 
 
-def evaluate(
-    model: nn.Module | str | Path | OnnxPredictor,
-    task,
-    data: Dataset,
-    *,
-    batch_size: int = 8,
-    workers: int = 0,
-    max_batches: int | None = None,
-) -> dict[str, float]:
-    """The task's metrics of a torch model or an ONNX file over ``data``.
+def median_frequency_weights(counts: torch.Tensor, image_pixels: torch.Tensor) -> torch.Tensor:
+    """SegNet's median-frequency balancing: ``freq(c) / median(freq)`` inverted, where
+    ``freq(c)`` is class c's pixels over the labelled pixels of the images that contain c.
 
-    Predictions whose size differs from the target's (segmentation, depth) are resized
-    to it bilinearly before scoring.
+    ``counts``: images x classes pixel counts; ``image_pixels``: labelled pixels per image.
+    Classes that never occur get weight 0 (they cannot contribute to the loss anyway).
     """
-    from torch.nn import functional as F
-
-    from edgenas.tasks import get_task
-
-    task = get_task(task) if isinstance(task, str) else task
-    if isinstance(model, str | Path):
-        model = OnnxPredictor(model)
-    info = data.info
-    meter = task.meter(info)
-    if task.name == "sr":
-        batch_size = 1  # whole images of different sizes
-    loader = _loader(data, batch_size, False, workers, 0, False)
-    was_training = isinstance(model, nn.Module) and model.training
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        with torch.inference_mode():
-            for i, (images, targets) in enumerate(_iterate(loader)):
-                if max_batches is not None and i >= max_batches:
-                    break
-                pred = _predict(model, images, task.name)
-                dense = pred.dim() == 4 and task.name in ("depth", "segmentation")
-                if dense and pred.shape[-2:] != targets.shape[-2:]:
-                    pred = F.interpolate(
-                        pred, size=targets.shape[-2:], mode="bilinear", align_corners=False
-                    )
-                meter.update(pred, targets)
-    finally:
-        if was_training:
-            model.train()
-    return meter.compute()
+    counts = counts.double()
+    present = counts > 0
+    pixels_where_present = (present.double() * image_pixels.double()[:, None]).sum(0)
+    freq = counts.sum(0) / pixels_where_present.clamp(min=1)
+    seen = freq > 0
+    weights = torch.zeros_like(freq)
+    if seen.any():
+        weights[seen] = freq[seen].median() / freq[seen]
+    return weights.float()
 
 
-# ----- training --------------------------------------------------------------------------
+def _label_counts(stream: BatchStream, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image class pixel counts (images x classes) and labelled pixels per image, from
+    the bank, or from up to 256 evenly spaced samples of a streamed dataset."""
+    bank = stream.bank
+    if bank is not None:
+        labels = bank.targets.reshape(len(bank), -1).long().cpu()
+    else:
+        step = max(1, len(stream.data) // 256)
+        labels = torch.stack(
+            [stream.data[i][1].reshape(-1).long() for i in range(0, len(stream.data), step)]
+        )
+    valid = (labels >= 0) & (labels < classes)
+    counts = torch.zeros(labels.shape[0], classes, dtype=torch.int64)
+    counts.scatter_add_(1, torch.where(valid, labels, 0), valid.long())
+    return counts, valid.sum(1)
+
+
+def _class_weights(task, stream: BatchStream, info, setting: bool | None) -> torch.Tensor | None:
+    """Median-frequency class weights of a segmentation run (None: unweighted)."""
+    if task.name != "segmentation" or setting is False or info is None:
+        return None
+    counts, pixels = _label_counts(stream, info.num_classes)
+    totals = counts.sum(0)
+    occurring = totals[totals > 0]
+    imbalanced = occurring.numel() > 1 and occurring.max() >= IMBALANCE_RATIO * occurring.min()
+    if setting is None and not imbalanced:
+        return None
+    return median_frequency_weights(counts, pixels)
+
+
+# ----- training ----------------------------------------------------------------------------
 
 
 class _Progress:
-    """A rich progress bar with loss, metric, images/s and ETA (or nothing)."""
+    """A rich progress bar with loss, steps/s, images/s, learning rate and ETA (or nothing)."""
 
-    def __init__(self, enabled: bool, total: float, unit: str) -> None:
+    def __init__(self, enabled: bool, total: float) -> None:
         self.enabled = enabled
+        self.last = 0.0
         if not enabled:
             return
         from rich.progress import (
@@ -312,15 +327,25 @@ class _Progress:
         )
         self.progress.start()
         self.bar = self.progress.add_task("train", total=total, status="")
-        self.unit = unit
 
-    def update(self, completed: float, status: str) -> None:
-        if self.enabled:
+    def update(self, completed: float, status: str, force: bool = False) -> None:
+        """Redraw at most five times a second (rich is not free in a tight loop)."""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if force or now - self.last >= 0.2:
+            self.last = now
             self.progress.update(self.bar, completed=completed, status=status)
 
     def close(self) -> None:
         if self.enabled:
             self.progress.stop()
+
+
+def _info_dict(info) -> dict:
+    if info is None:
+        return {}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(info).items()}
 
 
 def train(
@@ -329,76 +354,120 @@ def train(
     train_data: Dataset,
     val_data: Dataset | None = None,
     budget: Budget = Budget(seconds=60),
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     *,
     checkpoint: str | Path | None = None,
     resume: str | Path | dict | None = None,
     progress: bool = False,
     extra: dict | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    eval_input: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``train_data`` for ``budget`` and evaluate it on ``val_data``.
 
     Args:
-        model: a network from :func:`edgenas.build_model` (or any module with the
-            task's input/output convention).
+        model: a network from :func:`edgenas.build_model` or
+            :func:`edgenas.models.reference.build_reference` (any module with the
+            task's input/output convention works). It comes back on the CPU.
         task: a :class:`~edgenas.tasks.Task` or its name.
-        train_data, val_data: datasets (e.g. ``task.demo_data()``).
-        budget: epochs, seconds of training, or steps; the first reached stops training.
-        config: hyper-parameters (the paper's recipe by default).
-        checkpoint: path written atomically after every epoch and at the end.
-        resume: a checkpoint (path or loaded dict) to continue from.
+        train_data, val_data: datasets (e.g. ``task.demo_data()``), or for
+            ``train_data`` an in-memory bank (:func:`edgenas.data.memory.build_bank`)
+            to share between runs.
+        budget: epochs, seconds of training, or steps; the first reached stops training,
+            and the learning-rate schedule spans it.
+        config: hyper-parameters (default: the task's recipe).
+        checkpoint: path written atomically at the end, on Ctrl-C and at epoch ends at
+            most once a minute.
+        resume: a checkpoint (path or loaded dict) to continue from, towards ``budget``.
         progress: show a rich progress bar.
         extra: plain values stored in the checkpoint (e.g. dataset description).
+        on_step: called as ``on_step(step, loss)`` after every step.
+        eval_input: (H, W) validation images are resized to for the forward pass (e.g.
+            the training size, with ``val_data`` at full resolution); see
+            :func:`edgenas.inference.evaluate`.
 
     Returns a :class:`TrainResult` with the validation metrics and the normalised
-    accuracy (NaN metrics and 0 accuracy when ``val_data`` is None).
+    accuracy (no metrics and 0 accuracy when ``val_data`` is None).
     """
+    from edgenas.accelerator import resolve_accelerator
     from edgenas.data.augment import AugmentConfig, augment_dense
+    from edgenas.schedules import lr_factor
     from edgenas.tasks import get_task
+    from edgenas.tasks.recipes import recipe_config
 
     task = get_task(task) if isinstance(task, str) else task
-    info = getattr(train_data, "info", None)
-    if len(train_data) == 0:
-        raise UserError("the training data is empty")
+    config = config if config is not None else recipe_config(task.name)
+    try:
+        config.validate()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    accelerator = resolve_accelerator(config.accelerator, config.precision, config.channels_last)
+    stream = BatchStream(
+        train_data,
+        config.batch_size,
+        seed=config.seed,
+        workers=config.workers,
+        in_memory=config.in_memory,
+        device=accelerator.device,
+    )
+    info = stream.info
+    steps_per_epoch = stream.steps_per_epoch
     if resume is None:
         task.init_output(model, train_data)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps
-    )
-    start_epoch, steps, images_seen, elapsed, history = 0, 0, 0, 0.0, []
+    model.cpu()
+    ckpt = None
     if resume is not None:
         ckpt = load_checkpoint(resume) if not isinstance(resume, dict) else resume
         model.load_state_dict(ckpt["model"])
+    accelerator.prepare(model)
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=config.lr,
+        betas=config.betas,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
+    scaler = accelerator.grad_scaler()
+    step, images_seen, elapsed, history = 0, 0, 0.0, []
+    if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
-        start_epoch, steps = int(ckpt["epoch"]), int(ckpt["step"])
-        images_seen, history = int(ckpt["images"]), list(ckpt.get("history", []))
-        elapsed = float(ckpt.get("seconds", 0.0))
-
-    batch_size = min(config.batch_size, len(train_data))
-    steps_per_epoch = max(1, len(train_data) // batch_size)
-    if budget.epochs is not None:
-        total, unit = budget.epochs * steps_per_epoch, "steps"
-    elif budget.steps is not None:
-        total, unit = budget.steps, "steps"
-    else:
-        total, unit = budget.seconds, "seconds"
-    bar = _Progress(progress, float(total), unit)
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        step, images_seen = int(ckpt["step"]), int(ckpt["images"])
+        history, elapsed = list(ckpt.get("history", [])), float(ckpt.get("seconds", 0.0))
+    weights = _class_weights(task, stream, info, config.class_weights)
+    if weights is not None:
+        weights = weights.to(accelerator.device)
     augment = AugmentConfig(enabled=config.augment)
     ignore = getattr(info, "ignore_index", 255)
+    sync_every = 1 if accelerator.kind == "cpu" else 25  # .item() waits for the GPU
+    bar = _Progress(progress, 1.0)
+    last_save = time.perf_counter()
 
-    def save(epoch: int, metrics: dict) -> None:
+    def loss_of(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        pred = pred.float()
+        if task.name == "segmentation":
+            return task.loss(pred, targets, info, weights=weights)
+        return task.loss(pred, targets, info)
+
+    def save(metrics: dict) -> None:
+        nonlocal last_save
+        last_save = time.perf_counter()
         if checkpoint is None:
             return
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         atomic_save(
             {
                 "format": CHECKPOINT_FORMAT,
                 "model_spec": model_spec(model),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch,
-                "step": steps,
+                "model": state,
+                "optimizer": _cpu_state(optimizer.state_dict()),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "epoch": step // steps_per_epoch,
+                "step": step,
                 "images": images_seen,
-                "seconds": elapsed,
+                "seconds": elapsed + session_seconds,
+                "budget": budget.to_dict(),
                 "config": asdict(config),
                 "metrics": metrics,
                 "history": history,
@@ -408,98 +477,150 @@ def train(
             checkpoint,
         )
 
-    run_start = time.perf_counter()
-    session_train_time = 0.0
-    last_loss = float("nan")
+    def fraction() -> float:
+        return budget.progress(step, elapsed + session_seconds, steps_per_epoch)
+
+    session_seconds = 0.0
+    loss_sum = torch.zeros((), device=accelerator.device)
+    loss_count, last_loss, epoch_loss = 0, math.nan, math.nan
     metrics: dict[str, float] = {}
-    epoch = start_epoch
-    stop = False
+    lr = config.lr
     model.train()
+    batches = stream.batches(step)
+    tick = time.perf_counter()
     try:
-        while not stop:
-            if budget.epochs is not None and epoch >= budget.epochs:
-                break
+        while fraction() < 1.0:
+            done = fraction()
+            lr = config.lr * lr_factor(
+                config.schedule,
+                done,
+                warmup=config.warmup,
+                final=config.final_lr,
+                epoch=step / steps_per_epoch if budget.epochs is not None else None,
+            )
             for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(epoch, config)
-            if hasattr(train_data, "set_epoch"):
-                train_data.set_epoch(epoch)
-            seed = config.seed * 100_003 + epoch
-            loader = _loader(train_data, batch_size, True, config.workers, seed, True)
-            aug_gen = torch.Generator().manual_seed(seed)
-            loss_sum, loss_n, completed = 0.0, 0, True
-            tick = time.perf_counter()
-            for images, targets in _iterate(loader):
-                images, targets = augment_dense(
-                    images, targets, task.name, aug_gen, augment, ignore
-                )
+                group["lr"] = lr
+            images, targets, generator = next(batches)
+            images = accelerator.images(images)
+            targets = accelerator.to_device(targets)
+            images, targets = augment_dense(images, targets, task.name, generator, augment, ignore)
+            with accelerator.autocast():
                 pred = model(images)
-                if task.name == "segmentation":
-                    loss = task.loss(pred, targets, info, class_weights=config.class_weights)
-                else:
-                    loss = task.loss(pred, targets, info)
-                if not math.isfinite(loss.item()):
-                    raise UserError(
-                        f"training diverged (loss {float(loss)}) at step {steps}; "
-                        "try a smaller learning rate or another genotype"
-                    )
-                optimizer.zero_grad(set_to_none=True)
+            loss = loss_of(pred, targets)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
                 loss.backward()
                 optimizer.step()
-                steps += 1
-                images_seen += images.shape[0]
-                loss_sum += loss.item()
-                loss_n += 1  # noqa: SIM113 - the loop also breaks early
-                last_loss = loss_sum / loss_n
-                now = time.perf_counter()
-                session_train_time += now - tick
-                tick = now
-                rate = images_seen / max(elapsed + session_train_time, 1e-9)
-                status = f"epoch {epoch + 1} loss {last_loss:.4f} {rate:.1f} img/s"
-                if metrics:
-                    status += f" {task.primary_metric} {metrics.get(task.primary_metric, 0):.4f}"
-                done = {
-                    "steps": (steps - 0)
-                    if budget.epochs is None
-                    else (epoch * steps_per_epoch + loss_n),
-                    "seconds": session_train_time,
-                }[unit]
-                bar.update(done, status)
-                if budget.steps is not None and steps >= budget.steps:
-                    stop, completed = True, loss_n >= steps_per_epoch
-                    break
-                if budget.seconds is not None and session_train_time >= budget.seconds:
-                    stop, completed = True, loss_n >= steps_per_epoch
-                    break
-            record = {"epoch": epoch + 1, "loss": last_loss, "lr": optimizer.param_groups[0]["lr"]}
-            if completed:
-                epoch += 1
-            is_last = stop or (budget.epochs is not None and epoch >= budget.epochs)
-            if val_data is not None and (config.eval_every_epoch or is_last):
-                metrics = evaluate(model, task, val_data, batch_size=config.eval_batch_size)
-                record.update(metrics)
-            history.append(record)
-            save(epoch, metrics)
+            step += 1
+            images_seen += images.shape[0]
+            loss_sum += loss.detach()
+            loss_count += 1
+            if step % sync_every == 0 or on_step is not None:
+                value = float(loss_sum) / loss_count
+                if not math.isfinite(value):
+                    raise UserError(
+                        f"training diverged (loss {value}) at step {step}; "
+                        "try a smaller learning rate (--lr) or another network"
+                    )
+                last_loss = value
+            now = time.perf_counter()
+            session_seconds += now - tick
+            tick = now
+            if on_step is not None:
+                on_step(step, last_loss)
+            total_seconds = max(elapsed + session_seconds, 1e-9)
+            bar.update(
+                min(fraction(), 1.0),
+                f"step {step} loss {last_loss:.4f} {step / total_seconds:.1f} steps/s "
+                f"{images_seen / total_seconds:.0f} img/s lr {lr:.2g}",
+            )
+            if step % steps_per_epoch == 0:
+                epoch_loss = float(loss_sum) / max(loss_count, 1)
+                loss_sum.zero_()
+                loss_count = 0
+                record = {
+                    "epoch": step // steps_per_epoch,
+                    "step": step,
+                    "loss": epoch_loss,
+                    "lr": lr,
+                    "seconds": elapsed + session_seconds,
+                }
+                if val_data is not None and config.eval_every_epoch and fraction() < 1.0:
+                    metrics = evaluate(
+                        model, task, val_data, batch_size=config.eval_batch_size,
+                        input_size=eval_input,
+                    )  # fmt: skip
+                    record.update(metrics)
+                    model.train()
+                    tick = time.perf_counter()  # evaluation is not training time
+                history.append(record)
+                if checkpoint is not None and time.perf_counter() - last_save >= CHECKPOINT_EVERY_S:
+                    save(metrics)
+                    tick = time.perf_counter()
+        if loss_count:
+            last_loss = float(loss_sum) / loss_count
+            history.append(
+                {
+                    "epoch": step / steps_per_epoch,
+                    "step": step,
+                    "loss": last_loss,
+                    "lr": lr,
+                    "seconds": elapsed + session_seconds,
+                }
+            )
+        elif math.isnan(last_loss):
+            last_loss = epoch_loss
+    except KeyboardInterrupt:
+        bar.close()
+        save(metrics)  # Ctrl-C: keep what was learned; resume continues from here
+        model.cpu()
+        raise
     finally:
         bar.close()
-    elapsed += session_train_time
-    if val_data is not None and not metrics:
-        metrics = evaluate(model, task, val_data, batch_size=config.eval_batch_size)
-    del run_start
+    if val_data is not None:
+        metrics = evaluate(
+            model, task, val_data, batch_size=config.eval_batch_size, input_size=eval_input
+        )
+        if history:
+            history[-1].update(metrics)
+    save(metrics)
+    seconds = elapsed + session_seconds
+    model.cpu()
+    if accelerator.channels_last:
+        model.to(memory_format=torch.contiguous_format)
     return TrainResult(
         metrics=metrics,
         normalised_accuracy=task.normalised_accuracy(metrics) if metrics else 0.0,
-        epochs=epoch,
-        steps=steps,
+        epochs=step // steps_per_epoch,
+        steps=step,
         images=images_seen,
-        seconds=elapsed,
-        images_per_second=images_seen / elapsed if elapsed > 0 else math.nan,
+        seconds=seconds,
+        images_per_second=images_seen / seconds if seconds > 0 else math.nan,
         final_loss=last_loss,
         history=history,
         checkpoint=str(checkpoint) if checkpoint is not None else None,
+        steps_per_second=step / seconds if seconds > 0 else math.nan,
+        accelerator=accelerator.describe(),
+        in_memory=stream.bank is not None,
+        class_weights=[round(float(w), 4) for w in weights] if weights is not None else None,
     )
 
 
-def _info_dict(info) -> dict:
-    if info is None:
-        return {}
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(info).items()}
+def _cpu_state(state: Any) -> Any:
+    """A (nested) state dict with every tensor on the CPU, for device-free checkpoints."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: _cpu_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_cpu_state(v) for v in state]
+    return state
+
+
+def with_overrides(config: TrainConfig, **changes) -> TrainConfig:
+    """``config`` with the given fields replaced (``None`` values ignored)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -101,8 +101,11 @@ def save_predictions(task: str, images, preds, targets, info, path, max_rows: in
         plt.close(fig)
 
 
-def sample_predictions(model, data, n: int = 4):
-    """First ``n`` samples of ``data`` with the model's predictions (for save_predictions)."""
+def sample_predictions(model, data, n: int = 4, input_size: tuple[int, int] | None = None):
+    """First ``n`` samples of ``data`` with the model's predictions (for save_predictions).
+
+    ``input_size``: dense inputs are resized to it for the forward pass (the training
+    size) and the predictions resized back to the targets' size."""
     samples = [data[i] for i in range(min(n, len(data)))]
     if getattr(data.info, "task", "") == "sr":
         # Whole images differ in size: centre-crop every sample to the smallest one.
@@ -126,7 +129,16 @@ def sample_predictions(model, data, n: int = 4):
         was = model.training if hasattr(model, "training") else False
         if hasattr(model, "eval"):
             model.eval()
-        preds = model(images)
+        if input_size is not None and images.dim() == 4 and targets.dim() >= 3:
+            from edgenas.inference import resize_images
+
+            preds = model(resize_images(images, input_size))
+            if preds.dim() == 4 and preds.shape[-2:] != targets.shape[-2:]:
+                preds = F.interpolate(
+                    preds, size=targets.shape[-2:], mode="bilinear", align_corners=False
+                )
+        else:
+            preds = model(images)
         if was:
             model.train()
     return images, preds, targets

@@ -69,10 +69,17 @@ def test_eval_bicubic_baseline_on_demo_sr(capsys):
         (["train", "--task", "seg", "--genotype", "S2:bogus"], "bad"),
         (["train", "--task", "seg", "--input", "12xab"], "bad shape"),
         (["train", "--task", "sr", "--scale", "5"], "--scale must be 2, 3 or 4"),
-        (["train", "--task", "seg", "--seconds", "-1"], "--seconds must be positive"),
+        (["train", "--task", "seg", "--seconds", "-1"], "--seconds must be a positive number"),
         (["eval", "--task", "seg", "--baseline", "bicubic"], "for --task sr only"),
         (["eval", "--task", "seg", "--checkpoint", "/no/ckpt.pt"], "does not exist"),
         (["eval", "--task", "depth", "--onnx", "/no/m.onnx"], "does not exist"),
+        (["train", "--task", "sr", "--model", "nope"], "unknown model 'nope'"),
+        (["train", "--task", "sr", "--model", "unet"], "is a segmentation model, not sr"),
+        (["train", "--task", "sr", "--model", "bicubic"], "nothing to train"),
+        (["train", "--task", "seg", "--genotype", ""], "bad"),
+        (["train", "--task", "seg", "--lr", "nan"], "--lr must be a positive number"),
+        (["train", "--task", "seg", "--scale", "3"], "--scale applies to --task sr only"),
+        (["train", "--task", "seg", "--accelerator", "tpu"], "unknown accelerator 'tpu'"),
     ],
 )
 def test_bad_input_is_one_line_error_with_exit_2(argv, message, capsys):
@@ -83,9 +90,13 @@ def test_bad_input_is_one_line_error_with_exit_2(argv, message, capsys):
 
 
 def test_budget_options_are_exclusive_and_help_teaches(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--task", "seg", "--epochs", "1", "--seconds", "3"])
-    assert exc.value.code == 2
+    for argv in (
+        ["train", "--task", "seg", "--epochs", "1", "--seconds", "3"],
+        ["train", "--task", "sr", "--genotype", TINY, "--model", "espcn"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
     for command in ("train", "eval"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
@@ -100,3 +111,32 @@ def test_eval_on_camvid_names_the_mismatch(shared_data, tmp_path, capsys):
                  "--checkpoint", str(out / "checkpoint.pt")])  # fmt: skip
     assert code == 2
     assert "checkpoint predicts 5 classes" in capsys.readouterr().err
+
+
+def test_train_a_reference_model_then_resume_it_towards_its_budget(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "hr"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["train", "--task", "sr", "--model", "espcn", "--data", str(data), "--val-data",
+            str(data), "--input", "12x12", "--threads", "1", "-o", str(out), "--quiet"]  # fmt: skip
+    assert main([*argv, "--epochs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "model espcn" in text and "lr 0.001" in text  # ESPCN's preferred rate
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["model"] == "espcn" and summary["network"]["task"] == "sr"
+    assert summary["recipe"] == "fast" and summary["in_memory"] is True
+    first_steps = summary["steps"]
+    # --resume continues the checkpoint's network; with a longer budget it trains on.
+    resume = ["train", "--task", "sr", "--resume", str(out / "checkpoint.pt"), "--data",
+              str(data), "--val-data", str(data), "--threads", "1", "-o", str(out), "--quiet"]  # fmt: skip
+    assert main([*resume, "--epochs", "2"]) == 0
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["model"] == "espcn" and resumed["steps"] == 2 * first_steps
+    assert main([*resume, "--model", "fsrcnn"]) == 2
+    assert "drop --genotype/--model" in capsys.readouterr().err

@@ -1,6 +1,9 @@
-"""Losses, the learning-rate schedule, training, checkpoints/resume, ONNX agreement."""
+"""Losses, budget-relative schedules, training, checkpoints/resume, ONNX agreement."""
 
 from __future__ import annotations
+
+import itertools
+import math
 
 import pytest
 import torch
@@ -14,7 +17,6 @@ from edgenas.training import (
     TrainConfig,
     evaluate,
     load_checkpoint,
-    lr_factor,
     model_from_checkpoint,
     train,
 )
@@ -26,12 +28,49 @@ def _seg_data(n: int = 8, split: str = "train"):
     return DemoScenes("segmentation", split, size=(32, 40), length=n)
 
 
-def test_lr_schedule_holds_10_epochs_then_decays_every_5():
-    factors = [lr_factor(e) for e in range(21)]
+def test_ldp_epoch_schedule_holds_10_epochs_then_decays_every_5():
+    from edgenas.schedules import ldp_epoch_factor
+
+    factors = [ldp_epoch_factor(e) for e in range(21)]
     assert factors[:10] == [1.0] * 10
     assert factors[10:15] == [0.95] * 5
     assert factors[15:20] == [pytest.approx(0.95**2)] * 5
     assert factors[20] == pytest.approx(0.95**3)
+
+
+def test_schedules_span_the_budget_whatever_its_length():
+    from edgenas.schedules import lr_factor
+
+    # Cosine: warm-up from 1 % to the peak, half-way at half the rate, zero at the end.
+    assert lr_factor("cosine", 0.0, warmup=0.1) == pytest.approx(0.01)
+    assert lr_factor("cosine", 0.1, warmup=0.1) == pytest.approx(1.0)
+    assert lr_factor("cosine", 0.55, warmup=0.1) == pytest.approx(0.5)
+    assert lr_factor("cosine", 1.0, warmup=0.1) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor("cosine", 1.0, final=0.1) == pytest.approx(0.1)
+    rates = [lr_factor("cosine", p / 100, warmup=0.05) for p in range(5, 101)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))  # monotone decay
+    # The paper's step decay mapped onto the budget: held for 10 %, x0.95 per 5 %.
+    assert lr_factor("ldp", 0.09) == 1.0
+    assert lr_factor("ldp", 0.12) == pytest.approx(0.95)
+    assert lr_factor("ldp", 0.99) == pytest.approx(0.95**18)
+    # ... and with a budget in epochs, the paper's own epoch boundaries.
+    assert lr_factor("ldp", 0.5, epoch=12.0) == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        lr_factor("step", 0.5)
+
+
+def test_training_decays_the_rate_to_zero_within_a_short_budget():
+    task = get_task("seg")
+    data = _seg_data(8)
+    model = task.build_model(TINY, data.info)
+    config = TrainConfig(batch_size=4, lr=1e-2, warmup=0.2)
+    result = train(model, task, data, None, Budget(steps=10), config)
+    rates = [record["lr"] for record in result.history]
+    assert result.steps == 10 and len(rates) == 5  # one record per epoch of 2 steps
+    # The last step (90 % of the budget spent) runs at 4 % of the peak; the peak is
+    # reached after the warm-up.
+    assert rates[-1] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.875)))
+    assert max(rates) <= 1e-2 and rates[0] < rates[1]
 
 
 def test_segmentation_loss_ignores_ignore_index_and_weights_classes():
@@ -83,23 +122,40 @@ def test_training_lowers_the_loss_on_a_fixed_batch():
     assert 0.0 <= later.normalised_accuracy <= 1.0
 
 
-def test_same_seed_same_weights_and_resume_equals_uninterrupted(tmp_path):
-    task = get_task("seg")
-    data = _seg_data(8)
+@pytest.mark.parametrize("task_name", ["segmentation", "sr"])
+def test_same_seed_same_weights_and_resume_after_ctrl_c_equals_uninterrupted(tmp_path, task_name):
+    task = get_task(task_name)
+    if task_name == "sr":
+        data = task.dataset(None, "train", scale=2, patch=12)
+        data.images = [im[:60, :80] for im in data.images]
+        data.patches_per_image = 2
+    else:
+        data = _seg_data(8)
     config = TrainConfig(batch_size=4, seed=3)
+    budget = Budget(epochs=2)
 
     def fresh():
         torch.manual_seed(0)
         return task.build_model(TINY, data.info)
 
     straight = fresh()
-    train(straight, task, data, None, Budget(epochs=2), config)
+    first = train(straight, task, data, None, budget, config)
     again = fresh()
-    train(again, task, data, None, Budget(epochs=2), config, checkpoint=tmp_path / "a.pt")
+    train(again, task, data, None, budget, config, checkpoint=tmp_path / "a.pt")
+
+    def interrupt(step, loss):
+        if step == 3:  # mid-epoch: batches are drawn per step, not per epoch
+            raise KeyboardInterrupt
+
     resumed = fresh()
-    train(resumed, task, data, None, Budget(epochs=1), config, checkpoint=tmp_path / "b.pt")
-    result = train(resumed, task, data, None, Budget(epochs=2), config, resume=tmp_path / "b.pt")
-    assert result.epochs == 2 and result.steps == 4
+    with pytest.raises(KeyboardInterrupt):
+        train(resumed, task, data, None, budget, config, checkpoint=tmp_path / "b.pt",
+              on_step=interrupt)  # fmt: skip
+    saved = load_checkpoint(tmp_path / "b.pt")
+    assert saved["step"] == 3 and saved["budget"]["epochs"] == 2
+    resumed = fresh()
+    result = train(resumed, task, data, None, budget, config, resume=tmp_path / "b.pt")
+    assert result.steps == first.steps and result.epochs == 2
     for name, value in straight.state_dict().items():
         assert torch.equal(value, again.state_dict()[name]), name
         assert torch.equal(value, resumed.state_dict()[name]), name

@@ -19,8 +19,10 @@ Metrics, as in the literature:
   sr     PSNR / SSIM on the Y channel (BT.601), `scale` pixels shaved, HR cropped to a
          multiple of the scale, LR made by bicubic downscaling
   cls    top-1 accuracy
-Depth and segmentation inputs are resized to --input (default: the training input
-stored in the checkpoint, else 128x160; an ONNX model with a fixed size uses its own)."""
+Depth, segmentation and classification inputs are resized to --input (default: the
+training input stored in the checkpoint; an ONNX model with a fixed size uses its own;
+otherwise the images' own size) and the predictions are scored against the targets at
+their full resolution."""
 
 EPILOG = """\
 examples:
@@ -50,10 +52,16 @@ def register(subparsers) -> None:
     model.add_argument("--checkpoint", help="checkpoint.pt written by `edgenas train`")
     model.add_argument("--onnx", help="ONNX model (run with onnxruntime)")
     model.add_argument("--baseline", choices=("bicubic",), help="non-learned baseline (sr)")
-    parser.add_argument("--input", help="HxW inputs are resized to (depth, seg, cls)")
+    parser.add_argument("--input", help="HxW the network sees (depth, seg, cls; see above)")
     parser.add_argument("--scale", type=int, help="sr factor (default: checkpoint's, else 2)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     parser.add_argument("--threads", type=int, help="torch threads (default: min(2, cores))")
+    parser.add_argument(
+        "--accelerator",
+        default="auto",
+        help="where a checkpoint runs: auto (CUDA when present), cpu or cuda[:N] "
+        "(ONNX models run in onnxruntime on the CPU)",
+    )
     parser.add_argument("--json", help="also write the metrics to this JSON file")
     parser.set_defaults(func=run)
 
@@ -74,7 +82,6 @@ def _auto_split(task, data: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     from edgenas.tasks import get_task
     from edgenas.tasks.baselines import BicubicUpscaler
-    from edgenas.tasks.defaults import PROXY_INPUT
     from edgenas.tasks.runner import (
         format_metrics,
         open_for_cli,
@@ -92,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--baseline bicubic is for --task sr only")
 
     scale = args.scale
-    size = parse_size(args.input, PROXY_INPUT) if args.input else None
+    size = parse_size(args.input, (0, 0)) if args.input else None
     if args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint)
         model = model_from_checkpoint(ckpt)
@@ -120,14 +127,12 @@ def run(args: argparse.Namespace) -> int:
     scale = scale or 2
     if task.name == "sr" and scale not in (2, 3, 4):
         raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
-    if size is None:
-        size = PROXY_INPUT
     if args.baseline:
         model.scale = scale
 
     split = _auto_split(task, args.data) if args.split == "auto" else args.split
     data = open_for_cli(
-        task, args.data, split, fmt=args.fmt, size=size, scale=scale, train=False, patch=48
+        task, args.data, split, fmt=args.fmt, size=None, scale=scale, train=False, patch=48
     )
     info = data.info
     if args.checkpoint and task.name in ("segmentation", "classification"):
@@ -136,9 +141,18 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"checkpoint predicts {classes} classes but {info.root} has {info.num_classes}"
             )
-    metrics = evaluate(model, task, data, batch_size=args.batch_size)
+    if args.checkpoint:
+        from edgenas.accelerator import resolve_accelerator
+
+        model.to(resolve_accelerator(args.accelerator, "fp32").device)
+    metrics = evaluate(model, task, data, batch_size=args.batch_size, input_size=size)
     where = f"{info.root} ({info.format}, split {split}, {len(data)} images"
-    where += f", x{scale})" if task.name == "sr" else f", input {size[0]}x{size[1]})"
+    if task.name == "sr":
+        where += f", x{scale})"
+    elif size is not None:
+        where += f", input resized to {size[0]}x{size[1]}, scored at full resolution)"
+    else:
+        where += ", at full resolution)"
     print(f"{task.name}: {source} on {where}")
     print(
         f"{format_metrics(metrics)}  (normalised accuracy {task.normalised_accuracy(metrics):.4f})"
@@ -153,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
                 "split": split,
                 "images": len(data),
                 "scale": scale if task.name == "sr" else None,
-                "input": list(size) if task.name != "sr" else None,
+                "input": list(size) if task.name != "sr" and size is not None else None,
                 "metrics": metrics,
                 "normalised_accuracy": task.normalised_accuracy(metrics),
             },

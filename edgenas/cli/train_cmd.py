@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, replace
 
 from edgenas.cli.common import add_command
 from edgenas.errors import UserError
 
 DESCRIPTION = """\
-Train the network of a genotype on monocular depth, semantic segmentation,
-super-resolution or classification with the LDP recipe: Adam (0.9, 0.999, 1e-8),
-learning rate 7e-4 for 10 epochs, then x0.95 every 5 epochs; rotation, flip, window
-dropping and colour jitter augmentation. Stops after --epochs or --seconds of training.
+Train a network on monocular depth, semantic segmentation, super-resolution or
+classification, for a budget in seconds (default 120) or epochs. The network is a
+genotype of the LDP space (--genotype, default: the task's default genotype) or a
+reference model (--model espcn, fsrcnn, unet, lraspp, fastdepth; list: `edgenas models`).
+
+The recipe (--recipe fast, the default) is each task's measured set of defaults: Adam
+with a learning rate that warms up and then decays to zero over the budget (cosine), so
+a 60 s run and a 6 h run both end on a decayed rate; sr: L1 loss on batches of 16
+random 24x24 LR patches with flips; seg: class-balanced cross-entropy when the classes
+are imbalanced; depth/seg/cls: rotation, flip, colour jitter and window dropping.
+--recipe ldp is the LDP paper's (Adam 7e-4, step decay, batch 256). Any option given
+(--lr, --batch-size, --schedule, ...) overrides the recipe. The training set is decoded
+once into memory when it fits; batches are cropped and augmented as tensor operations,
+on the GPU with --accelerator cuda (auto picks it when present; bf16 autocast).
 
 --data takes a folder in a standard layout (detected, or named with --format):
   depth         NYU rgb/ + depth/ (uint16 mm PNG, .npy/.h5 metres), KITTI image/ +
@@ -21,26 +32,28 @@ dropping and colour jitter augmentation. Stops after --epochs or --seconds of tr
   cls           one sub-folder of images per class
 Without --data the built-in demo data are used (procedural scenes for depth/seg/cls,
 scikit-image's bundled photographs for sr). Flat folders hold out every 10th file
-for validation unless --val-data is given.
+for validation unless --val-data is given (then it is used whole). Validation runs at
+the end, on full-resolution targets (inputs resized to the training size).
 
-Writes OUT/checkpoint.pt (after every epoch, atomically), OUT/metrics.json and
-OUT/samples.png (sample predictions)."""
+Writes OUT/checkpoint.pt (at the end, on Ctrl-C and about once a minute, atomically),
+OUT/metrics.json and OUT/samples.png (sample predictions)."""
 
 EPILOG = """\
 examples:
   edgenas train --task seg --seconds 60                 demo scenes, default genotype
-  edgenas train --task seg --data ../shared/data/camvid --epochs 5 --input 180x240
-  edgenas train --task sr --data ../shared/data/sr/T91 --val-data ../shared/data/sr/Set5 \\
-      --scale 2 --seconds 300 --genotype "$(edgenas space sample --n 1 --scales 2)"
-  edgenas train --task depth --data ../shared/data/depth --epochs 20 -o runs/depth
-  edgenas train --task depth --resume runs/depth/checkpoint.pt --epochs 30"""
+  edgenas train --task sr --data ../shared/data/sr/T91 --val-data ../shared/data/sr/Set5 --seconds 300
+  edgenas train --task sr --model espcn --data ../shared/data/sr/T91 --val-data ../shared/data/sr/Set5
+  edgenas train --task seg --data ../shared/data/camvid --input 180x240 --seconds 300
+  edgenas train --task depth --data ../shared/data/depth --model fastdepth --epochs 20 -o runs/depth
+  edgenas train --task seg --accelerator cuda --recipe ldp --epochs 100 --data path/to/Cityscapes
+  edgenas train --task depth --resume runs/depth/checkpoint.pt      continue an interrupted run"""
 
 
 def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "train",
-        help="train a genotype on depth, segmentation, super-resolution or classification",
+        help="train a genotype or a reference model on depth, segmentation, SR or classification",
         description=DESCRIPTION,
         epilog=EPILOG,
     )
@@ -48,38 +61,70 @@ def register(subparsers) -> None:
     parser.add_argument("--data", help="dataset folder (default: built-in demo data)")
     parser.add_argument("--val-data", help="separate validation folder (e.g. Set5 for sr)")
     parser.add_argument("--format", dest="fmt", help="dataset layout (default: detected)")
-    parser.add_argument("--genotype", help="genotype string (default: a fixed small one)")
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument("--genotype", help="genotype string (default: the task's default)")
+    network.add_argument("--model", help="reference model instead (see `edgenas models`)")
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, help="train for N epochs")
+    budget.add_argument("--epochs", type=float, help="train for N epochs")
     budget.add_argument(
         "--seconds", type=float, help="train for S seconds (default 120 unless --epochs)"
     )
     parser.add_argument(
         "--input",
-        help="training input HxW (default 128x160; for sr the LR patch, default 48x48)",
+        help="training input HxW (default 128x160; for sr the square LR patch, default 24x24)",
     )
-    parser.add_argument("--scale", type=int, default=2, help="super-resolution factor (2, 3, 4)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per step")
-    parser.add_argument("--lr", type=float, default=7e-4, help="initial learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="seed of init, order, augmentation")
-    parser.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
-    parser.add_argument("--threads", type=int, help="torch threads (default: min(2, cores))")
-    parser.add_argument("--class-weights", action="store_true", help="seg: weighted cross-entropy")
+    parser.add_argument(
+        "--scale", type=int, default=None, help="super-resolution factor (2, 3, 4; default 2)"
+    )
+    parser.add_argument(
+        "--recipe", choices=("fast", "ldp"), default="fast", help="training recipe (see above)"
+    )
+    parser.add_argument("--batch-size", type=int, help="images per step (default: the recipe's)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
+    parser.add_argument(
+        "--schedule",
+        choices=("cosine", "ldp", "constant"),
+        help="learning-rate schedule over the budget (default: the recipe's)",
+    )
+    parser.add_argument(
+        "--class-weights",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="seg: median-frequency class balancing (auto: when the classes are imbalanced)",
+    )
     parser.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     parser.add_argument("--eval-every-epoch", action="store_true", help="validate every epoch")
-    parser.add_argument("--resume", help="continue from this checkpoint")
+    parser.add_argument("--seed", type=int, default=0, help="seed of init, order, augmentation")
+    parser.add_argument(
+        "--accelerator",
+        default="auto",
+        help="auto (CUDA when present), cpu or cuda[:N]",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="auto: bf16 autocast on GPUs that have it, fp32 on the CPU",
+    )
+    parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    parser.add_argument("--threads", type=int, help="torch threads (default: min(2, cores))")
+    parser.add_argument("--resume", help="continue from this checkpoint (towards its budget)")
     parser.add_argument("-o", "--out", help="output folder (default runs/<task>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
     import torch
 
-    from edgenas.cli.common import parse_genotype
+    from edgenas.checkpoint import build_from_spec, describe_spec, load_checkpoint, model_spec
     from edgenas.models.complexity import count_macs, count_params
     from edgenas.tasks import get_task
-    from edgenas.tasks.defaults import DEFAULT_GENOTYPE, DEFAULT_SECONDS, PROXY_INPUT, SR_PATCH
+    from edgenas.tasks.defaults import DEFAULT_SECONDS, default_genotype
+    from edgenas.tasks.recipes import recipe_config, recipe_input
     from edgenas.tasks.runner import (
         format_metrics,
         open_for_cli,
@@ -87,115 +132,184 @@ def run(args: argparse.Namespace) -> int:
         set_threads,
         write_json,
     )
-    from edgenas.training import Budget, TrainConfig, load_checkpoint, train
+    from edgenas.training import Budget, train
     from edgenas.visualize import sample_predictions
 
     task = get_task(args.task)
-    for name in ("epochs", "batch_size", "workers"):
+    for name in ("epochs", "seconds", "batch_size", "lr"):
         value = getattr(args, name)
-        if value is not None and value < (0 if name == "workers" else 1):
-            raise UserError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if args.seconds is not None and args.seconds <= 0:
-        raise UserError(f"--seconds must be positive, got {args.seconds}")
-    if task.name == "sr" and args.scale not in (2, 3, 4):
-        raise UserError(f"--scale must be 2, 3 or 4, got {args.scale}")
+        if value is not None and not (value > 0 and value < float("inf")):
+            raise UserError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    if args.workers < 0:
+        raise UserError(f"--workers must be at least 0, got {args.workers}")
+    if args.scale is not None and task.name != "sr":
+        raise UserError("--scale applies to --task sr only")
+    scale = args.scale if args.scale is not None else 2
+    if scale not in (2, 3, 4):
+        raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
     set_threads(args.threads)
 
     resume = load_checkpoint(args.resume) if args.resume else None
-    genotype_text = args.genotype
-    if resume is not None and resume.get("model_spec"):
-        spec = resume["model_spec"]
+    spec = None
+    if resume is not None:
+        spec = resume.get("model_spec")
+        if spec is None:
+            raise UserError(f"--resume checkpoint {args.resume} names no network")
         if spec["task"] != task.name:
             raise UserError(f"--resume checkpoint is for task {spec['task']}, not {task.name}")
-        genotype_text = genotype_text or spec["genotype"]
+        if args.genotype or args.model:
+            raise UserError("--resume continues the checkpoint's network; drop --genotype/--model")
         if task.name == "sr":
-            args.scale = spec["options"].get("scale", args.scale)
-    genotype = parse_genotype(genotype_text or DEFAULT_GENOTYPE)
+            trained = spec["options"].get("scale", scale)
+            if args.scale is not None and args.scale != trained:
+                raise UserError(
+                    f"--resume checkpoint was trained for x{trained}, not x{args.scale}"
+                )
+            scale = trained
 
+    default_h, _ = recipe_input(task.name)
     if task.name == "sr":
-        h, w = parse_size(args.input, (SR_PATCH, SR_PATCH))
+        saved = (resume or {}).get("extra", {}).get("input")
+        h, w = parse_size(args.input, tuple(saved) if saved else (default_h, default_h))
         if h != w:
-            raise UserError(f"--input for sr is a square LR patch, e.g. 48x48 (got {h}x{w})")
+            raise UserError(f"--input for sr is a square LR patch, e.g. 24x24 (got {h}x{w})")
         size, patch = None, h
     else:
-        size, patch = parse_size(args.input, PROXY_INPUT), SR_PATCH
-    common = dict(fmt=args.fmt, size=size, scale=args.scale, patch=patch, seed=args.seed)
+        saved = (resume or {}).get("extra", {}).get("input")
+        size, patch = parse_size(args.input, tuple(saved) if saved else recipe_input(task.name)), 48
+    common = dict(fmt=args.fmt, size=size, scale=scale, patch=patch, seed=args.seed)
     if args.val_data:
         train_data = open_for_cli(task, args.data, "all", train=True, **common)
-        val_data = open_for_cli(task, args.val_data, "all", train=False, **common)
-        if args.fmt is None:
-            pass
+        val_split, val_root = "all", args.val_data
     else:
         train_data = open_for_cli(task, args.data, "train", train=True, **common)
-        val_data = open_for_cli(task, args.data, "val", train=False, **common)
+        val_split, val_root = "val", args.data
+    # Validation on full-resolution targets; inputs are resized to the training size.
+    val_data = open_for_cli(task, val_root, val_split, train=False, **{**common, "size": None})
 
     torch.manual_seed(args.seed)
-    model = task.build_model(genotype, train_data.info)
-    if resume is not None:
+    info = train_data.info
+    if spec is not None:
+        model = build_from_spec(spec)
         try:
             model.load_state_dict(resume["model"])
         except RuntimeError:
             raise UserError(
-                f"--resume checkpoint {args.resume} does not fit this genotype/dataset "
-                "(different classes or scale?)"
+                f"--resume checkpoint {args.resume} does not fit its own network"
             ) from None
+    elif args.model:
+        model = _reference_model(args.model, task, info)
+    else:
+        from edgenas.cli.common import parse_genotype
+
+        genotype = parse_genotype(
+            args.genotype if args.genotype is not None else default_genotype(task.name)
+        )
+        try:
+            model = task.build_model(genotype, info)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    if task.name in ("segmentation", "classification"):
+        classes = model.options.get("num_classes")
+        if classes is not None and classes != info.num_classes:
+            raise UserError(
+                f"the checkpoint predicts {classes} classes but {info.root} has {info.num_classes}"
+            )
 
     seconds = args.seconds
+    stored = (resume or {}).get("budget")
     if args.epochs is None and seconds is None:
-        seconds = DEFAULT_SECONDS
-    budget = Budget(epochs=args.epochs, seconds=seconds)
-    config = TrainConfig(
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        augment=not args.no_augment,
-        class_weights=args.class_weights,
-        eval_every_epoch=args.eval_every_epoch,
-    )
-    from pathlib import Path
+        budget = Budget(**stored) if stored else Budget(seconds=DEFAULT_SECONDS)
+    else:
+        budget = Budget(epochs=args.epochs, seconds=seconds)
+    class_weights = {"auto": None, "on": True, "off": False}[args.class_weights]
+    try:
+        given = {
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "schedule": args.schedule,
+            "augment": False if args.no_augment else None,
+            "eval_every_epoch": True if args.eval_every_epoch else None,
+        }
+        preferred = _reference_recipe(args.model or (spec or {}).get("model"), args.recipe)
+        config = recipe_config(
+            task.name,
+            args.recipe,
+            **{**preferred, **{k: v for k, v in given.items() if v is not None}},
+            seed=args.seed,
+            workers=args.workers,
+            accelerator=args.accelerator,
+            precision=args.precision,
+        )
+        config = replace(config, class_weights=class_weights)
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
     out = Path(args.out or f"runs/{task.name}")
-    info = train_data.info
     in_shape = (1, 3, patch, patch) if task.name == "sr" else (1, 3, *size)
     params = count_params(model)
     macs = count_macs(model, in_shape)
+    spec = model_spec(model)
     print(
         f"task {task.name}  data {info.root} ({info.format}, {len(train_data)} train / "
         f"{len(val_data)} val)  input {in_shape[2]}x{in_shape[3]}"
     )
-    print(f"genotype {genotype.encode()}")
-    print(f"params {params:,}  MACs {macs / 1e6:.1f}M at {in_shape[2]}x{in_shape[3]}")
-    extra = {"input": list(in_shape[2:]), "data": info.root, "format": info.format}
-    result = train(
-        model,
-        task,
-        train_data,
-        val_data,
-        budget,
-        config,
-        checkpoint=out / "checkpoint.pt",
-        resume=resume,
-        progress=not args.quiet,
-        extra=extra,
+    print(describe_spec(spec) if spec else type(model).__name__)
+    print(
+        f"params {params:,}  MACs {macs / 1e6:.1f}M at {in_shape[2]}x{in_shape[3]}  "
+        f"recipe {config.recipe}: batch {config.batch_size}, lr {config.lr:g} {config.schedule}"
     )
-    images, preds, targets = sample_predictions(model, val_data)
+    extra = {"input": list(in_shape[2:]), "data": info.root, "format": info.format}
+    try:
+        result = train(
+            model,
+            task,
+            train_data,
+            val_data,
+            budget,
+            config,
+            checkpoint=out / "checkpoint.pt",
+            resume=resume,
+            progress=not args.quiet,
+            extra=extra,
+            eval_input=None if task.name == "sr" else size,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"edgenas: interrupted; saved {out / 'checkpoint.pt'}. Continue with:\n"
+            f"  edgenas train --task {args.task} --resume {out / 'checkpoint.pt'}"
+            + (f" --data {args.data}" if args.data else "")
+            + (f" --val-data {args.val_data}" if args.val_data else "")
+            + (f" -o {args.out}" if args.out else "")
+            + "\n"
+        )
+        return 130
+    eval_size = None if task.name == "sr" else size
+    images, preds, targets = sample_predictions(model, val_data, input_size=eval_size)
     task.visualise(images, preds, targets, val_data.info, out / "samples.png")
     summary = {
         "task": task.name,
-        "genotype": genotype.encode(),
+        "network": spec,
+        "genotype": spec.get("genotype") if spec else None,
+        "model": spec.get("model") if spec else None,
         "data": info.root,
         "format": info.format,
         "val_data": val_data.info.root,
         "input": list(in_shape[2:]),
         "params": params,
         "macs": macs,
-        "budget": {"epochs": budget.epochs, "seconds": budget.seconds},
+        "budget": budget.to_dict(),
+        "recipe": config.recipe,
+        "config": {k: v for k, v in asdict(config).items() if not isinstance(v, tuple)},
+        "accelerator": result.accelerator,
+        "in_memory": result.in_memory,
+        "class_weights": result.class_weights,
         "epochs": result.epochs,
         "steps": result.steps,
         "images": result.images,
         "train_seconds": result.seconds,
         "images_per_second": result.images_per_second,
+        "steps_per_second": result.steps_per_second,
         "final_loss": result.final_loss,
         "metrics": result.metrics,
         "normalised_accuracy": result.normalised_accuracy,
@@ -203,11 +317,44 @@ def run(args: argparse.Namespace) -> int:
     }
     write_json(summary, out / "metrics.json")
     print(
-        f"trained {result.epochs} epochs / {result.steps} steps in {result.seconds:.1f}s "
-        f"({result.images_per_second:.1f} images/s), final loss {result.final_loss:.4f}"
+        f"trained {result.steps} steps ({result.epochs} epochs) in {result.seconds:.1f}s on "
+        f"{result.accelerator}: {result.steps_per_second:.1f} steps/s, "
+        f"{result.images_per_second:.1f} images/s, final loss {result.final_loss:.4f}"
     )
+    where = "" if task.name == "sr" else ", full-resolution targets"
     print(
-        f"val: {format_metrics(result.metrics)}  (normalised accuracy {result.normalised_accuracy:.4f})"
+        f"val: {format_metrics(result.metrics)}  "
+        f"(normalised accuracy {result.normalised_accuracy:.4f}{where})"
     )
     print(f"wrote {out / 'checkpoint.pt'}, {out / 'metrics.json'}, {out / 'samples.png'}")
     return 0
+
+
+def _reference_recipe(name: str | None, recipe: str) -> dict:
+    """Training-config fields a reference model prefers over the fast recipe."""
+    if name is None or recipe != "fast":
+        return {}
+    from edgenas.models.reference import REFERENCE_MODELS
+
+    entry = REFERENCE_MODELS.get(name)
+    return dict(entry.recipe) if entry is not None else {}
+
+
+def _reference_model(name: str, task, info):
+    """A reference model for ``task`` with the head sized for the data."""
+    from edgenas.models.reference import REFERENCE_MODELS, build_reference
+
+    entry = REFERENCE_MODELS.get(name)
+    if entry is None:
+        raise UserError(
+            f"unknown model {name!r} (known: {', '.join(REFERENCE_MODELS)}; see `edgenas models`)"
+        )
+    if entry.task != task.name:
+        raise UserError(f"--model {name} is a {entry.task} model, not {task.name}")
+    if not entry.learned:
+        raise UserError(f"--model {name} has nothing to train; evaluate it with `edgenas eval`")
+    options = {k: v for k, v in task.head_options(info).items() if k in entry.defaults}
+    try:
+        return build_reference(name, task.name, **options)
+    except ValueError as err:
+        raise UserError(str(err)) from None

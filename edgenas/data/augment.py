@@ -1,4 +1,4 @@
-"""Training augmentation (LDP paper Sec. 2.4), applied per sample on a batch in torch.
+"""Training augmentation (LDP paper Sec. 2.4), applied to a whole batch as tensor ops.
 
 Depth, segmentation, classification: random rotation in [-5, 5] degrees and horizontal
 flip applied to image and target alike (nearest neighbour for labels and depth, so
@@ -9,6 +9,10 @@ and one dropped rectangular window on the RGB image only.
 Super-resolution: flips and 90-degree rotations of the LR/HR pair only; they are
 lossless, whereas a small-angle rotation would blur the HR target and colour jitter or
 window dropping would break the LR = bicubic(HR) relation.
+
+Every random number comes from a CPU ``torch.Generator`` (so a seed gives the same
+augmentation on any device) and is then moved to the batch's device; there is no Python
+loop over the samples of a batch.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def _rotate(x: torch.Tensor, angles: torch.Tensor, flips: torch.Tensor, mode: st
     cos, sin = torch.cos(rad), torch.sin(rad)
     sign = 1.0 - 2.0 * flips.float()  # -1 mirrors x
     aspect = w / h
-    theta = torch.zeros(n, 2, 3, dtype=x.dtype)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
     theta[:, 0, 0] = cos * sign
     theta[:, 0, 1] = -sin / aspect
     theta[:, 1, 0] = sin * aspect * sign
@@ -61,9 +65,9 @@ def augment_dense(
         return images, targets
     if task == "sr":
         return _augment_sr(images, targets, generator, config)
-    n = images.shape[0]
-    angles = (torch.rand(n, generator=generator) * 2 - 1) * config.max_rotation
-    flips = torch.rand(n, generator=generator) < config.flip
+    n, device = images.shape[0], images.device
+    angles = ((torch.rand(n, generator=generator) * 2 - 1) * config.max_rotation).to(device)
+    flips = (torch.rand(n, generator=generator) < config.flip).to(device)
     images = _rotate(images, angles, flips, "bilinear", "reflection")
     if task == "segmentation":
         # Shift ids by one so that zeros from outside the frame mark "ignore".
@@ -91,29 +95,42 @@ def _jitter(images: torch.Tensor, generator: torch.Generator, strength: float) -
 
 
 def _drop_window(images: torch.Tensor, generator: torch.Generator, config: AugmentConfig):
+    """Replace one random rectangle (``drop_area`` of the image, aspect 1:2 to 2:1) by the
+    image mean in a random half of the samples."""
     n, _, h, w = images.shape
-    images = images.clone()
-    for i in range(n):
-        if torch.rand(1, generator=generator).item() >= config.drop_prob:
-            continue
-        lo, hi = config.drop_area
-        area = (lo + (hi - lo) * torch.rand(1, generator=generator).item()) * h * w
-        ratio = math.exp((torch.rand(1, generator=generator).item() - 0.5) * 2 * math.log(2))
-        dh = max(1, min(h, round(math.sqrt(area / ratio))))
-        dw = max(1, min(w, round(math.sqrt(area * ratio))))
-        y = int(torch.randint(0, h - dh + 1, (1,), generator=generator))
-        x = int(torch.randint(0, w - dw + 1, (1,), generator=generator))
-        images[i, :, y : y + dh, x : x + dw] = images[i].mean()
-    return images
+    u = torch.rand(n, 5, generator=generator)
+    lo, hi = config.drop_area
+    area = (lo + (hi - lo) * u[:, 1]) * h * w
+    ratio = torch.exp((u[:, 2] - 0.5) * 2 * math.log(2))
+    dh = (area / ratio).sqrt().round().clamp(1, h)
+    dw = (area * ratio).sqrt().round().clamp(1, w)
+    y0 = (u[:, 3] * (h - dh + 1)).floor()
+    x0 = (u[:, 4] * (w - dw + 1)).floor()
+    drop = u[:, 0] < config.drop_prob
+    device = images.device
+    rows = torch.arange(h, device=device)[None, :]
+    cols = torch.arange(w, device=device)[None, :]
+    y0, x0, dh, dw, drop = (t.to(device) for t in (y0, x0, dh, dw, drop))
+    in_rows = (rows >= y0[:, None]) & (rows < (y0 + dh)[:, None])  # n x h
+    in_cols = (cols >= x0[:, None]) & (cols < (x0 + dw)[:, None])  # n x w
+    mask = (in_rows[:, :, None] & in_cols[:, None, :] & drop[:, None, None])[:, None]
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.where(mask, mean, images)
 
 
 def _augment_sr(lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator, config):
-    lr, hr = lr.clone(), hr.clone()
-    for i in range(lr.shape[0]):
-        if torch.rand(1, generator=generator).item() < config.flip:
-            lr[i], hr[i] = lr[i].flip(-1).clone(), hr[i].flip(-1).clone()
-        if torch.rand(1, generator=generator).item() < config.flip:
-            lr[i], hr[i] = lr[i].flip(-2), hr[i].flip(-2)
-        if lr.shape[-1] == lr.shape[-2] and torch.rand(1, generator=generator).item() < 0.5:
-            lr[i], hr[i] = lr[i].transpose(-1, -2).clone(), hr[i].transpose(-1, -2).clone()
-    return lr, hr
+    """Horizontal and vertical flips and (square patches) transposition of LR/HR pairs."""
+    n, device = lr.shape[0], lr.device
+    u = torch.rand(n, 3, generator=generator).to(device)
+
+    def where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask[:, None, None, None], a, b)
+
+    hflip, vflip = u[:, 0] < config.flip, u[:, 1] < config.flip
+    lr, hr = where(hflip, lr.flip(-1), lr), where(hflip, hr.flip(-1), hr)
+    lr, hr = where(vflip, lr.flip(-2), lr), where(vflip, hr.flip(-2), hr)
+    if lr.shape[-1] == lr.shape[-2]:
+        swap = u[:, 2] < 0.5
+        lr = where(swap, lr.transpose(-1, -2), lr)
+        hr = where(swap, hr.transpose(-1, -2), hr)
+    return lr.contiguous(), hr.contiguous()

@@ -103,6 +103,23 @@ class SRDataset(Dataset):
         except Exception as err:
             raise UserError(f"cannot read image {path}: {err}") from None
 
+    def whole_pairs(self, limit_bytes: int | None = None):
+        """``(hr, lr)`` uint8 arrays of every usable image, HR cropped to a multiple of the
+        scale and LR from the paired file or by bicubic downscaling of the whole image
+        (as at evaluation). None when they would take more than ``limit_bytes``."""
+        pairs = []
+        total = 0
+        for i in self.usable:
+            hr, lr = self._load(i)
+            hr = crop_to_scale(hr, self.scale)
+            if lr is None:
+                lr = make_lr(hr, self.scale)
+            total += hr.nbytes + lr.nbytes
+            if limit_bytes is not None and total > limit_bytes:
+                return None
+            pairs.append((np.ascontiguousarray(hr), np.ascontiguousarray(lr)))
+        return pairs
+
     def set_epoch(self, epoch: int) -> None:
         """Draw a new set of patches (call before each training epoch)."""
         self.epoch = epoch

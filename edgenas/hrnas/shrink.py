@@ -57,6 +57,9 @@ class ShrinkConfig:
     workers: int = 0
     augment: bool = True
     eval_batches: int | None = None
+    # Where the supernet trains (auto: CUDA when present). Shrink steps, costs, exports
+    # and latency measurements run on a CPU copy of the state either way.
+    accelerator: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.seconds is None:
@@ -184,19 +187,22 @@ def run_shrink(
         on_step: called after each shrink step (step 0 = the untouched supernet).
         progress: ``progress(fraction done, status)``.
     """
+    from edgenas.accelerator import resolve_accelerator
     from edgenas.data.augment import AugmentConfig, augment_dense
+    from edgenas.data.loading import iterate_loader, make_loader
     from edgenas.hrnas.costs import count_hrnas_macs as count_macs
     from edgenas.hrnas.surgery import Surgery
+    from edgenas.inference import evaluate
     from edgenas.models.complexity import count_params
-    from edgenas.training import TrainConfig, _iterate, _loader, evaluate, lr_factor
+    from edgenas.schedules import ldp_epoch_factor
 
+    accelerator = resolve_accelerator(config.accelerator, "fp32")
     info = train_data.info
     if len(train_data) == 0:
         raise UserError("the training data is empty")
     torch.manual_seed(config.seed)
     batch_size = min(config.batch_size, len(train_data))
     steps_per_epoch = max(1, len(train_data) // batch_size)
-    recipe = TrainConfig(lr=config.lr, seed=config.seed)
     augment = AugmentConfig(enabled=config.augment)
     ignore = getattr(info, "ignore_index", 255)
     optimizer = make_optimizer(model, config)
@@ -204,9 +210,12 @@ def run_shrink(
 
     costs = cost_fn(model)
     scale = mean_unit_cost(model, costs)
-    calib_loader = _loader(train_data, batch_size, True, config.workers, config.seed + 7, True)
+    calib_loader = make_loader(
+        train_data, batch_size, shuffle=True, workers=config.workers, seed=config.seed + 7,
+        drop_last=True,
+    )  # fmt: skip
     calib: list[torch.Tensor] = []
-    for images, _ in _iterate(calib_loader):
+    for images, _ in iterate_loader(calib_loader):
         calib.append(images)
         if len(calib) >= config.recalibrate_batches:
             break
@@ -264,6 +273,15 @@ def run_shrink(
         0.0,
     )
 
+    def on_cpu(optimizer: torch.optim.Optimizer) -> None:
+        # Surgery, cost counting, ONNX export and measurement work on CPU tensors.
+        model.cpu()
+        _move_optimizer_state(optimizer, torch.device("cpu"))
+
+    def on_accelerator(optimizer: torch.optim.Optimizer) -> None:
+        model.to(accelerator.device)
+        _move_optimizer_state(optimizer, accelerator.device)
+
     def shrink_now(epoch: int, lam: float) -> None:
         nonlocal costs, optimizer, slope_predicted
         selection = select_units(model, config.epsilon, config.align)
@@ -280,20 +298,25 @@ def run_shrink(
     epoch, step, stop = 0, 0, False
     lam = 0.0
     model.train()
+    on_accelerator(optimizer)
     while not stop:
         if config.epochs is not None and epoch >= config.epochs:
             break
-        base_lr = config.lr * lr_factor(epoch, recipe)
+        base_lr = config.lr * ldp_epoch_factor(epoch)
         for group in optimizer.param_groups:
             group["lr"] = base_lr * group["lr_mult"]
         if hasattr(train_data, "set_epoch"):
             train_data.set_epoch(epoch)
         seed = config.seed * 100_003 + epoch
-        loader = _loader(train_data, batch_size, True, config.workers, seed, True)
+        loader = make_loader(
+            train_data, batch_size, shuffle=True, workers=config.workers, seed=seed,
+            drop_last=True,
+        )  # fmt: skip
         aug_gen = torch.Generator().manual_seed(seed)
         tick = time.perf_counter()
         loss_sum = 0.0
-        for i, (images, targets) in enumerate(_iterate(loader)):
+        for i, (images, targets) in enumerate(iterate_loader(loader)):
+            images, targets = accelerator.images(images), accelerator.to_device(targets)
             images, targets = augment_dense(images, targets, task.name, aug_gen, augment, ignore)
             done = epoch + i / steps_per_epoch
             lam = (
@@ -329,7 +352,18 @@ def run_shrink(
         epoch += 1
         finished = stop or (config.epochs is not None and epoch >= config.epochs)
         if epoch % config.shrink_every == 0 or finished:
+            on_cpu(optimizer)
             shrink_now(epoch, lam)
             model.train()
+            on_accelerator(optimizer)
     result.epochs = epoch
+    on_cpu(optimizer)
     return result
+
+
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Move an optimizer's state tensors (Adam's moments) to ``device`` in place."""
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if torch.is_tensor(value) and key != "step":
+                state[key] = value.to(device)

@@ -1,10 +1,48 @@
-"""Defaults the commands fall back on when the user names nothing."""
+"""Defaults the commands fall back on when the user names nothing.
+
+The default genotypes were chosen by measurement (docs/tasks.md, "Choosing the
+defaults"; benchmarks/bench_train_baselines.py): each trains to within reach of the
+task's reference baselines in a few CPU minutes with the fast recipe.
+"""
 
 from __future__ import annotations
 
-# A fixed small 2-scale genotype (~93K parameters with the segmentation head, ~0.36 GMAC
-# at 128x160): drawn once by `edgenas space sample --n 5 --seed 0 --scales 2` (4th
-# line) and frozen here so that `--genotype` omitted means the same network everywhere.
+
+def _blocks(*specs: str) -> str:
+    return "-".join(specs)
+
+
+# Super-resolution: twelve plain residual 3x3 conv blocks of 16 channels (32.5K
+# parameters at x2, ESPCN has 27K). Batch-normalised residual convs train fast, and at
+# stride 1 every block sees the full LR resolution, which SR needs.
+SR_GENOTYPE = "S2:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 12)
+
+# Depth, segmentation, classification: a 4-scale encoder-decoder of depthwise-separable
+# blocks widening 16 -> 32 -> 48 -> 64 towards the coarsest scale (1/16 of the input),
+# about 67K parameters and 89M MACs at 180x240: the shape of a small hand-written
+# U-Net, which the reference `unet` is.
+DENSE_GENOTYPE = "S4:" + _blocks(
+    # encoder: two blocks at 1/2, then (down, block, block) at 1/4, 1/8, 1/16
+    "ds_k3_se0_nores_c16_n1", "ds_k3_se0_res_c16_n1",
+    "ds_k3_se0_nores_c32_n1", "ds_k3_se0_res_c32_n1", "ds_k3_se0_res_c32_n1",
+    "ds_k3_se0_nores_c48_n1", "ds_k3_se0_res_c48_n1", "ds_k3_se0_res_c48_n1",
+    "ds_k3_se0_nores_c64_n1", "ds_k3_se0_res_c64_n1", "ds_k3_se0_res_c64_n1",
+    # decoder, coarsest first: (dec a, dec b, refine, up) per scale, then scale 1
+    "ds_k3_se0_res_c64_n1", "ds_k3_se0_res_c64_n1", "ds_k3_se0_res_c64_n1", "ds_k3_se0_nores_c48_n1",
+    "ds_k3_se0_nores_c48_n1", "ds_k3_se0_res_c48_n1", "ds_k3_se0_res_c48_n1", "ds_k3_se0_nores_c32_n1",
+    "ds_k3_se0_nores_c32_n1", "ds_k3_se0_res_c32_n1", "ds_k3_se0_res_c32_n1", "ds_k3_se0_nores_c16_n1",
+    "ds_k3_se0_nores_c16_n1", "ds_k3_se0_res_c16_n1", "ds_k3_se0_res_c16_n1",
+)  # fmt: skip
+
+DEFAULT_GENOTYPES = {
+    "depth": DENSE_GENOTYPE,
+    "segmentation": DENSE_GENOTYPE,
+    "sr": SR_GENOTYPE,
+    "classification": DENSE_GENOTYPE,
+}
+
+# The genotype of the first edgenas releases (a random 2-scale sample, 0.36 GMAC at
+# 128x160); kept for scripts that name it. It trains poorly in minutes.
 DEFAULT_GENOTYPE = (
     "S2:micro_k5_se0_nores_c32_n3-ib3_k3_se0_nores_c32_n2-ib3_k5_se25_res_c8_n2-"
     "micro_k5_se25_nores_c8_n2-micro_k5_se0_nores_c64_n2-ds_k5_se0_res_c16_n1-"
@@ -12,8 +50,11 @@ DEFAULT_GENOTYPE = (
     "conv_k5_se25_res_c16_n3-ds_k5_se25_res_c8_n3-micro_k3_se25_res_c48_n3"
 )
 
-# Proxy input size (H, W) for depth / segmentation / classification on CPU.
-PROXY_INPUT = (128, 160)
-# Super-resolution LR training patch side.
-SR_PATCH = 48
 DEFAULT_SECONDS = 120.0
+
+
+def default_genotype(task: str) -> str:
+    """The genotype `edgenas train` uses for ``task`` when none is given."""
+    from edgenas.models.builder import canonical_task
+
+    return DEFAULT_GENOTYPES[canonical_task(task)]

@@ -120,12 +120,10 @@ class SegmentationTask(Task):
         options = {"num_classes": info.num_classes} if info is not None else {}
         return {**options, **overrides}
 
-    def loss(self, pred, target, info, class_weights: bool = False):
+    def loss(self, pred, target, info, weights: torch.Tensor | None = None):
+        """Cross-entropy over labelled pixels, optionally class-weighted."""
         from edgenas.losses import segmentation_loss
 
-        weights = None
-        if class_weights and info is not None and info.class_weights:
-            weights = torch.tensor(info.class_weights, dtype=torch.float32)
         return segmentation_loss(pred, target, info.ignore_index if info else 255, weights)
 
     def meter(self, info):

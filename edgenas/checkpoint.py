@@ -1,0 +1,94 @@
+"""The checkpoint format: trained weights plus what is needed to rebuild the network.
+
+A checkpoint is a dict of tensors and plain values (``torch.load(weights_only=True)``
+reads it; nothing in it can run code). ``model_spec`` names the network: a genotype of
+the LDP space (``{"genotype", "task", "options"}``) or a reference model
+(``{"model", "task", "options"}``, see :mod:`edgenas.models.reference`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgenas.errors import UserError
+
+CHECKPOINT_FORMAT = "edgenas-checkpoint-v1"
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temp file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_spec(model: nn.Module) -> dict | None:
+    """How to rebuild ``model``: ``{"genotype" | "model", "task", "options"}``; None for
+    modules that are neither a genotype network nor a reference model."""
+    if not hasattr(model, "task"):
+        return None
+    options = dict(getattr(model, "options", {}))
+    reference = getattr(model, "reference", None)
+    if reference is not None:
+        return {"model": reference, "task": model.task, "options": options}
+    genotype = getattr(model, "genotype", None)
+    if genotype is None:
+        return None
+    return {"genotype": genotype.encode(), "task": model.task, "options": options}
+
+
+def build_from_spec(spec: dict) -> nn.Module:
+    """The (untrained) network a :func:`model_spec` describes."""
+    if "model" in spec:
+        from edgenas.models.reference import build_reference
+
+        return build_reference(spec["model"], spec["task"], **spec["options"])
+    from edgenas.models.builder import build_model
+
+    return build_model(spec["genotype"], spec["task"], **spec["options"])
+
+
+def describe_spec(spec: dict) -> str:
+    """``model espcn`` or ``genotype S2:...`` for messages and summaries."""
+    return f"model {spec['model']}" if "model" in spec else f"genotype {spec['genotype']}"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint with ``weights_only=True``; a bad file is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read checkpoint {path}: {first}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not an edgenas checkpoint (written by `edgenas train`)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict) -> nn.Module:
+    """Rebuild the network of a checkpoint and load its weights."""
+    spec = ckpt.get("model_spec")
+    if spec is None:
+        raise UserError("this checkpoint names no network; rebuild the model and load 'model'")
+    try:
+        model = build_from_spec(spec)
+    except ValueError as err:
+        raise UserError(f"cannot rebuild the checkpoint's network: {err}") from None
+    model.load_state_dict(ckpt["model"])
+    return model

@@ -1,0 +1,128 @@
+"""Predictions and metrics of a torch model or an ONNX file over a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from edgenas.data.loading import iterate_loader, make_loader
+from edgenas.errors import UserError
+
+
+class OnnxPredictor:
+    """Run an ONNX model through onnxruntime like a torch module (NCHW float32)."""
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"ONNX file {path} does not exist")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, torch.get_num_threads())
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:
+            raise UserError(f"cannot load ONNX model {path}: {str(err).splitlines()[0]}") from None
+        meta = self.session.get_inputs()[0]
+        self.input_name = meta.name
+        shape = meta.shape
+        self.fixed_hw = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        self.path = path
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:
+            return torch.cat([self(images[i : i + 1]) for i in range(images.shape[0])])
+        out = self.session.run(None, {self.input_name: images.numpy().astype("float32")})[0]
+        return torch.from_numpy(out)
+
+
+def _predict(predictor, images: torch.Tensor, task_name: str) -> torch.Tensor:
+    """Forward pass; ONNX models with a fixed input size get resized input and output."""
+    fixed = getattr(predictor, "fixed_hw", None)
+    if fixed is None or tuple(images.shape[-2:]) == fixed:
+        return predictor(images)
+    if task_name == "sr":
+        raise UserError(
+            f"the ONNX model takes a fixed {fixed[0]}x{fixed[1]} input but the image is "
+            f"{images.shape[-2]}x{images.shape[-1]}; export it with dynamic axes"
+        )
+    from torch.nn import functional as F
+
+    small = F.interpolate(images, size=fixed, mode="bilinear", align_corners=False)
+    out = predictor(small)
+    if out.dim() == 4:
+        out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return out
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of an image batch to ``size`` (H, W), a no-op at that size."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    from torch.nn import functional as F
+
+    return F.interpolate(
+        images, size=tuple(size), mode="bilinear", align_corners=False, antialias=True
+    ).clamp_(0, 1)
+
+
+def evaluate(
+    model: nn.Module | str | Path | OnnxPredictor,
+    task,
+    data: Dataset,
+    *,
+    batch_size: int = 8,
+    workers: int = 0,
+    max_batches: int | None = None,
+    input_size: tuple[int, int] | None = None,
+) -> dict[str, float]:
+    """The task's metrics of a torch model or an ONNX file over ``data``.
+
+    ``input_size`` (H, W): depth / segmentation / classification images are resized to
+    it before the forward pass (e.g. the training size), while targets stay as the
+    dataset gives them (e.g. full resolution). Predictions whose size differs from the
+    target's are resized to it bilinearly before scoring. Datasets of whole images
+    (``data.size is None``) are evaluated one image at a time.
+    """
+    from torch.nn import functional as F
+
+    from edgenas.tasks import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    if isinstance(model, str | Path):
+        model = OnnxPredictor(model)
+    info = data.info
+    meter = task.meter(info)
+    if task.name == "sr" or (hasattr(data, "size") and data.size is None):
+        batch_size = 1  # whole images, possibly of different sizes
+    loader = make_loader(data, batch_size, workers=workers)
+    was_training = isinstance(model, nn.Module) and model.training
+    device = torch.device("cpu")
+    if isinstance(model, nn.Module):
+        model.eval()
+        device = next(model.parameters(), torch.zeros(())).device
+    try:
+        with torch.inference_mode():
+            for i, (images, targets) in enumerate(iterate_loader(loader)):
+                if max_batches is not None and i >= max_batches:
+                    break
+                if input_size is not None and task.name != "sr":
+                    images = resize_images(images, input_size)
+                pred = _predict(model, images.to(device), task.name).float().cpu()
+                dense = pred.dim() == 4 and task.name in ("depth", "segmentation")
+                if dense and pred.shape[-2:] != targets.shape[-2:]:
+                    pred = F.interpolate(
+                        pred, size=targets.shape[-2:], mode="bilinear", align_corners=False
+                    )
+                meter.update(pred, targets)
+    finally:
+        if was_training:
+            model.train()
+    return meter.compute()

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     )
     data.add_argument("--scale", type=int, default=2, help="super-resolution factor")
     data.add_argument(
-        "--input", default=None, help="proxy training size HxW (default 64x80; sr: 32x32 patches)"
+        "--input", default=None, help="proxy training size HxW (default 64x80; sr: 24x24 LR patches)"
     )
     data.add_argument(
         "--deploy-input",
@@ -140,7 +140,19 @@ def register(subparsers) -> None:
         default=None,
         help="training steps of the best genotype (instead of seconds)",
     )
-    add("--batch-size", type=int, default=d.batch_size)
+    add("--batch-size", type=int, default=d.batch_size, help="default: the task's recipe")
+    add(
+        "--recipe",
+        choices=("fast", "ldp"),
+        default=d.recipe,
+        help="training recipe of proxy and final training (see `edgenas train --help`)",
+    )
+    add(
+        "--accelerator",
+        default=d.accelerator,
+        help="where candidates train: auto (CUDA when present), cpu or cuda[:N]; "
+        "latency is still measured on --device",
+    )
     add(
         "--executor",
         choices=("inline", "process"),
@@ -194,7 +206,7 @@ def config_from_args(args: argparse.Namespace):
     if all(value is None for value in targets.values()):
         targets["target_latency_ms"] = DEFAULT_TARGET_LATENCY_MS
     if args.input is None:
-        proxy = (32, 32) if task == "sr" else (64, 80)
+        proxy = (24, 24) if task == "sr" else (64, 80)
     else:
         proxy = parse_shape(args.input, ndim=2)
     name = args.name or f"search-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -224,6 +236,8 @@ def config_from_args(args: argparse.Namespace):
         final_seconds=None if args.final_steps else args.final_seconds,
         final_steps=args.final_steps,
         batch_size=args.batch_size,
+        recipe=args.recipe,
+        accelerator=args.accelerator,
         executor=args.executor,
         workers=args.workers,
         top_k=args.top_k,

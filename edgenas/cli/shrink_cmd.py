@@ -90,6 +90,12 @@ def register(subparsers) -> None:
     parser.add_argument("--lr", type=float, default=7e-4, help="initial learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    parser.add_argument(
+        "--accelerator",
+        default="auto",
+        help="where the supernet trains: auto (CUDA when present), cpu or cuda[:N]; "
+        "latency is still measured on --device",
+    )
     parser.add_argument("--name", help="run name (default hrnas-TASK-DATE-TIME)")
     parser.add_argument("--runs-dir", default="runs", help="folder of runs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

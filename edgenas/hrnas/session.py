@@ -72,6 +72,7 @@ class ShrinkSession:
                 lr=args.lr,
                 seed=args.seed,
                 workers=args.workers,
+                accelerator=args.accelerator,
             ),
             data=args.data,
             val_data=args.val_data,
@@ -125,6 +126,7 @@ class ShrinkSession:
             "batch_size": self.shrink.batch_size,
             "lr": self.shrink.lr,
             "seed": self.shrink.seed,
+            "accelerator": self.shrink.accelerator,
         }
 
     def run(self) -> int:

@@ -71,9 +71,12 @@ class SearchConfig:
     tabu_tenure: int = 5
     train_seconds: float | None = 6.0
     train_steps: int | None = None
-    final_seconds: float | None = 20.0
+    final_seconds: float | None = 60.0
     final_steps: int | None = None
-    batch_size: int = 8
+    # None: the task's recipe (edgenas.tasks.recipes), e.g. 16 for sr, 8 for seg/depth.
+    batch_size: int | None = None
+    recipe: str = "fast"
+    accelerator: str = "auto"
     executor: str = "inline"
     workers: int = 1
     top_k: int = 5
@@ -116,7 +119,6 @@ class SearchConfig:
             "max_iterations": self.max_iterations,
             "patience": self.patience,
             "tabu_tenure": self.tabu_tenure,
-            "batch_size": self.batch_size,
             "workers": self.workers,
             "score_workers": self.score_workers,
             "threads": self.threads,
@@ -124,6 +126,10 @@ class SearchConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch-size must be at least 1, got {self.batch_size}")
+        if self.recipe not in ("fast", "ldp"):
+            raise ValueError(f"recipe must be fast or ldp, got {self.recipe!r}")
         if self.score_batch < 2:
             raise ValueError(f"score-batch must be at least 2, got {self.score_batch}")
         if self.parents > self.pool_size:
@@ -136,6 +142,18 @@ class SearchConfig:
             raise ValueError(f"executor must be inline or process, got {self.executor!r}")
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_name):
             raise ValueError(f"run name {self.run_name!r}: use letters, digits, '.', '_' or '-'")
+
+    def train_config(self):
+        """The training config of proxy and final training (the task's recipe)."""
+        from edgenas.tasks.recipes import recipe_config
+
+        return recipe_config(
+            self.task,
+            self.recipe,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            accelerator=self.accelerator,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (tuples become lists)."""

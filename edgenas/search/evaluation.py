@@ -55,6 +55,8 @@ class CandidateEvaluator:
         self.task = get_task(config.task)
         self.train_data, self.val_data = self._open_data()
         self.info = self.train_data.info
+        self.train_config = config.train_config()
+        self._bank = None
         self.score_images = self._score_batch()
         # For super-resolution the deploy size is the low-resolution input.
         self.deploy_shape = (1, 3, *config.deploy_input)
@@ -90,6 +92,16 @@ class CandidateEvaluator:
             raise UserError("NASWOT needs at least 2 training images")
         indices = rng.sample(range(len(self.train_data)), count)
         return torch.stack([self.train_data[i][0] for i in indices])
+
+    @property
+    def train_source(self):
+        """The training data as an in-memory bank (decoded once, shared by every
+        candidate's training), or the dataset itself when it does not fit."""
+        if self._bank is None:
+            from edgenas.data.memory import build_bank
+
+            self._bank = build_bank(self.train_data) or self.train_data
+        return self._bank
 
     # ---------------------------------------------------------------- models
     def build(self, genotype: str) -> torch.nn.Module:
@@ -163,19 +175,14 @@ class CandidateEvaluator:
     # -------------------------------------------------------------- training
     def train(self, genotype: str) -> TrainedCandidate:
         """Proxy-train, evaluate on the validation data, measure the resources."""
-        from edgenas.training import Budget, TrainConfig, train
+        from edgenas.training import Budget, train
 
         config = self.config
         start = time.perf_counter()
         model = self.build(genotype)
         budget = Budget(seconds=config.train_seconds, steps=config.train_steps)
         result = train(
-            model,
-            self.task,
-            self.train_data,
-            self.val_data,
-            budget,
-            TrainConfig(batch_size=config.batch_size, seed=config.seed),
+            model, self.task, self.train_source, self.val_data, budget, self.train_config
         )
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()

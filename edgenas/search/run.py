@@ -156,7 +156,7 @@ def _final_model(
     from edgenas.devices.protocol import Protocol
     from edgenas.devices.result import write_atomic
     from edgenas.export import export_onnx
-    from edgenas.training import Budget, TrainConfig, train
+    from edgenas.training import Budget, train
 
     budget = f"{config.final_steps} steps" if config.final_steps else f"{config.final_seconds:g} s"
     log(f"training the best genotype for the final budget ({budget})")
@@ -164,10 +164,10 @@ def _final_model(
     result = train(
         model,
         evaluator.task,
-        evaluator.train_data,
+        evaluator.train_source,
         evaluator.val_data,
         Budget(seconds=config.final_seconds, steps=config.final_steps),
-        TrainConfig(batch_size=config.batch_size, seed=config.seed),
+        evaluator.train_config,
     )
     onnx_path = run_dir / "best.onnx"
     # Verify the export on a real validation image (resized to the deploy size).

@@ -577,7 +577,7 @@ def train(
     except KeyboardInterrupt:
         bar.close()
         save(metrics)  # Ctrl-C: keep what was learned; resume continues from here
-        model.cpu()
+        _back_to_cpu(model)
         raise
     finally:
         bar.close()
@@ -589,9 +589,7 @@ def train(
             history[-1].update(metrics)
     save(metrics)
     seconds = elapsed + session_seconds
-    model.cpu()
-    if accelerator.channels_last:
-        model.to(memory_format=torch.contiguous_format)
+    _back_to_cpu(model)
     return TrainResult(
         metrics=metrics,
         normalised_accuracy=task.normalised_accuracy(metrics) if metrics else 0.0,
@@ -608,6 +606,12 @@ def train(
         in_memory=stream.bank is not None,
         class_weights=[round(float(w), 4) for w in weights] if weights is not None else None,
     )
+
+
+def _back_to_cpu(model: nn.Module) -> None:
+    """Return a trained model as callers expect it: on the CPU, in the default layout."""
+    model.cpu()
+    model.to(memory_format=torch.contiguous_format)
 
 
 def _cpu_state(state: Any) -> Any:

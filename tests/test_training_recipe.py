@@ -174,7 +174,8 @@ def test_accelerator_resolution():
     from edgenas.accelerator import resolve_accelerator
 
     cpu = resolve_accelerator("cpu")
-    assert cpu.kind == "cpu" and cpu.precision == "fp32" and not cpu.channels_last
+    assert cpu.kind == "cpu" and cpu.precision == "fp32" and cpu.channels_last
+    assert not resolve_accelerator("cpu", channels_last=False).channels_last
     assert resolve_accelerator("cpu", "bf16").precision == "bf16"
     with pytest.raises(UserError, match="unknown accelerator"):
         resolve_accelerator("tpu")
@@ -195,7 +196,7 @@ def test_mixed_precision_path_trains_under_bf16_autocast():
     config = TrainConfig(batch_size=4, lr=5e-3, augment=False, precision="bf16", accelerator="cpu")
     first = train(model, task, data, None, Budget(steps=1), config)
     later = train(model, task, data, None, Budget(steps=40), config)
-    assert first.accelerator == "cpu bf16"
+    assert first.accelerator == "cpu bf16 channels-last"
     assert later.final_loss < first.final_loss * 0.8
     assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights fp32
 

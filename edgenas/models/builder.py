@@ -50,6 +50,16 @@ def canonical_task(task: str) -> str:
     return name
 
 
+def reject_unknown_options(owner: str, given: dict, accepted: dict) -> None:
+    """ValueError naming the options ``owner`` does not take (and those it does)."""
+    unknown = set(given) - set(accepted)
+    if unknown:
+        raise ValueError(
+            f"{owner} takes no option(s) {', '.join(sorted(unknown))}"
+            + (f" (it takes {', '.join(accepted)})" if accepted else "")
+        )
+
+
 class DensePredictionNet(nn.Module):
     """Backbone plus task head; ``forward(image) -> task output``."""
 
@@ -94,12 +104,7 @@ def build_model(
     if isinstance(genotype, str):
         genotype = decode(genotype)
     kind = HEAD_KINDS[canonical_task(task)]
-    unknown = set(task_options) - set(kind.defaults)
-    if unknown:
-        raise ValueError(
-            f"task {kind.name!r} takes no option(s) {', '.join(sorted(unknown))}"
-            + (f" (it takes {', '.join(kind.defaults)})" if kind.defaults else "")
-        )
+    reject_unknown_options(f"task {kind.name!r}", task_options, kind.defaults)
     options = {**kind.defaults, **task_options}
     backbone = LDPBackbone(genotype, in_channels, stem_channels, kind.stem_stride)
     width = backbone.out_channels

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgenas.models.builder import canonical_task
+from edgenas.models.builder import canonical_task, reject_unknown_options
 from edgenas.models.heads import DepthHead
 from edgenas.models.ops import conv_bn, init_weights
 
@@ -101,12 +101,7 @@ def build_reference(name: str, task: str | None = None, **options) -> nn.Module:
         raise ValueError(
             f"reference model {name!r} is a {entry.task} model, not {canonical_task(task)}"
         )
-    unknown = set(options) - set(entry.defaults)
-    if unknown:
-        raise ValueError(
-            f"reference model {name!r} takes no option(s) {', '.join(sorted(unknown))}"
-            + (f" (it takes {', '.join(entry.defaults)})" if entry.defaults else "")
-        )
+    reject_unknown_options(f"reference model {name!r}", options, entry.defaults)
     resolved = {**entry.defaults, **options}
     model, resolved = _BUILDERS[name](**resolved)
     model.reference = name

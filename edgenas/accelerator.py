@@ -7,7 +7,8 @@ gradient scaler) and host-to-device copies are non-blocking; on the CPU everythi
 stays fp32, which is what the tests and CI run. Activations use the channels-last
 (NHWC) layout on both: tensor cores want it, and on a 2-core x86 CPU it measured
 10-28 % more training images/s for the default networks (docs/tasks.md). Latency is
-never measured here: it belongs to the deployment device (``--device``), whatever trains the network.
+never measured here: it belongs to the deployment device (``--device``), whatever
+trains the network.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ def _predict(predictor, images: torch.Tensor, task_name: str) -> torch.Tensor:
     if task_name == "sr":
         raise UserError(
             f"the ONNX model takes a fixed {fixed[0]}x{fixed[1]} input but the image is "
-            f"{images.shape[-2]}x{images.shape[-1]}; export it with dynamic axes"
+            f"{images.shape[-2]}x{images.shape[-1]}; export one with dynamic height and width: "
+            "`edgenas export --checkpoint CKPT` (or `--run runs/NAME` for a search)"
         )
     from torch.nn import functional as F
 

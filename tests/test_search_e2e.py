@@ -76,6 +76,7 @@ def test_search_writes_model_report_and_store(finished_run):
     for name in (
         "run.sqlite",
         "best.onnx",
+        "best.pt",
         "best.latency.json",
         "report.md",
         "progress.png",
@@ -110,6 +111,42 @@ def test_search_writes_model_report_and_store(finished_run):
     assert meta["edgenas.genotype"] == summary["best"] and "edgenas.grade" in meta
     report = (run_dir / "report.md").read_text()
     assert summary["best"] in report and "![pareto](pareto.png)" in report
+
+
+def test_search_model_runs_at_any_size_and_its_checkpoint_re_exports(finished_run):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from edgenas.checkpoint import load_checkpoint, model_from_checkpoint
+
+    cwd, _ = finished_run
+    run_dir = cwd / "runs" / "full"
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    best = _snapshot(run_dir)[2].summary["best"]
+    assert ckpt["model_spec"]["genotype"] == best and ckpt["extra"]["deploy_input"] == [32, 40]
+    model = model_from_checkpoint(ckpt).eval()
+    session = ort.InferenceSession(str(run_dir / "best.onnx"), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    for size in ((32, 40), (45, 61)):  # the deploy size and a whole image of another size
+        x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(sum(size)))
+        out = session.run(None, {name: x.numpy()})[0]
+        with torch.no_grad():
+            expected = model(x).numpy()
+        assert out.shape == expected.shape and np.abs(out - expected).max() < 1e-3
+    # The trained weights re-export: static at another size, verified on a real image.
+    result = run_cli("export", "--run", "runs/full", "--static", "--input", "1x3x48x64",
+                     "-o", "again.onnx", "--json", cwd=cwd)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    meta = {p.key: p.value for p in onnx.load(str(cwd / "again.onnx")).metadata_props}
+    assert meta["edgenas.trained"] == "true" and meta["edgenas.input_shape"] == "1x3x48x64"
+    assert meta["edgenas.genotype"] == best
+    profiled = run_cli("profile", "runs/full/best.pt", "--runs", "5", "--warmup", "1",
+                       "--sessions", "1", "--json", "-", cwd=cwd)  # fmt: skip
+    assert profiled.returncode == 0, profiled.stderr
+    assert '"median_ms"' in profiled.stdout
+    refused = run_cli("export", "--run", "runs/full", "--task", "seg", cwd=cwd)
+    assert_one_line_error(refused, "carry their own task")
 
 
 def _start_and_kill(args, cwd, name, trained=2):

@@ -25,6 +25,23 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
                  "--threads", "1", "--json", str(tmp_path / "e.json")]) == 0  # fmt: skip
     evaluated = json.loads((tmp_path / "e.json").read_text())
     assert evaluated["metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-9)
+    # The trained checkpoint exports with dynamic height and width (default) and scores
+    # the same through onnxruntime.
+    onnx_path = tmp_path / "seg.onnx"
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", str(out / "checkpoint.pt"), "-o", str(onnx_path),
+                 "--json"]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert report["dynamic"] is True and report["input_shape"] == [1, 3, 32, 40]
+    assert main(["eval", "--task", "seg", "--onnx", str(onnx_path), "--input", "32x40",
+                 "--threads", "1", "--json", str(tmp_path / "o.json")]) == 0  # fmt: skip
+    through_onnx = json.loads((tmp_path / "o.json").read_text())
+    assert through_onnx["metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-3)
+    static = tmp_path / "static.onnx"
+    assert main(["export", "--checkpoint", str(out / "checkpoint.pt"), "--static",
+                 "-o", str(static)]) == 0  # fmt: skip
+    assert main(["eval", "--task", "seg", "--onnx", str(static), "--input", "64x80"]) == 2
+    assert "takes a fixed 32x40 input" in capsys.readouterr().err
 
 
 def test_train_sr_on_a_folder_and_eval_onnx(tmp_path, capsys):

@@ -118,8 +118,15 @@ def run(args: argparse.Namespace) -> int:
         source = f"checkpoint {args.checkpoint}"
     elif args.onnx:
         model = OnnxPredictor(args.onnx)
-        if size is None and model.fixed_hw is not None and task.name != "sr":
-            size = model.fixed_hw
+        fixed = model.fixed_hw
+        if fixed is not None and task.name != "sr":
+            if size is not None and tuple(size) != tuple(fixed):
+                raise UserError(
+                    f"{args.onnx} takes a fixed {fixed[0]}x{fixed[1]} input, so --input "
+                    f"{size[0]}x{size[1]} cannot apply; export a model with dynamic height "
+                    "and width (`edgenas export --checkpoint CKPT`) or drop --input"
+                )
+            size = fixed
         source = f"ONNX {args.onnx}"
     else:
         model = BicubicUpscaler(scale or 2)

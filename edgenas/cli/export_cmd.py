@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "export",
-        help="export a genotype or reference model to a verified ONNX file or OpenVINO IR",
+        help="export a genotype, reference model or trained checkpoint to verified ONNX / OpenVINO IR",
         description=(
             "Build the network of a genotype (--genotype) or a reference model (--model, see\n"
             "`edgenas models`), export it to ONNX (opset 17), simplify it with onnxsim,\n"
@@ -24,7 +24,10 @@ def register(subparsers) -> None:
             "PyTorch on the same random input. The file is written only if the outputs\n"
             "agree (max error relative to the output magnitude <= --rtol). The genotype or\n"
             "model name, task and its options, input shape and edgenas version are stored\n"
-            "as metadata. The weights are freshly initialised (untrained)."
+            "as metadata. With --genotype / --model the weights are freshly initialised\n"
+            "(for latency); --checkpoint / --run export trained weights, with dynamic\n"
+            "height and width by default (verified at two sizes) and verified on a real\n"
+            "validation image of the data they were trained on."
         ),
         epilog=(
             "examples:\n"
@@ -33,18 +36,39 @@ def register(subparsers) -> None:
             "  edgenas export --genotype STR --task sr --scale 4 --input 1x3x64x64 --format openvino -o sr.xml\n"
             "  edgenas export --genotype STR --json     # machine-readable summary on stdout\n"
             "  edgenas export --model espcn --scale 2 --input 1x3x120x160 --dynamic -o espcn.onnx\n"
-            "  edgenas export --model lraspp --num-classes 19 --input 1x3x512x1024 -o lraspp.onnx"
+            "  edgenas export --model lraspp --num-classes 19 --input 1x3x512x1024 -o lraspp.onnx\n"
+            "  edgenas export --checkpoint runs/segmentation/checkpoint.pt -o seg.onnx\n"
+            "  edgenas export --run runs/NAME --format openvino -o best.xml    a search's model\n"
+            "  edgenas export --run runs/NAME --static --input 1x3x360x480 -o best-360.onnx"
         ),
     )
     add_model_arguments(parser, reference_models=True)
-    parser.add_argument("--input", default="1x3x240x320", help="input shape NxCxHxW (or HxW)")
+    trained = parser.add_argument_group("trained weights (instead of --genotype / --model)")
+    trained.add_argument(
+        "--checkpoint",
+        metavar="PT",
+        help="a checkpoint from `edgenas train` (OUT/checkpoint.pt) or a search's best.pt",
+    )
+    trained.add_argument(
+        "--run", metavar="DIR", help="the final model of a search run: DIR/best.pt"
+    )
+    parser.add_argument(
+        "--input",
+        default=None,
+        help="input shape NxCxHxW (or HxW); default 1x3x240x320, for trained weights the "
+        "deploy (or training) size stored with them",
+    )
     parser.add_argument(
         "-o", "--output", default=None, help="output file (default model.onnx / model.xml)"
     )
     parser.add_argument(
         "--dynamic",
         action="store_true",
-        help="dynamic batch, height and width (verified at two sizes)",
+        help="dynamic batch, height and width (verified at two sizes); the default for "
+        "trained weights",
+    )
+    parser.add_argument(
+        "--static", action="store_true", help="fixed input size (for trained weights)"
     )
     parser.add_argument(
         "--format",
@@ -59,7 +83,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    shape = parse_input_shape(args.input)
+    given = [
+        f"--{name}" for name in ("genotype", "model", "checkpoint", "run") if getattr(args, name)
+    ]
+    if len(given) > 1:
+        raise UserError(f"give one network to export, not {' and '.join(given)}")
+    if args.dynamic and args.static:
+        raise UserError("--dynamic and --static contradict each other; give one")
     suffix = ".xml" if args.format == "openvino" else ".onnx"
     output = Path(args.output or f"model{suffix}")
     if output.suffix != suffix:
@@ -68,7 +98,17 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(
             f"{output} is a directory; give a file name such as {output / ('model' + suffix)}"
         )
-    model = model_from_args(args)
+    example, metadata, note = None, {}, None
+    if args.checkpoint or args.run:
+        model, ckpt, source = _trained_model(args)
+        shape = parse_input_shape(args.input) if args.input else (1, 3, *stored_size(ckpt))
+        dynamic = not args.static
+        example, note = validation_example(ckpt, model.task, shape)
+        metadata = {"checkpoint": str(source), "trained": "true"}
+    else:
+        model = model_from_args(args)
+        shape = parse_input_shape(args.input or "1x3x240x320")
+        dynamic = args.dynamic
 
     from edgenas.export import export_onnx
 
@@ -76,15 +116,82 @@ def run(args: argparse.Namespace) -> None:
         model,
         shape,
         output,
-        dynamic=args.dynamic,
+        dynamic=dynamic,
         opset=args.opset,
         rtol=args.rtol,
         openvino=args.format == "openvino",
+        example=example,
+        metadata=metadata,
     )
+    if note and not args.json:
+        print(note)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return
     _print_report(report)
+
+
+def _trained_model(args: argparse.Namespace):
+    """The network of ``--checkpoint`` / ``--run`` with its trained weights."""
+    from edgenas.checkpoint import load_checkpoint, model_from_checkpoint
+
+    stray = [
+        f"--{name.replace('_', '-')}"
+        for name in ("task", "num_classes", "scale", "upsampler")
+        if getattr(args, name, None) is not None
+    ]
+    if stray:
+        raise UserError(f"{', '.join(stray)}: trained weights carry their own task and head")
+    if args.run:
+        run_dir = Path(args.run)
+        path = run_dir / "best.pt"
+        if not run_dir.is_dir():
+            raise UserError(f"run folder {run_dir} does not exist")
+        if not path.is_file():
+            raise UserError(
+                f"{run_dir} has no best.pt: only search runs of this version keep the final "
+                "model's checkpoint (older runs and shrink runs: use their .onnx file)"
+            )
+    else:
+        path = Path(args.checkpoint)
+    ckpt = load_checkpoint(path)
+    return model_from_checkpoint(ckpt), ckpt, path
+
+
+def stored_size(ckpt: dict) -> tuple[int, int]:
+    """The deploy size stored with trained weights, else the training size (dense tasks),
+    else 120x160 (super-resolution patches are too small to stand for an image)."""
+    extra = ckpt.get("extra", {})
+    if extra.get("deploy_input"):
+        return tuple(extra["deploy_input"])
+    if ckpt.get("model_spec", {}).get("task") != "sr" and extra.get("input"):
+        return tuple(extra["input"])
+    return (120, 160)
+
+
+def validation_example(ckpt: dict, task_name: str, shape):
+    """A real validation image at ``shape`` to verify the export with (a trained network
+    can be far off on noise), and a note when none could be read."""
+    import torch
+    from torch.nn import functional as F
+
+    from edgenas.tasks import get_task
+
+    extra = ckpt.get("extra", {})
+    root = extra.get("val_data") or extra.get("data")
+    root = None if root in (None, "<built-in>") else root
+    task = get_task(task_name)
+    try:
+        options = {"scale": ckpt["model_spec"]["options"].get("scale", 2)}
+        if task.name != "sr":
+            options["size"] = None
+        data = task.dataset(root, "all" if extra.get("val_data") else "val", train=False, **options)
+        image = data[0][0][None]
+    except Exception:  # the data moved or is not readable here: verify on noise
+        where = root or "the built-in data"
+        return None, f"note: verified on random input ({where} is not readable here)"
+    image = F.interpolate(image, size=tuple(shape[2:]), mode="bilinear", align_corners=False)
+    return image.clamp(0, 1).expand(shape[0], -1, -1, -1).contiguous().to(torch.float32), None
 
 
 def _print_report(report) -> None:

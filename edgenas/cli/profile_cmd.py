@@ -68,7 +68,12 @@ def register(subparsers) -> None:
         ),
         epilog=EPILOG,
     )
-    parser.add_argument("model", nargs="?", help="ONNX file (or use --genotype)")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        help="ONNX file, or a checkpoint (.pt from `edgenas train`, a search's best.pt: "
+        "exported on the fly at --input, default its deploy size); or use --genotype",
+    )
     add_device_arguments(parser)
     add_protocol_arguments(parser)
     parser.add_argument("--layers", action="store_true", help="also report per-layer times")
@@ -121,6 +126,8 @@ def run_profile(args: argparse.Namespace) -> int:
             if args.input is None:
                 raise UserError("--genotype needs --input, e.g. --input 1x3x240x320")
             model_path = _export_genotype(args, Path(tmp))
+        elif str(args.model).endswith(".pt"):
+            model_path, input_shapes = _export_checkpoint(args, Path(tmp))
         else:
             model_path = args.model
             if args.input is not None:
@@ -157,6 +164,21 @@ def run_profile(args: argparse.Namespace) -> int:
         write_atomic(args.json, result.to_json() + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def _export_checkpoint(args: argparse.Namespace, folder: Path):
+    """A checkpoint's trained network as a verified ONNX file, with its input shape."""
+    from edgenas.checkpoint import load_checkpoint, model_from_checkpoint
+    from edgenas.cli.export_cmd import stored_size, validation_example
+    from edgenas.export import export_onnx
+
+    ckpt = load_checkpoint(args.model)
+    model = model_from_checkpoint(ckpt).eval()
+    shape = parse_input_shape(args.input) if args.input else (1, 3, *stored_size(ckpt))
+    path = folder / (Path(args.model).stem + ".onnx")
+    example, _note = validation_example(ckpt, model.task, shape)
+    export_onnx(model, shape, path, example=example)
+    return str(path), None
 
 
 def _export_genotype(args: argparse.Namespace, folder: Path) -> str:

@@ -57,7 +57,9 @@ def register(subparsers) -> None:
     )
     data.add_argument("--scale", type=int, default=2, help="super-resolution factor")
     data.add_argument(
-        "--input", default=None, help="proxy training size HxW (default 64x80; sr: 24x24 LR patches)"
+        "--input",
+        default=None,
+        help="proxy training size HxW (default 64x80; sr: 24x24 LR patches)",
     )
     data.add_argument(
         "--deploy-input",

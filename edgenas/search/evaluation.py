@@ -73,10 +73,17 @@ class CandidateEvaluator:
             options["size"] = tuple(config.proxy_input)
         if config.data is None:
             train_data, val_data = task.demo_data(**options)
+        elif config.val_data:
+            # A separate validation folder is used whole, and all of --data trains.
+            train_data = task.dataset(
+                config.data, "all", fmt=config.data_format, train=True, **options
+            )
+            val_data = task.dataset(
+                config.val_data, "all", fmt=config.data_format, train=False, **options
+            )
         else:
             train_data = task.dataset(config.data, "train", fmt=config.data_format, **options)
-            val_root = config.val_data or config.data
-            val_data = task.dataset(val_root, "val", fmt=config.data_format, **options)
+            val_data = task.dataset(config.data, "val", fmt=config.data_format, **options)
         if len(train_data) == 0:
             raise UserError(f"no training images found in {config.data}")
         if len(val_data) == 0:

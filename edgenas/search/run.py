@@ -4,7 +4,8 @@
 continues one from its store. Both end with the outputs of a run:
 
 - ``best.onnx``: the best genotype trained for ``final_seconds`` and exported as a
-  verified ONNX file (metadata: genotype, task, grade, accuracy);
+  verified ONNX file with dynamic height and width (metadata: genotype, task, grade,
+  accuracy); ``best.pt``: its checkpoint (``edgenas export --run``, ``eval --checkpoint``);
 - ``best.latency.json``: its latency measured on the device (``edgenas.latency/v1``);
 - ``report.md`` with PNG plots (see :mod:`edgenas.report`);
 - the store ``run.sqlite`` with every candidate and event.
@@ -152,6 +153,7 @@ def _final_model(
     """Train the best genotype for the final budget, export it, measure its latency."""
     import torch
 
+    from edgenas.devices.modelinfo import shapes_for_single_input
     from edgenas.devices.profile import profile_model
     from edgenas.devices.protocol import Protocol
     from edgenas.devices.result import write_atomic
@@ -161,6 +163,7 @@ def _final_model(
     budget = f"{config.final_steps} steps" if config.final_steps else f"{config.final_seconds:g} s"
     log(f"training the best genotype for the final budget ({budget})")
     model = evaluator.build(best.genotype)
+    deploy = list(evaluator.deploy_shape[2:])
     result = train(
         model,
         evaluator.task,
@@ -168,9 +171,20 @@ def _final_model(
         evaluator.val_data,
         Budget(seconds=config.final_seconds, steps=config.final_steps),
         evaluator.train_config,
+        # The trained weights, for `edgenas export --run` and `edgenas eval --checkpoint`.
+        checkpoint=run_dir / "best.pt",
+        extra={
+            "input": list(config.proxy_input),
+            "deploy_input": deploy,
+            "data": config.data or "<built-in>",
+            "format": evaluator.info.format,
+            "val_data": config.val_data,
+            "run": config.run_name,
+        },
     )
     onnx_path = run_dir / "best.onnx"
-    # Verify the export on a real validation image (resized to the deploy size).
+    # Verify the export on a real validation image (resized to the deploy size); dynamic
+    # height and width, so the model runs on whole images of any size.
     image = evaluator.val_data[0][0][None]
     example = torch.nn.functional.interpolate(
         image, size=evaluator.deploy_shape[2:], mode="bilinear", align_corners=False
@@ -179,6 +193,7 @@ def _final_model(
         model,
         evaluator.deploy_shape,
         onnx_path,
+        dynamic=True,
         example=example,
         metadata={
             "grade": f"{best.grade:.6f}",
@@ -189,7 +204,10 @@ def _final_model(
         },
     )
     log(f"measuring best.onnx on {config.device}")
-    latency = profile_model(onnx_path, config.device, Protocol(), threads=config.threads)
+    shapes = shapes_for_single_input(onnx_path, evaluator.deploy_shape)
+    latency = profile_model(
+        onnx_path, config.device, Protocol(), threads=config.threads, input_shapes=shapes
+    )
     write_atomic(run_dir / "best.latency.json", latency.to_json() + "\n")
     return onnx_path, latency.median_ms, result
 

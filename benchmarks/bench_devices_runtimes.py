@@ -23,7 +23,7 @@ def main() -> None:
     from edgenas.devices import Protocol, profile_model
     from edgenas.devices.protocol import timed_session
 
-    from edgenas.latency_table import _model, export_model
+    from edgenas.latency_table import export_model, timing_model
     from edgenas.space.ldp import LDPSpace
 
     torch.set_num_threads(args.threads)
@@ -33,7 +33,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, genotype in enumerate(LDPSpace().sample_unique(3, seed=7, scales=(2, 3))):
-            model = _model(genotype, "depth")
+            model = timing_model(genotype, "depth")
             path = Path(tmp) / f"m{i}.onnx"
             export_model(model, shape, path)
             ort = profile_model(path, "cpu", protocol, threads=args.threads).median_ms

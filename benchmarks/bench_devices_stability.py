@@ -21,7 +21,7 @@ def main() -> None:
     from edgenas.devices import Protocol, profile_model
     from edgenas.devices.hostinfo import usable_cores
 
-    from edgenas.latency_table import _model, export_model
+    from edgenas.latency_table import export_model, timing_model
     from edgenas.space.ldp import LDPSpace
 
     h, w = (int(v) for v in args.input.split("x"))
@@ -29,7 +29,7 @@ def main() -> None:
     report = {"genotype": genotype.encode(), "input": args.input, "results": []}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        export_model(_model(genotype, "depth"), (1, 3, h, w), path)
+        export_model(timing_model(genotype, "depth"), (1, 3, h, w), path)
         for device in ("cpu", "openvino-cpu"):
             for threads in sorted({1, usable_cores()}):
                 protocol = Protocol(warmup_runs=10, runs=args.runs, sessions=5)

@@ -326,7 +326,7 @@ def main() -> int:
     parser.add_argument("--task", default="all", help="sr, seg, depth or all")
     parser.add_argument("--seconds", type=float, default=300.0, help="training budget per row")
     parser.add_argument("--scale", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--torch-threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--accelerator", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", default=None, help="write every row to this JSON file")
     args = parser.parse_args()
@@ -335,7 +335,7 @@ def main() -> int:
     if not DATA.is_dir():
         print(f"needs ../shared/data (looked in {DATA})", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
     names = list(TASKS) if args.task == "all" else [canonical_task(args.task)]
 
     def log(record: dict) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgenas.devices.stats import SessionTimings, overall
+
+from edgenas.atomic import write_text_atomic
 
 SCHEMA = "edgenas.latency/v1"
 DEVICE_KINDS = ("host", "openvino", "android", "emulated")
@@ -92,15 +92,9 @@ class LatencyResult:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and os.replace,
-    so that an interrupted run never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all.
+
+    The device layer's name for :func:`edgenas.atomic.write_text_atomic`, kept because
+    the device backends, the predictor and the bench gate all write through it.
+    """
+    write_text_atomic(path, text)

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgenas.atomic import atomic_path
 from edgenas.devices.catalog import DeviceEntry
 from edgenas.devices.predictor import Calibration, LatencyTable, accuracy_report
 from edgenas.devices.profile import profile_model, resolve_device
@@ -154,15 +155,13 @@ def export_model(
     module = module.eval()
     args = tuple(torch.randn(s) for s in shapes)
     names = [f"input{i}" for i in range(len(shapes))] if len(shapes) > 1 else ["input"]
-    tmp = path.with_name(f".{path.name}.tmp")
     # The TorchScript exporter is the one that works here (no onnxscript); silence its
     # deprecation notice, which would repeat for every part.
-    with torch.no_grad(), warnings.catch_warnings():
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module, args, str(tmp), dynamo=False, opset_version=opset, input_names=names
         )
-    tmp.replace(path)
     return path
 
 
@@ -227,7 +226,12 @@ class Measurer:
         return self._measure(model, [tuple(input_shape)], self.network_protocol)
 
 
-def _model(genotype, task: str) -> nn.Module:
+def timing_model(genotype, task: str) -> nn.Module:
+    """The network of ``genotype`` for ``task`` in eval mode, with seed-0 weights.
+
+    What latency is measured on: the weights do not change the time, but fixing them
+    keeps exported files (and their hashes) identical from run to run.
+    """
     from edgenas.models.builder import build_model
 
     torch.manual_seed(0)
@@ -247,7 +251,7 @@ def predict_latency(
     Parts missing from the table are measured first (and kept) unless
     ``measure_missing`` is False, in which case a KeyError names the first missing key.
     """
-    parts = network_parts(_model(genotype, task), input_shape)
+    parts = network_parts(timing_model(genotype, task), input_shape)
     if measure_missing:
         measurer.fill(parts)
     return measurer.table.predict(parts.keys, parts.concat_melems)
@@ -267,7 +271,7 @@ def calibrate(
     start = time.perf_counter()
     new_parts = 0
     for i, genotype in enumerate(genotypes, 1):
-        model = _model(genotype, task)
+        model = timing_model(genotype, task)
         parts = network_parts(model, input_shape)
         new_parts += measurer.fill(parts)
         measured = measurer.measure_network(model, input_shape)
@@ -304,7 +308,7 @@ def evaluate(measurer: Measurer, genotypes: list, task: str, input_shape: tuple[
     predicted, measured = [], []
     for i, genotype in enumerate(genotypes, 1):
         predicted.append(predict_latency(genotype, task, input_shape, measurer))
-        measured.append(measurer.measure_network(_model(genotype, task), input_shape))
+        measured.append(measurer.measure_network(timing_model(genotype, task), input_shape))
         measurer.log(
             f"[{i}/{len(genotypes)}] predicted {predicted[-1]:.2f} ms, measured {measured[-1]:.2f} ms"
         )

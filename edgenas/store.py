@@ -13,7 +13,8 @@ Every write is its own committed transaction, so a crash at any instant loses at
 the evaluation in flight. Readers (another process, the monitor) open the file
 read-only with :meth:`RunStore.open_readonly` and never block the writer (WAL).
 
-This module imports only the standard library, so the monitor can use it without torch.
+This module imports only the standard library (and :mod:`edgenas.atomic`, which does too),
+so the monitor can use it without torch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from edgenas.atomic import atomic_path
 
 SCHEMA = "edgenas.store/v1"
 STORE_FILENAME = "run.sqlite"
@@ -198,28 +201,26 @@ class RunStore:
         path = store_path(run_dir)
         if path.exists():
             raise StoreError(f"{path} already exists; resume it or choose another run name")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Built under a temporary name and renamed into place, so a reader polling for
-        # the run (the monitor, a test) never opens a file whose schema is half made.
-        staging = path.with_name(f".{path.name}.creating")
-        connection = _connect(staging, readonly=False)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
-            connection.executescript(_SCHEMA_SQL)
-            now = time.time()
-            with connection:
-                connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
-                connection.execute(
-                    "INSERT INTO runs VALUES (1, ?, ?, ?, 'running', NULL, ?, ?)",
-                    (name, kind, json.dumps(config, sort_keys=True), now, now),
-                )
-            connection.close()  # checkpoints the WAL into the file before the rename
-            staging.replace(path)
-        except Exception:
-            connection.close()
-            for leftover in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
-                leftover.unlink(missing_ok=True)
-            raise
+        # Built under a temporary name and renamed into place (edgenas.atomic: the
+        # finished file gets the umask's default mode, not the temporary file's 0600), so
+        # a reader polling for the run (the monitor, a test) never opens a file whose
+        # schema is half made. SQLite takes the empty temporary file as a new database.
+        with atomic_path(path) as staging:
+            connection = _connect(staging, readonly=False)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
+                connection.executescript(_SCHEMA_SQL)
+                now = time.time()
+                with connection:
+                    connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
+                    connection.execute(
+                        "INSERT INTO runs VALUES (1, ?, ?, ?, 'running', NULL, ?, ?)",
+                        (name, kind, json.dumps(config, sort_keys=True), now, now),
+                    )
+            finally:
+                connection.close()  # checkpoints the WAL into the file before the rename
+                for leftover in (Path(f"{staging}-wal"), Path(f"{staging}-shm")):
+                    leftover.unlink(missing_ok=True)
         connection = _connect(path, readonly=False)
         connection.execute("PRAGMA synchronous=NORMAL")
         return cls(connection, path, readonly=False)

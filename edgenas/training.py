@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 from edgenas.checkpoint import (
     CHECKPOINT_FORMAT,
     atomic_save,
+    cpu_state,
     load_checkpoint,
     model_from_checkpoint,
     model_spec,
@@ -47,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "atomic_save",
+    "cpu_state",
     "evaluate",
     "load_checkpoint",
     "model_from_checkpoint",
@@ -461,7 +463,7 @@ def train(
                 "format": CHECKPOINT_FORMAT,
                 "model_spec": model_spec(model),
                 "model": state,
-                "optimizer": _cpu_state(optimizer.state_dict()),
+                "optimizer": cpu_state(optimizer.state_dict()),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "epoch": step // steps_per_epoch,
                 "step": step,
@@ -612,17 +614,6 @@ def _back_to_cpu(model: nn.Module) -> None:
     """Return a trained model as callers expect it: on the CPU, in the default layout."""
     model.cpu()
     model.to(memory_format=torch.contiguous_format)
-
-
-def _cpu_state(state: Any) -> Any:
-    """A (nested) state dict with every tensor on the CPU, for device-free checkpoints."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().cpu()
-    if isinstance(state, dict):
-        return {k: _cpu_state(v) for k, v in state.items()}
-    if isinstance(state, list):
-        return [_cpu_state(v) for v in state]
-    return state
 
 
 def with_overrides(config: TrainConfig, **changes) -> TrainConfig:

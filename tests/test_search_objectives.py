@@ -114,8 +114,12 @@ def test_config_round_trip_and_validation():
     config = SearchConfig(target_params=1e6, alpha_grid=(0.4, 0.6), scales=(2,))
     again = SearchConfig.from_dict(config.to_dict())
     assert again == config
-    assert config.targets() == {"params": 1e6, "latency_ms": 25.0}
-    assert config.primary_resource() == "latency_ms"
+    # Only the targets given: no latency target is added behind the user's back.
+    assert config.targets() == {"params": 1e6}
+    assert config.primary_resource() == "params"
+    both = SearchConfig(target_params=1e6, target_latency_ms=25.0)
+    assert both.targets() == {"params": 1e6, "latency_ms": 25.0}
+    assert both.primary_resource() == "latency_ms"
     assert SearchConfig(target_latency_ms=None).primary_resource() == "params"
     for bad, fragment in [
         ({"alpha": 1.5}, "alpha"),

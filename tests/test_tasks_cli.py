@@ -14,7 +14,7 @@ TINY = "S2:" + "-".join(["ds_k3_se0_nores_c8_n1"] * 12)
 def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--task", "seg", "--genotype", TINY, "--input", "32x40", "--epochs", "1",
-                 "--workers", "0", "--threads", "1", "-o", str(out), "--quiet"])  # fmt: skip
+                 "--workers", "0", "--torch-threads", "1", "-o", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     text = capsys.readouterr().out
     assert "val: miou" in text and "normalised accuracy" in text
@@ -22,7 +22,7 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["epochs"] == 1 and summary["input"] == [32, 40]
     assert main(["eval", "--task", "seg", "--checkpoint", str(out / "checkpoint.pt"),
-                 "--threads", "1", "--json", str(tmp_path / "e.json")]) == 0  # fmt: skip
+                 "--torch-threads", "1", "--json", str(tmp_path / "e.json")]) == 0  # fmt: skip
     evaluated = json.loads((tmp_path / "e.json").read_text())
     assert evaluated["metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-9)
     # The trained checkpoint exports with dynamic height and width (default) and scores
@@ -34,7 +34,7 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["dynamic"] is True and report["input_shape"] == [1, 3, 32, 40]
     assert main(["eval", "--task", "seg", "--onnx", str(onnx_path), "--input", "32x40",
-                 "--threads", "1", "--json", str(tmp_path / "o.json")]) == 0  # fmt: skip
+                 "--torch-threads", "1", "--json", str(tmp_path / "o.json")]) == 0  # fmt: skip
     through_onnx = json.loads((tmp_path / "o.json").read_text())
     assert through_onnx["metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-3)
     static = tmp_path / "static.onnx"
@@ -59,7 +59,7 @@ def test_train_sr_on_a_folder_and_eval_onnx(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--task", "sr", "--data", str(data), "--val-data", str(data),
                  "--genotype", TINY, "--input", "12x12", "--epochs", "1", "--scale", "3",
-                 "--workers", "0", "--threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
+                 "--workers", "0", "--torch-threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
     assert "val: psnr" in capsys.readouterr().out
     model = model_from_checkpoint(load_checkpoint(out / "checkpoint.pt")).eval()
     export_onnx(model, (1, 3, 12, 12), tmp_path / "sr.onnx", dynamic=True)
@@ -67,13 +67,16 @@ def test_train_sr_on_a_folder_and_eval_onnx(tmp_path, capsys):
         ["--checkpoint", str(out / "checkpoint.pt")],
         ["--onnx", str(tmp_path / "sr.onnx"), "--scale", "3"],
     ):
-        assert main(["eval", "--task", "sr", "--data", str(data), *source, "--threads", "1"]) == 0
+        assert (
+            main(["eval", "--task", "sr", "--data", str(data), *source, "--torch-threads", "1"])
+            == 0
+        )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("psnr")]
     assert len(lines) == 2 and lines[0] == lines[1]  # ONNX and PyTorch agree to 2 decimals
 
 
 def test_eval_bicubic_baseline_on_demo_sr(capsys):
-    assert main(["eval", "--task", "sr", "--baseline", "bicubic", "--threads", "1"]) == 0
+    assert main(["eval", "--task", "sr", "--baseline", "bicubic", "--torch-threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "bicubic baseline on <built-in>" in text and "psnr" in text
 
@@ -123,7 +126,7 @@ def test_budget_options_are_exclusive_and_help_teaches(capsys):
 def test_eval_on_camvid_names_the_mismatch(shared_data, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--task", "seg", "--genotype", TINY, "--input", "32x40", "--epochs", "1",
-                 "--workers", "0", "--threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
+                 "--workers", "0", "--torch-threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
     code = main(["eval", "--task", "seg", "--data", str(shared_data / "camvid"),
                  "--checkpoint", str(out / "checkpoint.pt")])  # fmt: skip
     assert code == 2
@@ -141,7 +144,7 @@ def test_train_a_reference_model_then_resume_it_towards_its_budget(tmp_path, cap
         Image.fromarray(rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)).save(data / f"{i}.png")
     out = tmp_path / "run"
     argv = ["train", "--task", "sr", "--model", "espcn", "--data", str(data), "--val-data",
-            str(data), "--input", "12x12", "--threads", "1", "-o", str(out), "--quiet"]  # fmt: skip
+            str(data), "--input", "12x12", "--torch-threads", "1", "-o", str(out), "--quiet"]  # fmt: skip
     assert main([*argv, "--epochs", "1"]) == 0
     text = capsys.readouterr().out
     assert "model espcn" in text and "lr 0.001" in text  # ESPCN's preferred rate
@@ -151,7 +154,7 @@ def test_train_a_reference_model_then_resume_it_towards_its_budget(tmp_path, cap
     first_steps = summary["steps"]
     # --resume continues the checkpoint's network; with a longer budget it trains on.
     resume = ["train", "--task", "sr", "--resume", str(out / "checkpoint.pt"), "--data",
-              str(data), "--val-data", str(data), "--threads", "1", "-o", str(out), "--quiet"]  # fmt: skip
+              str(data), "--val-data", str(data), "--torch-threads", "1", "-o", str(out), "--quiet"]  # fmt: skip
     assert main([*resume, "--epochs", "2"]) == 0
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["model"] == "espcn" and resumed["steps"] == 2 * first_steps

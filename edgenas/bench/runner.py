@@ -44,7 +44,7 @@ def prepare_model(case: BenchCase, folder: Path, label: str = "") -> ReadyModel:
 
 def check_case(case: BenchCase) -> None:
     """The cheap checks (file present, genotype and task readable), before anything runs."""
-    from edgenas.cli.common import parse_genotype, parse_task
+    from edgenas.parsing import parse_genotype, parse_task
 
     where = f"case {case.name!r}: "
     if case.onnx is not None:
@@ -60,9 +60,9 @@ def check_case(case: BenchCase) -> None:
 
 def export_genotype(case: BenchCase, path: Path) -> None:
     """Build the case's genotype for its task and export it (verified) to ``path``."""
-    from edgenas.cli.common import parse_genotype, parse_task
     from edgenas.latency_table import export_model
     from edgenas.models.builder import build_model
+    from edgenas.parsing import parse_genotype, parse_task
 
     genotype = parse_genotype(case.genotype or "")
     try:

@@ -151,7 +151,7 @@ def parse_threshold(value: object, where: str = "threshold") -> float:
 
 
 def _parse_shape(text: object, where: str) -> tuple[int, ...]:
-    from edgenas.cli.common import parse_input_shape
+    from edgenas.parsing import parse_input_shape
 
     if not isinstance(text, str):
         raise UserError(f'{where}: input must be a string like "1x3x240x320"')

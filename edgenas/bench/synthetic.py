@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgenas.atomic import atomic_path
+
 
 def conv_chain_onnx(
     path: str | Path, layers: int, *, channels: int = 16, size: int = 32, seed: int = 0
@@ -44,8 +46,6 @@ def conv_chain_onnx(
     model.ir_version = 8
     onnx.checker.check_model(model)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
     return path

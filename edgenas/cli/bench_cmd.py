@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from edgenas.cli.common import add_command
-from edgenas.cli.devices_cmd import _catalog_arg
+from edgenas.cli.devices_cmd import add_catalog_arg
 from edgenas.errors import UserError
 
 EPILOG = """\
@@ -150,7 +150,7 @@ def _spec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no per-session progress on stderr"
     )
-    _catalog_arg(parser)
+    add_catalog_arg(parser)
 
 
 def run_run(args: argparse.Namespace) -> int:

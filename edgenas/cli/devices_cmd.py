@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         description="Every catalog device, its kind, and whether it can be used right now "
         "(phone connected? runner installed? OpenVINO plugin present?).",
     )
-    _catalog_arg(listing)
+    add_catalog_arg(listing)
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=run_list)
 
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
         epilog="examples:\n  edgenas devices show cpu\n  edgenas devices show pixel3a --serial 8ABX0Y1Z",
     )
     show.add_argument("name", help="device name")
-    _catalog_arg(show)
+    add_catalog_arg(show)
     show.add_argument("--serial", default=None, help="adb serial when several phones are connected")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=run_show)
@@ -69,7 +69,7 @@ def register(subparsers) -> None:
     setup.add_argument(
         "--serial", default=None, help="adb serial when several phones are connected"
     )
-    _catalog_arg(setup)
+    add_catalog_arg(setup)
     setup.set_defaults(func=run_setup)
 
     from edgenas.cli.predict_cmd import register_calibrate
@@ -104,7 +104,8 @@ def register(subparsers) -> None:
     emulate.set_defaults(func=run_emulate)
 
 
-def _catalog_arg(parser: argparse.ArgumentParser) -> None:
+def add_catalog_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--devices-file`` (the user device catalog) to ``parser``; bench uses it too."""
     parser.add_argument(
         "--devices-file",
         default=None,

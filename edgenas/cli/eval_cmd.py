@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     parser.add_argument("--input", help="HxW the network sees (depth, seg, cls; see above)")
     parser.add_argument("--scale", type=int, help="sr factor (default: checkpoint's, else 2)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    parser.add_argument("--threads", type=int, help="torch threads (default: min(2, cores))")
+    parser.add_argument("--torch-threads", type=int, help="torch threads (default: min(2, cores))")
     parser.add_argument(
         "--accelerator",
         default="auto",
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from edgenas.training import OnnxPredictor, evaluate, load_checkpoint, model_from_checkpoint
 
     task = get_task(args.task)
-    set_threads(args.threads)
+    set_threads(args.torch_threads)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {args.batch_size}")
     if args.baseline and task.name != "sr":

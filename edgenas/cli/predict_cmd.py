@@ -141,7 +141,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from edgenas.cli.common import parse_genotype, parse_task
-    from edgenas.latency_table import _model, predict_latency
+    from edgenas.latency_table import predict_latency, timing_model
 
     genotype = parse_genotype(args.genotype)
     task = parse_task(args.task)
@@ -161,7 +161,9 @@ def run_predict(args: argparse.Namespace) -> int:
             raise UserError(
                 f"block {err.args[0]} is not in the {args.device} table; drop --no-measure to measure it"
             ) from None
-        measured = measurer.measure_network(_model(genotype, task), shape) if args.measure else None
+        measured = (
+            measurer.measure_network(timing_model(genotype, task), shape) if args.measure else None
+        )
     finally:
         measurer.close()
     data = {

@@ -7,9 +7,13 @@ import time
 
 from edgenas.cli.common import add_command, parse_list, parse_shape
 from edgenas.errors import UserError
-from edgenas.search.config import SearchConfig
-
-DEFAULT_TARGET_LATENCY_MS = 25.0
+from edgenas.search.config import (
+    DEFAULT_GRID_SUBSAMPLE,
+    DEFAULT_PROXY_INPUT,
+    DEFAULT_SR_PROXY_INPUT,
+    DEFAULT_TARGET_LATENCY_MS,
+    SearchConfig,
+)
 
 
 def register(subparsers) -> None:
@@ -46,8 +50,9 @@ def register(subparsers) -> None:
             "  edgenas search --name demo --tui      # search and watch it live in this terminal"
         ),
     )
+    d = SearchConfig()  # defaults live in one place: the config dataclass
     data = parser.add_argument_group("task and data")
-    data.add_argument("--task", default="depth", help="depth, seg, sr or cls")
+    data.add_argument("--task", default=d.task, help="depth, seg, sr or cls")
     data.add_argument("--data", default=None, help="dataset folder (default: built-in demo data)")
     data.add_argument(
         "--val-data", default=None, help="validation folder (default: --data's val split)"
@@ -55,30 +60,31 @@ def register(subparsers) -> None:
     data.add_argument(
         "--format", dest="data_format", default=None, help="dataset layout (default: detected)"
     )
-    data.add_argument("--scale", type=int, default=2, help="super-resolution factor")
+    data.add_argument("--scale", type=int, default=d.scale, help="super-resolution factor")
     data.add_argument(
         "--input",
         default=None,
-        help="proxy training size HxW (default 64x80; sr: 24x24 LR patches)",
+        help=f"proxy training size HxW (default {_size(DEFAULT_PROXY_INPUT)}; "
+        f"sr: {_size(DEFAULT_SR_PROXY_INPUT)} LR patches)",
     )
     data.add_argument(
         "--deploy-input",
-        default="120x160",
+        default=_size(d.deploy_input),
         help="size HxW at which FLOPs and latency count (sr: the LR size)",
     )
 
     targets = parser.add_argument_group(
-        "targets (several combine; none given: --target-latency 25ms)"
+        f"targets (several combine; none given: --target-latency {DEFAULT_TARGET_LATENCY_MS:g}ms)"
     )
     targets.add_argument("--target-params", default=None, help="e.g. 1.8M or 300k")
     targets.add_argument("--target-flops", default=None, help="MACs at --deploy-input, e.g. 1G")
     targets.add_argument("--target-latency", default=None, help="e.g. 30ms, measured on --device")
     targets.add_argument(
-        "--device", default="cpu", help="device for latency (see `edgenas devices list`)"
+        "--device", default=d.device, help="device for latency (see `edgenas devices list`)"
     )
-    targets.add_argument("--threads", type=int, default=1, help="threads on the device")
+    targets.add_argument("--threads", type=int, default=d.threads, help="threads on the device")
     targets.add_argument(
-        "--alpha", type=float, default=0.5, help="balance a between accuracy and compactness"
+        "--alpha", type=float, default=d.alpha, help="balance a between accuracy and compactness"
     )
     targets.add_argument(
         "--alpha-grid", default=None, help="comma-separated a values to choose from (Sec. 3.7)"
@@ -86,11 +92,10 @@ def register(subparsers) -> None:
     targets.add_argument(
         "--subsample",
         type=float,
-        default=0.2,
-        help="fraction of the training data for --alpha-grid",
+        default=None,
+        help=f"fraction of the training data for --alpha-grid (default {DEFAULT_GRID_SUBSAMPLE:g})",
     )
 
-    d = SearchConfig()  # defaults live in one place: the config dataclass
     search = parser.add_argument_group("search space and budget")
     add = search.add_argument
     add("--scales", default=_join(d.scales), help="pyramid scale counts to sample")
@@ -130,7 +135,7 @@ def register(subparsers) -> None:
     add(
         "--train-steps",
         type=int,
-        default=None,
+        default=d.train_steps,
         help="proxy training steps per candidate (instead of seconds)",
     )
     add(
@@ -139,7 +144,7 @@ def register(subparsers) -> None:
     add(
         "--final-steps",
         type=int,
-        default=None,
+        default=d.final_steps,
         help="training steps of the best genotype (instead of seconds)",
     )
     add("--batch-size", type=int, default=d.batch_size, help="default: the task's recipe")
@@ -161,19 +166,33 @@ def register(subparsers) -> None:
         default=d.executor,
         help="where candidates are evaluated",
     )
-    add("--workers", type=int, default=2, help="processes of --executor process")
+    add("--workers", type=int, default=d.workers, help="processes of --executor process")
     add(
         "--torch-threads",
         type=int,
-        default=None,
-        help="torch threads per process (default 1; see --executor)",
+        default=d.torch_threads,
+        help="torch threads per process (see --executor)",
     )
     add("--top-k", type=int, default=d.top_k, help="genotypes listed in the report")
+    from edgenas.baselines import DEFAULT_BASELINES  # light: no torch
+
+    per_task = "; ".join(
+        f"{t} {','.join(names)}" for t, names in DEFAULT_BASELINES.items() if names
+    )
+    add(
+        "--baselines",
+        default=None,
+        metavar="NAMES|none",
+        help="reference models (`edgenas models`) trained with the final budget, data and "
+        "recipe beside the best genotype, measured on --device and compared in the report, "
+        f"e.g. espcn,fsrcnn (default: {per_task}); each learned one costs one more final "
+        "budget; none to skip",
+    )
     add("--seed", type=int, default=d.seed)
 
     run = parser.add_argument_group("run")
     run.add_argument("--name", default=None, help="run name (default: search-<task>-<time>)")
-    run.add_argument("--runs-dir", default="runs", help="folder of runs")
+    run.add_argument("--runs-dir", default=d.runs_dir, help="folder of runs")
     run.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue a killed or failed run"
     )
@@ -189,8 +208,14 @@ def _join(values) -> str:
     return ",".join(str(v) for v in values)
 
 
+def _size(hw) -> str:
+    """``(64, 80)`` -> ``"64x80"``."""
+    return "x".join(str(v) for v in hw)
+
+
 def config_from_args(args: argparse.Namespace):
     """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
+    from edgenas.baselines import parse_baselines
     from edgenas.models.builder import canonical_task
     from edgenas.search.config import parse_count, parse_milliseconds
 
@@ -207,10 +232,8 @@ def config_from_args(args: argparse.Namespace):
         raise UserError(str(err)) from None
     if all(value is None for value in targets.values()):
         targets["target_latency_ms"] = DEFAULT_TARGET_LATENCY_MS
-    if args.input is None:
-        proxy = (24, 24) if task == "sr" else (64, 80)
-    else:
-        proxy = parse_shape(args.input, ndim=2)
+    # None: the config's default for the task (SearchConfig.__post_init__).
+    proxy = None if args.input is None else parse_shape(args.input, ndim=2)
     name = args.name or f"search-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
     config = SearchConfig(
         task=task,
@@ -224,7 +247,7 @@ def config_from_args(args: argparse.Namespace):
         threads=args.threads,
         alpha=args.alpha,
         alpha_grid=parse_list(args.alpha_grid, "--alpha-grid", float) if args.alpha_grid else (),
-        subsample=args.subsample if args.alpha_grid else 1.0,
+        subsample=args.subsample if args.alpha_grid else None,
         scales=parse_list(args.scales, "--scales"),
         channels=parse_list(args.channels, "--channels"),
         pool_size=args.pool,
@@ -242,7 +265,9 @@ def config_from_args(args: argparse.Namespace):
         accelerator=args.accelerator,
         executor=args.executor,
         workers=args.workers,
+        torch_threads=args.torch_threads,
         top_k=args.top_k,
+        baselines=parse_baselines(args.baselines),
         seed=args.seed,
         run_name=name,
         runs_dir=args.runs_dir,
@@ -289,7 +314,7 @@ def run_search_command(args: argparse.Namespace) -> None:
     # One thread by default: a search runs many small models, and on a busy machine
     # OpenMP threads that wait for each other slow small convolutions down by 10x or
     # more. Use --executor process --workers N to use more cores.
-    set_threads(args.torch_threads or 1)
+    set_threads(args.torch_threads)
 
     if args.resume:
         outcome = resume_search(args.resume, log)

@@ -86,34 +86,33 @@ def register(subparsers) -> None:
         choices=("cosine", "ldp", "constant"),
         help="learning-rate schedule over the budget (default: the recipe's)",
     )
+    # Options that default to None leave the training config's own value (the recipe's,
+    # else TrainConfig's): the help says what that is; the CLI keeps no second copy.
     parser.add_argument(
         "--class-weights",
         choices=("auto", "on", "off"),
-        default="auto",
-        help="seg: median-frequency class balancing (auto: when the classes are imbalanced)",
+        help="seg: median-frequency class balancing (default auto: when the classes are "
+        "imbalanced)",
     )
     parser.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     parser.add_argument("--eval-every-epoch", action="store_true", help="validate every epoch")
-    parser.add_argument("--seed", type=int, default=0, help="seed of init, order, augmentation")
+    parser.add_argument("--seed", type=int, help="seed of init, order, augmentation (default 0)")
     parser.add_argument(
         "--accelerator",
-        default="auto",
-        help="auto (CUDA when present), cpu or cuda[:N]",
+        help="auto (CUDA when present), cpu or cuda[:N] (default auto)",
     )
     parser.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16", "fp16"),
-        default="auto",
-        help="auto: bf16 autocast on GPUs that have it, fp32 on the CPU",
+        help="default auto: bf16 autocast on GPUs that have it, fp32 on the CPU",
     )
     parser.add_argument(
         "--channels-last",
         choices=("on", "off"),
-        default="on",
-        help="NHWC activations (measured faster on CPUs and GPUs for these networks)",
+        help="NHWC activations (default on: measured faster on CPUs and GPUs for these networks)",
     )
-    parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
-    parser.add_argument("--threads", type=int, help="torch threads (default: min(2, cores))")
+    parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
+    parser.add_argument("--torch-threads", type=int, help="torch threads (default: min(2, cores))")
     parser.add_argument("--resume", help="continue from this checkpoint (towards its budget)")
     parser.add_argument("-o", "--out", help="output folder (default runs/<task>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -138,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         set_threads,
         write_json,
     )
-    from edgenas.training import Budget, train
+    from edgenas.training import Budget, TrainConfig, train
     from edgenas.visualize import sample_predictions
 
     task = get_task(args.task)
@@ -146,14 +145,15 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and not (value > 0 and value < float("inf")):
             raise UserError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must be at least 0, got {args.workers}")
     if args.scale is not None and task.name != "sr":
         raise UserError("--scale applies to --task sr only")
     scale = args.scale if args.scale is not None else 2
     if scale not in (2, 3, 4):
         raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
-    set_threads(args.threads)
+    set_threads(args.torch_threads)
+    seed = TrainConfig.seed if args.seed is None else args.seed
 
     resume = load_checkpoint(args.resume) if args.resume else None
     spec = None
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         saved = (resume or {}).get("extra", {}).get("input")
         size, patch = parse_size(args.input, tuple(saved) if saved else recipe_input(task.name)), 48
-    common = dict(fmt=args.fmt, size=size, scale=scale, patch=patch, seed=args.seed)
+    common = dict(fmt=args.fmt, size=size, scale=scale, patch=patch, seed=seed)
     if args.val_data:
         train_data = open_for_cli(task, args.data, "all", train=True, **common)
         val_split, val_root = "all", args.val_data
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     # Validation on full-resolution targets; inputs are resized to the training size.
     val_data = open_for_cli(task, val_root, val_split, train=False, **{**common, "size": None})
 
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     info = train_data.info
     if spec is not None:
         model = build_from_spec(spec)
@@ -228,7 +228,6 @@ def run(args: argparse.Namespace) -> int:
         budget = Budget(**stored) if stored else Budget(seconds=DEFAULT_SECONDS)
     else:
         budget = Budget(epochs=args.epochs, seconds=seconds)
-    class_weights = {"auto": None, "on": True, "off": False}[args.class_weights]
     try:
         given = {
             "batch_size": args.batch_size,
@@ -242,13 +241,15 @@ def run(args: argparse.Namespace) -> int:
             task.name,
             args.recipe,
             **{**preferred, **{k: v for k, v in given.items() if v is not None}},
-            seed=args.seed,
+            seed=seed,
             workers=args.workers,
             accelerator=args.accelerator,
             precision=args.precision,
-            channels_last=args.channels_last == "on",
+            channels_last={"on": True, "off": False, None: None}[args.channels_last],
         )
-        config = replace(config, class_weights=class_weights)
+        if args.class_weights is not None:  # "auto" is None in the config
+            weights = {"auto": None, "on": True, "off": False}[args.class_weights]
+            config = replace(config, class_weights=weights)
     except ValueError as err:
         raise UserError(str(err)) from None
 

@@ -12,6 +12,16 @@ from typing import Any
 
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
 
+# The latency target (ms on ``SearchConfig.device``) that `edgenas search` sets when the
+# user gives no target at all. Only the command line applies it: a SearchConfig built in
+# Python has exactly the targets it is given.
+DEFAULT_TARGET_LATENCY_MS = 25.0
+# Proxy training input (H, W) when none is given; for super-resolution the LR patch.
+DEFAULT_PROXY_INPUT = (64, 80)
+DEFAULT_SR_PROXY_INPUT = (24, 24)
+# Share of the training data the alpha-grid searches train on when none is given.
+DEFAULT_GRID_SUBSAMPLE = 0.2
+
 
 def parse_count(text: str) -> float:
     """``1.8M`` -> 1.8e6, ``1G`` -> 1e9, ``250k`` -> 2.5e5, ``1200`` -> 1200."""
@@ -36,10 +46,22 @@ class SearchConfig:
 
     Sizes: ``proxy_input`` is the (H, W) of short proxy training; ``deploy_input`` the
     (H, W) at which FLOPs and latency are counted (the size the model will run at).
+    ``proxy_input=None`` resolves to :data:`DEFAULT_PROXY_INPUT`, or for ``task="sr"``
+    to :data:`DEFAULT_SR_PROXY_INPUT` (LR patches).
+
     Targets: any of ``target_params``, ``target_flops`` (MACs), ``target_latency_ms``
     (on ``device``); several combine as a product of compactness terms (see
-    :mod:`edgenas.search.objectives`). With none given, parameters are the resource
-    with no target, and G reduces to ``a * A + (1 - a)``.
+    :mod:`edgenas.search.objectives`). All three default to None: with none given,
+    parameters are the resource with no target, and G reduces to ``a * A + (1 - a)``.
+    The command line differs on purpose: `edgenas search` with no target flag sets
+    ``target_latency_ms`` to :data:`DEFAULT_TARGET_LATENCY_MS` (25 ms on ``device``).
+
+    ``subsample``: the share of the training data the evaluator trains on; None
+    resolves to :data:`DEFAULT_GRID_SUBSAMPLE` with an ``alpha_grid`` (the grid's short
+    searches), else 1.0. The main search after a grid always uses all the data.
+    ``threads`` are threads on the latency ``device``; ``torch_threads`` are torch's
+    intra-op threads per process (search and ``executor="process"`` workers alike).
+    ``workers``: processes of ``executor="process"`` (unused inline).
     """
 
     task: str = "depth"
@@ -47,16 +69,16 @@ class SearchConfig:
     val_data: str | None = None
     data_format: str | None = None
     scale: int = 2
-    proxy_input: tuple[int, int] = (64, 80)
+    proxy_input: tuple[int, int] | None = None
     deploy_input: tuple[int, int] = (120, 160)
     device: str = "cpu"
     threads: int = 1
     target_params: float | None = None
     target_flops: float | None = None
-    target_latency_ms: float | None = 25.0
+    target_latency_ms: float | None = None
     alpha: float = 0.5
     alpha_grid: tuple[float, ...] = ()
-    subsample: float = 1.0
+    subsample: float | None = None
     scales: tuple[int, ...] = (2, 3)
     # CPU-friendly widths: a latency target of tens of ms on one CPU thread needs narrow
     # networks anyway; widen with --channels for bigger targets or faster devices.
@@ -78,12 +100,26 @@ class SearchConfig:
     recipe: str = "fast"
     accelerator: str = "auto"
     executor: str = "inline"
-    workers: int = 1
+    workers: int = 2
+    torch_threads: int = 1
     top_k: int = 5
+    # Reference models trained beside the final model with its budget, for the report
+    # (edgenas.baselines): None = the task's defaults, () = none.
+    baselines: tuple[str, ...] | None = None
     seed: int = 0
     run_name: str = "search"
     runs_dir: str = "runs"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Resolve the defaults that depend on other fields, so :meth:`to_dict` (what the
+        run store keeps) always holds concrete values."""
+        if self.proxy_input is None:
+            # The sr names of edgenas.models.builder (not imported: it loads torch).
+            sr = self.task in ("sr", "super-resolution", "super_resolution")
+            self.proxy_input = DEFAULT_SR_PROXY_INPUT if sr else DEFAULT_PROXY_INPUT
+        if self.subsample is None:
+            self.subsample = DEFAULT_GRID_SUBSAMPLE if self.alpha_grid else 1.0
 
     def targets(self) -> dict[str, float]:
         """The compactness targets by resource name (``params``, ``flops``, ``latency_ms``)."""
@@ -122,6 +158,7 @@ class SearchConfig:
             "workers": self.workers,
             "score_workers": self.score_workers,
             "threads": self.threads,
+            "torch_threads": self.torch_threads,
         }
         for name, value in positive.items():
             if value < 1:
@@ -163,7 +200,8 @@ class SearchConfig:
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
-        for key in ("proxy_input", "deploy_input", "alpha_grid", "scales", "channels"):
+        tuples = ("proxy_input", "deploy_input", "alpha_grid", "scales", "channels", "baselines")
+        for key in tuples:
             if key in values and values[key] is not None:
                 values[key] = tuple(values[key])
         return cls(**values)

@@ -5,27 +5,30 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
+from edgenas.atomic import write_text_atomic
 from edgenas.errors import UserError
 
 
-def set_threads(threads: int | None) -> int:
-    """Use ``threads`` intra-op threads (default: at most 2, leaving the rest alone)."""
+def set_threads(threads: int | None, option: str = "--torch-threads") -> int:
+    """Use ``threads`` torch intra-op threads (default: at most 2, leaving the rest alone).
+
+    ``option`` is the flag the value came from, named in the error for a bad value.
+    """
     import torch
 
     if threads is None:
         threads = min(2, os.cpu_count() or 1)
     if threads < 1:
-        raise UserError(f"--threads must be at least 1, got {threads}")
+        raise UserError(f"{option} must be at least 1, got {threads}")
     torch.set_num_threads(threads)
     return threads
 
 
 def parse_size(text: str | None, default: tuple[int, int]) -> tuple[int, int]:
-    """``HxW`` -> (H, W) via the shared CLI parser."""
-    from edgenas.cli.common import parse_shape
+    """``HxW`` -> (H, W) via the shared parser (:func:`edgenas.parsing.parse_shape`)."""
+    from edgenas.parsing import parse_shape
 
     if text is None:
         return default
@@ -44,8 +47,6 @@ def open_for_cli(task, data: str | None, split: str, *, fmt, size, scale, train,
 
 def write_json(obj, path: str | Path) -> None:
     """Write JSON atomically (NaN written as null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
 
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
@@ -56,15 +57,7 @@ def write_json(obj, path: str | Path) -> None:
             return [clean(v) for v in x]
         return x
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(clean(obj), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(clean(obj), indent=2, sort_keys=True) + "\n")
 
 
 def format_metrics(metrics: dict) -> str:

@@ -1,0 +1,93 @@
+"""`edgenas search` takes its defaults from SearchConfig; the CLI only maps flags.
+
+The one documented difference: with no target flag the command line targets
+DEFAULT_TARGET_LATENCY_MS on --device, while a SearchConfig built in Python has only
+the targets it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from edgenas.cli import build_parser
+from edgenas.cli.search_cmd import config_from_args
+from edgenas.search.config import (
+    DEFAULT_GRID_SUBSAMPLE,
+    DEFAULT_PROXY_INPUT,
+    DEFAULT_SR_PROXY_INPUT,
+    DEFAULT_TARGET_LATENCY_MS,
+    SearchConfig,
+)
+
+
+def cli_config(*argv: str) -> SearchConfig:
+    """The SearchConfig `edgenas search ARGV` would run with (nothing is run)."""
+    return config_from_args(build_parser().parse_args(["search", *argv]))
+
+
+def test_python_config_has_no_silent_target():
+    config = SearchConfig()
+    assert config.targets() == {} and config.primary_resource() == "params"
+    assert SearchConfig(target_params=3e5).targets() == {"params": 3e5}
+
+
+def test_cli_without_targets_uses_the_documented_latency_target():
+    assert cli_config().targets() == {"latency_ms": DEFAULT_TARGET_LATENCY_MS}
+    assert cli_config("--target-params", "300k").targets() == {"params": 3e5}
+
+
+def test_cli_defaults_equal_the_dataclass_defaults():
+    cli = cli_config("--name", "x")
+    python = SearchConfig(target_latency_ms=DEFAULT_TARGET_LATENCY_MS, run_name="x")
+    differing = {
+        f.name: (getattr(cli, f.name), getattr(python, f.name))
+        for f in dataclasses.fields(SearchConfig)
+        if getattr(cli, f.name) != getattr(python, f.name)
+    }
+    assert differing == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "python"),
+    [
+        (["--task", "sr"], {"task": "sr"}),
+        (["--alpha-grid", "0.4,0.6"], {"alpha_grid": (0.4, 0.6)}),
+        (["--executor", "process"], {"executor": "process"}),
+    ],
+)
+def test_dependent_defaults_agree(argv, python):
+    cli = cli_config(*argv)
+    config = SearchConfig(**python)
+    assert (cli.proxy_input, cli.subsample, cli.workers, cli.torch_threads) == (
+        config.proxy_input,
+        config.subsample,
+        config.workers,
+        config.torch_threads,
+    )
+
+
+def test_dependent_defaults_resolve_to_concrete_values():
+    assert SearchConfig().proxy_input == DEFAULT_PROXY_INPUT
+    assert SearchConfig(task="sr").proxy_input == DEFAULT_SR_PROXY_INPUT
+    assert SearchConfig(task="sr", proxy_input=(32, 32)).proxy_input == (32, 32)
+    assert SearchConfig().subsample == 1.0
+    assert SearchConfig(alpha_grid=(0.5,)).subsample == DEFAULT_GRID_SUBSAMPLE
+    # What the store keeps round-trips unchanged.
+    config = SearchConfig(task="sr", alpha_grid=(0.4, 0.6))
+    assert SearchConfig.from_dict(config.to_dict()) == config
+
+
+def test_subsample_applies_only_with_an_alpha_grid():
+    assert cli_config("--subsample", "0.5").subsample == 1.0
+    assert cli_config("--subsample", "0.5", "--alpha-grid", "0.5").subsample == 0.5
+
+
+def test_help_says_the_real_defaults(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--target-latency {DEFAULT_TARGET_LATENCY_MS:g}ms" in text
+    assert f"(default: {SearchConfig().workers})" in text
+    assert "(default: None)" not in text

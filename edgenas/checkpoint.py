@@ -2,45 +2,61 @@
 
 A checkpoint is a dict of tensors and plain values (``torch.load(weights_only=True)``
 reads it; nothing in it can run code). ``model_spec`` names the network: a genotype of
-the LDP space (``{"genotype", "task", "options"}``) or a reference model
-(``{"model", "task", "options"}``, see :mod:`edgenas.models.reference`).
+the LDP space (``{"genotype", "task", "options"}``), a reference model
+(``{"model", "task", "options"}``, see :mod:`edgenas.models.reference`) or a network
+extracted by HR-NAS shrinking (``{"hrnas_arch", "supernet", "task", "options"}``: the
+encoded architecture and its supernet configuration, see :mod:`edgenas.hrnas.arch`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from edgenas.atomic import atomic_path
 from edgenas.errors import UserError
 
 CHECKPOINT_FORMAT = "edgenas-checkpoint-v1"
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` ``obj`` to ``path`` whole or not at all (:func:`edgenas.atomic.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def cpu_state(state: Any) -> Any:
+    """A (nested) state dict with every tensor on the CPU, for device-free checkpoints."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: cpu_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [cpu_state(v) for v in state]
+    return state
 
 
 def model_spec(model: nn.Module) -> dict | None:
-    """How to rebuild ``model``: ``{"genotype" | "model", "task", "options"}``; None for
-    modules that are neither a genotype network nor a reference model."""
+    """How to rebuild ``model``: ``{"genotype" | "model" | "hrnas_arch", "task",
+    "options"}``; None for modules that are neither a genotype network, a reference
+    model nor an HR-NAS network."""
     if not hasattr(model, "task"):
         return None
     options = dict(getattr(model, "options", {}))
+    from edgenas.hrnas.supernet import HRSupernet
+
+    if isinstance(model, HRSupernet):
+        from edgenas.hrnas.arch import architecture
+
+        return {
+            "hrnas_arch": architecture(model).encode(),
+            "supernet": model.config.to_dict(),
+            "task": model.task,
+            "options": options,
+        }
     reference = getattr(model, "reference", None)
     if reference is not None:
         return {"model": reference, "task": model.task, "options": options}
@@ -52,6 +68,15 @@ def model_spec(model: nn.Module) -> dict | None:
 
 def build_from_spec(spec: dict) -> nn.Module:
     """The (untrained) network a :func:`model_spec` describes."""
+    if "hrnas_arch" in spec:
+        from edgenas.hrnas.arch import build_architecture
+        from edgenas.hrnas.config import SupernetConfig
+
+        try:
+            config = SupernetConfig.from_dict(spec["supernet"])
+        except TypeError as err:  # unknown or missing fields: another version's spec
+            raise ValueError(f"bad HR-NAS supernet configuration: {err}") from None
+        return build_architecture(spec["hrnas_arch"], config, spec["task"], **spec["options"])
     if "model" in spec:
         from edgenas.models.reference import build_reference
 
@@ -62,7 +87,10 @@ def build_from_spec(spec: dict) -> nn.Module:
 
 
 def describe_spec(spec: dict) -> str:
-    """``model espcn`` or ``genotype S2:...`` for messages and summaries."""
+    """``model espcn``, ``genotype S2:...`` or ``HR-NAS hrnas(...):...`` for messages
+    and summaries."""
+    if "hrnas_arch" in spec:
+        return f"HR-NAS {spec['hrnas_arch']}"
     return f"model {spec['model']}" if "model" in spec else f"genotype {spec['genotype']}"
 
 

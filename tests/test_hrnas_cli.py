@@ -18,31 +18,145 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
 
     result = run_cli(
         "shrink", "--task", "seg", "--epochs", "2", "--lambda", "0.05", "--epsilon", "0.05",
-        "--alpha-lr-mult", "200", *TINY, "--runs-dir", str(tmp_path), "--name", "demo", "--quiet",
+        "--alpha-lr-mult", "200", *TINY, "--deploy-input", "48x64", "--threads", "1",
+        "--runs-dir", str(tmp_path), "--name", "demo", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "step 0 (epoch 0)" in out and "step 2 (epoch 2)" in out
-    assert "latency on cpu" in out and "val (ONNX)" in out
+    assert "at 1x3x48x64 on cpu (measured)" in out and "val (ONNX):  miou" in out
     run = tmp_path / "demo"
-    for name in ("run.sqlite", "model.onnx", "extracted.pt", "report.md", "kept_units.png"):
+    for name in ("run.sqlite", "best.pt", "best.onnx", "best.latency.json", "report.md",
+                 "kept_units.png"):  # fmt: skip
         assert (run / name).is_file(), name
+    assert not (run / "shrink_state.pt").exists()  # finished: best.pt holds the network
     with RunStore.open_readonly(run) as store:
         info = store.run_info()
         steps = store.events(kinds=("shrink_step",))
         (candidate,) = store.candidates()
     assert info.kind == "hrnas-shrink" and info.status == "finished"
     assert info.config["lambda"] == 0.05 and info.config["cost"] == "flops"
+    assert info.config["threads"] == 1 and info.config["torch_threads"] == 1
+    assert info.config["input"] == [32, 40] and info.config["deploy_input"] == [48, 64]
     assert [e.payload["step"] for e in steps] == [0, 1, 2]
     assert steps[-1].payload["macs"] < steps[0].payload["macs"]
     assert candidate.genotype.startswith("hrnas(w4-8,b1-2,")
     assert candidate.latency_source == "measured" and candidate.latency_ms > 0
-    assert candidate.flops == steps[-1].payload["macs"]
-    meta = {p.key: p.value for p in onnx.load(run / "model.onnx").metadata_props}
+    assert candidate.onnx_path == str(run / "best.onnx")
+    summary = json.loads(json.dumps(info.summary))
+    assert summary["units_after"] < summary["units_before"]
+    assert summary["macs_after"] == steps[-1].payload["macs"]  # at the training size
+    assert candidate.flops > summary["macs_after"]  # at the (larger) deploy size
+    deployed = summary["deployed"]
+    assert deployed["input_shape"] == [1, 3, 48, 64] and deployed["device"] == "cpu"
+    assert deployed["latency_ms"] == candidate.latency_ms == summary["latency_ms"]
+    assert deployed["onnx_path"] == str(run / "best.onnx") and deployed["max_rel_err"] < 1e-3
+    assert summary["onnx_metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-3)
+    model = onnx.load(run / "best.onnx")
+    meta = {p.key: p.value for p in model.metadata_props}
     assert meta["edgenas.hrnas_arch"] == candidate.genotype
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for d in dims[2:])  # any height and width
     report = (run / "report.md").read_text()
     assert "| step | epoch | removed |" in report and "kept_units.png" in report
-    assert json.loads(json.dumps(info.summary))["units_after"] < info.summary["units_before"]
+    # The task's baseline (U-Net) trained for the shrink's training time, beside it.
+    (baseline,) = summary["baselines"]
+    assert baseline["name"] == "unet" and baseline["latency_ms"] > 0
+    assert baseline["input_shape"] == [1, 3, 48, 64] and "miou" in baseline["metrics"]
+    assert (run / "samples.png").is_file() and "samples.png" in report
+    assert "unet" in report and "at 1x3x48x64 on cpu (measured)" in report
+
+    # best.pt is an edgenas checkpoint: export, eval and profile take it like a search's.
+    exported = run_cli("export", "--run", str(run), "-o", str(tmp_path / "again.onnx"), "--json")
+    assert exported.returncode == 0, exported.stderr
+    again = json.loads(exported.stdout)
+    assert again["input_shape"] == [1, 3, 48, 64] and again["dynamic"]
+    assert again["params"] == candidate.params
+    evaluated = run_cli("eval", "--task", "seg", "--checkpoint", str(run / "best.pt"))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "miou" in evaluated.stdout
+    profiled = run_cli(
+        "profile", str(run / "best.pt"), "--runs", "3", "--sessions", "1", "--warmup", "1"
+    )
+    assert profiled.returncode == 0, profiled.stderr
+    assert "latency:" in profiled.stdout
+
+
+def test_interrupted_shrink_resumes_from_its_folder(tmp_path):
+    """Ctrl-C right after shrink step 1, then `edgenas shrink --resume`: the run ends
+    with the same number of epochs, batches and shrink steps as an uninterrupted one."""
+    from edgenas.hrnas.config import ShrinkConfig, SupernetConfig
+    from edgenas.hrnas.session import STATE_FILE, ShrinkSession
+    from edgenas.store import RunStore
+
+    def ctrl_c_after_step_1(message: str) -> None:
+        if message.startswith("step 1 "):
+            raise KeyboardInterrupt
+
+    run = tmp_path / "r"
+    session = ShrinkSession(
+        task="seg",
+        config=SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2),
+        shrink=ShrinkConfig(epochs=2, lam=0.05, epsilon=0.05, alpha_lr_mult=200),
+        input_hw=(32, 40),
+        baselines=(),
+        run_dir=run,
+        quiet=True,
+        log=ctrl_c_after_step_1,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        session.run()
+    with RunStore.open_readonly(run) as store:
+        assert store.run_info().status == "interrupted"
+    assert (run / STATE_FILE).is_file() and not (run / "best.pt").exists()
+
+    changed = run_cli("shrink", "--resume", str(run), "--lambda", "1")
+    assert_one_line_error(changed, "--resume", "drop --lambda")
+    result = run_cli("shrink", "--resume", str(run), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout and "step 2 (epoch 2)" in result.stdout
+    assert "step 1 " not in result.stdout  # done before the interruption
+    for name in ("best.pt", "best.onnx", "best.latency.json", "report.md"):
+        assert (run / name).is_file(), name
+    assert not (run / STATE_FILE).exists()
+    with RunStore.open_readonly(run) as store:
+        info = store.run_info()
+        steps = [e.payload["step"] for e in store.events(kinds=("shrink_step",))]
+        kinds = [e.kind for e in store.events()]
+    assert info.status == "finished" and steps == [0, 1, 2]
+    assert kinds.count("run_resumed") == 1 and kinds[-1] == "run_finished"
+    assert info.summary["epochs"] == 2 and info.summary["shrink_steps"] == 2
+    assert info.summary["batches"] == 2 * (256 // 8)  # built-in scenes: 256 training images
+
+    finished = run_cli("shrink", "--resume", str(run))
+    assert_one_line_error(finished, "has finished", str(run / "report.md"))
+
+
+def test_resume_refuses_what_is_not_an_unfinished_shrink_run(tmp_path):
+    from edgenas.store import RunStore
+
+    missing = run_cli("shrink", "--resume", str(tmp_path / "nothing"))
+    assert_one_line_error(missing, "not a shrink run")
+    with RunStore.create(tmp_path / "search", name="search", kind="ldp-search", config={}):
+        pass
+    other = run_cli("shrink", "--resume", str(tmp_path / "search"))
+    assert_one_line_error(other, "ldp-search run, not a shrink run")
+    with RunStore.create(tmp_path / "early", name="early", kind="hrnas-shrink", config={}):
+        pass  # stopped before its first state was saved
+    early = run_cli("shrink", "--resume", str(tmp_path / "early"))
+    assert_one_line_error(early, "no saved state")
+
+
+def test_flag_defaults_are_the_dataclasses_defaults(tmp_path):
+    """The command line writes no default of its own: `edgenas shrink --task seg` is
+    the session a program gets from ShrinkSession(task="seg")."""
+    from edgenas.cli import build_parser
+    from edgenas.cli.shrink_cmd import _check, session_from_args
+    from edgenas.hrnas.session import ShrinkSession
+
+    args = build_parser().parse_args(["shrink", "--task", "seg", "--runs-dir", str(tmp_path)])
+    from_cli = session_from_args(args, *_check(args))
+    assert from_cli.settings() == ShrinkSession(task="seg").settings()
 
 
 def test_shrink_with_latency_cost_tracks_measured_latency(tmp_path, monkeypatch):
@@ -52,7 +166,7 @@ def test_shrink_with_latency_cost_tracks_measured_latency(tmp_path, monkeypatch)
     result = run_cli(
         "shrink", "--task", "seg", "--cost", "latency", "--epochs", "1", "--lambda", "0.05",
         "--epsilon", "0.05", "--alpha-lr-mult", "200", "--align", "1", *TINY,
-        "--runs-dir", str(tmp_path), "--name", "lat", "--quiet",
+        "--runs-dir", str(tmp_path), "--name", "lat", "--baselines", "none", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "by unit slopes" in result.stdout
@@ -81,6 +195,11 @@ def _free_port() -> int:
         (["--task", "seg", "--branches", "1,3"], "bad supernet"),
         (["--task", "seg", "--epochs", "0"], "--epochs"),
         (["--task", "seg", "--lambda", "-1"], "--lambda"),
+        (["--task", "seg", "--threads", "0"], "--threads"),
+        (["--task", "seg", "--torch-threads", "0"], "--torch-threads"),
+        (["--task", "seg", "--deploy-input", "48x"], "48x"),
+        (["--task", "seg", "--val-data", "/no/such/val"], "/no/such/val"),
+        (["--epochs", "2"], "--task is required"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, fragment):
@@ -114,4 +233,35 @@ def test_shrink_runs_on_camvid(tmp_path, shared_data):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "184 train / 101 val" in result.stdout and "miou" in result.stdout
-    assert (tmp_path / "camvid" / "model.onnx").is_file()
+    assert (tmp_path / "camvid" / "best.onnx").is_file()
+
+
+def test_help_says_the_dataclass_defaults_and_the_outputs(capsys):
+    from edgenas.cli import build_parser
+    from edgenas.hrnas.config import ShrinkConfig
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["shrink", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    assert f"--lambda LAM weight of the resource term (default: {ShrinkConfig().lam})" in text
+    assert f"(default {ShrinkConfig.DEFAULT_EPOCHS})" in text
+    assert "best.pt" in text and "best.onnx" in text and "--resume" in text
+
+
+def test_sr_shrink_checks_its_any_size_onnx_model_on_whole_images(tmp_path):
+    """Super-resolution validates on whole images of their own sizes, which the ONNX
+    model can now take: its metrics are computed, and equal PyTorch's."""
+    from edgenas.store import RunStore
+
+    result = run_cli(
+        "shrink", "--task", "sr", "--epochs", "1", "--widths", "4,8", "--branches", "1,2",
+        "--tokens", "2", "--input", "16x16", "--runs-dir", str(tmp_path), "--name", "sr",
+        "--baselines", "none", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "val (ONNX):  psnr" in result.stdout
+    with RunStore.open_readonly(tmp_path / "sr") as store:
+        summary = store.run_info().summary
+    assert summary["onnx_metrics"]["psnr"] == pytest.approx(summary["metrics"]["psnr"], abs=0.01)
+    assert summary["deployed"]["input_shape"] == [1, 3, 16, 16]  # the LR training size

@@ -132,6 +132,40 @@ def test_extracted_network_equals_masked_supernet_and_exports(tmp_path):
     assert report.max_rel_err < 1e-3
 
 
+def test_extracted_network_round_trips_a_checkpoint_spec_and_exports_at_any_size(tmp_path):
+    """best.pt names an extracted network by its architecture; the rebuilt network takes
+    the weights, and its ONNX file has dynamic height and width (verified at two sizes
+    by export_onnx, and here at a third, odd size)."""
+    from edgenas.checkpoint import build_from_spec, describe_spec, model_spec
+    from edgenas.export import export_onnx, run_onnxruntime
+    from edgenas.hrnas.arch import build_architecture
+
+    torch.manual_seed(0)
+    model = HRSupernet(TINY, "seg", num_classes=3)
+    _randomise(model)
+    static = extract(model.eval(), 0.1)
+    spec = model_spec(static)
+    assert spec["hrnas_arch"] == architecture(static).encode() and spec["task"] == "segmentation"
+    assert describe_spec(spec) == f"HR-NAS {spec['hrnas_arch']}"
+    rebuilt = build_from_spec(spec)
+    rebuilt.load_state_dict(static.state_dict())  # same structure, parameter for parameter
+    rebuilt.eval()
+    x = torch.randn(2, 3, 45, 59)
+    torch.testing.assert_close(rebuilt(x), static(x))
+
+    report = export_onnx(rebuilt, (1, 3, 32, 40), tmp_path / "any.onnx", dynamic=True)
+    assert report.dynamic and report.max_rel_err < 1e-3
+    onnx_out = torch.from_numpy(run_onnxruntime(tmp_path / "any.onnx", x.numpy()))
+    torch.testing.assert_close(onnx_out, static(x), rtol=1e-3, atol=1e-3)
+
+    with pytest.raises(ValueError, match="supernet"):  # units of another supernet
+        build_architecture(spec["hrnas_arch"], SupernetConfig(), "seg", num_classes=3)
+    head, body = spec["hrnas_arch"].split("):")
+    too_many = head + "):" + ",".join(["99/0/0/0", *body.split(",")[1:]])
+    with pytest.raises(ValueError, match="keeps 99"):
+        build_architecture(too_many, TINY, "seg", num_classes=3)
+
+
 def test_flops_cost_is_the_exact_mac_saving_of_one_unit():
     model = HRSupernet(TINY, "seg", num_classes=3)
     shape = (1, 3, 32, 40)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 
+from edgenas.hrnas.arch import build_architecture
 from edgenas.hrnas.costs import LatencyCoster, blocks_latency, count_hrnas_macs, flops_costs
 from edgenas.hrnas.extract import select_units, shrink_model
-from edgenas.hrnas.shrink import ShrinkConfig, run_shrink
+from edgenas.hrnas.shrink import ShrinkConfig, load_shrink_state, run_shrink
 from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
 
 TINY = SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2, token_size=4, head_channels=8)
@@ -76,6 +78,97 @@ def test_shrinking_removes_units_physically_and_records_every_step():
             assert float(block.channel_importance(k).detach().abs().min()) >= config.epsilon
     assert model(torch.rand(1, 3, 32, 40)).shape == (1, train.info.num_classes, 32, 40)
     assert "miou" in result.steps[-1].metrics
+
+
+RESUMABLE = ShrinkConfig(
+    lam=0.05, epsilon=0.05, epochs=3, warmup_epochs=0.5, batch_size=8, alpha_lr_mult=200, align=1
+)
+
+
+def _shrink_tiny(train, val, task, model=None, **kwargs):
+    if model is None:
+        torch.manual_seed(0)
+        model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
+    result = run_shrink(
+        model,
+        task,
+        train,
+        val,
+        RESUMABLE,
+        input_shape=SHAPE,
+        cost_fn=lambda m: flops_costs(m, SHAPE),
+        **kwargs,
+    )
+    return model, result
+
+
+class _Interrupt:
+    """Raises KeyboardInterrupt (what Ctrl-C raises) at the n-th call, like a user
+    pressing Ctrl-C at that point of the run."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, *args) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "mid-epoch",  # Ctrl-C after batch 2 of 4 of the first epoch
+        "after-shrink-step",  # Ctrl-C right after shrink step 1 was saved and reported
+    ],
+)
+def test_interrupted_shrinking_resumes_to_the_uninterrupted_result(tmp_path, where):
+    task, train, val = _data()
+    full_model, full = _shrink_tiny(train, val, task, state_path=tmp_path / "full.pt")
+    assert load_shrink_state(tmp_path / "full.pt")["finished"]
+
+    path = tmp_path / "state.pt"
+    hook = {"progress": _Interrupt(2)} if where == "mid-epoch" else {"on_step": _Interrupt(2)}
+    with pytest.raises(KeyboardInterrupt):
+        _shrink_tiny(train, val, task, state_path=path, **hook)
+    state = load_shrink_state(path)
+    assert not state["finished"]
+    assert (state["epoch"], state["batch"]) == ((0, 2) if where == "mid-epoch" else (1, 0))
+    # A fresh process knows only the file: rebuild the shrunk network from it.
+    model = build_architecture(state["architecture"], TINY, state["task"], **state["options"])
+    seen = []
+    model, resumed = _shrink_tiny(
+        train, val, task, model, state_path=path, resume=state,
+        on_step=lambda step, _m: seen.append(step.step),
+    )  # fmt: skip
+
+    assert seen == ([1, 2, 3] if where == "mid-epoch" else [2, 3])  # only the new steps
+    assert [s.step for s in resumed.steps] == [s.step for s in full.steps] == [0, 1, 2, 3]
+    assert resumed.epochs == full.epochs == 3
+    assert resumed.batches == full.batches == 3 * len(train) // 8
+    assert len(resumed.epoch_seconds) == 3
+    assert [s.units for s in resumed.steps] == [s.units for s in full.steps]
+    assert [s.macs for s in resumed.steps] == [s.macs for s in full.steps]
+    model.eval()
+    full_model.eval()
+    x = torch.rand(2, *SHAPE[1:])
+    torch.testing.assert_close(model(x), full_model(x), rtol=1e-4, atol=1e-4)
+    # A finished state is the end: resuming it again trains nothing.
+    again = load_shrink_state(path)
+    assert again["finished"]
+    model = build_architecture(again["architecture"], TINY, "seg", **again["options"])
+    _, same = _shrink_tiny(train, val, task, model, resume=again, on_step=_Interrupt(1))
+    assert [s.step for s in same.steps] == [0, 1, 2, 3] and same.batches == full.batches
+
+
+def test_a_foreign_file_is_not_a_shrinking_state(tmp_path):
+    from edgenas.errors import UserError
+
+    torch.save({"format": "something-else"}, tmp_path / "x.pt")
+    with pytest.raises(UserError, match="not a shrinking state"):
+        load_shrink_state(tmp_path / "x.pt")
+    with pytest.raises(UserError, match="does not exist"):
+        load_shrink_state(tmp_path / "missing.pt")
 
 
 def test_latency_costs_are_measured_once_into_the_device_table(tmp_path):

@@ -1,8 +1,14 @@
-"""``edgenas shrink``: HR-NAS progressive shrinking of a multi-branch supernet."""
+"""``edgenas shrink``: HR-NAS progressive shrinking of a multi-branch supernet.
+
+The command maps its flags onto :class:`edgenas.hrnas.session.ShrinkSession` (and the
+:class:`~edgenas.hrnas.config.ShrinkConfig` / :class:`~edgenas.hrnas.config.SupernetConfig`
+inside it); every default shown here is read from those dataclasses.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from edgenas.cli.common import add_command
 from edgenas.errors import UserError
@@ -20,29 +26,103 @@ into the device's lookup table (--cost latency). Every --shrink-every epochs the
 with |alpha| < --epsilon are removed physically (weights and Adam state sliced, BN
 statistics recalibrated). Channel counts are rounded up to multiples of --align
 (default 8): CPU runtimes use 8-channel blocked layouts, and odd widths measured up to
-2x slower than wider aligned ones. The final network is extracted as a static model, exported
-to verified ONNX and profiled on --device.
+2x slower than wider aligned ones. The final network is extracted, exported to ONNX
+with dynamic height and width (verified on a validation image at two sizes) and
+profiled on --device at --deploy-input.
 
 The paper's epsilon (1e-3) prunes almost nothing in a few CPU minutes; the defaults
 (lambda 2e-3, epsilon 2e-2, importance learning rate x50) are chosen so that the
 built-in demo visibly removes units in a few minutes. Tune them for real runs.
 
+The run saves its state (shrunk supernet, weights, Adam state, progress) at every
+epoch end and shrink step and on Ctrl-C; `--resume runs/NAME` continues it to the end
+of its budget with its stored settings.
+
 Writes runs/NAME/: run.sqlite (run store: config, one shrink_step event per step, the
-extracted candidate), model.onnx, extracted.pt, report.md and its figures."""
+extracted candidate, the summary), best.pt (the extracted network as an edgenas
+checkpoint: `edgenas export --run`, `eval --checkpoint`, `profile`), best.onnx (any
+input size), best.latency.json (latency at --deploy-input on --device), report.md and
+its figures; shrink_state.pt while the run is unfinished."""
 
 EPILOG = """\
 examples:
   edgenas shrink --task seg                                  built-in scenes, ~2 minutes
   edgenas shrink --task seg --cost latency --device cpu --epochs 4
   edgenas shrink --task seg --data ../shared/data/camvid --input 96x128 --epochs 6 \\
-      --lambda 1.4e-4 --epsilon 1e-3 --name camvid-flops
+      --lambda 1.4e-4 --epsilon 1e-3 --deploy-input 360x480 --name camvid-flops
+  edgenas shrink --resume runs/camvid-flops                  after Ctrl-C or a crash
   edgenas shrink --task seg --device pixel3a --cost latency   needs the phone (see devices)
   edgenas shrink --task depth --seconds 120 --widths 8,16,24,32 --tokens 4"""
+
+# Flags that --resume may come with (they do not change the run's results' meaning).
+_RESUME_FLAGS = {"resume", "quiet", "torch_threads"}
+
+
+def _field_default(cls, name: str):
+    """The default of dataclass field ``name`` of ``cls`` (None for a required field)."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def defaults() -> dict:
+    """``{dest: default}`` of every setting flag, read from the dataclasses."""
+    from edgenas.hrnas.config import ShrinkConfig, SupernetConfig
+    from edgenas.hrnas.session import RUNS_DIR, ShrinkSession
+
+    shrink, net = ShrinkConfig(), SupernetConfig()
+    session = {
+        f.name: _field_default(ShrinkSession, f.name) for f in dataclasses.fields(ShrinkSession)
+    }
+    return {
+        "task": None,
+        "data": session["data"],
+        "val_data": session["val_data"],
+        "fmt": session["fmt"],
+        "input": None,
+        "deploy_input": None,
+        "scale": session["scale"],
+        "lam": shrink.lam,
+        "epsilon": shrink.epsilon,
+        "align": shrink.align,
+        "cost": session["cost"],
+        "device": session["device"],
+        "devices_file": session["devices_file"],
+        "serial": None,
+        "threads": session["threads"],
+        "torch_threads": session["torch_threads"],
+        "baselines": None,
+        "epochs": None,
+        "seconds": None,
+        "shrink_every": shrink.shrink_every,
+        "warmup": shrink.warmup_epochs,
+        "alpha_lr_mult": shrink.alpha_lr_mult,
+        "widths": ",".join(map(str, net.widths)),
+        "branches": ",".join(map(str, net.branches)),
+        "depth": net.depth,
+        "expansion": net.expansion,
+        "tokens": net.tokens,
+        "batch_size": shrink.batch_size,
+        "lr": shrink.lr,
+        "seed": shrink.seed,
+        "workers": shrink.workers,
+        "accelerator": shrink.accelerator,
+        "name": None,
+        "runs_dir": RUNS_DIR,
+        "resume": None,
+        "quiet": session["quiet"],
+    }
 
 
 def register(subparsers) -> None:
     from edgenas.cli.profile_cmd import add_device_arguments
+    from edgenas.hrnas.config import ShrinkConfig
+    from edgenas.hrnas.session import COSTS, DEFAULT_INPUT, SR_DEFAULT_INPUT
 
+    d = defaults()
     parser = add_command(
         subparsers,
         "shrink",
@@ -50,54 +130,100 @@ def register(subparsers) -> None:
         description=DESCRIPTION,
         epilog=EPILOG,
     )
-    parser.add_argument("--task", required=True, help="depth, seg, sr or cls")
+    parser.add_argument("--task", help="depth, seg, sr or cls (required unless --resume)")
     parser.add_argument("--data", help="dataset folder (default: built-in demo data)")
     parser.add_argument("--val-data", help="separate validation folder")
     parser.add_argument("--format", dest="fmt", help="dataset layout (default: detected)")
-    parser.add_argument("--input", help="input HxW (default 64x80; sr: LR patch, 48x48)")
-    parser.add_argument("--scale", type=int, default=2, help="super-resolution factor")
+    size = "x".join(map(str, DEFAULT_INPUT))
+    patch = "x".join(map(str, SR_DEFAULT_INPUT))
     parser.add_argument(
-        "--lambda", dest="lam", type=float, default=2e-3, help="weight of the resource term"
+        "--input", help=f"training input HxW (default {size}; sr: LR patch, {patch})"
     )
     parser.add_argument(
-        "--epsilon", type=float, default=2e-2, help="remove units with |alpha| below this"
+        "--deploy-input",
+        help="HxW at which the final model is verified and its latency measured "
+        "(default: --input; sr: the LR size)",
+    )
+    parser.add_argument("--scale", type=int, default=d["scale"], help="super-resolution factor")
+    parser.add_argument(
+        "--lambda", dest="lam", type=float, default=d["lam"], help="weight of the resource term"
+    )
+    parser.add_argument(
+        "--epsilon", type=float, default=d["epsilon"], help="remove units with |alpha| below this"
     )
     parser.add_argument(
         "--align",
         type=int,
-        default=8,
+        default=d["align"],
         help="keep channels per kernel in multiples of this (1: fully fine-grained)",
     )
-    parser.add_argument("--cost", choices=("flops", "latency"), default="flops", help="Delta_i")
-    add_device_arguments(parser)
+    parser.add_argument("--cost", choices=COSTS, default=d["cost"], help="Delta_i")
+    add_device_arguments(parser, default=d["device"])
     parser.add_argument(
-        "--threads", type=int, help="torch threads (default 1: many small kernels scale badly)"
+        "--threads",
+        type=int,
+        default=d["threads"],
+        help="threads on the latency device (default: the device's)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=d["torch_threads"],
+        help="torch threads of the training (many small kernels scale badly)",
+    )
+    from edgenas.baselines import DEFAULT_BASELINES  # light: no torch
+
+    per_task = "; ".join(f"{t} {','.join(n)}" for t, n in DEFAULT_BASELINES.items() if n)
+    parser.add_argument(
+        "--baselines",
+        default=d["baselines"],
+        metavar="NAMES|none",
+        help="reference models (`edgenas models`) trained for the shrink's training time on "
+        f"the same data, measured on --device and compared in the report (default: {per_task}); "
+        "each learned one costs that time again; none to skip",
     )
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, help="train for N epochs (default 5)")
-    budget.add_argument("--seconds", type=float, help="train for S seconds")
-    parser.add_argument("--shrink-every", type=int, default=1, help="epochs between shrinks")
-    parser.add_argument("--warmup", type=float, default=1.0, help="lambda warm-up (epochs)")
-    parser.add_argument(
-        "--alpha-lr-mult", type=float, default=50.0, help="learning-rate factor of the alphas"
+    budget.add_argument(
+        "--epochs", type=int, help=f"train for N epochs (default {ShrinkConfig.DEFAULT_EPOCHS})"
     )
-    parser.add_argument("--widths", default="16,24,32,48", help="branch widths")
-    parser.add_argument("--branches", default="1,2,3,4,4", help="branches per parallel module")
-    parser.add_argument("--depth", type=int, default=1, help="blocks per branch and module")
-    parser.add_argument("--expansion", type=float, default=2.0, help="expansion ratio r")
-    parser.add_argument("--tokens", type=int, default=8, help="tokens per transformer (0: none)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per step")
-    parser.add_argument("--lr", type=float, default=7e-4, help="initial learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="seed")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    budget.add_argument("--seconds", type=float, help="train for S seconds")
+    parser.add_argument(
+        "--shrink-every", type=int, default=d["shrink_every"], help="epochs between shrinks"
+    )
+    parser.add_argument("--warmup", type=float, default=d["warmup"], help="lambda warm-up (epochs)")
+    parser.add_argument(
+        "--alpha-lr-mult",
+        type=float,
+        default=d["alpha_lr_mult"],
+        help="learning-rate factor of the alphas",
+    )
+    parser.add_argument("--widths", default=d["widths"], help="branch widths")
+    parser.add_argument("--branches", default=d["branches"], help="branches per parallel module")
+    parser.add_argument(
+        "--depth", type=int, default=d["depth"], help="blocks per branch and module"
+    )
+    parser.add_argument("--expansion", type=float, default=d["expansion"], help="expansion ratio r")
+    parser.add_argument(
+        "--tokens", type=int, default=d["tokens"], help="tokens per transformer (0: none)"
+    )
+    parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="images per step")
+    parser.add_argument("--lr", type=float, default=d["lr"], help="initial learning rate")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="seed")
+    parser.add_argument("--workers", type=int, default=d["workers"], help="data-loading processes")
     parser.add_argument(
         "--accelerator",
-        default="auto",
+        default=d["accelerator"],
         help="where the supernet trains: auto (CUDA when present), cpu or cuda[:N]; "
         "latency is still measured on --device",
     )
     parser.add_argument("--name", help="run name (default hrnas-TASK-DATE-TIME)")
-    parser.add_argument("--runs-dir", default="runs", help="folder of runs")
+    parser.add_argument("--runs-dir", default=d["runs_dir"], help="folder of runs")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted or failed shrink run with its stored settings "
+        "(only --quiet and --torch-threads may come with it)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -112,27 +238,35 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
     return values
 
 
+def _flag(dest: str) -> str:
+    return {"lam": "--lambda", "fmt": "--format", "warmup": "--warmup"}.get(
+        dest, "--" + dest.replace("_", "-")
+    )
+
+
 def _check(args: argparse.Namespace):
     """Every user error, before any work starts; returns (task, config, device entry)."""
+    from pathlib import Path
+
     from edgenas.devices.backends import check_availability
     from edgenas.devices.catalog import load_catalog
-    from edgenas.hrnas.supernet import SupernetConfig
+    from edgenas.hrnas.config import SupernetConfig
     from edgenas.tasks import get_task
 
+    if args.task is None:
+        raise UserError("--task is required (or --resume RUN_DIR to continue a run)")
     task = get_task(args.task)
-    for name in ("epochs", "batch_size", "shrink_every", "threads", "align"):
+    for name in ("epochs", "batch_size", "shrink_every", "threads", "torch_threads", "align"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+            raise UserError(f"{_flag(name)} must be at least 1, got {value}")
     if args.seconds is not None and args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
     if args.lam < 0 or args.epsilon < 0:
         raise UserError("--lambda and --epsilon cannot be negative")
-    if args.data is not None:
-        from pathlib import Path
-
-        if not Path(args.data).is_dir():
-            raise UserError(f"--data folder {args.data} does not exist")
+    for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
+        if folder is not None and not Path(folder).is_dir():
+            raise UserError(f"{flag} folder {folder} does not exist")
     try:
         config = SupernetConfig(
             widths=_ints(args.widths, "--widths"),
@@ -151,9 +285,91 @@ def _check(args: argparse.Namespace):
     return task, config, entry
 
 
-def run(args: argparse.Namespace) -> int:
+def session_from_args(args: argparse.Namespace, task, config, entry):
+    """The :class:`ShrinkSession` the flags describe (checked by :func:`_check`)."""
+    from pathlib import Path
+
+    from edgenas.baselines import parse_baselines
+    from edgenas.hrnas.config import ShrinkConfig
+    from edgenas.hrnas.session import ShrinkSession, default_run_name
+    from edgenas.parsing import parse_shape
+
+    input_hw = parse_shape(args.input, ndim=2) if args.input else None  # None: the task's
+    deploy_hw = parse_shape(args.deploy_input, ndim=2) if args.deploy_input else None
+    run_dir = Path(args.runs_dir) / (args.name or default_run_name(task.name))
+    if (run_dir / "run.sqlite").exists():
+        raise UserError(
+            f"run {run_dir} already exists; continue it with `edgenas shrink --resume "
+            f"{run_dir}` or choose another --name"
+        )
+    try:
+        shrink = ShrinkConfig(
+            lam=args.lam,
+            epsilon=args.epsilon,
+            align=args.align,
+            epochs=args.epochs,
+            seconds=args.seconds,
+            shrink_every=args.shrink_every,
+            warmup_epochs=args.warmup,
+            alpha_lr_mult=args.alpha_lr_mult,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            workers=args.workers,
+            accelerator=args.accelerator,
+        )
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return ShrinkSession(
+        task=task,
+        config=config,
+        device=entry,
+        cost=args.cost,
+        shrink=shrink,
+        data=args.data,
+        val_data=args.val_data,
+        fmt=args.fmt,
+        input_hw=input_hw,
+        deploy_hw=deploy_hw,
+        scale=args.scale,
+        threads=args.threads,
+        torch_threads=args.torch_threads,
+        baselines=parse_baselines(args.baselines),
+        devices_file=args.devices_file,
+        backend_options={"serial": args.serial} if entry.backend == "adb" and args.serial else {},
+        run_dir=run_dir,
+        quiet=args.quiet,
+    )
+
+
+def _resumed_session(args: argparse.Namespace):
+    """The session of ``--resume RUN_DIR``; other settings are refused, not ignored."""
     from edgenas.hrnas.session import ShrinkSession
 
+    given = [
+        _flag(dest)
+        for dest, default in defaults().items()
+        if dest not in _RESUME_FLAGS and getattr(args, dest, default) != default
+    ]
+    if given:
+        raise UserError(
+            f"--resume continues {args.resume} with its stored settings; drop {', '.join(given)}"
+        )
+    if args.torch_threads < 1:
+        raise UserError(f"--torch-threads must be at least 1, got {args.torch_threads}")
+    from edgenas.devices.backends import check_availability
+
+    session = ShrinkSession.from_run(
+        args.resume, quiet=args.quiet, torch_threads=args.torch_threads
+    )
+    availability = check_availability(session.device, **session.backend_options)
+    if not availability.usable:
+        raise UserError(f"device {session.device.name} is not usable: {availability.reason}")
+    return session
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        return _resumed_session(args).run(resume=True)
     task, config, entry = _check(args)
-    session = ShrinkSession.from_args(args, task, config, entry)
-    return session.run()
+    return session_from_args(args, task, config, entry).run()

@@ -7,13 +7,16 @@ Per searching block (in network order): channels kept per depthwise kernel (3x3,
 
 The prefix names the supernet configuration (widths, branches, depth, expansion,
 tokens, fusion tokens, token size, heads); each comma-separated entry is one block's
-``k3/k5/k7/tokens``.
+``k3/k5/k7/tokens``. :func:`build_architecture` rebuilds the network a string names
+(for checkpoints and resumed runs: the weights are loaded into it afterwards).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import torch
 
 from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
 
@@ -94,3 +97,40 @@ def decode_units(text: str) -> list[tuple[int, int, int, int]]:
             raise ValueError(f"bad block entry {entry!r} in HR-NAS architecture string")
         out.append(tuple(int(g) for g in match.groups()))
     return out  # type: ignore[return-value]
+
+
+def build_architecture(text: str, config: SupernetConfig, task: str, **task_options) -> HRSupernet:
+    """The network an encoded architecture names, with fresh weights.
+
+    A supernet of ``config`` is built and every block is cut down to the unit counts of
+    ``text`` (:func:`decode_units`), so that a state dict saved from the shrunk network
+    loads into it. Which units are kept does not matter: the weights are replaced.
+
+    Raises:
+        ValueError: ``text`` is malformed, names another supernet than ``config``, or
+            keeps more units in a block than the supernet has.
+    """
+    from edgenas.hrnas.extract import shrink_model
+
+    model = HRSupernet(config, task, **task_options)
+    units = decode_units(text)
+    ours, theirs = architecture(model).encode().split(":")[0], text.strip().split(":")[0]
+    if theirs != ours:
+        raise ValueError(f"the architecture belongs to supernet {theirs}, not {ours}")
+    blocks = list(model.blocks())
+    if len(units) != len(blocks):
+        raise ValueError(
+            f"the architecture has {len(units)} blocks but its supernet has {len(blocks)}"
+        )
+    selection = {}
+    for (name, block), counts in zip(blocks, units, strict=True):
+        have = block.units()
+        want = dict(zip(("k3", "k5", "k7", "tokens"), counts, strict=True))
+        for kind, n in want.items():
+            if n > have[kind]:
+                raise ValueError(f"block {name} keeps {n} {kind} units of {have[kind]}")
+        selection[name] = {kind: torch.arange(n) for kind, n in want.items()}
+    shrink_model(model, selection)
+    if architecture(model).encode() != text.strip():  # a hand-edited string, say
+        raise ValueError(f"the supernet cannot be cut down to architecture {text[:60]!r}...")
+    return model

@@ -25,15 +25,21 @@ import torch
 from torch import nn
 
 from edgenas.hrnas.surgery import Surgery
-from edgenas.hrnas.transformer import LightTransformer, static_hw
+from edgenas.hrnas.transformer import LightTransformer, feature_hw
 from edgenas.models.ops import conv_bn
 
 KERNELS = (3, 5, 7)
 
 
-def reduced_size(hw: tuple[int, int], stride: int) -> tuple[int, int]:
-    """Output size of a stride-``stride`` conv with padding k // 2 (odd k): ceil(h / s)."""
-    return tuple(-(-int(d) // stride) for d in hw)  # type: ignore[return-value]
+def reduced_size(hw: tuple, stride: int) -> tuple:
+    """Output size of a stride-``stride`` conv with padding k // 2 (odd k): ceil(h / s).
+
+    Works on Python ints and on the traced sizes of an ONNX export alike (only
+    non-negative integer arithmetic), so exported networks take any input size.
+    """
+    if stride == 1:
+        return tuple(hw)
+    return tuple((d + stride - 1) // stride for d in hw)
 
 
 class SearchingBlock(nn.Module):
@@ -106,7 +112,7 @@ class SearchingBlock(nn.Module):
                 outs.append(out)
             y = self.project(torch.cat(outs, dim=1) if len(outs) > 1 else outs[0])
         if self.transformer is not None and not self._tokens_masked_out():
-            size = reduced_size(static_hw(x), self.stride)
+            size = reduced_size(feature_hw(x), self.stride)
             t = self.transformer(x, size)
             y = t if y is None else y + t
         if self.residual:

@@ -1,19 +1,28 @@
 """``runs/<name>/report.md`` and figures of an HR-NAS shrinking run, from its run store.
 
-Reads only the store (config, ``shrink_step`` events, the extracted candidate), like the
-search report: a configuration table, a results table (one row per shrink step), the
-curves of metric / MACs / latency against the shrink step (``shrink_curves.png``) and
-the kept units per block (``kept_units.png``, the paper's Fig. 4: 3x3 / 5x5 / 7x7
-channels and tokens kept, and what was removed).
+Reads only the store (config, ``shrink_step`` events, the extracted candidate, the
+summary), like the search report. First what a user needs to judge the result: the
+resource penalty the run shrank with (HR-NAS has no hard target), the extracted
+network's metrics in their units (PSNR in dB, mIoU, REL / RMSE / delta1), its latency
+with input size, device and how it was obtained (the summary's ``deployed`` entry, else
+its ``latency_ms`` and ``device``), ``samples.png`` when the run wrote one, and the
+reference baselines of the summary's ``baselines`` rows (:mod:`edgenas.baselines`) in
+one table with the extracted network. Then a configuration table, a results table (one
+row per shrink step), the curves of metric / MACs / latency against the shrink step
+(``shrink_curves.png``) and the kept units per block (``kept_units.png``, the paper's
+Fig. 4: 3x3 / 5x5 / 7x7 channels and tokens kept, and what was removed). Runs without
+the newer summary keys get the sections their store has data for.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from edgenas.atomic import atomic_path, write_text_atomic
+from edgenas.baselines import comparison_table, metric_text, sample_columns
 from edgenas.store import RunStore
+
+METRICS = {"segmentation": "miou", "depth": "delta1", "sr": "psnr"}
 
 
 def _fmt(value) -> str:
@@ -29,14 +38,106 @@ def _fmt(value) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save a figure atomically, with the user's file mode."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+
+
+def latency_text(summary: dict, config: dict) -> str | None:
+    """The extracted network's latency with input size, device and source (None if the
+    summary has none): ``deployed`` when present, else ``latency_ms`` at the run's input."""
+    from edgenas.finalise import latency_label
+
+    deployed = summary.get("deployed") or {}
+    if deployed.get("latency_ms") is not None:
+        return latency_label(
+            deployed["latency_ms"],
+            deployed["input_shape"],
+            deployed["device"],
+            deployed.get("device_kind", "host"),
+        )
+    if summary.get("latency_ms") is not None:
+        shape = (1, 3, *config.get("input", ()))
+        device = summary.get("device") or config.get("device", "?")
+        return latency_label(summary["latency_ms"], shape, device, "host")
+    return None
+
+
+def penalty_text(config: dict) -> str:
+    """What the run shrank for: the resource penalty (and any target the config holds)."""
+    cost = config.get("cost", "flops")
+    size = "x".join(str(d) for d in config.get("input", ()))
+    resource = (
+        f"latency measured on {config.get('device')} at 1x3x{size} (per-unit latency slopes)"
+        if cost == "latency"
+        else f"MACs at 1x3x{size}"
+    )
+    text = (
+        f"Resource penalty: lambda = {config.get('lambda')} times the importance-weighted "
+        f"cost of the kept units, cost = {resource}; units with importance below epsilon = "
+        f"{config.get('epsilon')} are removed every {config.get('shrink_every', 1)} epoch(s), "
+        f"channels kept in multiples of {config.get('align')}. There is no hard target: "
+        "lambda trades accuracy for the resource."
+    )
+    targets = {k: v for k, v in config.items() if k.startswith("target") and v is not None}
+    if targets:
+        text += " Targets: " + ", ".join(f"{k} {_fmt(v)}" for k, v in targets.items()) + "."
+    return text
+
+
+def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list[str]:
+    """Penalty, metrics in units, latency with size, samples and baselines."""
+    lines = ["## Result", "", penalty_text(config), ""]
+    latency = latency_text(summary, config)
+    if not summary.get("metrics") and latency is None:  # not finished (or failed)
+        return lines
+    lines += ["| | |", "|---|---|"]
+    lines.append(f"| metrics (PyTorch) | {metric_text(task, summary.get('metrics'))} |")
+    if summary.get("onnx_metrics"):
+        lines.append(f"| metrics (ONNX) | {metric_text(task, summary['onnx_metrics'])} |")
+    lines.append(f"| latency | {latency or '-'} |")
+    for label, key in (("params", "params"), ("MACs", "macs")):
+        before, after = summary.get(f"{key}_before"), summary.get(f"{key}_after")
+        if after is not None:
+            was = f" (supernet {before:,})" if before is not None else ""
+            lines.append(f"| {label} | {after:,}{was} |")
+    onnx = (summary.get("deployed") or {}).get("onnx_path") or summary.get("onnx")
+    if onnx:
+        lines.append(f"| ONNX | `{onnx}` |")
+    lines.append("")
+    if (run_dir / "samples.png").is_file():
+        lines += [
+            "## Sample predictions",
+            "",
+            "The extracted network on the first validation images: " + sample_columns(task) + ".",
+            "",
+            "![samples](samples.png)",
+            "",
+        ]
+    baselines = summary.get("baselines")
+    if baselines is not None:
+        lines += ["## Compared with baselines", ""]
+        if baselines:
+            own = {
+                "name": "extracted network (this run)",
+                "metrics": summary.get("metrics") or {},
+                "params": summary.get("params_after"),
+                "macs": summary.get("macs_after"),
+                "latency_ms": (summary.get("deployed") or {}).get(
+                    "latency_ms", summary.get("latency_ms")
+                ),
+                "latency_text": latency,
+            }
+            lines += [
+                "Reference models trained with the run's budget, data and recipe, scored on "
+                "the same validation data, exported and measured the same way.",
+                "",
+                *comparison_table(task, [own, *baselines]),
+                "",
+            ]
+        else:
+            lines += ["No baselines were trained.", ""]
+    return lines
 
 
 def plot_curves(steps: list[dict], metric: str, path: Path) -> None:
@@ -145,6 +246,10 @@ def _full_blocks(config: dict, units: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def _fallback_latency(c) -> str:
+    return f"{_fmt(c.latency_ms)} ms ({c.latency_source}, {c.device})"
+
+
 def write_report(run_dir: str | Path) -> list[Path]:
     """Write ``report.md``, ``shrink_curves.png`` and ``kept_units.png``; returns them."""
     run_dir = Path(run_dir)
@@ -153,14 +258,21 @@ def write_report(run_dir: str | Path) -> list[Path]:
         steps = [e.payload for e in store.events(kinds=("shrink_step",))]
         candidates = store.candidates()
     config = info.config
-    metric = {"segmentation": "miou", "depth": "delta1", "sr": "psnr"}.get(config["task"], "top1")
+    summary = info.summary or {}
+    metric = METRICS.get(config["task"], "top1")
     written = []
     if steps:
         plot_curves(steps, metric, run_dir / "shrink_curves.png")
         plot_kept_units(_full_blocks(config, steps[-1]["units"]), run_dir / "kept_units.png")
         written += [run_dir / "shrink_curves.png", run_dir / "kept_units.png"]
 
-    lines = [f"# HR-NAS shrinking run `{info.name}`", "", f"Status: **{info.status}**", ""]
+    lines = [f"# HR-NAS shrinking run `{info.name}`", ""]
+    lines += [
+        f"Task **{config['task']}** on {config.get('data') or 'the built-in demo data'}; "
+        f"device **{config.get('device')}**; status **{info.status}**.",
+        "",
+    ]
+    lines += _result_lines(config["task"], config, summary, run_dir)
     lines += ["## Configuration", "", "| setting | value |", "|---|---|"]
     for key, value in config.items():
         lines.append(f"| {key} | {_fmt(value)} |")
@@ -190,15 +302,16 @@ def write_report(run_dir: str | Path) -> list[Path]:
             f"| architecture | `{c.genotype}` |",
             f"| params | {c.params:,} |" if c.params is not None else "| params | - |",
             f"| MACs | {c.flops:,} |" if c.flops is not None else "| MACs | - |",
-            f"| latency | {_fmt(c.latency_ms)} ms ({c.latency_source}, {c.device}) |",
-            f"| metrics | {_fmt(c.metrics)} |",
+            f"| latency | {latency_text(summary, config) or _fallback_latency(c)} |",
+            f"| metrics | {metric_text(config['task'], c.metrics)} |",
             f"| ONNX | `{c.onnx_path}` |",
             "",
         ]
-    if info.summary:
+    if summary:
         lines += ["| summary | value |", "|---|---|"]
-        for key, value in info.summary.items():
-            if key != "architecture":
+        for key, value in summary.items():
+            # Those rendered above, in their own sections.
+            if key not in ("architecture", "deployed", "baselines"):
                 lines.append(f"| {key} | {_fmt(value)} |")
     if steps:
         lines += ["", "## Kept units per block (paper Fig. 4)", "", "![kept units](kept_units.png)"]
@@ -210,8 +323,5 @@ def write_report(run_dir: str | Path) -> list[Path]:
                 f"| {b['name']} | {b['k3']} | {b['k5']} | {b['k7']} | {b['tokens']} | {gone} |"
             )
     path = run_dir / "report.md"
-    fd, tmp = tempfile.mkstemp(prefix=".report.md.", dir=run_dir)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return [path, *written]

@@ -1,12 +1,31 @@
-"""One ``edgenas shrink`` run: data, supernet, costs, shrinking, store, extraction, report.
+"""One ``edgenas shrink`` run: data, supernet, costs, shrinking, store, final model, report.
 
-Kept apart from the command module so that benchmarks can run the same path from
-Python (``ShrinkSession(...).run()``).
+Kept apart from the command module so that benchmarks and other programs run the same
+path from Python (``ShrinkSession(task="seg", ...).run()``); the dataclasses
+(:class:`ShrinkSession`, :class:`~edgenas.hrnas.config.ShrinkConfig`,
+:class:`~edgenas.hrnas.config.SupernetConfig`) own every default, and the command line
+takes its defaults from them.
+
+A run writes into ``run_dir``:
+
+- ``run.sqlite``: the run store (kind ``hrnas-shrink``): the resolved settings, one
+  ``shrink_step`` event per step, the extracted candidate, the summary (with the
+  deployed model under ``"deployed"``);
+- ``shrink_state.pt``: the resumable state (:func:`edgenas.hrnas.shrink.run_shrink`),
+  saved at every shrink step, epoch end and on Ctrl-C, removed when the run finishes;
+  :meth:`ShrinkSession.from_run` + ``run(resume=True)`` continue from it;
+- ``best.pt``: the extracted network in the edgenas checkpoint format
+  (:mod:`edgenas.checkpoint`, ``edgenas export --run``, ``eval --checkpoint``,
+  ``profile``);
+- ``best.onnx`` and ``best.latency.json``: the shared final step
+  (:func:`edgenas.finalise.finalise_model`): ONNX with dynamic height and width,
+  verified on a real validation image at two sizes, profiled at the deploy size;
+- ``report.md`` and its figures (:mod:`edgenas.hrnas.report`).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime
 import time
 from dataclasses import dataclass, field
@@ -14,76 +33,181 @@ from pathlib import Path
 from typing import Any
 
 from edgenas.errors import UserError
-from edgenas.hrnas.shrink import ShrinkConfig
-from edgenas.hrnas.supernet import SupernetConfig
+from edgenas.hrnas.config import ShrinkConfig, SupernetConfig
 
-DEFAULT_INPUT = (64, 80)
-DEFAULT_EPOCHS = 5
+DEFAULT_INPUT = (64, 80)  # training input of dense tasks
+SR_DEFAULT_INPUT = (48, 48)  # super-resolution: LR training patch
+RUNS_DIR = "runs"
+RUN_KIND = "hrnas-shrink"
+STATE_FILE = "shrink_state.pt"
+COSTS = ("flops", "latency")
+_BUILT_IN = "<built-in>"  # how settings and checkpoints name the built-in demo data
+
+
+def default_input(task_name: str) -> tuple[int, int]:
+    """The training input (H, W) of a task when none is given."""
+    return SR_DEFAULT_INPUT if task_name == "sr" else DEFAULT_INPUT
+
+
+def default_run_name(task_name: str) -> str:
+    """``hrnas-TASK-DATE-TIME``."""
+    return f"hrnas-{task_name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass
 class ShrinkSession:
-    task: Any
-    config: SupernetConfig
-    device: Any  # DeviceEntry
+    """Everything one shrinking run needs; :meth:`run` does it.
+
+    ``task`` and ``device`` may be given by name. ``input_hw`` defaults to
+    :func:`default_input`, ``deploy_hw`` (where the final model's latency is measured)
+    to ``input_hw``. ``threads`` are threads on the latency device (None: the device's
+    default); ``torch_threads`` those of the training process.
+    """
+
+    task: Any  # a Task or its name
+    config: SupernetConfig = field(default_factory=SupernetConfig)
+    device: Any = "cpu"  # a DeviceEntry or its name
     cost: str = "flops"
-    shrink: ShrinkConfig = field(default_factory=lambda: ShrinkConfig(epochs=DEFAULT_EPOCHS))
+    shrink: ShrinkConfig = field(default_factory=ShrinkConfig)
     data: str | None = None
     val_data: str | None = None
     fmt: str | None = None
-    input_hw: tuple[int, int] = DEFAULT_INPUT
+    input_hw: tuple[int, int] | None = None
+    deploy_hw: tuple[int, int] | None = None
     scale: int = 2
     threads: int | None = None
+    torch_threads: int = 1
+    # Reference models trained for the shrink's training time beside the final model
+    # (None: the task's defaults, see edgenas.baselines; empty: none).
+    baselines: tuple[str, ...] | None = None
+    devices_file: str | None = None
     backend_options: dict = field(default_factory=dict)
-    run_dir: Path = Path("runs/hrnas")
+    run_dir: Path = Path(RUNS_DIR) / "hrnas"
     quiet: bool = False
     log: Any = print
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, task, config, entry) -> ShrinkSession:
-        from edgenas.tasks.runner import parse_size
+    def __post_init__(self) -> None:
+        from edgenas.tasks import get_task
 
-        epochs, seconds = args.epochs, args.seconds
-        if epochs is None and seconds is None:
-            epochs = DEFAULT_EPOCHS
-        default = (48, 48) if task.name == "sr" else DEFAULT_INPUT
-        name = args.name or (
-            f"hrnas-{task.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        if isinstance(self.task, str):
+            self.task = get_task(self.task)
+        if isinstance(self.device, str):
+            from edgenas.devices.catalog import load_catalog
+
+            self.device = load_catalog(self.devices_file).get(self.device)
+        if self.cost not in COSTS:
+            raise UserError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        for name in ("threads", "torch_threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+        from edgenas.baselines import resolve_baselines
+
+        if self.baselines is not None:
+            self.baselines = tuple(self.baselines)
+        resolve_baselines(self.task.name, self.baselines)  # bad names fail before any work
+        self.input_hw = tuple(self.input_hw or default_input(self.task.name))
+        self.deploy_hw = tuple(self.deploy_hw or self.input_hw)
+        self.run_dir = Path(self.run_dir)
+
+    # ------------------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The fully resolved configuration stored with the run (:meth:`from_settings`
+        reads it back; the report and the monitor read its keys)."""
+        s = self.shrink
+        return {
+            "method": "hrnas-progressive-shrinking",
+            "task": self.task.name,
+            "data": self.data or _BUILT_IN,
+            "val_data": self.val_data,
+            "format": self.fmt,
+            "input": list(self.input_hw),
+            "deploy_input": list(self.deploy_hw),
+            "scale": self.scale,
+            "supernet": self.config.to_dict(),
+            "cost": self.cost,
+            "device": self.device.name,
+            "devices_file": self.devices_file,
+            "backend_options": dict(self.backend_options),
+            "threads": self.threads,
+            "torch_threads": self.torch_threads,
+            "baselines": None if self.baselines is None else list(self.baselines),
+            "lambda": s.lam,
+            "epsilon": s.epsilon,
+            "align": s.align,
+            "epochs": s.epochs,
+            "seconds": s.seconds,
+            "shrink_every": s.shrink_every,
+            "warmup_epochs": s.warmup_epochs,
+            "alpha_lr_mult": s.alpha_lr_mult,
+            "recalibrate_batches": s.recalibrate_batches,
+            "batch_size": s.batch_size,
+            "lr": s.lr,
+            "seed": s.seed,
+            "workers": s.workers,
+            "augment": s.augment,
+            "eval_batches": s.eval_batches,
+            "accelerator": s.accelerator,
+        }
+
+    @classmethod
+    def from_settings(cls, settings: dict, run_dir: str | Path, **overrides) -> ShrinkSession:
+        """The session whose :meth:`settings` are ``settings``, writing to ``run_dir``."""
+        keys = {"lambda": "lam"}
+        shrink_fields = {f.name for f in dataclasses.fields(ShrinkConfig)}
+        shrink = {keys.get(k, k): v for k, v in settings.items() if keys.get(k, k) in shrink_fields}
+        data = settings.get("data")
+        values = dict(
+            task=settings["task"],
+            config=SupernetConfig.from_dict(settings["supernet"]),
+            device=settings["device"],
+            cost=settings["cost"],
+            shrink=ShrinkConfig(**shrink),
+            data=None if data in (None, _BUILT_IN, "built-in") else data,
+            val_data=settings.get("val_data"),
+            fmt=settings.get("format"),
+            input_hw=tuple(settings["input"]),
+            deploy_hw=tuple(settings.get("deploy_input") or settings["input"]),
+            scale=settings.get("scale", 2),
+            threads=settings.get("threads"),
+            torch_threads=settings.get("torch_threads") or 1,
+            baselines=settings.get("baselines"),
+            devices_file=settings.get("devices_file"),
+            backend_options=dict(settings.get("backend_options") or {}),
+            run_dir=Path(run_dir),
         )
-        run_dir = Path(args.runs_dir) / name
-        if (run_dir / "run.sqlite").exists():
-            raise UserError(f"run {run_dir} already exists; choose another --name")
-        options = {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
-        return cls(
-            task=task,
-            config=config,
-            device=entry,
-            cost=args.cost,
-            shrink=ShrinkConfig(
-                lam=args.lam,
-                epsilon=args.epsilon,
-                align=args.align,
-                epochs=epochs,
-                seconds=seconds,
-                shrink_every=args.shrink_every,
-                warmup_epochs=args.warmup,
-                alpha_lr_mult=args.alpha_lr_mult,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                seed=args.seed,
-                workers=args.workers,
-                accelerator=args.accelerator,
-            ),
-            data=args.data,
-            val_data=args.val_data,
-            fmt=args.fmt,
-            input_hw=parse_size(args.input, default),
-            scale=args.scale,
-            threads=args.threads,
-            backend_options=options,
-            run_dir=run_dir,
-            quiet=args.quiet,
-        )
+        return cls(**{**values, **overrides})
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, **overrides) -> ShrinkSession:
+        """The session of an unfinished shrink run, to continue with ``run(resume=True)``.
+
+        A folder that is not a shrink run, a finished run and a run that stopped before
+        it saved any state are one-line :class:`UserError` s.
+        """
+        from edgenas.store import RunStore, StoreError, store_path
+
+        run_dir = Path(run_dir)
+        if not store_path(run_dir).is_file():
+            raise UserError(f"{run_dir} is not a shrink run (no {store_path(run_dir).name})")
+        try:
+            with RunStore.open_readonly(run_dir) as store:
+                info = store.run_info()
+        except StoreError as err:
+            raise UserError(str(err)) from None
+        if info.kind != RUN_KIND:
+            raise UserError(f"{run_dir} is a {info.kind} run, not a shrink run")
+        if info.status == "finished":
+            raise UserError(f"{run_dir} has finished; its report is {run_dir / 'report.md'}")
+        if not (run_dir / STATE_FILE).is_file():
+            raise UserError(
+                f"{run_dir} has no saved state to resume (it stopped before its first "
+                "shrink step); start it again under a new --name"
+            )
+        try:
+            return cls.from_settings(info.config, run_dir, **overrides)
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{run_dir} has settings this version cannot read ({err})") from None
 
     # ------------------------------------------------------------------------------
     def _open_data(self):
@@ -100,121 +224,83 @@ class ShrinkSession:
             val = open_for_cli(self.task, self.data, "val", train=False, **common)
         if len(train) == 0:
             raise UserError(f"no training images in {self.data}")
+        if len(val) == 0:
+            raise UserError(f"no validation images in {self.val_data or self.data}")
         return train, val
 
-    def settings(self) -> dict:
-        """The fully resolved configuration stored with the run."""
-        return {
-            "method": "hrnas-progressive-shrinking",
-            "task": self.task.name,
-            "data": self.data or "built-in",
-            "val_data": self.val_data,
-            "input": list(self.input_hw),
-            "supernet": self.config.to_dict(),
-            "cost": self.cost,
-            "device": self.device.name,
-            "threads": self.threads,
-            # the run store's keys (report and monitor read them)
-            "lambda": self.shrink.lam,
-            "epsilon": self.shrink.epsilon,
-            "align": self.shrink.align,
-            "epochs": self.shrink.epochs,
-            "seconds": self.shrink.seconds,
-            "shrink_every": self.shrink.shrink_every,
-            "warmup_epochs": self.shrink.warmup_epochs,
-            "alpha_lr_mult": self.shrink.alpha_lr_mult,
-            "batch_size": self.shrink.batch_size,
-            "lr": self.shrink.lr,
-            "seed": self.shrink.seed,
-            "accelerator": self.shrink.accelerator,
-        }
-
-    def run(self) -> int:
-        import torch
-
-        from edgenas.export import export_onnx
-        from edgenas.hrnas.arch import architecture
+    def _cost_functions(self, measurer, shape):
+        """``(cost_fn, measure_fn, blocks_ms_fn)`` of :func:`run_shrink` for ``self.cost``."""
         from edgenas.hrnas.costs import LatencyCoster, blocks_latency, flops_costs
+
+        if self.cost == "latency":
+            coster = LatencyCoster(measurer, shape)
+
+            def measure_fn(m):
+                return measurer.measure_network(m.eval(), shape)
+
+            return coster.costs, measure_fn, lambda m: blocks_latency(coster, m)
+        return (lambda m: flops_costs(m, shape)), None, None
+
+    def run(self, *, resume: bool = False) -> int:
+        """Shrink, extract, finalise and report; ``resume=True`` continues the run in
+        ``run_dir`` from its saved state (see :meth:`from_run`). Returns 0."""
+        from edgenas.hrnas.arch import architecture
         from edgenas.hrnas.costs import count_hrnas_macs as count_macs
-        from edgenas.hrnas.extract import extract
         from edgenas.hrnas.report import write_report
-        from edgenas.hrnas.shrink import run_shrink
-        from edgenas.hrnas.supernet import HRSupernet
+        from edgenas.hrnas.shrink import load_shrink_state, run_shrink
         from edgenas.latency_table import Measurer
         from edgenas.models.complexity import count_params
-        from edgenas.store import RunStore, StoreError
-        from edgenas.tasks.runner import format_metrics, set_threads
-        from edgenas.training import atomic_save, evaluate
+        from edgenas.tasks.runner import set_threads
 
-        set_threads(self.threads if self.threads is not None else 1)
+        set_threads(self.torch_threads)
+        state = load_shrink_state(self.run_dir / STATE_FILE) if resume else None
         train_data, val_data = self._open_data()
         info = train_data.info
         shape = (1, 3, *self.input_hw)
-        torch.manual_seed(self.shrink.seed)
-        model = HRSupernet(self.config, self.task.name, **self.task.head_options(info))
-        try:
-            store = RunStore.create(
-                self.run_dir, name=self.run_dir.name, kind="hrnas-shrink", config=self.settings()
-            )
-        except StoreError as err:
-            raise UserError(str(err)) from None
-        measurer = Measurer(
-            self.device, threads=self.device.threads, backend_options=self.backend_options
-        )
         log = self.log
+        device_threads = self.threads if self.threads is not None else self.device.threads
+        measurer = Measurer(
+            self.device, threads=device_threads, backend_options=self.backend_options
+        )
         try:
-            arch0 = architecture(model)
-            n_tokens = sum(b.tokens for b in arch0.blocks)
-            log(
-                f"task {self.task.name}  data {info.root} ({len(train_data)} train / "
-                f"{len(val_data)} val)  input {shape[2]}x{shape[3]}"
-            )
-            log(
-                f"supernet {len(arch0.blocks)} blocks, {arch0.units:,} units "
-                f"({arch0.units - n_tokens:,} channels, {n_tokens} tokens), "
-                f"params {count_params(model) / 1e6:.2f}M, MACs {count_macs(model, shape) / 1e6:.1f}M"
-            )
-            log(
-                f"cost {self.cost}  device {self.device.name}  lambda {self.shrink.lam:g}  "
-                f"epsilon {self.shrink.epsilon:g}  align {self.shrink.align}  shrink every {self.shrink.shrink_every} epoch(s)"
-            )
-            if self.cost == "latency":
-                coster = LatencyCoster(measurer, shape)
-                log("measuring latency slopes of the units on the device (cached in its table)")
-
-                def cost_fn(m):
-                    return coster.costs(m)
-
-                def measure_fn(m):
-                    return measurer.measure_network(m.eval(), shape)
-
-                def blocks_ms_fn(m):
-                    return blocks_latency(coster, m)
+            model, store = self._open_run(state, info)
+        except BaseException:
+            measurer.close()
+            raise
+        try:
+            if state is None:
+                arch0 = architecture(model)
+                n_tokens = sum(b.tokens for b in arch0.blocks)
+                log(
+                    f"task {self.task.name}  data {info.root} ({len(train_data)} train / "
+                    f"{len(val_data)} val)  input {shape[2]}x{shape[3]}"
+                )
+                log(
+                    f"supernet {len(arch0.blocks)} blocks, {arch0.units:,} units "
+                    f"({arch0.units - n_tokens:,} channels, {n_tokens} tokens), "
+                    f"params {count_params(model) / 1e6:.2f}M, "
+                    f"MACs {count_macs(model, shape) / 1e6:.1f}M"
+                )
+                log(
+                    f"cost {self.cost}  device {self.device.name}  lambda {self.shrink.lam:g}  "
+                    f"epsilon {self.shrink.epsilon:g}  align {self.shrink.align}  "
+                    f"shrink every {self.shrink.shrink_every} epoch(s)"
+                )
+                store.append_event("run_started", {"settings": self.settings()})
             else:
-
-                def cost_fn(m):
-                    return flops_costs(m, shape)
-
-                measure_fn = blocks_ms_fn = None
-
-            config = self.shrink
-            store.append_event("run_started", {"settings": self.settings()})
+                done = len(state["result"]["steps"]) - 1
+                log(
+                    f"resuming {self.run_dir}: epoch {state['epoch']} "
+                    f"(+{state['batch']} batches), {done} shrink step(s) done"
+                )
+                self._replay_missing_steps(store, state)
+            if self.cost == "latency":
+                log("measuring latency slopes of the units on the device (cached in its table)")
+            cost_fn, measure_fn, blocks_ms_fn = self._cost_functions(measurer, shape)
 
             def on_step(step, _model):
-                payload = step.to_dict()
-                store.append_event("shrink_step", payload, iteration=step.epoch)
-                metric = self.task.primary_metric
-                latency = ""
-                if step.measured_ms is not None:
-                    latency = (
-                        f", latency {step.measured_ms:.2f} ms (predicted {step.predicted_ms:.2f}, "
-                        f"by unit slopes {step.slope_predicted_ms:.2f})"
-                    )
-                log(
-                    f"step {step.step} (epoch {step.epoch}): removed {step.removed_total} units, "
-                    f"MACs {step.macs / 1e6:.1f}M, params {step.params / 1e6:.3f}M, "
-                    f"{metric} {step.metrics.get(metric, float('nan')):.4f}{latency}"
-                )
+                store.append_event("shrink_step", step.to_dict(), iteration=step.epoch)
+                self._log_step(step)
 
             with _Bar(not self.quiet) as bar:
                 result = run_shrink(
@@ -222,105 +308,265 @@ class ShrinkSession:
                     self.task,
                     train_data,
                     val_data,
-                    config,
+                    self.shrink,
                     input_shape=shape,
                     cost_fn=cost_fn,
                     measure_fn=measure_fn,
                     blocks_ms_fn=blocks_ms_fn,
                     on_step=on_step,
                     progress=bar.update,
+                    state_path=self.run_dir / STATE_FILE,
+                    resume=state,
                 )
-
-            static = extract(model, self.shrink.epsilon, self.shrink.align)
-            arch = architecture(static)
-            onnx_path = self.run_dir / "model.onnx"
-            t = time.perf_counter()
-            report = export_onnx(
-                static,
-                shape,
-                onnx_path,
-                metadata={"hrnas_arch": arch.encode(), "task": self.task.name},
+            summary = self._finish(store, model, result, train_data, val_data)
+        except KeyboardInterrupt:
+            store.set_status("interrupted")
+            saved = (self.run_dir / STATE_FILE).is_file()
+            log(
+                f"interrupted; continue with `edgenas shrink --resume {self.run_dir}`"
+                if saved
+                else "interrupted before the first shrink step: nothing to resume"
             )
-            export_s = time.perf_counter() - t
-            measured = measurer.measure_network(static, shape)
-            metrics = evaluate(static, self.task, val_data)
-            # SR validates on whole images of varying size; the static ONNX model takes
-            # the training patch size only, so it is checked by export_onnx alone.
-            onnx_metrics = (
-                {} if self.task.name == "sr" else evaluate(str(onnx_path), self.task, val_data)
-            )
-            atomic_save(
-                {
-                    "format": "edgenas-hrnas-v1",
-                    "architecture": arch.to_dict(),
-                    "arch": arch.encode(),
-                    "task": self.task.name,
-                    "options": dict(static.options),
-                    "model": static.state_dict(),
-                },
-                self.run_dir / "extracted.pt",
-            )
-            last = result.steps[-1]
-            store.add_candidate(
-                arch.encode(),
-                origin="extracted",
-                status="trained",
-                iteration=last.epoch,
-                params=count_params(static),
-                flops=count_macs(static, shape),
-                latency_ms=measured,
-                latency_source="measured",
-                device=self.device.name,
-                metrics=metrics,
-                accuracy=self.task.normalised_accuracy(metrics),
-                timings={
-                    "train_seconds": result.train_seconds,
-                    "epoch_seconds_mean": sum(result.epoch_seconds) / len(result.epoch_seconds),
-                    "export_seconds": export_s,
-                },
-                onnx_path=str(onnx_path),
-            )
-            first = result.steps[0]
-            summary = {
-                "architecture": arch.encode(),
-                "epochs": result.epochs,
-                "shrink_steps": len(result.steps) - 1,
-                "train_seconds": result.train_seconds,
-                "units_before": arch0.units,
-                "units_after": arch.units,
-                "macs_before": first.macs,
-                "macs_after": count_macs(static, shape),
-                "params_before": first.params,
-                "params_after": count_params(static),
-                "latency_ms": measured,
-                "device": self.device.name,
-                "metrics": metrics,
-                "onnx_metrics": onnx_metrics,
-                "onnx_max_rel_err": report.max_rel_err,
-            }
-            store.set_status("finished", summary)
-            store.append_event("run_finished", summary)
+            raise
         except BaseException as err:
             store.set_status("failed", {"error": str(err).splitlines()[0] if str(err) else ""})
             raise
         finally:
             store.close()
             measurer.close()
+        (self.run_dir / STATE_FILE).unlink(missing_ok=True)  # best.pt holds the network
         written = write_report(self.run_dir)
-        log(
-            f"extracted: {arch.units:,} of {arch0.units:,} units kept, params "
-            f"{summary['params_after'] / 1e6:.3f}M (was {summary['params_before'] / 1e6:.3f}M), "
-            f"MACs {summary['macs_after'] / 1e6:.1f}M (was {summary['macs_before'] / 1e6:.1f}M)"
+        self._log_summary(summary, written)
+        return 0
+
+    def _open_run(self, state: dict | None, info):
+        """``(model, store)``: a new supernet and store, or the state's shrunk network
+        and the existing store (marked running again)."""
+        import torch
+
+        from edgenas.hrnas.arch import build_architecture
+        from edgenas.hrnas.supernet import HRSupernet
+        from edgenas.store import RunStore, StoreError
+
+        if state is None:
+            torch.manual_seed(self.shrink.seed)
+            model = HRSupernet(self.config, self.task.name, **self.task.head_options(info))
+            try:
+                store = RunStore.create(
+                    self.run_dir, name=self.run_dir.name, kind=RUN_KIND, config=self.settings()
+                )
+            except StoreError as err:
+                raise UserError(str(err)) from None
+            return model, store
+        try:
+            model = build_architecture(
+                state["architecture"],
+                SupernetConfig.from_dict(state["supernet"]),
+                state["task"],
+                **state["options"],
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"cannot rebuild the network of {STATE_FILE}: {err}") from None
+        store = RunStore.open(self.run_dir)
+        store.set_status("running")
+        store.append_event("run_resumed", {"epoch": state["epoch"], "batch": state["batch"]})
+        return model, store
+
+    def _replay_missing_steps(self, store, state: dict) -> None:
+        """Append the ``shrink_step`` events a state holds but the store lacks (an
+        interruption between saving a step and storing it)."""
+        stored = {e.payload.get("step") for e in store.events(kinds=("shrink_step",))}
+        for step in state["result"]["steps"]:
+            if step["step"] not in stored:
+                store.append_event("shrink_step", step, iteration=step["epoch"])
+
+    def _log_step(self, step) -> None:
+        metric = self.task.primary_metric
+        latency = ""
+        if step.measured_ms is not None:
+            latency = (
+                f", latency {step.measured_ms:.2f} ms (predicted {step.predicted_ms:.2f}, "
+                f"by unit slopes {step.slope_predicted_ms:.2f})"
+            )
+        self.log(
+            f"step {step.step} (epoch {step.epoch}): removed {step.removed_total} units, "
+            f"MACs {step.macs / 1e6:.1f}M, params {step.params / 1e6:.3f}M, "
+            f"{metric} {step.metrics.get(metric, float('nan')):.4f}{latency}"
         )
-        log(f"val (torch): {format_metrics(metrics)}")
-        onnx_text = format_metrics(onnx_metrics) if onnx_metrics else "not run (fixed-size model)"
-        log(f"val (ONNX):  {onnx_text}  (export max rel. error {report.max_rel_err:.1e})")
-        log(f"latency on {self.device.name}: {measured:.2f} ms (measured, {shape[2]}x{shape[3]})")
-        log(
-            f"wrote {self.run_dir}/: run.sqlite, model.onnx, extracted.pt, "
+
+    def _finish(self, store, model, result, train_data, val_data) -> dict:
+        """Extract the network, write best.pt, finalise best.onnx, store the candidate
+        and the summary; returns the summary."""
+        from edgenas.checkpoint import CHECKPOINT_FORMAT, atomic_save, model_spec
+        from edgenas.finalise import deploy_example, finalise_model
+        from edgenas.hrnas.arch import architecture
+        from edgenas.hrnas.costs import count_hrnas_macs as count_macs
+        from edgenas.hrnas.extract import extract
+        from edgenas.inference import evaluate
+        from edgenas.models.complexity import count_params
+
+        static = extract(model, self.shrink.epsilon, self.shrink.align)
+        arch = architecture(static)
+        shape, deploy_shape = (1, 3, *self.input_hw), (1, 3, *self.deploy_hw)
+        metrics = evaluate(static, self.task, val_data)
+        atomic_save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "model_spec": model_spec(static),
+                "model": {k: v.detach().cpu() for k, v in static.state_dict().items()},
+                "epoch": result.epochs,
+                "step": result.batches,
+                "seconds": result.train_seconds,
+                "config": {**dataclasses.asdict(self.shrink), "supernet": self.config.to_dict()},
+                "metrics": metrics,
+                "extra": {
+                    "input": list(self.input_hw),
+                    "deploy_input": list(self.deploy_hw),
+                    "data": self.data or _BUILT_IN,
+                    "format": train_data.info.format,
+                    "val_data": self.val_data,
+                    "run": self.run_dir.name,
+                    "method": "hrnas-progressive-shrinking",
+                },
+            },
+            self.run_dir / "best.pt",
+        )
+        t = time.perf_counter()
+        deployed = finalise_model(
+            static,
+            self.run_dir,
+            deploy_shape,
+            deploy_example(val_data[0][0], deploy_shape),
+            self.device,
+            threads=self.threads,
+            backend_options=self.backend_options,
+            metadata={
+                "hrnas_arch": arch.encode(),
+                "run": self.run_dir.name,
+                "checkpoint": "best.pt",
+            },
+            log=self.log,
+        )
+        export_s = time.perf_counter() - t
+        # The model takes any input size, so it is checked on the validation images
+        # themselves (whole images for super-resolution).
+        onnx_metrics = evaluate(deployed.onnx_path, self.task, val_data)
+        first, last = result.steps[0], result.steps[-1]
+        candidate = dict(
+            iteration=last.epoch,
+            params=count_params(static),
+            flops=count_macs(static, deploy_shape),
+            latency_ms=deployed.latency_ms,
+            latency_source=deployed.latency_source,
+            device=deployed.device,
+            metrics=metrics,
+            accuracy=self.task.normalised_accuracy(metrics),
+            timings={
+                "train_seconds": result.train_seconds,
+                "epoch_seconds_mean": sum(result.epoch_seconds) / max(1, len(result.epoch_seconds)),
+                "export_seconds": export_s,
+            },
+            onnx_path=deployed.onnx_path,
+        )
+        existing = store.find_candidate(arch.encode())  # an earlier attempt's, on resume
+        if existing is None:
+            store.add_candidate(arch.encode(), origin="extracted", status="trained", **candidate)
+        else:
+            store.update_candidate(existing.id, status="trained", **candidate)
+        summary = {
+            "architecture": arch.encode(),
+            "epochs": result.epochs,
+            "batches": result.batches,
+            "shrink_steps": len(result.steps) - 1,
+            "train_seconds": result.train_seconds,
+            "units_before": sum(sum(u.values()) for u in first.units.values()),
+            "units_after": arch.units,
+            "macs_before": first.macs,
+            "macs_after": count_macs(static, shape),
+            "params_before": first.params,
+            "params_after": count_params(static),
+            "latency_ms": deployed.latency_ms,
+            "device": deployed.device,
+            "metrics": metrics,
+            "onnx_metrics": onnx_metrics,
+            "onnx_max_rel_err": deployed.max_rel_err,
+            "onnx": deployed.onnx_path,
+            "checkpoint": str(self.run_dir / "best.pt"),
+            "deployed": deployed.to_dict(),
+        }
+        summary.update(self._samples_and_baselines(static, result, train_data, val_data))
+        store.set_status("finished", summary)
+        store.append_event("run_finished", summary)
+        return summary
+
+    def _samples_and_baselines(self, static, result, train_data, val_data) -> dict:
+        """``samples.png`` of the final model, and the task's reference baselines trained
+        for as long as the shrink trained, on the same data (the report compares them)."""
+        from edgenas.baselines import resolve_baselines, train_baselines
+        from edgenas.finalise import deploy_example
+        from edgenas.tasks.recipes import recipe_config
+        from edgenas.training import Budget
+        from edgenas.visualize import write_samples
+
+        write_samples(static, self.task, val_data, self.run_dir / "samples.png")
+        names = resolve_baselines(self.task.name, self.baselines)
+        rows = []
+        if names:
+            self.log(
+                f"training the baselines {', '.join(names)} for the shrink's training time "
+                f"({result.train_seconds:.0f} s)"
+            )
+            deploy_shape = (1, 3, *self.deploy_hw)
+            config = recipe_config(
+                self.task.name,
+                seed=self.shrink.seed,
+                workers=self.shrink.workers,
+                accelerator=self.shrink.accelerator,
+            )
+            rows = train_baselines(
+                self.task,
+                train_data,
+                val_data,
+                Budget(seconds=max(1.0, result.train_seconds)),
+                config,
+                deploy_shape,
+                deploy_example(val_data[0][0], deploy_shape),
+                self.device,
+                run_dir=self.run_dir,
+                names=names,
+                threads=self.threads,
+                backend_options=self.backend_options,
+                log=self.log,
+            )
+        return {"samples": "samples.png", "baselines": rows}
+
+    def _log_summary(self, summary: dict, written) -> None:
+        from edgenas.finalise import latency_label
+        from edgenas.tasks.runner import format_metrics
+
+        deployed = summary["deployed"]
+        self.log(
+            f"extracted: {summary['units_after']:,} of {summary['units_before']:,} units kept, "
+            f"params {summary['params_after'] / 1e6:.3f}M (was "
+            f"{summary['params_before'] / 1e6:.3f}M), MACs {summary['macs_after'] / 1e6:.1f}M "
+            f"(was {summary['macs_before'] / 1e6:.1f}M)"
+        )
+        self.log(f"val (torch): {format_metrics(summary['metrics'])}")
+        self.log(
+            f"val (ONNX):  {format_metrics(summary['onnx_metrics'])}  "
+            f"(export max rel. error {summary['onnx_max_rel_err']:.1e})"
+        )
+        label = latency_label(
+            deployed["latency_ms"],
+            deployed["input_shape"],
+            deployed["device"],
+            deployed["device_kind"],
+        )
+        self.log(f"latency: {label}")
+        self.log(
+            f"wrote {self.run_dir}/: run.sqlite, best.pt, best.onnx, best.latency.json, "
             + ", ".join(p.name for p in written)
         )
-        return 0
 
 
 class _Bar:

@@ -9,8 +9,8 @@ Dividing by the mean unit cost at the start makes lambda independent of the cost
 matter.
 
 Every ``shrink_every`` epochs (and once at the end) units with |alpha| < epsilon are
-removed physically (channel counts per kernel rounded up to a multiple of ``align``) (:func:`edgenas.hrnas.extract.shrink_model`): the layers and Adam's
-moments are sliced (:class:`edgenas.hrnas.surgery.Surgery`), BatchNorm statistics are
+removed physically (channel counts per kernel rounded up to a multiple of ``align``;
+:func:`edgenas.hrnas.extract.shrink_model`): the layers and Adam's moments are sliced (:class:`edgenas.hrnas.surgery.Surgery`), BatchNorm statistics are
 recalibrated on a few training batches, costs are recomputed (the marginal token cost
 changes as tokens disappear; latency slopes are looked up at the new widths), and the
 step (units per block, MACs, params, predicted and measured latency, metrics) is handed
@@ -18,6 +18,12 @@ to ``on_step`` (the CLI writes it to the run store).
 
 The loop reuses :mod:`edgenas.training`'s loader, augmentation and learning-rate helpers
 (its ``train()`` has no hook for an extra loss term or a mid-run model surgery).
+
+A run is resumable: with ``state_path`` the whole state (the shrunk network's
+architecture and weights, Adam's state, the position in the budget down to the batch
+and the augmentation generator, the recorded steps) is saved atomically at every epoch
+end and shrink step and on Ctrl-C; ``resume=`` continues it, and an interrupted and
+resumed run records the same steps as an uninterrupted one (tested).
 """
 
 from __future__ import annotations
@@ -26,50 +32,20 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from edgenas.checkpoint import cpu_state
 from edgenas.errors import UserError
 from edgenas.hrnas.arch import architecture
+from edgenas.hrnas.config import ShrinkConfig
 from edgenas.hrnas.costs import UnitCosts, mean_unit_cost, penalty, removed_cost
 from edgenas.hrnas.extract import removed_units, select_units, shrink_model
 from edgenas.hrnas.supernet import HRSupernet
-
-
-@dataclass(frozen=True)
-class ShrinkConfig:
-    """Hyper-parameters of progressive shrinking (training recipe: LDP's Adam)."""
-
-    lam: float = 2e-3
-    epsilon: float = 2e-2
-    align: int = 8
-    epochs: int | None = None
-    seconds: float | None = None
-    shrink_every: int = 1
-    warmup_epochs: float = 1.0
-    alpha_lr_mult: float = 50.0
-    recalibrate_batches: int = 4
-    batch_size: int = 8
-    lr: float = 7e-4
-    seed: int = 0
-    workers: int = 0
-    augment: bool = True
-    eval_batches: int | None = None
-    # Where the supernet trains (auto: CUDA when present). Shrink steps, costs, exports
-    # and latency measurements run on a CPU copy of the state either way.
-    accelerator: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.epochs is None and self.seconds is None:
-            raise ValueError("shrinking needs a budget: epochs or seconds")
-        if self.lam < 0 or self.epsilon < 0:
-            raise ValueError("lambda and epsilon cannot be negative")
-        if self.align < 1:
-            raise ValueError("align must be at least 1")
-        if self.shrink_every < 1:
-            raise ValueError("shrink_every must be at least 1")
+from edgenas.hrnas.surgery import Surgery
 
 
 @dataclass
@@ -102,10 +78,13 @@ class ShrinkStep:
 
 @dataclass
 class ShrinkResult:
+    """Every shrink step, and the training that led to them."""
+
     steps: list[ShrinkStep] = field(default_factory=list)
     epochs: int = 0
     train_seconds: float = 0.0
     epoch_seconds: list[float] = field(default_factory=list)
+    batches: int = 0  # optimiser steps over the whole run
 
 
 def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> None:
@@ -173,6 +152,8 @@ def run_shrink(
     blocks_ms_fn: Callable[[HRSupernet], float] | None = None,
     on_step: Callable[[ShrinkStep, HRSupernet], None] | None = None,
     progress: Callable[[float, str], None] | None = None,
+    state_path: str | Path | None = None,
+    resume: dict | None = None,
 ) -> ShrinkResult:
     """Train ``model`` with the resource penalty and shrink it progressively (in place).
 
@@ -184,63 +165,341 @@ def run_shrink(
             plus the change of this sum. Without it, the step-0 measurement minus the
             summed cost (slopes) of every removed unit (also kept as
             ``slope_predicted_ms``).
-        on_step: called after each shrink step (step 0 = the untouched supernet).
+        on_step: called after each shrink step (step 0 = the untouched supernet), after
+            the step is in the saved state.
         progress: ``progress(fraction done, status)``.
+        state_path: where the resumable state (:func:`load_shrink_state`) is written,
+            atomically: after every shrink step, at every epoch end and on Ctrl-C (then
+            with the position inside the epoch).
+        resume: a state from :func:`load_shrink_state` to continue from, towards the
+            same ``config``; ``model`` must already have the state's structure
+            (:func:`edgenas.hrnas.arch.build_architecture`). A finished state returns
+            its result at once.
     """
-    from edgenas.accelerator import resolve_accelerator
-    from edgenas.data.augment import AugmentConfig, augment_dense
-    from edgenas.data.loading import iterate_loader, make_loader
-    from edgenas.hrnas.costs import count_hrnas_macs as count_macs
-    from edgenas.hrnas.surgery import Surgery
-    from edgenas.inference import evaluate
-    from edgenas.models.complexity import count_params
-    from edgenas.schedules import ldp_epoch_factor
+    return _Shrinker(
+        model,
+        task,
+        train_data,
+        val_data,
+        config,
+        input_shape=input_shape,
+        cost_fn=cost_fn,
+        measure_fn=measure_fn,
+        blocks_ms_fn=blocks_ms_fn,
+        on_step=on_step,
+        progress=progress,
+        state_path=Path(state_path) if state_path is not None else None,
+    ).run(resume)
 
-    accelerator = resolve_accelerator(config.accelerator, "fp32")
-    info = train_data.info
-    if len(train_data) == 0:
-        raise UserError("the training data is empty")
-    torch.manual_seed(config.seed)
-    batch_size = min(config.batch_size, len(train_data))
-    steps_per_epoch = max(1, len(train_data) // batch_size)
-    augment = AugmentConfig(enabled=config.augment)
-    ignore = getattr(info, "ignore_index", 255)
-    optimizer = make_optimizer(model, config)
-    result = ShrinkResult()
 
-    costs = cost_fn(model)
-    scale = mean_unit_cost(model, costs)
-    calib_loader = make_loader(
-        train_data, batch_size, shuffle=True, workers=config.workers, seed=config.seed + 7,
-        drop_last=True,
-    )  # fmt: skip
-    calib: list[torch.Tensor] = []
-    for images, _ in iterate_loader(calib_loader):
-        calib.append(images)
-        if len(calib) >= config.recalibrate_batches:
-            break
+SHRINK_STATE_FORMAT = "edgenas-hrnas-shrink-state-v1"
 
-    start = time.perf_counter()
-    slope_predicted: float | None = None  # measured at step 0, then minus removed slopes
-    base: dict[str, float] = {}  # step-0 measurement and block-table sum
-    last_loss = math.nan
 
-    def record(step: int, epoch: int, removed, lam: float) -> None:
-        nonlocal slope_predicted
+def load_shrink_state(path: str | Path) -> dict:
+    """Read a state written by :func:`run_shrink` (``weights_only``); a missing or
+    foreign file is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read {path}: {first}") from None
+    if not isinstance(state, dict) or state.get("format") != SHRINK_STATE_FORMAT:
+        raise UserError(f"{path} is not a shrinking state (written by `edgenas shrink`)")
+    return state
+
+
+class _Shrinker:
+    """The state of one shrinking run and the loop that advances it (see
+    :func:`run_shrink`); everything needed to continue is in :meth:`state_dict`."""
+
+    def __init__(
+        self,
+        model: HRSupernet,
+        task,
+        train_data,
+        val_data,
+        config: ShrinkConfig,
+        *,
+        input_shape,
+        cost_fn,
+        measure_fn,
+        blocks_ms_fn,
+        on_step,
+        progress,
+        state_path: Path | None,
+    ) -> None:
+        from edgenas.accelerator import resolve_accelerator
+        from edgenas.data.augment import AugmentConfig
+
+        if len(train_data) == 0:
+            raise UserError("the training data is empty")
+        self.model, self.task, self.config = model, task, config
+        self.train_data, self.val_data = train_data, val_data
+        self.input_shape = tuple(input_shape)
+        self.cost_fn, self.measure_fn, self.blocks_ms_fn = cost_fn, measure_fn, blocks_ms_fn
+        self.on_step, self.progress, self.state_path = on_step, progress, state_path
+        self.accelerator = resolve_accelerator(config.accelerator, "fp32")
+        self.info = train_data.info
+        self.batch_size = min(config.batch_size, len(train_data))
+        self.steps_per_epoch = max(1, len(train_data) // self.batch_size)
+        self.augment = AugmentConfig(enabled=config.augment)
+        self.ignore = getattr(self.info, "ignore_index", 255)
+        self.result = ShrinkResult()
+        # Progress through the budget: whole epochs done, batches done in the current
+        # one (after Ctrl-C), all batches, and where the next shrink step stands.
+        self.epoch, self.batch, self.batches = 0, 0, 0
+        self.loss_sum, self.epoch_spent = 0.0, 0.0
+        self.aug_state: torch.Tensor | None = None
+        self.lam, self.last_loss = 0.0, math.nan
+        self.pending_shrink, self.finished = False, False
+        self.slope_predicted: float | None = None  # measured at step 0, minus removed slopes
+        self.base: dict[str, float] = {}  # step-0 measurement and block-table sum
+        self.wall_offset = 0.0
+        self.start = time.perf_counter()
+
+    # ----- state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything :meth:`load_state_dict` needs, as tensors and plain values."""
+        model = self.model
+        return {
+            "format": SHRINK_STATE_FORMAT,
+            "architecture": architecture(model).encode(),
+            "supernet": model.config.to_dict(),
+            "task": model.task,
+            "options": dict(model.options),
+            "model": cpu_state(model.state_dict()),
+            "optimizer": cpu_state(self.optimizer.state_dict()),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "batches": self.batches,
+            "loss_sum": self.loss_sum,
+            "epoch_spent": self.epoch_spent,
+            "aug_state": self.aug_state,
+            "rng": torch.get_rng_state(),
+            "lam": self.lam,
+            "last_loss": self.last_loss,
+            "scale": self.scale,
+            "slope_predicted": self.slope_predicted,
+            "base": dict(self.base),
+            "pending_shrink": self.pending_shrink,
+            "finished": self.finished,
+            "wall_seconds": self.wall_seconds(),
+            "result": {
+                "steps": [s.to_dict() for s in self.result.steps],
+                "epochs": self.result.epochs,
+                "train_seconds": self.result.train_seconds,
+                "epoch_seconds": list(self.result.epoch_seconds),
+                "batches": self.result.batches,
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state`` (the model must have its structure already)."""
+        if architecture(self.model).encode() != state["architecture"]:
+            raise UserError("the saved shrinking state does not fit the network it resumes")
+        self.model.load_state_dict(state["model"])
+        self.optimizer = make_optimizer(self.model, self.config)
+        self.optimizer.load_state_dict(state["optimizer"])
+        for key in ("epoch", "batch", "batches", "loss_sum", "epoch_spent", "aug_state",
+                    "lam", "last_loss", "scale", "slope_predicted", "pending_shrink",
+                    "finished"):  # fmt: skip
+            setattr(self, key, state[key])
+        self.base = dict(state["base"])
+        self.wall_offset = float(state["wall_seconds"])
+        torch.set_rng_state(state["rng"])
+        saved = state["result"]
+        self.result = ShrinkResult(
+            steps=[ShrinkStep(**s) for s in saved["steps"]],
+            epochs=saved["epochs"],
+            train_seconds=saved["train_seconds"],
+            epoch_seconds=list(saved["epoch_seconds"]),
+            batches=saved["batches"],
+        )
+
+    def save(self) -> None:
+        """Write :meth:`state_dict` to ``state_path`` whole or not at all (if given)."""
+        if self.state_path is not None:
+            from edgenas.checkpoint import atomic_save
+
+            atomic_save(self.state_dict(), self.state_path)
+
+    def wall_seconds(self) -> float:
+        """Wall-clock seconds of the run so far, over every session of it."""
+        return self.wall_offset + time.perf_counter() - self.start
+
+    # ----- the loop ---------------------------------------------------------------
+    def run(self, resume: dict | None) -> ShrinkResult:
+        from edgenas.data.loading import iterate_loader, make_loader
+
+        config, model = self.config, self.model
+        torch.manual_seed(config.seed)
+        if resume is None:
+            self.optimizer = make_optimizer(model, config)
+            costs = self.cost_fn(model)
+            self.scale = mean_unit_cost(model, costs)
+        else:
+            self.load_state_dict(resume)
+            if self.finished and not self.pending_shrink:
+                model.cpu()
+                return self.result
+            costs = self.cost_fn(model)
+        self.costs = costs
+        # The batches BN statistics are re-estimated on: always the same ones.
+        calib_loader = make_loader(
+            self.train_data, self.batch_size, shuffle=True, workers=config.workers,
+            seed=config.seed + 7, drop_last=True,
+        )  # fmt: skip
+        self.calib: list[torch.Tensor] = []
+        for images, _ in iterate_loader(calib_loader):
+            self.calib.append(images)
+            if len(self.calib) >= config.recalibrate_batches:
+                break
+        if resume is None:
+            empty = dict.fromkeys(("k3", "k5", "k7", "tokens"), 0)
+            self._record(0, 0, {name: dict(empty) for name, _ in model.blocks()}, 0.0)
+        elif self.pending_shrink:  # stopped between an epoch's training and its shrink
+            self._shrink(self.epoch, self.lam)
+        while not self.finished:
+            if config.epochs is not None and self.epoch >= config.epochs:
+                break  # not reached: the last epoch sets finished
+            self._epoch()
+        self.result.epochs = self.epoch
+        self._on_cpu()
+        return self.result
+
+    def _epoch(self) -> None:
+        """Train one epoch (or the rest of it), then shrink when it is time."""
+        from edgenas.data.augment import augment_dense
+        from edgenas.data.loading import iterate_loader, make_loader
+        from edgenas.schedules import ldp_epoch_factor
+
+        config, model, task = self.config, self.model, self.task
+        epoch = self.epoch
+        base_lr = config.lr * ldp_epoch_factor(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = base_lr * group["lr_mult"]
+        if hasattr(self.train_data, "set_epoch"):
+            self.train_data.set_epoch(epoch)
+        seed = config.seed * 100_003 + epoch
+        loader = make_loader(
+            self.train_data, self.batch_size, shuffle=True, workers=config.workers, seed=seed,
+            drop_last=True,
+        )  # fmt: skip
+        aug_gen = torch.Generator().manual_seed(seed)
+        if self.batch and self.aug_state is not None:
+            aug_gen.set_state(self.aug_state)
+        skip = self.batch
+        model.train()
+        self._on_accelerator()
+        tick = time.perf_counter()
+        stop = False
+        try:
+            for i, (images, targets) in enumerate(iterate_loader(loader)):
+                if i < skip:
+                    continue  # done before the interruption this run resumes from
+                images = self.accelerator.images(images)
+                targets = self.accelerator.to_device(targets)
+                images, targets = augment_dense(
+                    images, targets, task.name, aug_gen, self.augment, self.ignore
+                )
+                done = epoch + i / self.steps_per_epoch
+                lam = (
+                    config.lam * min(1.0, done / config.warmup_epochs)
+                    if config.warmup_epochs
+                    else config.lam
+                )
+                pred = model(images)
+                loss = task.loss(pred, targets, self.info)
+                if not math.isfinite(loss.item()):
+                    raise UserError(
+                        f"shrinking diverged (loss {float(loss)}) at step {self.batches}"
+                    )
+                total = loss + lam * penalty(model, self.costs, self.scale) if lam > 0 else loss
+                self.optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                self.optimizer.step()
+                self.lam = lam
+                self.batches += 1
+                self.batch = i + 1
+                self.loss_sum += loss.item()
+                self.last_loss = self.loss_sum / (i + 1)
+                self.aug_state = aug_gen.get_state()
+                elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
+                if self.progress is not None:
+                    frac = (
+                        (epoch + (i + 1) / self.steps_per_epoch) / config.epochs
+                        if config.epochs is not None
+                        else elapsed / config.seconds
+                    )
+                    self.progress(
+                        min(1.0, frac),
+                        f"epoch {epoch + 1} loss {self.last_loss:.4f} lambda {lam:.2g}",
+                    )
+                if config.seconds is not None and elapsed >= config.seconds:
+                    stop = True
+                    break
+        except KeyboardInterrupt:
+            # Keep what this epoch learned: resume continues after the last whole step.
+            self.epoch_spent += time.perf_counter() - tick
+            self._on_cpu()
+            self.save()
+            raise
+        spent = self.epoch_spent + time.perf_counter() - tick
+        self.result.train_seconds += spent
+        self.result.epoch_seconds.append(spent)
+        self.result.batches = self.batches
+        self.epoch = epoch + 1
+        self.batch, self.loss_sum, self.epoch_spent, self.aug_state = 0, 0.0, 0.0, None
+        finished = stop or (config.epochs is not None and self.epoch >= config.epochs)
+        self._on_cpu()
+        if self.epoch % config.shrink_every == 0 or finished:
+            self.pending_shrink, self.finished = True, finished
+            self.save()  # a Ctrl-C during the shrink step resumes with the step
+            self._shrink(self.epoch, self.lam)
+        else:
+            self.save()
+
+    def _shrink(self, epoch: int, lam: float) -> None:
+        """Remove the units below epsilon physically, recalibrate, record the step."""
+        config, model = self.config, self.model
+        selection = select_units(model, config.epsilon, config.align)
+        removed = removed_units(model, selection)
+        if self.slope_predicted is not None:
+            self.slope_predicted = self.slope_predicted - removed_cost(self.costs, removed)
+        surgery = Surgery()
+        shrink_model(model, selection, surgery)
+        self.optimizer = surgery.transfer(
+            self.optimizer, model, lambda m: make_optimizer(m, config)
+        )
+        recalibrate_batchnorm(model, self.calib)
+        self.costs = self.cost_fn(model)
+        self.pending_shrink = False
+        self._record(len(self.result.steps), epoch, removed, lam)
+
+    def _record(self, step: int, epoch: int, removed, lam: float) -> None:
+        """Evaluate and measure the network as it is now; save; hand the step on."""
+        from edgenas.hrnas.costs import count_hrnas_macs as count_macs
+        from edgenas.inference import evaluate
+        from edgenas.models.complexity import count_params
+
+        model, config = self.model, self.config
         metrics = (
-            evaluate(model, task, val_data, batch_size=8, max_batches=config.eval_batches)
-            if val_data is not None
+            evaluate(model, self.task, self.val_data, batch_size=8, max_batches=config.eval_batches)
+            if self.val_data is not None
             else {}
         )
-        measured = measure_fn(model) if measure_fn is not None else None
-        blocks_ms = blocks_ms_fn(model) if blocks_ms_fn is not None and measured else None
+        measured = self.measure_fn(model) if self.measure_fn is not None else None
+        blocks_ms = self.blocks_ms_fn(model) if self.blocks_ms_fn is not None and measured else None
         if step == 0:
-            slope_predicted = measured
+            self.slope_predicted = measured
             if measured is not None:
-                base.update(measured=measured, blocks=blocks_ms or 0.0)
-        predicted = slope_predicted
+                self.base.update(measured=measured, blocks=blocks_ms or 0.0)
+        predicted = self.slope_predicted
         if blocks_ms is not None and step > 0:
-            predicted = base["measured"] + blocks_ms - base["blocks"]
+            predicted = self.base["measured"] + blocks_ms - self.base["blocks"]
         arch = architecture(model)
         units = {
             b.name: {"k3": b.k3, "k5": b.k5, "k7": b.k7, "tokens": b.tokens} for b in arch.blocks
@@ -250,115 +509,31 @@ def run_shrink(
             epoch=epoch,
             removed=removed,
             units=units,
-            macs=count_macs(model, input_shape),
+            macs=count_macs(model, self.input_shape),
             params=count_params(model),
             lam=lam,
-            loss=last_loss,
+            loss=self.last_loss,
             metrics=metrics,
-            accuracy=task.normalised_accuracy(metrics) if metrics else 0.0,
+            accuracy=self.task.normalised_accuracy(metrics) if metrics else 0.0,
             predicted_ms=predicted,
-            slope_predicted_ms=slope_predicted,
+            slope_predicted_ms=self.slope_predicted,
             measured_ms=measured,
-            seconds=time.perf_counter() - start,
-            train_seconds=result.train_seconds,
+            seconds=self.wall_seconds(),
+            train_seconds=self.result.train_seconds,
         )
-        result.steps.append(item)
-        if on_step is not None:
-            on_step(item, model)
+        self.result.steps.append(item)
+        self.save()
+        if self.on_step is not None:
+            self.on_step(item, model)
 
-    record(
-        0,
-        0,
-        {name: dict.fromkeys(("k3", "k5", "k7", "tokens"), 0) for name, _ in model.blocks()},
-        0.0,
-    )
+    def _on_cpu(self) -> None:
+        # Surgery, cost counting, ONNX export, measurement and saving use CPU tensors.
+        self.model.cpu()
+        _move_optimizer_state(self.optimizer, torch.device("cpu"))
 
-    def on_cpu(optimizer: torch.optim.Optimizer) -> None:
-        # Surgery, cost counting, ONNX export and measurement work on CPU tensors.
-        model.cpu()
-        _move_optimizer_state(optimizer, torch.device("cpu"))
-
-    def on_accelerator(optimizer: torch.optim.Optimizer) -> None:
-        model.to(accelerator.device)
-        _move_optimizer_state(optimizer, accelerator.device)
-
-    def shrink_now(epoch: int, lam: float) -> None:
-        nonlocal costs, optimizer, slope_predicted
-        selection = select_units(model, config.epsilon, config.align)
-        removed = removed_units(model, selection)
-        if slope_predicted is not None:
-            slope_predicted = slope_predicted - removed_cost(costs, removed)
-        surgery = Surgery()
-        shrink_model(model, selection, surgery)
-        optimizer = surgery.transfer(optimizer, model, lambda m: make_optimizer(m, config))
-        recalibrate_batchnorm(model, calib)
-        costs = cost_fn(model)
-        record(len(result.steps), epoch, removed, lam)
-
-    epoch, step, stop = 0, 0, False
-    lam = 0.0
-    model.train()
-    on_accelerator(optimizer)
-    while not stop:
-        if config.epochs is not None and epoch >= config.epochs:
-            break
-        base_lr = config.lr * ldp_epoch_factor(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = base_lr * group["lr_mult"]
-        if hasattr(train_data, "set_epoch"):
-            train_data.set_epoch(epoch)
-        seed = config.seed * 100_003 + epoch
-        loader = make_loader(
-            train_data, batch_size, shuffle=True, workers=config.workers, seed=seed,
-            drop_last=True,
-        )  # fmt: skip
-        aug_gen = torch.Generator().manual_seed(seed)
-        tick = time.perf_counter()
-        loss_sum = 0.0
-        for i, (images, targets) in enumerate(iterate_loader(loader)):
-            images, targets = accelerator.images(images), accelerator.to_device(targets)
-            images, targets = augment_dense(images, targets, task.name, aug_gen, augment, ignore)
-            done = epoch + i / steps_per_epoch
-            lam = (
-                config.lam * min(1.0, done / config.warmup_epochs)
-                if config.warmup_epochs
-                else config.lam
-            )
-            pred = model(images)
-            loss = task.loss(pred, targets, info)
-            if not math.isfinite(loss.item()):
-                raise UserError(f"shrinking diverged (loss {float(loss)}) at step {step}")
-            total = loss + lam * penalty(model, costs, scale) if lam > 0 else loss
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += loss.item()
-            last_loss = loss_sum / (i + 1)
-            elapsed = result.train_seconds + time.perf_counter() - tick
-            if progress is not None:
-                frac = (
-                    (epoch + (i + 1) / steps_per_epoch) / config.epochs
-                    if config.epochs is not None
-                    else elapsed / config.seconds
-                )
-                progress(min(1.0, frac), f"epoch {epoch + 1} loss {last_loss:.4f} lambda {lam:.2g}")
-            if config.seconds is not None and elapsed >= config.seconds:
-                stop = True
-                break
-        spent = time.perf_counter() - tick
-        result.train_seconds += spent
-        result.epoch_seconds.append(spent)
-        epoch += 1
-        finished = stop or (config.epochs is not None and epoch >= config.epochs)
-        if epoch % config.shrink_every == 0 or finished:
-            on_cpu(optimizer)
-            shrink_now(epoch, lam)
-            model.train()
-            on_accelerator(optimizer)
-    result.epochs = epoch
-    on_cpu(optimizer)
-    return result
+    def _on_accelerator(self) -> None:
+        self.model.to(self.accelerator.device)
+        _move_optimizer_state(self.optimizer, self.accelerator.device)
 
 
 def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -17,15 +17,14 @@ per transformer, transformers in the parallel modules' blocks only.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from edgenas.hrnas.block import SearchingBlock, reduced_size
+from edgenas.hrnas.config import SupernetConfig
 from edgenas.models.builder import HEAD_KINDS, canonical_task
 from edgenas.models.heads import (
     ClassificationHead,
@@ -34,44 +33,6 @@ from edgenas.models.heads import (
     SuperResolutionHead,
 )
 from edgenas.models.ops import conv_bn, init_weights
-
-
-@dataclass(frozen=True)
-class SupernetConfig:
-    """Shape of the supernet; every field is a plain value (stored with each run)."""
-
-    widths: tuple[int, ...] = (16, 24, 32, 48)
-    branches: tuple[int, ...] = (1, 2, 3, 4, 4)
-    depth: int = 1
-    expansion: float = 2.0
-    tokens: int = 8
-    fusion_tokens: int = 0
-    token_size: int = 8
-    heads: int = 1
-    stem_channels: int = 16
-    head_channels: int = 32
-
-    def __post_init__(self) -> None:
-        b = self.branches
-        if not b or b[0] != 1 or any(y - x not in (0, 1) for x, y in itertools.pairwise(b)):
-            raise ValueError(
-                f"branches {b} must start at 1 and grow by at most 1 per module, e.g. 1,2,3,4,4"
-            )
-        if max(b) > len(self.widths):
-            raise ValueError(f"{max(b)} branches need {max(b)} widths, got {len(self.widths)}")
-        if self.depth < 1 or self.expansion <= 0 or min(self.widths) < 1:
-            raise ValueError("depth, expansion and widths must be positive")
-        if self.tokens < 0 or self.fusion_tokens < 0:
-            raise ValueError("token counts cannot be negative")
-        if (self.token_size**2) % self.heads:
-            raise ValueError(f"token dimension {self.token_size**2} not divisible by heads")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SupernetConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class Fusion(nn.Module):

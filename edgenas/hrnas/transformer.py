@@ -21,7 +21,6 @@ masked transformer and its physically shrunk copy give the same outputs.
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
@@ -76,21 +75,21 @@ class FeedForward(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-def static_hw(x: torch.Tensor) -> tuple[int, int]:
-    """Height and width as Python ints. When tracing for ONNX they become constants,
-    which is what we want (extracted networks are static); the tracer's warning about
-    exactly that is silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return int(x.shape[-2]), int(x.shape[-1])
+def feature_hw(x: torch.Tensor) -> tuple:
+    """Height and width of ``x``: Python ints when run eagerly, traced sizes when
+    exported, so that an exported network computes every size from its input and takes
+    images of any size (the ONNX files of ``edgenas shrink`` have dynamic height and
+    width)."""
+    return x.shape[-2], x.shape[-1]
 
 
 def positional_map(x: torch.Tensor) -> torch.Tensor:
-    """1 x 2 x H x W map of normalised row and column coordinates (i/h, j/w)."""
-    h, w = static_hw(x)
-    rows = (torch.arange(h, dtype=x.dtype) / h).view(1, 1, h, 1).expand(1, 1, h, w)
-    cols = (torch.arange(w, dtype=x.dtype) / w).view(1, 1, 1, w).expand(1, 1, h, w)
-    return torch.cat([rows, cols], dim=1)
+    """N x 2 x H x W map of normalised row and column coordinates (i/h, j/w) of ``x``."""
+    h, w = feature_hw(x)
+    zero = torch.zeros_like(x[:, :1])  # broadcast over the batch, on x's device
+    rows = (torch.arange(h, dtype=x.dtype, device=x.device) / h).view(1, 1, -1, 1)
+    cols = (torch.arange(w, dtype=x.dtype, device=x.device) / w).view(1, 1, 1, -1)
+    return torch.cat([zero + rows, zero + cols], dim=1)
 
 
 class LightTransformer(nn.Module):
@@ -138,8 +137,7 @@ class LightTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
         s = self.size
-        pos = positional_map(x) + torch.zeros_like(x[:, :2])  # broadcast over the batch
-        t = self.proj_bn(self.proj_conv(torch.cat([x, pos], dim=1)))
+        t = self.proj_bn(self.proj_conv(torch.cat([x, positional_map(x)], dim=1)))
         mask = self.token_mask
         if mask is not None:
             t = t * mask.to(t.dtype).view(1, -1, 1, 1)

@@ -1,0 +1,138 @@
+"""The last step of every run: trained model -> verified any-size ONNX -> measured latency.
+
+``edgenas search`` and ``edgenas shrink`` end here (and ``edgenas export --checkpoint``
+uses the same export settings), so the file a user takes away is always made the same
+way: exported with dynamic batch, height and width, verified against PyTorch on a real
+validation image at the deploy size and at a second size, then profiled at the deploy
+size on the run's device. The latency is reported with that size and with how it was
+obtained (:func:`latency_label`), because "12 ms" means nothing without either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# How a device kind's figure was obtained, for reports: an emulated phone runs the
+# model on this host, so its figure is not the phone's.
+LATENCY_SOURCES = {"host": "measured", "openvino": "measured", "android": "measured",
+                   "emulated": "emulated", "predicted": "predicted"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeployedModel:
+    """The exported file of a run and its latency at the deploy size."""
+
+    onnx_path: str
+    latency_path: str
+    input_shape: tuple[int, ...]
+    latency_ms: float
+    device: str
+    device_kind: str
+    max_rel_err: float
+
+    @property
+    def latency_source(self) -> str:
+        """``measured``, ``emulated`` or ``predicted``."""
+        return LATENCY_SOURCES.get(self.device_kind, "measured")
+
+    def latency_text(self) -> str:
+        """E.g. ``17.6 ms at 1x3x120x160 on cpu (measured)``."""
+        return latency_label(self.latency_ms, self.input_shape, self.device, self.device_kind)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary (with ``latency_source``)."""
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        data["latency_source"] = self.latency_source
+        return data
+
+
+def latency_label(
+    latency_ms: float, input_shape: tuple[int, ...] | list[int], device: str, kind: str
+) -> str:
+    """A latency with its input size, device and source, e.g. for reports and logs."""
+    size = "x".join(str(int(d)) for d in input_shape)
+    return f"{latency_ms:.2f} ms at {size} on {device} ({LATENCY_SOURCES.get(kind, kind)})"
+
+
+def deploy_example(image: torch.Tensor, deploy_shape: tuple[int, ...]) -> torch.Tensor:
+    """A real validation image (CHW or NCHW) resized to the deploy size, to verify with.
+
+    Networks are verified on data like what they will see: noise can push trained
+    activations to extremes where float32 rounding dominates the comparison.
+    """
+    batch = image[None] if image.dim() == 3 else image[:1]
+    return torch.nn.functional.interpolate(
+        batch.float(), size=tuple(deploy_shape[2:]), mode="bilinear", align_corners=False
+    )
+
+
+def finalise_model(
+    model: nn.Module,
+    run_dir: str | Path,
+    deploy_shape: tuple[int, ...],
+    example: torch.Tensor,
+    device,
+    *,
+    threads: int | None = None,
+    backend_options: dict | None = None,
+    metadata: dict[str, str] | None = None,
+    name: str = "best",
+    log=print,
+) -> DeployedModel:
+    """Export ``model`` to ``run_dir/<name>.onnx`` (dynamic, verified) and profile it.
+
+    Args:
+        model: the trained network (CPU).
+        run_dir: where ``<name>.onnx`` and ``<name>.latency.json`` are written.
+        deploy_shape: NCHW shape the latency is measured at.
+        example: a real input of ``deploy_shape`` to verify with (:func:`deploy_example`).
+        device: a device name or catalog entry (``edgenas devices list``).
+        threads: device threads (None: the device's default).
+        backend_options: e.g. ``{"serial": ...}`` for adb devices.
+        metadata: extra ``edgenas.*`` metadata stored in the ONNX file.
+        name: file stem.
+        log: progress messages.
+    """
+    from edgenas.devices.modelinfo import shapes_for_single_input
+    from edgenas.devices.profile import profile_model
+    from edgenas.devices.protocol import Protocol
+    from edgenas.devices.result import write_atomic
+    from edgenas.export import export_onnx
+
+    run_dir = Path(run_dir)
+    onnx_path = run_dir / f"{name}.onnx"
+    report = export_onnx(
+        model,
+        tuple(deploy_shape),
+        onnx_path,
+        dynamic=True,
+        example=example,
+        metadata={"trained": "true", **(metadata or {})},
+    )
+    device_name = device if isinstance(device, str) else device.name
+    log(f"measuring {onnx_path.name} on {device_name} at {'x'.join(map(str, deploy_shape))}")
+    shapes = shapes_for_single_input(onnx_path, tuple(deploy_shape))
+    latency = profile_model(
+        onnx_path,
+        device,
+        Protocol(),
+        threads=threads,
+        input_shapes=shapes,
+        backend_options=backend_options,
+    )
+    latency_path = run_dir / f"{name}.latency.json"
+    write_atomic(latency_path, latency.to_json() + "\n")
+    return DeployedModel(
+        onnx_path=str(onnx_path),
+        latency_path=str(latency_path),
+        input_shape=tuple(int(d) for d in deploy_shape),
+        latency_ms=latency.median_ms,
+        device=latency.device.get("name", device_name),
+        device_kind=latency.device.get("kind", "host"),
+        max_rel_err=report.max_rel_err,
+    )

@@ -1,4 +1,8 @@
-"""What a measurement needs to know about an ONNX file: hash, opset, input shapes."""
+"""What a measurement needs to know about a model file: hash, opset, input shapes.
+
+ONNX files are read with ``onnx``; OpenVINO IR (``.xml`` beside its ``.bin``) with
+OpenVINO, for the OpenVINO devices that run it.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +68,8 @@ def sha256_file(path: str | Path) -> str:
 
 
 def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None):
-    """Read an ONNX file's opset and inputs; free dimensions come from ``input_shapes``.
+    """Read a model file's inputs (ONNX, OpenVINO IR ``.xml``, or ``.tflite``); free
+    dimensions come from ``input_shapes``.
 
     A free dimension without an override becomes 1 for the batch axis (axis 0) and is an
     error elsewhere (the latency of an unknown image size means nothing).
@@ -74,6 +79,8 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file {path} not found")
+    if path.suffix == ".xml":
+        return _inspect_openvino_ir(path, dict(input_shapes or {}))
     if path.suffix == ".tflite":  # only the Android benchmark_model runner reads these
         if input_shapes:
             raise UserError("--input is not supported for .tflite files")
@@ -89,29 +96,11 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
         if value.name in initializers:
             continue
         ttype = value.type.tensor_type
-        dims = []
-        for axis, dim in enumerate(ttype.shape.dim):
-            if dim.HasField("dim_value") and dim.dim_value > 0:
-                dims.append(dim.dim_value)
-            elif value.name in overrides:
-                dims.append(-1)
-            elif axis == 0:
-                dims.append(1)
-            else:
-                raise UserError(
-                    f"input {value.name!r} of {path} has a free dimension at axis {axis}; "
-                    "give the shape with --input, e.g. --input 1x3x240x320"
-                )
-        if value.name in overrides:
-            shape = tuple(overrides.pop(value.name))
-            if len(shape) != len(dims) or any(
-                d not in (-1, s) for d, s in zip(dims, shape, strict=True)
-            ):
-                raise UserError(
-                    f"--input {'x'.join(map(str, shape))} does not fit input {value.name!r} "
-                    f"of {path} (its shape is {'x'.join(str(d) if d > 0 else '?' for d in dims)})"
-                )
-            dims = list(shape)
+        dims = [
+            dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+            for dim in ttype.shape.dim
+        ]
+        dims = list(_resolve_dims(path, value.name, dims, overrides))
         inputs.append(
             TensorSpec(value.name, _ONNX_DTYPES.get(ttype.elem_type, "float32"), tuple(dims))
         )
@@ -129,17 +118,86 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
 
 
 def shapes_for_single_input(info_path: str | Path, shape: tuple[int, ...]) -> dict:
-    """Map a single ``--input`` shape to the model's only input name."""
-    import onnx
+    """Map a single ``--input`` shape to the model's only input name (ONNX or IR)."""
+    if Path(info_path).suffix == ".xml":
+        import openvino as ov
 
-    model = onnx.load(str(info_path), load_external_data=False)
-    initializers = {init.name for init in model.graph.initializer}
-    names = [v.name for v in model.graph.input if v.name not in initializers]
+        names = [port.get_any_name() for port in ov.Core().read_model(str(info_path)).inputs]
+    else:
+        import onnx
+
+        model = onnx.load(str(info_path), load_external_data=False)
+        initializers = {init.name for init in model.graph.initializer}
+        names = [v.name for v in model.graph.input if v.name not in initializers]
     if len(names) != 1:
         raise UserError(
             f"{info_path} has {len(names)} inputs; --input only sets the shape of a single-input model"
         )
     return {names[0]: tuple(shape)}
+
+
+def _resolve_dims(
+    path: Path, name: str, dims: list[int | None], overrides: dict
+) -> tuple[int, ...]:
+    """Concrete input dims from the file's (``None`` = free) and an ``--input`` override."""
+    if name in overrides:
+        shape = tuple(overrides.pop(name))
+        if len(shape) != len(dims) or any(
+            d not in (None, s) for d, s in zip(dims, shape, strict=True)
+        ):
+            raise UserError(
+                f"--input {'x'.join(map(str, shape))} does not fit input {name!r} of {path} "
+                f"(its shape is {'x'.join('?' if d is None else str(d) for d in dims)})"
+            )
+        return shape
+    resolved = []
+    for axis, dim in enumerate(dims):
+        if dim is not None:
+            resolved.append(dim)
+        elif axis == 0:
+            resolved.append(1)
+        else:
+            raise UserError(
+                f"input {name!r} of {path} has a free dimension at axis {axis}; "
+                "give the shape with --input, e.g. --input 1x3x240x320"
+            )
+    return tuple(resolved)
+
+
+def _inspect_openvino_ir(path: Path, overrides: dict) -> ModelInfo:
+    """ModelInfo of an OpenVINO IR: its inputs read by OpenVINO; hash and size of .xml+.bin."""
+    weights = path.with_suffix(".bin")
+    if not weights.is_file():
+        raise UserError(f"{path} is an OpenVINO IR without its weights file {weights.name}")
+    try:
+        import openvino as ov
+    except ImportError:
+        raise UserError("reading OpenVINO IR needs openvino: pip install openvino") from None
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path} is not a readable OpenVINO IR ({first})") from None
+    inputs = []
+    for port in model.inputs:
+        name = port.get_any_name()
+        dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+        shape = _resolve_dims(path, name, dims, overrides)
+        dtype = port.get_element_type().to_dtype().name
+        inputs.append(TensorSpec(name, dtype, shape))
+    if overrides:
+        raise UserError(f"{path} has no input named {', '.join(overrides)}")
+    digest = hashlib.sha256()
+    for part in (path, weights):
+        digest.update(bytes.fromhex(sha256_file(part)))
+    return ModelInfo(
+        path=str(path),
+        sha256=digest.hexdigest(),
+        opset=None,
+        inputs=tuple(inputs),
+        size_bytes=path.stat().st_size + weights.stat().st_size,
+        node_names=tuple(op.get_friendly_name() for op in model.get_ordered_ops()),
+    )
 
 
 def random_inputs(info: ModelInfo, seed: int = 0) -> dict:

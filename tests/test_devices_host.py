@@ -173,3 +173,29 @@ def test_devices_list_and_show(capsys):
     assert shown["usable"] and shown["facts"]["usable_cores"] >= 1
     assert main(["devices", "show", "cpu"]) == 0
     assert "live facts" in capsys.readouterr().out
+
+
+def test_profile_openvino_ir_at_any_size(tmp_path, capsys):
+    """An exported IR (dynamic height and width) is measured on OpenVINO at --input;
+    other devices refuse it with a one-line error."""
+    from torch import nn
+
+    from edgenas.export import export_onnx
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1))
+    xml = tmp_path / "tiny.xml"
+    export_onnx(model, (1, 3, 16, 20), xml, dynamic=True, openvino=True)
+    assert xml.with_suffix(".bin").is_file()
+    out = tmp_path / "ir.json"
+    args = ["profile", str(xml), "--device", "openvino-cpu", "--input", "1x3x24x32",
+            "--runs", "3", "--sessions", "1", "--warmup", "1", "--json", str(out)]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["device"]["kind"] == "openvino"
+    assert result["model"]["inputs"][0]["shape"] == [1, 3, 24, 32]
+    assert result["timings"]["median_ms"] > 0
+    capsys.readouterr()
+    assert main(["profile", str(xml), "--device", "cpu", "--input", "1x3x24x32"]) == 2
+    assert "is an OpenVINO IR" in capsys.readouterr().err
+    assert main(["profile", str(xml), "--device", "openvino-cpu"]) == 2  # free H, W
+    assert "give the shape with --input" in capsys.readouterr().err

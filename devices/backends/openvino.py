@@ -91,7 +91,12 @@ class OpenVinoBackend(Backend):
             config[props.enable_profiling] = True
         core = self._get_core()
         try:
-            compiled = core.compile_model(core.read_model(self._model.path), self.plugin, config)
+            graph = core.read_model(self._model.path)
+            # Free dimensions (dynamic-size exports) are fixed to the measured shape, so
+            # the plugin compiles static kernels: what a deployment at that size gets.
+            if any(port.get_partial_shape().is_dynamic for port in graph.inputs):
+                graph.reshape({spec.name: list(spec.shape) for spec in self._model.inputs})
+            compiled = core.compile_model(graph, self.plugin, config)
         except Exception as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(

@@ -14,6 +14,8 @@ EPILOG = """\
 examples:
   edgenas profile model.onnx                               host CPU, 1 thread
   edgenas profile model.onnx --device openvino-cpu --layers
+  edgenas profile model.xml --device openvino-cpu --input 1x3x360x480   OpenVINO IR
+  edgenas profile runs/search/best.pt                      a trained checkpoint
   edgenas profile model.onnx --device pixel3a --runs 100 --json pixel3a.json
   edgenas profile --genotype "$(edgenas space sample --n 1)" --task depth --input 1x3x240x320
   edgenas profile model.onnx --json - | jq .timings.median_ms
@@ -62,7 +64,7 @@ def register(subparsers) -> None:
         "profile",
         help="measure the latency of an ONNX model (or a genotype) on a device",
         description=(
-            "Measure an ONNX model on a device: warm-up, timed runs and several sessions,\n"
+            "Measure an ONNX model (or OpenVINO IR, or checkpoint) on a device: warm-up, timed runs and several sessions,\n"
             "raw samples kept, per-session median / p90 / min / mean / MAD / CV. Prints a\n"
             "table; --json writes the full edgenas.latency/v1 result."
         ),
@@ -71,8 +73,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "model",
         nargs="?",
-        help="ONNX file, or a checkpoint (.pt from `edgenas train`, a search's best.pt: "
-        "exported on the fly at --input, default its deploy size); or use --genotype",
+        help="ONNX file, OpenVINO IR (.xml beside its .bin; OpenVINO devices), or a "
+        "checkpoint (.pt from `edgenas train`, a search's best.pt: exported on the fly at "
+        "--input, default its deploy size); or use --genotype",
     )
     add_device_arguments(parser)
     add_protocol_arguments(parser)

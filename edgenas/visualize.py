@@ -1,24 +1,43 @@
 """A PNG of sample predictions for each task (matplotlib, Agg backend, written atomically).
 
-Rows are samples. Depth: image | ground truth | prediction in one colour map (invalid
-ground truth black). Segmentation: image | ground-truth overlay | predicted overlay in
-the dataset palette. Super-resolution: bicubic | network | HR. Classification: the
+Rows are samples, columns input | prediction | ground truth. Depth: image | prediction |
+ground truth in one colour map (invalid ground truth black). Segmentation: image |
+predicted classes | ground-truth classes, each pixel in its class colour (not blended
+with the image, so colours read exactly) with a legend naming the classes shown
+(ignored pixels black). Super-resolution: bicubic | network | HR. Classification: the
 image titled with predicted and true class.
+
+:func:`write_samples` is the one call runs use: the first samples of the validation
+data through a trained model, drawn by the task's visualiser.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from edgenas.atomic import atomic_path
+
 
 def _rgb(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def class_palette(info) -> list[tuple[int, int, int]]:
+    """The dataset's class colours (0-255 RGB), completed with distinct colours from
+    matplotlib's tab20 / tab20b for classes the dataset gives none."""
+    import matplotlib
+
+    palette = [tuple(int(c) for c in colour) for colour in (getattr(info, "palette", ()) or ())]
+    count = max(len(palette), int(getattr(info, "num_classes", 0) or 0))
+    spare = [*matplotlib.colormaps["tab20"].colors, *matplotlib.colormaps["tab20b"].colors]
+    while len(palette) < count:
+        colour = spare[len(palette) % len(spare)]
+        palette.append(tuple(round(255 * c) for c in colour[:3]))
+    return palette
 
 
 def colourise_labels(labels: np.ndarray, palette, ignore_index: int) -> np.ndarray:
@@ -31,6 +50,25 @@ def colourise_labels(labels: np.ndarray, palette, ignore_index: int) -> np.ndarr
     return table[np.clip(labels, 0, 255)]
 
 
+def class_legend(info, label_maps, palette) -> list[tuple[str, tuple[float, float, float]]]:
+    """``(name, RGB in [0, 1])`` of every class that occurs in ``label_maps`` (class-id
+    arrays), by class id, then ``ignored`` (black) if the ignore index occurs."""
+    ignore = getattr(info, "ignore_index", -1)
+    names = list(getattr(info, "class_names", ()) or ())
+    seen: set[int] = set()
+    for labels in label_maps:
+        seen.update(int(v) for v in np.unique(labels))
+    entries = []
+    for cls in sorted(seen):
+        if cls == ignore or not 0 <= cls < len(palette):
+            continue
+        name = names[cls] if cls < len(names) else f"class {cls}"
+        entries.append((name, tuple(c / 255.0 for c in palette[cls])))
+    if ignore in seen:
+        entries.append(("ignored", (0.0, 0.0, 0.0)))
+    return entries
+
+
 def save_predictions(task: str, images, preds, targets, info, path, max_rows: int = 4) -> None:
     """Write the sample-prediction figure of ``task`` to ``path`` (PNG)."""
     import matplotlib
@@ -41,6 +79,8 @@ def save_predictions(task: str, images, preds, targets, info, path, max_rows: in
     n = min(max_rows, len(images))
     cols = 1 if task == "classification" else 3
     fig, axes = plt.subplots(n, cols, figsize=(3.2 * cols, 2.6 * n), squeeze=False)
+    palette = class_palette(info) if task == "segmentation" else []
+    label_maps = []
     for r in range(n):
         if task == "depth":
             gt = targets[r, 0].cpu().numpy()
@@ -50,21 +90,21 @@ def save_predictions(task: str, images, preds, targets, info, path, max_rows: in
             cmap.set_bad("black")
             panels = [
                 ("image", _rgb(images[r]), {}),
+                ("prediction (m)", pr, dict(cmap=cmap, vmin=0, vmax=vmax)),
                 (
                     "ground truth (m)",
                     np.ma.masked_where(gt <= 0, gt),
                     dict(cmap=cmap, vmin=0, vmax=vmax),
                 ),
-                ("prediction (m)", pr, dict(cmap=cmap, vmin=0, vmax=vmax)),
             ]
         elif task == "segmentation":
-            img = _rgb(images[r])
-            gt = colourise_labels(targets[r].cpu().numpy(), info.palette, info.ignore_index)
-            pr = colourise_labels(preds[r].argmax(0).cpu().numpy(), info.palette, -1)
+            gt_labels = targets[r].cpu().numpy()
+            pr_labels = preds[r].argmax(0).cpu().numpy()
+            label_maps += [gt_labels, pr_labels]
             panels = [
-                ("image", img, {}),
-                ("ground truth", 0.4 * img + 0.6 * gt, {}),
-                ("prediction", 0.4 * img + 0.6 * pr, {}),
+                ("image", _rgb(images[r]), {}),
+                ("prediction", colourise_labels(pr_labels, palette, -1), {}),
+                ("ground truth", colourise_labels(gt_labels, palette, info.ignore_index), {}),
             ]
         elif task == "sr":
             hr = targets[r : r + 1]
@@ -86,19 +126,45 @@ def save_predictions(task: str, images, preds, targets, info, path, max_rows: in
             ax.set_axis_off()
             if r == 0 or task == "classification":
                 ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    bottom = 0.0
+    if task == "segmentation":
+        from matplotlib.patches import Patch
+
+        legend = class_legend(info, label_maps, palette)
+        columns = min(4, max(1, len(legend)))
+        rows = -(-len(legend) // columns)
+        bottom = min(0.5, (0.22 * rows + 0.3) / fig.get_size_inches()[1])
+        fig.legend(
+            handles=[Patch(facecolor=c, edgecolor="gray", label=name) for name, c in legend],
+            loc="lower center",
+            ncol=columns,
+            fontsize=8,
+            frameon=False,
+            title="classes",
+            title_fontsize=8,
+        )
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            # The temporary name ends in .tmp, so matplotlib cannot guess the format.
+            fig.savefig(tmp, dpi=80, format="png")
     finally:
         plt.close(fig)
+
+
+def write_samples(model, task, data, path, *, n: int = 4, input_size=None) -> Path:
+    """Draw the first ``n`` samples of ``data`` through ``model`` with ``task``'s
+    visualiser (input | prediction | ground truth) into the PNG ``path``; returns it.
+
+    ``task``: a :class:`~edgenas.tasks.Task` or its name; ``input_size`` as for
+    :func:`sample_predictions`.
+    """
+    from edgenas.tasks import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    images, preds, targets = sample_predictions(model, data, n=n, input_size=input_size)
+    task.visualise(images, preds, targets, data.info, Path(path))
+    return Path(path)
 
 
 def sample_predictions(model, data, n: int = 4, input_size: tuple[int, int] | None = None):

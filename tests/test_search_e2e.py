@@ -65,7 +65,11 @@ def _snapshot(run_dir):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("search")
-    result = run_cli("search", *FAST, "--name", "full", cwd=cwd)
+    umask = os.umask(0o022)  # the run's files must get the umask's mode (0644)
+    try:
+        result = run_cli("search", *FAST, "--name", "full", cwd=cwd)
+    finally:
+        os.umask(umask)
     assert result.returncode == 0, result.stderr + result.stdout
     return cwd, result
 
@@ -81,8 +85,12 @@ def test_search_writes_model_report_and_store(finished_run):
         "report.md",
         "progress.png",
         "pareto.png",
+        "samples.png",
+        "baselines/baseline-fastdepth.onnx",  # the depth default, with the final budget
     ):
         assert (run_dir / name).is_file(), name
+    for name in ("report.md", "progress.png", "pareto.png", "samples.png"):
+        assert os.stat(run_dir / name).st_mode & 0o777 == 0o644, name
     assert "best genotype" in result.stdout and "report.md" in result.stdout
     candidates, kinds, info = _snapshot(run_dir)
     assert info.status == "finished"
@@ -111,6 +119,16 @@ def test_search_writes_model_report_and_store(finished_run):
     assert meta["edgenas.genotype"] == summary["best"] and "edgenas.grade" in meta
     report = (run_dir / "report.md").read_text()
     assert summary["best"] in report and "![pareto](pareto.png)" in report
+    # What matters first: the target and whether it was met, metrics in their units,
+    # latency with size and source, samples, the baselines with their latency.
+    assert "Target: parameters <= 40,000" in report
+    assert ("meets the target" in report) == (summary["final_params"] <= 40_000)
+    assert f"RMSE {summary['final_metrics']['rmse']:.3f} m" in report
+    assert "ms at 1x3x32x40 on cpu (measured)" in report and "![samples](samples.png)" in report
+    (baseline,) = summary["baselines"]
+    assert baseline["name"] == "fastdepth" and baseline["steps"] == 2
+    assert baseline["latency_ms"] > 0 and baseline["input_shape"] == [1, 3, 32, 40]
+    assert f"| fastdepth | {baseline['metrics']['rel']:.4f} |" in report
 
 
 def test_search_model_runs_at_any_size_and_its_checkpoint_re_exports(finished_run):
@@ -177,7 +195,7 @@ def _start_and_kill(args, cwd, name, trained=2):
 def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
     full_candidates, full_kinds, full_info = _snapshot(finished_run[0] / "runs" / "full")
     # Kill in the middle of the tabu search: after the second training.
-    run_dir = _start_and_kill(FAST, tmp_path, "killed")
+    run_dir = _start_and_kill([*FAST, "--baselines", "none"], tmp_path, "killed")
     _, killed_kinds, killed_info = _snapshot(run_dir)
     assert killed_info.status == "running" and "run_finished" not in killed_kinds
 
@@ -200,6 +218,7 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
     # its own log: the replay must re-make every recorded decision (it reads the
     # predicted latencies and rewards it decided on, not later measurements).
     args = [a if a != "--target-params" else "--target-latency" for a in FAST]
+    args += ["--baselines", "none"]  # the replay is under test, not the baselines
     args[args.index("--target-latency") + 1] = "3ms"
     run_dir = _start_and_kill(args, tmp_path, "latency", trained=3)
     with RunStore.open_readonly(run_dir) as store:

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
             "  edgenas export --model espcn --scale 2 --input 1x3x120x160 --dynamic -o espcn.onnx\n"
             "  edgenas export --model lraspp --num-classes 19 --input 1x3x512x1024 -o lraspp.onnx\n"
             "  edgenas export --checkpoint runs/segmentation/checkpoint.pt -o seg.onnx\n"
-            "  edgenas export --run runs/NAME --format openvino -o best.xml    a search's model\n"
+            "  edgenas export --run runs/NAME --format openvino -o best.xml    a search or shrink run\n"
             "  edgenas export --run runs/NAME --static --input 1x3x360x480 -o best-360.onnx"
         ),
     )
@@ -47,10 +47,10 @@ def register(subparsers) -> None:
     trained.add_argument(
         "--checkpoint",
         metavar="PT",
-        help="a checkpoint from `edgenas train` (OUT/checkpoint.pt) or a search's best.pt",
+        help="a checkpoint from `edgenas train` (OUT/checkpoint.pt) or a run's best.pt",
     )
     trained.add_argument(
-        "--run", metavar="DIR", help="the final model of a search run: DIR/best.pt"
+        "--run", metavar="DIR", help="the final model of a search or shrink run: DIR/best.pt"
     )
     parser.add_argument(
         "--input",
@@ -149,8 +149,8 @@ def _trained_model(args: argparse.Namespace):
             raise UserError(f"run folder {run_dir} does not exist")
         if not path.is_file():
             raise UserError(
-                f"{run_dir} has no best.pt: only search runs of this version keep the final "
-                "model's checkpoint (older runs and shrink runs: use their .onnx file)"
+                f"{run_dir} has no best.pt: only finished search and shrink runs of this "
+                "version keep the final model's checkpoint (older runs: use their .onnx file)"
             )
     else:
         path = Path(args.checkpoint)

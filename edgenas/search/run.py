@@ -7,7 +7,11 @@ continues one from its store. Both end with the outputs of a run:
   verified ONNX file with dynamic height and width (metadata: genotype, task, grade,
   accuracy); ``best.pt``: its checkpoint (``edgenas export --run``, ``eval --checkpoint``);
 - ``best.latency.json``: its latency measured on the device (``edgenas.latency/v1``);
-- ``report.md`` with PNG plots (see :mod:`edgenas.report`);
+- ``samples.png``: the final model's predictions on the first validation images;
+- ``baselines/``: the task's reference models trained with the same final budget, data
+  and recipe, exported and measured the same way (:mod:`edgenas.baselines`; their rows
+  go to the run summary under ``"baselines"``);
+- ``report.md`` with PNG plots (see :mod:`edgenas.search.report`);
 - the store ``run.sqlite`` with every candidate and event.
 """
 
@@ -49,7 +53,7 @@ class SearchOutcome:
 
 def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
     if config.executor == "process":
-        return ProcessExecutor(config, config.workers, config.threads)
+        return ProcessExecutor(config, config.workers, config.torch_threads)
     return InlineExecutor(evaluator)
 
 
@@ -76,6 +80,9 @@ def check_config(config: SearchConfig) -> None:
     except ValueError as err:
         raise UserError(str(err)) from None
     get_task(config.task)
+    from edgenas.baselines import resolve_baselines
+
+    resolve_baselines(config.task, config.baselines)
     if config.data is not None and not Path(config.data).is_dir():
         raise UserError(f"data folder {config.data} does not exist")
     if config.val_data is not None and not Path(config.val_data).is_dir():
@@ -150,14 +157,8 @@ def _values(candidate) -> dict[str, float]:
 def _final_model(
     config: SearchConfig, evaluator: CandidateEvaluator, best, run_dir: Path, log: Log
 ):
-    """Train the best genotype for the final budget, export it, measure its latency."""
-    import torch
-
-    from edgenas.devices.modelinfo import shapes_for_single_input
-    from edgenas.devices.profile import profile_model
-    from edgenas.devices.protocol import Protocol
-    from edgenas.devices.result import write_atomic
-    from edgenas.export import export_onnx
+    """Train the best genotype for the final budget; export and measure it (finalise)."""
+    from edgenas.finalise import deploy_example, finalise_model
     from edgenas.training import Budget, train
 
     budget = f"{config.final_steps} steps" if config.final_steps else f"{config.final_seconds:g} s"
@@ -182,34 +183,55 @@ def _final_model(
             "run": config.run_name,
         },
     )
-    onnx_path = run_dir / "best.onnx"
-    # Verify the export on a real validation image (resized to the deploy size); dynamic
-    # height and width, so the model runs on whole images of any size.
-    image = evaluator.val_data[0][0][None]
-    example = torch.nn.functional.interpolate(
-        image, size=evaluator.deploy_shape[2:], mode="bilinear", align_corners=False
-    )
-    export_onnx(
+    deployed = finalise_model(
         model,
+        run_dir,
         evaluator.deploy_shape,
-        onnx_path,
-        dynamic=True,
-        example=example,
+        deploy_example(evaluator.val_data[0][0], evaluator.deploy_shape),
+        config.device,
+        threads=config.threads,
         metadata={
             "grade": f"{best.grade:.6f}",
             "proxy_accuracy": f"{best.candidate.accuracy:.6f}",
             "final_accuracy": f"{result.normalised_accuracy:.6f}",
             "final_metrics": json.dumps(result.metrics),
             "run": config.run_name,
+            "checkpoint": "best.pt",
         },
+        log=log,
     )
-    log(f"measuring best.onnx on {config.device}")
-    shapes = shapes_for_single_input(onnx_path, evaluator.deploy_shape)
-    latency = profile_model(
-        onnx_path, config.device, Protocol(), threads=config.threads, input_shapes=shapes
+    return model, deployed, result
+
+
+def _samples_and_baselines(
+    config: SearchConfig, evaluator: CandidateEvaluator, model, run_dir: Path, log: Log
+) -> list[dict]:
+    """``samples.png`` of the final model, then the reference baselines trained with the
+    final model's budget, data and recipe (their summary rows)."""
+    from edgenas.baselines import resolve_baselines, train_baselines
+    from edgenas.finalise import deploy_example
+    from edgenas.training import Budget
+    from edgenas.visualize import write_samples
+
+    write_samples(model, evaluator.task, evaluator.val_data, run_dir / "samples.png")
+    names = resolve_baselines(config.task, config.baselines)
+    if not names:
+        return []
+    log(f"training the baselines {', '.join(names)} with the final budget")
+    return train_baselines(
+        evaluator.task,
+        evaluator.train_source,
+        evaluator.val_data,
+        Budget(seconds=config.final_seconds, steps=config.final_steps),
+        evaluator.train_config,
+        evaluator.deploy_shape,
+        deploy_example(evaluator.val_data[0][0], evaluator.deploy_shape),
+        config.device,
+        run_dir=run_dir,
+        names=names,
+        threads=config.threads,
+        log=log,
     )
-    write_atomic(run_dir / "best.latency.json", latency.to_json() + "\n")
-    return onnx_path, latency.median_ms, result
 
 
 def run_search(
@@ -243,8 +265,13 @@ def run_search(
         ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
         best = ranked[0]
         final_start = time.perf_counter()
-        onnx_path, latency_ms, final = _final_model(main_config, evaluator, best, run_dir, log)
+        model, deployed, final = _final_model(main_config, evaluator, best, run_dir, log)
+        onnx_path, latency_ms = Path(deployed.onnx_path), deployed.latency_ms
         phases = {**search.phase_seconds, "final_model": time.perf_counter() - final_start}
+        baselines_start = time.perf_counter()
+        baselines = _samples_and_baselines(main_config, evaluator, model, run_dir, log)
+        phases["samples_and_baselines"] = time.perf_counter() - baselines_start
+        resources = evaluator.static_resources(best.genotype, model)
         summary = {
             "alpha": chosen_alpha,
             "alpha_grid": grid_rows,
@@ -254,9 +281,14 @@ def run_search(
             "best_proxy_accuracy": best.candidate.accuracy,
             "final_metrics": final.metrics,
             "final_accuracy": final.normalised_accuracy,
+            "final_params": int(resources["params"]),
+            "final_macs": int(resources["flops"]),
             "onnx": str(onnx_path),
             "latency_ms": latency_ms,
             "device": config.device,
+            "deployed": deployed.to_dict(),
+            "samples": "samples.png",
+            "baselines": baselines,
             "top_k": [e.genotype for e in ranked[: config.top_k]],
             "pareto": [e.genotype for e in search.pareto()],
             "trained": len(search.trained),
@@ -265,7 +297,7 @@ def run_search(
         }
         store.append_event("run_finished", summary)
         store.set_status("finished", summary)
-        from edgenas.report import write_report
+        from edgenas.search.report import write_report
 
         report_path = write_report(run_dir)
     except KeyboardInterrupt:

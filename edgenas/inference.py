@@ -43,6 +43,48 @@ class OnnxPredictor:
         return torch.from_numpy(out)
 
 
+class OpenVinoPredictor:
+    """Run an OpenVINO IR (``.xml`` beside its ``.bin``) on OpenVINO's CPU plugin like a
+    torch module (NCHW float32), at f32 (the plugin would pick bf16 on CPUs that have it).
+    Models exported with dynamic height and width take any image size."""
+
+    def __init__(self, path: str | Path) -> None:
+        import openvino as ov
+
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"OpenVINO IR {path} does not exist")
+        if not path.with_suffix(".bin").is_file():
+            raise UserError(f"{path} is an OpenVINO IR without its weights file {path.stem}.bin")
+        core = ov.Core()
+        try:
+            graph = core.read_model(str(path))
+            config = {"INFERENCE_PRECISION_HINT": "f32"}
+            config["INFERENCE_NUM_THREADS"] = max(1, torch.get_num_threads())
+            self.compiled = core.compile_model(graph, "CPU", config)
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot load OpenVINO IR {path}: {first}") from None
+        shape = graph.inputs[0].get_partial_shape()
+        dims = [d.get_length() if d.is_static else None for d in shape]
+        self.fixed_hw = tuple(dims[2:]) if all(d is not None for d in dims[2:]) else None
+        self.fixed_batch = dims[0]
+        self.path = path
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:
+            return torch.cat([self(images[i : i + 1]) for i in range(images.shape[0])])
+        out = self.compiled(images.numpy().astype("float32"))[0]
+        return torch.from_numpy(out.copy())
+
+
+def load_predictor(path: str | Path) -> OnnxPredictor | OpenVinoPredictor:
+    """The predictor of an exported file: OpenVINO for ``.xml``, onnxruntime otherwise."""
+    if Path(path).suffix == ".xml":
+        return OpenVinoPredictor(path)
+    return OnnxPredictor(path)
+
+
 def _predict(predictor, images: torch.Tensor, task_name: str) -> torch.Tensor:
     """Forward pass; ONNX models with a fixed input size get resized input and output."""
     fixed = getattr(predictor, "fixed_hw", None)
@@ -75,7 +117,7 @@ def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def evaluate(
-    model: nn.Module | str | Path | OnnxPredictor,
+    model: nn.Module | str | Path | OnnxPredictor | OpenVinoPredictor,
     task,
     data: Dataset,
     *,
@@ -84,7 +126,7 @@ def evaluate(
     max_batches: int | None = None,
     input_size: tuple[int, int] | None = None,
 ) -> dict[str, float]:
-    """The task's metrics of a torch model or an ONNX file over ``data``.
+    """The task's metrics of a torch model, an ONNX file or an OpenVINO IR over ``data``.
 
     ``input_size`` (H, W): depth / segmentation / classification images are resized to
     it before the forward pass (e.g. the training size), while targets stay as the
@@ -98,7 +140,7 @@ def evaluate(
 
     task = get_task(task) if isinstance(task, str) else task
     if isinstance(model, str | Path):
-        model = OnnxPredictor(model)
+        model = load_predictor(model)
     info = data.info
     meter = task.meter(info)
     if task.name == "sr" or (hasattr(data, "size") and data.size is None):

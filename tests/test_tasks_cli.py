@@ -37,6 +37,19 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
                  "--torch-threads", "1", "--json", str(tmp_path / "o.json")]) == 0  # fmt: skip
     through_onnx = json.loads((tmp_path / "o.json").read_text())
     assert through_onnx["metrics"]["miou"] == pytest.approx(summary["metrics"]["miou"], abs=1e-3)
+    # The same weights as OpenVINO IR, evaluated on OpenVINO's CPU plugin at another size.
+    xml = tmp_path / "seg.xml"
+    assert main(["export", "--checkpoint", str(out / "checkpoint.pt"), "--format", "openvino",
+                 "-o", str(xml)]) == 0  # fmt: skip
+    for flag, path in (("--onnx", onnx_path), ("--openvino", xml)):
+        assert main(["eval", "--task", "seg", flag, str(path), "--input", "48x56",
+                     "--json", str(tmp_path / f"{flag[2:]}.json")]) == 0  # fmt: skip
+    by_ort = json.loads((tmp_path / "onnx.json").read_text())["metrics"]
+    by_openvino = json.loads((tmp_path / "openvino.json").read_text())["metrics"]
+    assert by_openvino["miou"] == pytest.approx(by_ort["miou"], abs=1e-3)
+    capsys.readouterr()
+    assert main(["eval", "--task", "seg", "--onnx", str(xml)]) == 2
+    assert "evaluate it with --openvino" in capsys.readouterr().err
     static = tmp_path / "static.onnx"
     assert main(["export", "--checkpoint", str(out / "checkpoint.pt"), "--static",
                  "-o", str(static)]) == 0  # fmt: skip

@@ -8,8 +8,9 @@ from edgenas.cli.common import add_command
 from edgenas.errors import UserError
 
 DESCRIPTION = """\
-Evaluate a trained network (--checkpoint from `edgenas train`), an ONNX model run
-through onnxruntime (--onnx), or a non-learned baseline (--baseline bicubic, sr only)
+Evaluate a trained network (--checkpoint from `edgenas train`, or a search's or
+shrink's best.pt), an exported model run through onnxruntime (--onnx) or OpenVINO's CPU
+plugin (--openvino model.xml), or a non-learned baseline (--baseline bicubic, sr only)
 on a dataset folder in its standard layout (see `edgenas train --help`) or, without
 --data, on the built-in demo validation data.
 
@@ -28,7 +29,10 @@ EPILOG = """\
 examples:
   edgenas eval --task sr --data ../shared/data/sr/Set5 --baseline bicubic --scale 4
   edgenas eval --task seg --data ../shared/data/camvid --checkpoint runs/segmentation/checkpoint.pt
-  edgenas eval --task depth --onnx depth.onnx --data ../shared/data/depth --json out.json"""
+  edgenas eval --task depth --onnx depth.onnx --data ../shared/data/depth --json out.json
+  edgenas eval --task sr --onnx runs/NAME/best.onnx --data ../shared/data/sr/Set5   full size
+  edgenas export --run runs/NAME --format openvino -o best.xml
+  edgenas eval --task sr --openvino best.xml --data ../shared/data/sr/Set5"""
 
 
 def register(subparsers) -> None:
@@ -51,6 +55,9 @@ def register(subparsers) -> None:
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", help="checkpoint.pt written by `edgenas train`")
     model.add_argument("--onnx", help="ONNX model (run with onnxruntime)")
+    model.add_argument(
+        "--openvino", metavar="XML", help="OpenVINO IR (.xml + .bin; run on OpenVINO's CPU)"
+    )
     model.add_argument("--baseline", choices=("bicubic",), help="non-learned baseline (sr)")
     parser.add_argument("--input", help="HxW the network sees (depth, seg, cls; see above)")
     parser.add_argument("--scale", type=int, help="sr factor (default: checkpoint's, else 2)")
@@ -80,6 +87,7 @@ def _auto_split(task, data: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgenas.inference import load_predictor
     from edgenas.tasks import get_task
     from edgenas.tasks.baselines import BicubicUpscaler
     from edgenas.tasks.runner import (
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         set_threads,
         write_json,
     )
-    from edgenas.training import OnnxPredictor, evaluate, load_checkpoint, model_from_checkpoint
+    from edgenas.training import evaluate, load_checkpoint, model_from_checkpoint
 
     task = get_task(args.task)
     set_threads(args.torch_threads)
@@ -116,18 +124,23 @@ def run(args: argparse.Namespace) -> int:
         if size is None and "input" in ckpt.get("extra", {}) and task.name != "sr":
             size = tuple(ckpt["extra"]["input"])
         source = f"checkpoint {args.checkpoint}"
-    elif args.onnx:
-        model = OnnxPredictor(args.onnx)
+    elif args.onnx or args.openvino:
+        exported = args.onnx or args.openvino
+        if args.onnx and exported.endswith(".xml"):
+            raise UserError(f"{exported} is an OpenVINO IR: evaluate it with --openvino")
+        if args.openvino and not exported.endswith(".xml"):
+            raise UserError(f"--openvino takes an IR .xml file, not {exported}; ONNX: --onnx")
+        model = load_predictor(exported)
         fixed = model.fixed_hw
         if fixed is not None and task.name != "sr":
             if size is not None and tuple(size) != tuple(fixed):
                 raise UserError(
-                    f"{args.onnx} takes a fixed {fixed[0]}x{fixed[1]} input, so --input "
+                    f"{exported} takes a fixed {fixed[0]}x{fixed[1]} input, so --input "
                     f"{size[0]}x{size[1]} cannot apply; export a model with dynamic height "
                     "and width (`edgenas export --checkpoint CKPT`) or drop --input"
                 )
             size = fixed
-        source = f"ONNX {args.onnx}"
+        source = f"ONNX {exported}" if args.onnx else f"OpenVINO IR {exported}"
     else:
         model = BicubicUpscaler(scale or 2)
         source = "bicubic baseline"

@@ -56,13 +56,13 @@ def profile_model(
     """
     entry = resolve_device(device, catalog)
     protocol = protocol or Protocol()
-    model = inspect_model(model_path, input_shapes)
-    backend = make_backend(entry, threads=threads, **(backend_options or {}))
-    if model.path.endswith(".xml") and backend.device_kind != "openvino":
+    if Path(model_path).suffix == ".xml" and entry.backend != "openvino":
         raise UserError(
             f"{model_path} is an OpenVINO IR: profile it on an OpenVINO device "
             "(e.g. --device openvino-cpu), or profile the ONNX file on this one"
         )
+    model = inspect_model(model_path, input_shapes)
+    backend = make_backend(entry, threads=threads, **(backend_options or {}))
     try:
         backend.prepare(model)
         sessions = []

@@ -96,6 +96,50 @@ def parse_baselines(text: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def samples_and_baselines(
+    model,
+    task,
+    train_source,
+    val_data,
+    budget,
+    train_config,
+    deploy_shape: Sequence[int],
+    device,
+    *,
+    run_dir: str | Path,
+    names: Sequence[str] | None = None,
+    threads: int | None = None,
+    backend_options: dict | None = None,
+    log: Log = print,
+) -> list[dict]:
+    """The end of a run, shared by search and shrink: ``run_dir/samples.png`` of the
+    final ``model``, then :func:`train_baselines` (verified on the first validation image
+    at the deploy size); returns the baseline rows (empty when ``names`` is empty)."""
+    from edgenas.finalise import deploy_example
+    from edgenas.visualize import write_samples
+
+    write_samples(model, task, val_data, Path(run_dir) / "samples.png")
+    names = resolve_baselines(task, names)
+    if not names:
+        return []
+    log(f"training the baselines {', '.join(names)} with the final budget")
+    return train_baselines(
+        task,
+        train_source,
+        val_data,
+        budget,
+        train_config,
+        deploy_shape,
+        deploy_example(val_data[0][0], tuple(deploy_shape)),
+        device,
+        run_dir=run_dir,
+        names=names,
+        threads=threads,
+        backend_options=backend_options,
+        log=log,
+    )
+
+
 def train_baselines(
     task,
     train_source,

@@ -199,6 +199,9 @@ def _free_port() -> int:
         (["--task", "seg", "--torch-threads", "0"], "--torch-threads"),
         (["--task", "seg", "--deploy-input", "48x"], "48x"),
         (["--task", "seg", "--val-data", "/no/such/val"], "/no/such/val"),
+        (["--task", "seg", "--workers", "-1"], "--workers"),
+        (["--task", "seg", "--alpha-lr-mult", "-5"], "--alpha-lr-mult"),
+        (["--task", "sr", "--scale", "0"], "--scale"),
         (["--epochs", "2"], "--task is required"),
     ],
 )

@@ -161,6 +161,23 @@ def test_train_a_reference_model_then_resume_it_towards_its_budget(tmp_path, cap
     assert main([*argv, "--epochs", "1"]) == 0
     text = capsys.readouterr().out
     assert "model espcn" in text and "lr 0.001" in text  # ESPCN's preferred rate
+    # A run with its own settings resumes with them, not with the recipe's defaults.
+    custom = tmp_path / "custom"
+    custom_argv = [*argv[:-3], "-o", str(custom), "--quiet", "--lr", "0.002", "--batch-size", "4"]
+    assert main([*custom_argv, "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--task", "sr", "--resume", str(custom / "checkpoint.pt"), "--data",
+                 str(data), "--val-data", str(data), "-o", str(custom), "--epochs", "2"]) == 0  # fmt: skip
+    assert "batch 4, lr 0.002" in capsys.readouterr().out
+    # Final weights without a training state (a search's best.pt) are refused in one line.
+    import torch
+
+    weights_only = torch.load(custom / "checkpoint.pt", weights_only=True)
+    del weights_only["optimizer"]
+    torch.save(weights_only, tmp_path / "best.pt")
+    assert main(["train", "--task", "sr", "--resume", str(tmp_path / "best.pt"),
+                 "--data", str(data)]) == 2  # fmt: skip
+    assert "holds trained weights only" in capsys.readouterr().err
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["model"] == "espcn" and summary["network"]["task"] == "sr"
     assert summary["recipe"] == "fast" and summary["in_memory"] is True

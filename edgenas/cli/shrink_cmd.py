@@ -264,6 +264,15 @@ def _check(args: argparse.Namespace):
         raise UserError(f"--seconds must be positive, got {args.seconds}")
     if args.lam < 0 or args.epsilon < 0:
         raise UserError("--lambda and --epsilon cannot be negative")
+    for name in ("workers", "warmup"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
+            raise UserError(f"{_flag(name)} cannot be negative, got {getattr(args, name)}")
+    for name in ("alpha_lr_mult", "lr"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value < float("inf"):
+            raise UserError(f"{_flag(name)} must be a positive number, got {value}")
+    if task.name == "sr" and args.scale not in (2, 3, 4):
+        raise UserError(f"--scale must be 2, 3 or 4, got {args.scale}")
     for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
         if folder is not None and not Path(folder).is_dir():
             raise UserError(f"{flag} folder {folder} does not exist")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 
 from edgenas.cli.common import add_command
 from edgenas.errors import UserError
@@ -153,11 +153,20 @@ def run(args: argparse.Namespace) -> int:
     if scale not in (2, 3, 4):
         raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
     set_threads(args.torch_threads)
-    seed = TrainConfig.seed if args.seed is None else args.seed
 
     resume = load_checkpoint(args.resume) if args.resume else None
+    stored_config = (resume or {}).get("config") or {}
+    # A resumed run keeps its own seed (batches are indexed by step: the same seed gives
+    # the same remaining batches) unless --seed says otherwise.
+    seed = args.seed if args.seed is not None else stored_config.get("seed", TrainConfig.seed)
     spec = None
     if resume is not None:
+        if "optimizer" not in resume:
+            raise UserError(
+                f"{args.resume} holds trained weights only (a search's or shrink's final "
+                "model), not a training state to resume; --resume takes the checkpoint.pt "
+                "of an `edgenas train` run"
+            )
         spec = resume.get("model_spec")
         if spec is None:
             raise UserError(f"--resume checkpoint {args.resume} names no network")
@@ -236,17 +245,25 @@ def run(args: argparse.Namespace) -> int:
             "augment": False if args.no_augment else None,
             "eval_every_epoch": True if args.eval_every_epoch else None,
         }
-        preferred = _reference_recipe(args.model or (spec or {}).get("model"), args.recipe)
-        config = recipe_config(
-            task.name,
-            args.recipe,
-            **{**preferred, **{k: v for k, v in given.items() if v is not None}},
-            seed=seed,
-            workers=args.workers,
-            accelerator=args.accelerator,
-            precision=args.precision,
-            channels_last={"on": True, "off": False, None: None}[args.channels_last],
-        )
+        flags = {
+            **{k: v for k, v in given.items() if v is not None},
+            "seed": seed,
+            "workers": args.workers,
+            "accelerator": args.accelerator,
+            "precision": args.precision,
+            "channels_last": {"on": True, "off": False, None: None}[args.channels_last],
+        }
+        if stored_config:
+            # Resume with the run's own settings; flags given now override them.
+            names = {f.name for f in fields(TrainConfig)}
+            kept = {k: v for k, v in stored_config.items() if k in names}
+            kept["betas"] = tuple(kept.get("betas", TrainConfig.betas))
+            config = replace(
+                TrainConfig(**kept), **{k: v for k, v in flags.items() if v is not None}
+            )
+        else:
+            preferred = _reference_recipe(args.model or (spec or {}).get("model"), args.recipe)
+            config = recipe_config(task.name, args.recipe, **{**preferred, **flags})
         if args.class_weights is not None:  # "auto" is None in the config
             weights = {"auto": None, "on": True, "off": False}[args.class_weights]
             config = replace(config, class_weights=weights)

@@ -96,11 +96,16 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
     if summary.get("onnx_metrics"):
         lines.append(f"| metrics (ONNX) | {metric_text(task, summary['onnx_metrics'])} |")
     lines.append(f"| latency | {latency or '-'} |")
-    for label, key in (("params", "params"), ("MACs", "macs")):
+    trained_at = "x".join(str(d) for d in config.get("input") or []) or "the training input"
+    for label, key in (("params", "params"), (f"MACs at {trained_at}", "macs")):
         before, after = summary.get(f"{key}_before"), summary.get(f"{key}_after")
         if after is not None:
             was = f" (supernet {before:,})" if before is not None else ""
             lines.append(f"| {label} | {after:,}{was} |")
+    deployed_shape = (summary.get("deployed") or {}).get("input_shape")
+    if summary.get("macs_deploy") is not None and deployed_shape:
+        size = "x".join(str(d) for d in deployed_shape[2:])
+        lines.append(f"| MACs at {size} (deploy) | {summary['macs_deploy']:,} |")
     onnx = (summary.get("deployed") or {}).get("onnx_path") or summary.get("onnx")
     if onnx:
         lines.append(f"| ONNX | `{onnx}` |")
@@ -122,15 +127,17 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
                 "name": "extracted network (this run)",
                 "metrics": summary.get("metrics") or {},
                 "params": summary.get("params_after"),
-                "macs": summary.get("macs_after"),
+                "macs": summary.get("macs_deploy", summary.get("macs_after")),
                 "latency_ms": (summary.get("deployed") or {}).get(
                     "latency_ms", summary.get("latency_ms")
                 ),
                 "latency_text": latency,
             }
             lines += [
-                "Reference models trained with the run's budget, data and recipe, scored on "
-                "the same validation data, exported and measured the same way.",
+                "Reference models trained for as long as the shrink trained, on the same data "
+                "(each with the task's fast recipe and its own overrides, see docs/tasks.md), "
+                "scored on the same validation data, exported and measured the same way; "
+                "MACs and latency at the deploy input.",
                 "",
                 *comparison_table(task, [own, *baselines]),
                 "",

@@ -483,6 +483,8 @@ class ShrinkSession:
             "units_after": arch.units,
             "macs_before": first.macs,
             "macs_after": count_macs(static, shape),
+            # The comparison with baselines counts MACs where latency is measured.
+            "macs_deploy": count_macs(static, deploy_shape),
             "params_before": first.params,
             "params_after": count_params(static),
             "latency_ms": deployed.latency_ms,
@@ -502,42 +504,31 @@ class ShrinkSession:
     def _samples_and_baselines(self, static, result, train_data, val_data) -> dict:
         """``samples.png`` of the final model, and the task's reference baselines trained
         for as long as the shrink trained, on the same data (the report compares them)."""
-        from edgenas.baselines import resolve_baselines, train_baselines
-        from edgenas.finalise import deploy_example
+        from edgenas.baselines import samples_and_baselines
         from edgenas.tasks.recipes import recipe_config
         from edgenas.training import Budget
-        from edgenas.visualize import write_samples
 
-        write_samples(static, self.task, val_data, self.run_dir / "samples.png")
-        names = resolve_baselines(self.task.name, self.baselines)
-        rows = []
-        if names:
-            self.log(
-                f"training the baselines {', '.join(names)} for the shrink's training time "
-                f"({result.train_seconds:.0f} s)"
-            )
-            deploy_shape = (1, 3, *self.deploy_hw)
-            config = recipe_config(
-                self.task.name,
-                seed=self.shrink.seed,
-                workers=self.shrink.workers,
-                accelerator=self.shrink.accelerator,
-            )
-            rows = train_baselines(
-                self.task,
-                train_data,
-                val_data,
-                Budget(seconds=max(1.0, result.train_seconds)),
-                config,
-                deploy_shape,
-                deploy_example(val_data[0][0], deploy_shape),
-                self.device,
-                run_dir=self.run_dir,
-                names=names,
-                threads=self.threads,
-                backend_options=self.backend_options,
-                log=self.log,
-            )
+        config = recipe_config(
+            self.task.name,
+            seed=self.shrink.seed,
+            workers=self.shrink.workers,
+            accelerator=self.shrink.accelerator,
+        )
+        rows = samples_and_baselines(
+            static,
+            self.task,
+            train_data,
+            val_data,
+            Budget(seconds=max(1.0, result.train_seconds)),
+            config,
+            (1, 3, *self.deploy_hw),
+            self.device,
+            run_dir=self.run_dir,
+            names=self.baselines,
+            threads=self.threads,
+            backend_options=self.backend_options,
+            log=self.log,
+        )
         return {"samples": "samples.png", "baselines": rows}
 
     def _log_summary(self, summary: dict, written) -> None:

@@ -102,7 +102,7 @@ def _final_row(summary: dict, config: dict, best: Candidate | None) -> dict:
 
 def _target_value(text: str, value: float) -> str:
     if text == "latency_ms":
-        return f"{value:g} ms"
+        return f"{value:.3g} ms" if value < 100 else f"{value:.0f} ms"
     return f"{value:,.0f}"
 
 

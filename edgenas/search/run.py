@@ -154,6 +154,21 @@ def _values(candidate) -> dict[str, float]:
     return values
 
 
+def _unfinished_final_training(path: Path, genotype: str) -> dict | None:
+    """The checkpoint of an interrupted final training of ``genotype`` (a resumed search
+    continues it instead of starting over), or None."""
+    if not path.is_file():
+        return None
+    from edgenas.checkpoint import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+    except UserError:
+        return None  # unreadable (cut short while written): train from the start
+    spec = ckpt.get("model_spec") or {}
+    return ckpt if spec.get("genotype") == genotype and "optimizer" in ckpt else None
+
+
 def _final_model(
     config: SearchConfig, evaluator: CandidateEvaluator, best, run_dir: Path, log: Log
 ):
@@ -174,6 +189,7 @@ def _final_model(
         evaluator.train_config,
         # The trained weights, for `edgenas export --run` and `edgenas eval --checkpoint`.
         checkpoint=run_dir / "best.pt",
+        resume=_unfinished_final_training(run_dir / "best.pt", best.genotype),
         extra={
             "input": list(config.proxy_input),
             "deploy_input": deploy,
@@ -201,37 +217,6 @@ def _final_model(
         log=log,
     )
     return model, deployed, result
-
-
-def _samples_and_baselines(
-    config: SearchConfig, evaluator: CandidateEvaluator, model, run_dir: Path, log: Log
-) -> list[dict]:
-    """``samples.png`` of the final model, then the reference baselines trained with the
-    final model's budget, data and recipe (their summary rows)."""
-    from edgenas.baselines import resolve_baselines, train_baselines
-    from edgenas.finalise import deploy_example
-    from edgenas.training import Budget
-    from edgenas.visualize import write_samples
-
-    write_samples(model, evaluator.task, evaluator.val_data, run_dir / "samples.png")
-    names = resolve_baselines(config.task, config.baselines)
-    if not names:
-        return []
-    log(f"training the baselines {', '.join(names)} with the final budget")
-    return train_baselines(
-        evaluator.task,
-        evaluator.train_source,
-        evaluator.val_data,
-        Budget(seconds=config.final_seconds, steps=config.final_steps),
-        evaluator.train_config,
-        evaluator.deploy_shape,
-        deploy_example(evaluator.val_data[0][0], evaluator.deploy_shape),
-        config.device,
-        run_dir=run_dir,
-        names=names,
-        threads=config.threads,
-        log=log,
-    )
 
 
 def run_search(
@@ -268,8 +253,24 @@ def run_search(
         model, deployed, final = _final_model(main_config, evaluator, best, run_dir, log)
         onnx_path, latency_ms = Path(deployed.onnx_path), deployed.latency_ms
         phases = {**search.phase_seconds, "final_model": time.perf_counter() - final_start}
+        from edgenas.baselines import samples_and_baselines
+        from edgenas.training import Budget
+
         baselines_start = time.perf_counter()
-        baselines = _samples_and_baselines(main_config, evaluator, model, run_dir, log)
+        baselines = samples_and_baselines(
+            model,
+            evaluator.task,
+            evaluator.train_source,
+            evaluator.val_data,
+            Budget(seconds=main_config.final_seconds, steps=main_config.final_steps),
+            evaluator.train_config,
+            evaluator.deploy_shape,
+            main_config.device,
+            run_dir=run_dir,
+            names=main_config.baselines,
+            threads=main_config.threads,
+            log=log,
+        )
         phases["samples_and_baselines"] = time.perf_counter() - baselines_start
         resources = evaluator.static_resources(best.genotype, model)
         summary = {

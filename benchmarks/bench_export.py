@@ -28,10 +28,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10)
     parser.add_argument("--input", default="1x3x240x320")
     parser.add_argument("--task", default="depth")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
     shape = tuple(int(d) for d in args.input.split("x"))
 
     stages: dict[str, list[float]] = {}

@@ -25,9 +25,9 @@ def main() -> None:
     parser.add_argument("--input", default="64x80")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--camvid", action="store_true")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
 
     from edgenas.hrnas.costs import flops_costs
     from edgenas.hrnas.shrink import ShrinkConfig, run_shrink

@@ -4,7 +4,7 @@ Same 20 genotypes, same batch, same weights, run interleaved (A, B, A, B, ...) s
 machine noise hits both sides alike. Prints per-genotype ratios, their median, the
 throughput of each side and the largest relative difference between the scores.
 
-    python benchmarks/bench_naswot.py [--n 20] [--batch 32] [--input 64] [--threads 1]
+    python benchmarks/bench_naswot.py [--n 20] [--batch 32] [--input 64] [--torch-threads 1]
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--input", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
 
     genotypes = LDPSpace().sample_unique(args.n, seed=args.seed)
     images = fixed_batch((args.batch, 3, args.input, args.input), args.seed)
     ours_times, ref_times, fast_times, ratios, worst, worst_fast = [], [], [], [], 0.0, 0.0
     print(
-        f"{args.n} genotypes, batch {args.batch}x3x{args.input}x{args.input}, {args.threads} thread(s)"
+        f"{args.n} genotypes, batch {args.batch}x3x{args.input}x{args.input}, {args.torch_threads} thread(s)"
     )
     print(
         f"{'#':>3} {'S':>2} {'params':>9} {'edgenas s':>10} {'reference s':>12} {'ratio':>6}  score"

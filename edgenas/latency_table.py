@@ -226,16 +226,18 @@ class Measurer:
         return self._measure(model, [tuple(input_shape)], self.network_protocol)
 
 
-def timing_model(genotype, task: str) -> nn.Module:
+def timing_model(genotype, task: str, task_options: dict | None = None) -> nn.Module:
     """The network of ``genotype`` for ``task`` in eval mode, with seed-0 weights.
 
     What latency is measured on: the weights do not change the time, but fixing them
-    keeps exported files (and their hashes) identical from run to run.
+    keeps exported files (and their hashes) identical from run to run. ``task_options``
+    are the head's (``scale``, ``num_classes``): the network whose latency is predicted
+    must be the one that will be deployed, head included.
     """
     from edgenas.models.builder import build_model
 
     torch.manual_seed(0)
-    return build_model(genotype, task).eval()
+    return build_model(genotype, task, **(task_options or {})).eval()
 
 
 def predict_latency(
@@ -245,13 +247,15 @@ def predict_latency(
     measurer: Measurer,
     *,
     measure_missing: bool = True,
+    task_options: dict | None = None,
 ) -> float:
     """Predicted latency (ms) of ``genotype`` on the measurer's device.
 
     Parts missing from the table are measured first (and kept) unless
     ``measure_missing`` is False, in which case a KeyError names the first missing key.
+    ``task_options``: the head's options (see :func:`timing_model`).
     """
-    parts = network_parts(timing_model(genotype, task), input_shape)
+    parts = network_parts(timing_model(genotype, task, task_options), input_shape)
     if measure_missing:
         measurer.fill(parts)
     return measurer.table.predict(parts.keys, parts.concat_melems)

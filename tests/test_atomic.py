@@ -19,16 +19,6 @@ from torch import nn
 from edgenas.atomic import atomic_path, default_file_mode, write_bytes_atomic, write_text_atomic
 
 
-@pytest.fixture
-def umask_022():
-    """Run the test under umask 022 (restored afterwards)."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 

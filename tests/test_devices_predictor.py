@@ -105,3 +105,26 @@ def test_predict_cli(capsys):
     assert main([*argv[:-1], "--no-measure"]) == 0  # everything is in the table now
     assert main(["predict", "--device", "cpu", "--genotype", "S2:bogus"]) == 2
     assert "bad" in capsys.readouterr().err
+
+
+def test_latency_is_predicted_for_the_head_that_will_be_deployed(tmp_path, capsys):
+    """SR x4 and 19-class segmentation time their own heads, not the defaults'."""
+    import torch
+
+    from edgenas.cli import main
+    from edgenas.latency_table import timing_model
+    from edgenas.space import decode
+    from edgenas.tasks.defaults import default_genotype
+
+    sr = decode(default_genotype("sr"))
+    assert timing_model(sr, "sr", {"scale": 4})(torch.zeros(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+    assert timing_model(sr, "sr")(torch.zeros(1, 3, 8, 8)).shape == (1, 3, 16, 16)
+    seg = decode(default_genotype("seg"))
+    assert timing_model(seg, "seg", {"num_classes": 19})(torch.zeros(1, 3, 32, 32)).shape[1] == 19
+    out = tmp_path / "x4.json"
+    assert main(["profile", "--genotype", default_genotype("sr"), "--task", "sr", "--scale", "4",
+                 "--input", "1x3x8x8", "--runs", "2", "--sessions", "1", "--warmup", "1",
+                 "--json", str(out)]) == 0  # fmt: skip
+    assert main(["profile", "--genotype", default_genotype("sr"), "--task", "depth",
+                 "--scale", "4", "--input", "1x3x8x8"]) == 2  # fmt: skip
+    assert "--scale does not apply to task 'depth'" in capsys.readouterr().err

@@ -27,15 +27,6 @@ def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
 def test_sr_search_report_states_target_units_samples_and_baselines(tmp_path, umask_022):
     result = run_cli("search", *TINY_SR, "--baselines", "bicubic,espcn", "--name", "sr",
                      cwd=tmp_path)  # fmt: skip

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from edgenas.cli.common import add_command, parse_input_shape
+from edgenas.cli.model_args import add_model_arguments, model_from_args
 from edgenas.errors import UserError
 
 EPILOG = """\
@@ -83,9 +84,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--json", metavar="OUT", default=None, help="write JSON here; '-' = stdout only"
     )
-    group = parser.add_argument_group("profile a genotype (exported on the fly)")
-    group.add_argument("--genotype", default=None, help="genotype string instead of MODEL")
-    group.add_argument("--task", default="depth", help="task head for --genotype")
+    group = parser.add_argument_group(
+        "profile a genotype (exported on the fly, with the head that --task and its options give)"
+    )
+    add_model_arguments(group, genotype_required=False)
     group.add_argument(
         "--input", default=None, help="input shape, e.g. 1x3x240x320 (required with --genotype)"
     )
@@ -185,17 +187,12 @@ def _export_checkpoint(args: argparse.Namespace, folder: Path):
 
 
 def _export_genotype(args: argparse.Namespace, folder: Path) -> str:
-    from edgenas.cli.common import parse_genotype, parse_task
+    """The genotype's network (head options from the flags) as a verified ONNX file."""
     from edgenas.latency_table import export_model
 
-    genotype = parse_genotype(args.genotype)
-    task = parse_task(args.task)
-    shape = parse_input_shape(args.input)
-    import edgenas
-
-    model = edgenas.build_model(genotype, task).eval()
+    model = model_from_args(args).eval()
     path = folder / "genotype.onnx"
-    export_model(model, shape, path, verified=True)
+    export_model(model, parse_input_shape(args.input), path, verified=True)
     return str(path)
 
 

@@ -557,6 +557,8 @@ class ShrinkSession:
         self.log(
             f"wrote {self.run_dir}/: run.sqlite, best.pt, best.onnx, best.latency.json, "
             + ", ".join(p.name for p in written)
+            + (", samples.png" if (self.run_dir / "samples.png").is_file() else "")
+            + (", baselines/" if (self.run_dir / "baselines").is_dir() else "")
         )
 
 

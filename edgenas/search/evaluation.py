@@ -144,7 +144,13 @@ class CandidateEvaluator:
         from edgenas.latency_table import predict_latency
         from edgenas.space import decode
 
-        return predict_latency(decode(genotype), self.task.name, self.deploy_shape, self.measurer)
+        return predict_latency(
+            decode(genotype),
+            self.task.name,
+            self.deploy_shape,
+            self.measurer,
+            task_options=self.task.head_options(self.info),
+        )
 
     def measured_latency(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device; it also calibrates the table's

@@ -18,9 +18,16 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "val: miou" in text and "normalised accuracy" in text
-    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "metrics.json", "samples.png"}
+    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "metrics.json", "samples.png",
+                                               "model.onnx", "model.latency.json"}  # fmt: skip
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["epochs"] == 1 and summary["input"] == [32, 40]
+    # Exported like a search's model: any size, latency measured at the training size.
+    deployed = summary["deployed"]
+    assert deployed["input_shape"] == [1, 3, 32, 40] and deployed["latency_ms"] > 0
+    assert "model.onnx: " in text and "at 1x3x32x40 on cpu (measured)" in text
+    assert main(["eval", "--task", "seg", "--onnx", str(out / "model.onnx"), "--input", "48x56",
+                 "--torch-threads", "1"]) == 0  # fmt: skip
     assert main(["eval", "--task", "seg", "--checkpoint", str(out / "checkpoint.pt"),
                  "--torch-threads", "1", "--json", str(tmp_path / "e.json")]) == 0  # fmt: skip
     evaluated = json.loads((tmp_path / "e.json").read_text())
@@ -107,6 +114,8 @@ def test_eval_bicubic_baseline_on_demo_sr(capsys):
         (["eval", "--task", "seg", "--checkpoint", "/no/ckpt.pt"], "does not exist"),
         (["eval", "--task", "depth", "--onnx", "/no/m.onnx"], "does not exist"),
         (["train", "--task", "sr", "--model", "nope"], "unknown model 'nope'"),
+        (["train", "--task", "seg", "--device", "toaster"], "unknown device 'toaster'"),
+        (["train", "--task", "seg", "--threads", "0"], "--threads must be at least 1"),
         (["train", "--task", "sr", "--model", "unet"], "is a segmentation model, not sr"),
         (["train", "--task", "sr", "--model", "bicubic"], "nothing to train"),
         (["train", "--task", "seg", "--genotype", ""], "bad"),

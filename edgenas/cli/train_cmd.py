@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict, fields, replace
 
 from edgenas.cli.common import add_command
+from edgenas.cli.profile_cmd import add_device_arguments, backend_options
 from edgenas.errors import UserError
 
 DESCRIPTION = """\
@@ -36,7 +37,10 @@ for validation unless --val-data is given (then it is used whole). Validation ru
 the end, on full-resolution targets (inputs resized to the training size).
 
 Writes OUT/checkpoint.pt (at the end, on Ctrl-C and about once a minute, atomically),
-OUT/metrics.json and OUT/samples.png (sample predictions)."""
+OUT/metrics.json, OUT/samples.png (sample predictions) and, like search and shrink,
+OUT/model.onnx (takes any image size; verified against PyTorch on a validation image)
+with OUT/model.latency.json, its latency on --device at --deploy-input (--no-export
+skips both)."""
 
 EPILOG = """\
 examples:
@@ -47,6 +51,11 @@ examples:
   edgenas train --task depth --data ../shared/data/depth --model fastdepth --epochs 20 -o runs/depth
   edgenas train --task seg --accelerator cuda --recipe ldp --epochs 100 --data path/to/Cityscapes
   edgenas train --task depth --resume runs/depth/checkpoint.pt      continue an interrupted run"""
+
+
+# Super-resolution trains on small LR patches; its latency counts on a whole LR image,
+# the size the search measures SR candidates at.
+DEPLOY_SR = (120, 160)
 
 
 def register(subparsers) -> None:
@@ -116,6 +125,20 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", help="continue from this checkpoint (towards its budget)")
     parser.add_argument("-o", "--out", help="output folder (default runs/<task>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    deploy = parser.add_argument_group("the exported model (OUT/model.onnx) and its latency")
+    deploy.add_argument(
+        "--deploy-input",
+        metavar="HxW",
+        help="size its latency is measured at (default: the training --input; sr: a "
+        f"{DEPLOY_SR[0]}x{DEPLOY_SR[1]} LR image)",
+    )
+    add_device_arguments(deploy)
+    deploy.add_argument(
+        "--threads", type=int, help="threads on the latency device (default: the device's)"
+    )
+    deploy.add_argument(
+        "--no-export", action="store_true", help="write no model.onnx and measure nothing"
+    )
     parser.set_defaults(func=run)
 
 
@@ -153,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     if scale not in (2, 3, 4):
         raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
     set_threads(args.torch_threads)
+    deploy_entry = None if args.no_export else _usable_device(args)
 
     resume = load_checkpoint(args.resume) if args.resume else None
     stored_config = (resume or {}).get("config") or {}
@@ -340,6 +364,31 @@ def run(args: argparse.Namespace) -> int:
         "normalised_accuracy": result.normalised_accuracy,
         "history": result.history,
     }
+    written = [out / "checkpoint.pt", out / "metrics.json", out / "samples.png"]
+    latency_text = None
+    if deploy_entry is not None:
+        from edgenas.finalise import deploy_example, finalise_model
+
+        if args.deploy_input:
+            deploy_hw = parse_size(args.deploy_input, (0, 0))
+        else:
+            deploy_hw = DEPLOY_SR if task.name == "sr" else tuple(in_shape[2:])
+        deploy_shape = (1, 3, *deploy_hw)
+        deployed = finalise_model(
+            model,
+            out,
+            deploy_shape,
+            deploy_example(val_data[0][0], deploy_shape),
+            deploy_entry,
+            threads=args.threads,
+            backend_options=backend_options(args, deploy_entry),
+            metadata={"checkpoint": "checkpoint.pt"},
+            name="model",
+            log=(lambda _message: None) if args.quiet else print,
+        )
+        summary["deployed"] = deployed.to_dict()
+        latency_text = deployed.latency_text()
+        written += [Path(deployed.onnx_path), Path(deployed.latency_path)]
     write_json(summary, out / "metrics.json")
     print(
         f"trained {result.steps} steps ({result.epochs} epochs) in {result.seconds:.1f}s on "
@@ -351,8 +400,26 @@ def run(args: argparse.Namespace) -> int:
         f"val: {format_metrics(result.metrics)}  "
         f"(normalised accuracy {result.normalised_accuracy:.4f}{where})"
     )
-    print(f"wrote {out / 'checkpoint.pt'}, {out / 'metrics.json'}, {out / 'samples.png'}")
+    if latency_text:
+        print(f"model.onnx: {latency_text}")
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _usable_device(args: argparse.Namespace):
+    """The latency device's catalog entry, checked before any training is spent."""
+    from edgenas.devices.backends import check_availability
+    from edgenas.devices.catalog import load_catalog
+
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    entry = load_catalog(args.devices_file).get(args.device)
+    availability = check_availability(entry, **backend_options(args, entry))
+    if not availability.usable:
+        raise UserError(
+            f"device {entry.name} is not usable: {availability.reason} (or --no-export)"
+        )
+    return entry
 
 
 def _reference_recipe(name: str | None, recipe: str) -> dict:

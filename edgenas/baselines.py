@@ -122,7 +122,7 @@ def samples_and_baselines(
     names = resolve_baselines(task, names)
     if not names:
         return []
-    log(f"training the baselines {', '.join(names)} with the final budget")
+    log(f"training the baselines {', '.join(names)} for the same budget")
     return train_baselines(
         task,
         train_source,

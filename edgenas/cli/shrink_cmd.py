@@ -46,7 +46,7 @@ its figures; shrink_state.pt while the run is unfinished."""
 
 EPILOG = """\
 examples:
-  edgenas shrink --task seg                                  built-in scenes, ~2 minutes
+  edgenas shrink --task seg                                  built-in scenes, ~3 minutes
   edgenas shrink --task seg --cost latency --device cpu --epochs 4
   edgenas shrink --task seg --data ../shared/data/camvid --input 96x128 --epochs 6 \\
       --lambda 1.4e-4 --epsilon 1e-3 --deploy-input 360x480 --name camvid-flops

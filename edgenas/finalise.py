@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch loads lazily: the reports use the text helpers without it
+    import torch
+    from torch import nn
 
 # How a device kind's figure was obtained, for reports: an emulated phone runs the
 # model on this host, so its figure is not the phone's.
@@ -59,12 +61,32 @@ def latency_label(
     return f"{latency_ms:.2f} ms at {size} on {device} ({LATENCY_SOURCES.get(kind, kind)})"
 
 
+def summary_latency_text(summary: dict, fallback_hw, fallback_device: str) -> str | None:
+    """A run summary's latency with size, device and source, for reports; None if the run
+    measured none. From ``summary["deployed"]`` (:meth:`DeployedModel.to_dict`); runs
+    older than it only stored ``latency_ms`` and ``device``, measured at ``fallback_hw``."""
+    deployed = summary.get("deployed") or {}
+    if deployed.get("latency_ms") is not None:
+        return latency_label(
+            deployed["latency_ms"],
+            deployed["input_shape"],
+            deployed["device"],
+            deployed.get("device_kind", "host"),
+        )
+    if summary.get("latency_ms") is not None:
+        device = summary.get("device") or fallback_device
+        return latency_label(summary["latency_ms"], (1, 3, *fallback_hw), device, "host")
+    return None
+
+
 def deploy_example(image: torch.Tensor, deploy_shape: tuple[int, ...]) -> torch.Tensor:
     """A real validation image (CHW or NCHW) resized to the deploy size, to verify with.
 
     Networks are verified on data like what they will see: noise can push trained
     activations to extremes where float32 rounding dominates the comparison.
     """
+    import torch
+
     batch = image[None] if image.dim() == 3 else image[:1]
     return torch.nn.functional.interpolate(
         batch.float(), size=tuple(deploy_shape[2:]), mode="bilinear", align_corners=False

@@ -45,22 +45,10 @@ def _save(fig, path: Path) -> None:
 
 def latency_text(summary: dict, config: dict) -> str | None:
     """The extracted network's latency with input size, device and source (None if the
-    summary has none): ``deployed`` when present, else ``latency_ms`` at the run's input."""
-    from edgenas.finalise import latency_label
+    summary has none); older runs measured it at the training input."""
+    from edgenas.finalise import summary_latency_text
 
-    deployed = summary.get("deployed") or {}
-    if deployed.get("latency_ms") is not None:
-        return latency_label(
-            deployed["latency_ms"],
-            deployed["input_shape"],
-            deployed["device"],
-            deployed.get("device_kind", "host"),
-        )
-    if summary.get("latency_ms") is not None:
-        shape = (1, 3, *config.get("input", ()))
-        device = summary.get("device") or config.get("device", "?")
-        return latency_label(summary["latency_ms"], shape, device, "host")
-    return None
+    return summary_latency_text(summary, config.get("input", ()), config.get("device", "?"))
 
 
 def penalty_text(config: dict) -> str:

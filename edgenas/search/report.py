@@ -60,25 +60,11 @@ def _shape_text(shape) -> str:
 
 
 def final_latency_text(summary: dict, config: dict) -> str | None:
-    """The final model's latency with size, device and source; None if not measured.
+    """The final model's latency with size, device and source; None if not measured
+    (older runs measured it at the config's deploy size)."""
+    from edgenas.finalise import summary_latency_text
 
-    From ``summary["deployed"]``; older runs only have ``latency_ms`` and ``device``,
-    measured at the config's deploy size."""
-    from edgenas.finalise import latency_label
-
-    deployed = summary.get("deployed")
-    if deployed and deployed.get("latency_ms") is not None:
-        return latency_label(
-            deployed["latency_ms"],
-            deployed["input_shape"],
-            deployed["device"],
-            deployed.get("device_kind", "host"),
-        )
-    if summary.get("latency_ms") is not None:
-        shape = (1, 3, *config.get("deploy_input", ()))
-        device = summary.get("device") or config.get("device", "?")
-        return latency_label(summary["latency_ms"], shape, device, "host")
-    return None
+    return summary_latency_text(summary, config.get("deploy_input", ()), config.get("device", "?"))
 
 
 def _final_latency_ms(summary: dict) -> float | None:

@@ -92,6 +92,7 @@ def test_search_writes_model_report_and_store(finished_run):
     for name in ("report.md", "progress.png", "pareto.png", "samples.png"):
         assert os.stat(run_dir / name).st_mode & 0o777 == 0o644, name
     assert "best genotype" in result.stdout and "report.md" in result.stdout
+    assert " on cpu (measured))" in " ".join(result.stdout.split())  # latency with its size
     candidates, kinds, info = _snapshot(run_dir)
     assert info.status == "finished"
     summary = info.summary

@@ -332,6 +332,7 @@ def run_search_command(args: argparse.Namespace) -> None:
         f"grade G {outcome.best_grade:.4f}, proxy accuracy {outcome.best_accuracy:.4f}, a = {outcome.alpha:g}"
     )
     if outcome.onnx_path:
-        console.print(f"[bold]model[/]  {outcome.onnx_path}  (latency {outcome.latency_ms:.2f} ms)")
+        latency = outcome.latency_text or f"{outcome.latency_ms:.2f} ms"
+        console.print(f"[bold]model[/]  {outcome.onnx_path}  (latency {latency})")
     console.print(f"[bold]report[/] {outcome.report_path}")
     console.print(f"[bold]store[/]  {outcome.run_dir / 'run.sqlite'}")

@@ -149,13 +149,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from edgenas.checkpoint import build_from_spec, describe_spec, load_checkpoint, model_spec
+    from edgenas.data.open import open_train_val
     from edgenas.models.complexity import count_macs, count_params
     from edgenas.tasks import get_task
     from edgenas.tasks.defaults import DEFAULT_SECONDS, default_genotype
     from edgenas.tasks.recipes import recipe_config, recipe_input
     from edgenas.tasks.runner import (
         format_metrics,
-        open_for_cli,
         parse_size,
         set_threads,
         write_json,
@@ -216,15 +216,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         saved = (resume or {}).get("extra", {}).get("input")
         size, patch = parse_size(args.input, tuple(saved) if saved else recipe_input(task.name)), 48
-    common = dict(fmt=args.fmt, size=size, scale=scale, patch=patch, seed=seed)
-    if args.val_data:
-        train_data = open_for_cli(task, args.data, "all", train=True, **common)
-        val_split, val_root = "all", args.val_data
-    else:
-        train_data = open_for_cli(task, args.data, "train", train=True, **common)
-        val_split, val_root = "val", args.data
     # Validation on full-resolution targets; inputs are resized to the training size.
-    val_data = open_for_cli(task, val_root, val_split, train=False, **{**common, "size": None})
+    train_data, val_data = open_train_val(
+        task.name, args.data, args.val_data, fmt=args.fmt, size=size, val_size=None,
+        scale=scale, patch=patch, seed=seed,
+    )  # fmt: skip
 
     torch.manual_seed(seed)
     info = train_data.info

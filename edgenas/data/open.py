@@ -99,3 +99,52 @@ def open_dataset(
     from edgenas.data.classification import open_imagefolder
 
     return open_imagefolder(root, split, size)
+
+
+_SAME = object()
+
+
+def open_train_val(
+    task: str,
+    data: str | Path | None,
+    val_data: str | Path | None = None,
+    *,
+    fmt: str | None = None,
+    size: tuple[int, int] | None = None,
+    val_size=_SAME,
+    scale: int = 2,
+    patch: int = 48,
+    seed: int = 0,
+):
+    """``(train, val)`` datasets of a run: the one way train, search and shrink open data.
+
+    ``data`` (``None``: the built-in demo data) supplies both splits, its own val split
+    or every 10th file held out; with ``val_data`` all of ``data`` trains and the
+    separate folder validates, whole. ``size`` resizes dense-task training images;
+    ``val_size`` the validation images (default: ``size``; ``None``: their own size,
+    for scoring at full resolution). A missing folder or an empty split is a one-line
+    UserError naming it.
+    """
+    for flag, folder in (("--data", data), ("--val-data", val_data)):
+        if folder is not None and not Path(folder).is_dir():
+            raise UserError(f"{flag} folder {folder} does not exist")
+    val_size = size if val_size is _SAME else val_size
+    common = dict(fmt=fmt, scale=scale, patch=patch, seed=seed)
+    dense = task != "sr"
+
+    def opened(root, split, train, resize):
+        return open_dataset(task, root, split, train=train, **common,
+                            **({"size": resize} if dense else {}))  # fmt: skip
+
+    if val_data is not None:
+        train_set, val_set = (
+            opened(data, "all", True, size),
+            opened(val_data, "all", False, val_size),
+        )
+    else:
+        train_set, val_set = opened(data, "train", True, size), opened(data, "val", False, val_size)
+    if len(train_set) == 0:
+        raise UserError(f"no training images found in {data or 'the built-in data'}")
+    if len(val_set) == 0:
+        raise UserError(f"no validation images found in {val_data or data or 'the built-in data'}")
+    return train_set, val_set

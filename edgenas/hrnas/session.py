@@ -211,22 +211,14 @@ class ShrinkSession:
 
     # ------------------------------------------------------------------------------
     def _open_data(self):
-        from edgenas.tasks.runner import open_for_cli
+        from edgenas.data.open import open_train_val
 
         sr = self.task.name == "sr"
         size, patch = (None, self.input_hw[0]) if sr else (self.input_hw, 48)
-        common = dict(fmt=self.fmt, size=size, scale=self.scale, patch=patch, seed=self.shrink.seed)
-        if self.val_data:
-            train = open_for_cli(self.task, self.data, "all", train=True, **common)
-            val = open_for_cli(self.task, self.val_data, "all", train=False, **common)
-        else:
-            train = open_for_cli(self.task, self.data, "train", train=True, **common)
-            val = open_for_cli(self.task, self.data, "val", train=False, **common)
-        if len(train) == 0:
-            raise UserError(f"no training images in {self.data}")
-        if len(val) == 0:
-            raise UserError(f"no validation images in {self.val_data or self.data}")
-        return train, val
+        return open_train_val(
+            self.task.name, self.data, self.val_data, fmt=self.fmt, size=size,
+            scale=self.scale, patch=patch, seed=self.shrink.seed,
+        )  # fmt: skip
 
     def _cost_functions(self, measurer, shape):
         """``(cost_fn, measure_fn, blocks_ms_fn)`` of :func:`run_shrink` for ``self.cost``."""

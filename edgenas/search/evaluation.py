@@ -65,29 +65,15 @@ class CandidateEvaluator:
 
     # ------------------------------------------------------------------ data
     def _open_data(self):
+        from edgenas.data.open import open_train_val
+
         config, task = self.config, self.task
-        options: dict = {"scale": config.scale, "seed": config.seed}
-        if task.name == "sr":
-            options["patch"] = min(config.proxy_input)
-        else:
-            options["size"] = tuple(config.proxy_input)
-        if config.data is None:
-            train_data, val_data = task.demo_data(**options)
-        elif config.val_data:
-            # A separate validation folder is used whole, and all of --data trains.
-            train_data = task.dataset(
-                config.data, "all", fmt=config.data_format, train=True, **options
-            )
-            val_data = task.dataset(
-                config.val_data, "all", fmt=config.data_format, train=False, **options
-            )
-        else:
-            train_data = task.dataset(config.data, "train", fmt=config.data_format, **options)
-            val_data = task.dataset(config.data, "val", fmt=config.data_format, **options)
-        if len(train_data) == 0:
-            raise UserError(f"no training images found in {config.data}")
-        if len(val_data) == 0:
-            raise UserError(f"no validation images found in {config.val_data or config.data}")
+        sr = task.name == "sr"
+        train_data, val_data = open_train_val(
+            task.name, config.data, config.val_data, fmt=config.data_format,
+            size=None if sr else tuple(config.proxy_input), scale=config.scale,
+            patch=min(config.proxy_input) if sr else 48, seed=config.seed,
+        )  # fmt: skip
         train_data = _subsample(train_data, config.subsample, config.seed)
         return train_data, val_data
 

@@ -49,6 +49,8 @@ class SearchOutcome:
     latency_ms: float | None
     report_path: Path
     alpha: float
+    # e.g. "17.6 ms at 1x3x120x160 on cpu (measured)"
+    latency_text: str | None = None
 
 
 def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
@@ -319,6 +321,7 @@ def run_search(
         best_accuracy=float(best.candidate.accuracy or 0.0),
         onnx_path=onnx_path,
         latency_ms=latency_ms,
+        latency_text=deployed.latency_text(),
         report_path=report_path,
         alpha=chosen_alpha,
     )

@@ -356,3 +356,25 @@ def comparison_table(task: str, rows: Sequence[dict]) -> list[str]:
             cells.append("-")
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return lines
+
+
+def per_class_iou(metrics: dict, class_names) -> list[tuple[str, float]]:
+    """``(class, IoU)`` pairs if the metrics carry per-class IoU (``iou_per_class`` as a
+    list or a name -> value mapping, or ``iou/<class>`` keys); else empty."""
+    values = metrics.get("iou_per_class")
+    names = list(class_names or ())
+    if isinstance(values, dict):  # None: a class in neither labels nor predictions
+        return [(str(k), math.nan if v is None else float(v)) for k, v in values.items()]
+    if isinstance(values, list | tuple):
+        return [
+            (names[i] if i < len(names) else f"class {i}", float(v)) for i, v in enumerate(values)
+        ]
+    return [(k[4:], float(v)) for k, v in metrics.items() if k.startswith("iou/")]
+
+
+def iou_table(pairs: list[tuple[str, float]]) -> list[str]:
+    """Markdown table of ``(class, IoU)`` pairs."""
+    lines = ["### Per-class IoU", "", "| class | IoU |", "|---|---|"]
+    for name, value in pairs:
+        lines.append(f"| {name} | {'-' if math.isnan(value) else f'{value:.4f}'} |")
+    return [*lines, ""]

@@ -126,7 +126,37 @@ def evaluate(
     max_batches: int | None = None,
     input_size: tuple[int, int] | None = None,
 ) -> dict[str, float]:
-    """The task's metrics of a torch model, an ONNX file or an OpenVINO IR over ``data``.
+    """The task's metrics of a torch model, an ONNX file or an OpenVINO IR over ``data``
+    (see :func:`evaluation_meter`)."""
+    return evaluation_meter(
+        model, task, data, batch_size=batch_size, workers=workers,
+        max_batches=max_batches, input_size=input_size,
+    ).compute()  # fmt: skip
+
+
+def class_iou(model, task, data: Dataset, *, input_size=None) -> dict[str, float | None]:
+    """Segmentation: IoU of each class of ``data`` by name (None for a class that
+    appears in neither the labels nor the predictions), for reports."""
+    meter = evaluation_meter(model, task, data, input_size=input_size)
+    names = list(data.info.class_names)
+    values = meter.iou_per_class().tolist()
+    return {
+        (names[i] if i < len(names) else f"class {i}"): (None if v != v else float(v))
+        for i, v in enumerate(values)
+    }
+
+
+def evaluation_meter(
+    model: nn.Module | str | Path | OnnxPredictor | OpenVinoPredictor,
+    task,
+    data: Dataset,
+    *,
+    batch_size: int = 8,
+    workers: int = 0,
+    max_batches: int | None = None,
+    input_size: tuple[int, int] | None = None,
+):
+    """The task's meter after a pass of ``model`` over ``data`` (``.compute()``: metrics).
 
     ``input_size`` (H, W): depth / segmentation / classification images are resized to
     it before the forward pass (e.g. the training size), while targets stay as the
@@ -168,4 +198,4 @@ def evaluate(
     finally:
         if was_training:
             model.train()
-    return meter.compute()
+    return meter

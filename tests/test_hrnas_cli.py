@@ -65,6 +65,8 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
     assert baseline["input_shape"] == [1, 3, 48, 64] and "miou" in baseline["metrics"]
     assert (run / "samples.png").is_file() and "samples.png" in report
     assert "unet" in report and "at 1x3x48x64 on cpu (measured)" in report
+    assert set(summary["iou_per_class"]) == {"floor", "wall", "box", "ball", "pole"}
+    assert "### Per-class IoU" in report and "| floor |" in report
 
     # best.pt is an edgenas checkpoint: export, eval and profile take it like a search's.
     exported = run_cli("export", "--run", str(run), "-o", str(tmp_path / "again.onnx"), "--json")

@@ -226,3 +226,22 @@ def test_segmentation_samples_use_class_colours_and_a_legend(tmp_path, umask_022
     info = type("Info", (), {"num_classes": 4, "palette": ((1, 2, 3),)})()
     colours = class_palette(info)
     assert len(colours) == 4 and colours[0] == (1, 2, 3) and len(set(colours)) == 4
+
+
+def test_segmentation_report_lists_the_iou_of_every_class(tmp_path):
+    """mIoU hides which classes the model never finds: the report lists each class."""
+    tiny_seg = ["--task", "seg", "--input", "32x40", "--deploy-input", "32x40",
+                "--target-params", "40k", "--pool", "4", "--parents", "1", "--children", "1",
+                "--iterations", "1", "--train-steps", "2", "--final-steps", "2",
+                "--batch-size", "4", "--seed", "1", "--baselines", "none"]  # fmt: skip
+    result = run_cli("search", *tiny_seg, "--name", "seg", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    run_dir = tmp_path / "runs" / "seg"
+    with RunStore.open_readonly(run_dir) as store:
+        summary = store.run_info().summary
+    per_class = summary["final_iou_per_class"]
+    assert set(per_class) == {"floor", "wall", "box", "ball", "pole"}  # the demo's classes
+    present = [v for v in per_class.values() if v is not None]
+    assert summary["final_metrics"]["miou"] == pytest.approx(sum(present) / len(present))
+    report = (run_dir / "report.md").read_text()
+    assert "### Per-class IoU" in report and "| floor |" in report and "| pole |" in report

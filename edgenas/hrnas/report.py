@@ -19,7 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgenas.atomic import atomic_path, write_text_atomic
-from edgenas.baselines import comparison_table, metric_text, sample_columns
+from edgenas.baselines import (
+    comparison_table,
+    iou_table,
+    metric_text,
+    per_class_iou,
+    sample_columns,
+)
 from edgenas.store import RunStore
 
 METRICS = {"segmentation": "miou", "depth": "delta1", "sr": "psnr"}
@@ -98,6 +104,8 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
     if onnx:
         lines.append(f"| ONNX | `{onnx}` |")
     lines.append("")
+    if summary.get("iou_per_class"):
+        lines += iou_table(per_class_iou({"iou_per_class": summary["iou_per_class"]}, ()))
     if (run_dir / "samples.png").is_file():
         lines += [
             "## Sample predictions",

@@ -394,7 +394,7 @@ class ShrinkSession:
         from edgenas.hrnas.arch import architecture
         from edgenas.hrnas.costs import count_hrnas_macs as count_macs
         from edgenas.hrnas.extract import extract
-        from edgenas.inference import evaluate
+        from edgenas.inference import class_iou, evaluate
         from edgenas.models.complexity import count_params
 
         static = extract(model, self.shrink.epsilon, self.shrink.align)
@@ -482,6 +482,9 @@ class ShrinkSession:
             "latency_ms": deployed.latency_ms,
             "device": deployed.device,
             "metrics": metrics,
+            "iou_per_class": (
+                class_iou(static, self.task, val_data) if self.task.name == "segmentation" else None
+            ),
             "onnx_metrics": onnx_metrics,
             "onnx_max_rel_err": deployed.max_rel_err,
             "onnx": deployed.onnx_path,

@@ -25,7 +25,14 @@ import math
 from pathlib import Path
 
 from edgenas.atomic import atomic_path, write_text_atomic
-from edgenas.baselines import comparison_table, metric_parts, metric_text, sample_columns
+from edgenas.baselines import (
+    comparison_table,
+    iou_table,
+    metric_parts,
+    metric_text,
+    per_class_iou,
+    sample_columns,
+)
 from edgenas.search.config import SearchConfig
 from edgenas.search.objectives import pareto_front
 from edgenas.store import Candidate, RunStore
@@ -251,27 +258,6 @@ def plot_pareto(
     return front
 
 
-def per_class_iou(metrics: dict, class_names) -> list[tuple[str, float]]:
-    """``(class, IoU)`` pairs if the metrics carry per-class IoU (``iou_per_class`` as a
-    list or a name -> value mapping, or ``iou/<class>`` keys); else empty."""
-    values = metrics.get("iou_per_class")
-    names = list(class_names or ())
-    if isinstance(values, dict):
-        return [(str(k), float(v)) for k, v in values.items()]
-    if isinstance(values, list | tuple):
-        return [
-            (names[i] if i < len(names) else f"class {i}", float(v)) for i, v in enumerate(values)
-        ]
-    return [(k[4:], float(v)) for k, v in metrics.items() if k.startswith("iou/")]
-
-
-def _iou_table(pairs: list[tuple[str, float]]) -> list[str]:
-    lines = ["### Per-class IoU", "", "| class | IoU |", "|---|---|"]
-    for name, value in pairs:
-        lines.append(f"| {name} | {'-' if math.isnan(value) else f'{value:.4f}'} |")
-    return [*lines, ""]
-
-
 def _budget_text(config: dict) -> str:
     if config.get("final_steps"):
         return f"{config['final_steps']} steps"
@@ -324,9 +310,12 @@ def write_report(run_dir: str | Path) -> Path:
             f"| wall time | {_fmt(summary.get('seconds'), 1)} s |",
             "",
         ]
-        pairs = per_class_iou(metrics, summary.get("class_names"))
+        per_class = summary.get("final_iou_per_class")
+        pairs = per_class_iou(
+            {"iou_per_class": per_class} if per_class else metrics, summary.get("class_names")
+        )
         if pairs:
-            lines += _iou_table(pairs)
+            lines += iou_table(pairs)
     if (run_dir / "samples.png").is_file():
         lines += [
             "## Sample predictions",

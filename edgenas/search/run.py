@@ -171,6 +171,15 @@ def _unfinished_final_training(path: Path, genotype: str) -> dict | None:
     return ckpt if spec.get("genotype") == genotype and "optimizer" in ckpt else None
 
 
+def _class_iou(evaluator: CandidateEvaluator, model) -> dict | None:
+    """Segmentation: the final model's IoU per class on the validation data (report)."""
+    if evaluator.task.name != "segmentation":
+        return None
+    from edgenas.inference import class_iou
+
+    return class_iou(model, evaluator.task, evaluator.val_data)
+
+
 def _final_model(
     config: SearchConfig, evaluator: CandidateEvaluator, best, run_dir: Path, log: Log
 ):
@@ -283,6 +292,7 @@ def run_search(
             "best_grade": best.grade,
             "best_proxy_accuracy": best.candidate.accuracy,
             "final_metrics": final.metrics,
+            "final_iou_per_class": _class_iou(evaluator, model),
             "final_accuracy": final.normalised_accuracy,
             "final_params": int(resources["params"]),
             "final_macs": int(resources["flops"]),

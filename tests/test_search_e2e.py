@@ -253,6 +253,7 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
         (["--parents", "50"], "parents"),
         (["--name", "a/b"], "run name"),
         (["--resume", "runs/nothing"], "no run store"),
+        (["--resume", "runs/nothing", "--alpha", "0.9"], "drop --alpha"),
     ],
 )
 def test_bad_input_fails_before_any_work(args, fragment, tmp_path):

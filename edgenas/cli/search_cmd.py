@@ -285,7 +285,30 @@ def config_from_args(args: argparse.Namespace):
     return config
 
 
+# Flags that --resume may come with: they change how the run is watched or how fast its
+# process runs, not what it computes.
+_RESUME_FLAGS = {"resume", "tui", "torch_threads", "func", "command"}
+
+
+def refuse_settings_on_resume(args: argparse.Namespace) -> None:
+    """A resumed run keeps its stored settings: other flags are refused, not ignored."""
+    from edgenas.cli import build_parser
+
+    defaults = vars(build_parser().parse_args(["search"]))
+    given = [
+        "--" + dest.replace("_", "-")
+        for dest, default in defaults.items()
+        if dest not in _RESUME_FLAGS and getattr(args, dest, default) != default
+    ]
+    if given:
+        raise UserError(
+            f"--resume continues {args.resume} with its stored settings; drop {', '.join(given)}"
+        )
+
+
 def run_search_command(args: argparse.Namespace) -> None:
+    if args.resume:
+        refuse_settings_on_resume(args)
     if args.tui:
         # The search runs as this command without --tui in the background; the monitor
         # runs here (edgenas.tui.launch).

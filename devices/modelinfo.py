@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 # ONNX TensorProto element types -> numpy dtype names (the ones models actually use).
 _ONNX_DTYPES = {
@@ -176,7 +176,7 @@ def _inspect_openvino_ir(path: Path, overrides: dict) -> ModelInfo:
     try:
         model = ov.Core().read_model(str(path))
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise UserError(f"{path} is not a readable OpenVINO IR ({first})") from None
     inputs = []
     for port in model.inputs:

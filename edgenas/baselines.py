@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 # Cheap defaults per task: one learned model (two for SR, where bicubic costs nothing).
 DEFAULT_BASELINES: dict[str, tuple[str, ...]] = {
@@ -49,7 +49,7 @@ Log = Callable[[str], None]
 
 
 def _canonical(task) -> str:
-    from edgenas.models.builder import canonical_task
+    from edgenas.task_names import canonical_task
 
     return canonical_task(task if isinstance(task, str) else task.name)
 
@@ -250,7 +250,7 @@ def train_baselines(
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:  # one broken baseline must not lose the run
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            message = first_line(err)
             log(f"baseline {name} failed: {message}")
             row["error"] = f"{type(err).__name__}: {message}"
             rows.append(row)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from edgenas.atomic import atomic_path
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 CHECKPOINT_FORMAT = "edgenas-checkpoint-v1"
 
@@ -102,7 +102,7 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise UserError(f"cannot read checkpoint {path}: {first}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not an edgenas checkpoint (written by `edgenas train`)")

@@ -8,3 +8,10 @@ it into ``edgenas: error: <message>`` on stderr and exit code 2, with no traceba
 
 class UserError(Exception):
     """A problem with the user's input or environment; the message says what to do."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none), for
+    one-line errors that wrap a library's multi-line ones."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

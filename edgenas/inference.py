@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from edgenas.data.loading import iterate_loader, make_loader
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 
 class OnnxPredictor:
@@ -28,7 +28,7 @@ class OnnxPredictor:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:
-            raise UserError(f"cannot load ONNX model {path}: {str(err).splitlines()[0]}") from None
+            raise UserError(f"cannot load ONNX model {path}: {first_line(err)}") from None
         meta = self.session.get_inputs()[0]
         self.input_name = meta.name
         shape = meta.shape
@@ -63,7 +63,7 @@ class OpenVinoPredictor:
             config["INFERENCE_NUM_THREADS"] = max(1, torch.get_num_threads())
             self.compiled = core.compile_model(graph, "CPU", config)
         except Exception as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise UserError(f"cannot load OpenVINO IR {path}: {first}") from None
         shape = graph.inputs[0].get_partial_shape()
         dims = [d.get_length() if d.is_static else None for d in shape]

@@ -11,7 +11,7 @@ from edgenas.devices.protocol import Protocol, timed_session
 from edgenas.devices.result import LayerTime
 from edgenas.devices.stats import SessionTimings
 
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 
 class OpenVinoBackend(Backend):
@@ -98,7 +98,7 @@ class OpenVinoBackend(Backend):
                 graph.reshape({spec.name: list(spec.shape) for spec in self._model.inputs})
             compiled = core.compile_model(graph, self.plugin, config)
         except Exception as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise UserError(
                 f"OpenVINO {self.plugin} cannot compile {self._model.path}: {first}"
             ) from None

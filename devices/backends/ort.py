@@ -14,7 +14,7 @@ from edgenas.devices.protocol import Protocol, timed_session
 from edgenas.devices.result import LayerTime
 from edgenas.devices.stats import SessionTimings
 
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 
 class OrtBackend(Backend):
@@ -74,7 +74,7 @@ class OrtBackend(Backend):
                 self._model.path, self._options(profile_dir), providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # ORT raises its own Fail/InvalidGraph types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise UserError(f"onnxruntime cannot load {self._model.path}: {first}") from None
 
     def prepare(self, model: ModelInfo) -> None:

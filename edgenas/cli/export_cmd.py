@@ -172,9 +172,7 @@ def stored_size(ckpt: dict) -> tuple[int, int]:
 def validation_example(ckpt: dict, task_name: str, shape):
     """A real validation image at ``shape`` to verify the export with (a trained network
     can be far off on noise), and a note when none could be read."""
-    import torch
-    from torch.nn import functional as F
-
+    from edgenas.finalise import deploy_example
     from edgenas.tasks import get_task
 
     extra = ckpt.get("extra", {})
@@ -186,12 +184,12 @@ def validation_example(ckpt: dict, task_name: str, shape):
         if task.name != "sr":
             options["size"] = None
         data = task.dataset(root, "all" if extra.get("val_data") else "val", train=False, **options)
-        image = data[0][0][None]
+        image = data[0][0]
     except Exception:  # the data moved or is not readable here: verify on noise
         where = root or "the built-in data"
         return None, f"note: verified on random input ({where} is not readable here)"
-    image = F.interpolate(image, size=tuple(shape[2:]), mode="bilinear", align_corners=False)
-    return image.clamp(0, 1).expand(shape[0], -1, -1, -1).contiguous().to(torch.float32), None
+    image = deploy_example(image, shape).clamp(0, 1)
+    return image.expand(shape[0], -1, -1, -1).contiguous(), None
 
 
 def _print_report(report) -> None:

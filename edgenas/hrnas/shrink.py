@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from edgenas.checkpoint import cpu_state
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 from edgenas.hrnas.arch import architecture
 from edgenas.hrnas.config import ShrinkConfig
 from edgenas.hrnas.costs import UnitCosts, mean_unit_cost, penalty, removed_cost
@@ -204,7 +204,7 @@ def load_shrink_state(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise UserError(f"cannot read {path}: {first}") from None
     if not isinstance(state, dict) or state.get("format") != SHRINK_STATE_FORMAT:
         raise UserError(f"{path} is not a shrinking state (written by `edgenas shrink`)")

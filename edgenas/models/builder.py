@@ -16,6 +16,7 @@ from edgenas.models.heads import (
 from edgenas.models.ldp import LDPBackbone
 from edgenas.models.ops import init_weights
 from edgenas.space.genotype import Genotype, decode
+from edgenas.task_names import TASK_ALIASES, canonical_task  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -33,21 +34,6 @@ HEAD_KINDS: dict[str, HeadKind] = {
     "sr": HeadKind("sr", stem_stride=1, defaults={"scale": 2, "upsampler": "pixelshuffle"}),
     "classification": HeadKind("classification", stem_stride=2, defaults={"num_classes": 10}),
 }
-TASK_ALIASES = {
-    "seg": "segmentation",
-    "super-resolution": "sr",
-    "super_resolution": "sr",
-    "cls": "classification",
-}
-
-
-def canonical_task(task: str) -> str:
-    """Resolve aliases (``seg``, ``super-resolution``, ``cls``); ValueError if unknown."""
-    name = TASK_ALIASES.get(task, task)
-    if name not in HEAD_KINDS:
-        known = ", ".join([*HEAD_KINDS, *TASK_ALIASES])
-        raise ValueError(f"unknown task {task!r} (choose from {known})")
-    return name
 
 
 def reject_unknown_options(owner: str, given: dict, accepted: dict) -> None:

@@ -10,6 +10,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgenas.task_names import TASK_ALIASES
+
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
 
 # The latency target (ms on ``SearchConfig.device``) that `edgenas search` sets when the
@@ -115,8 +117,7 @@ class SearchConfig:
         """Resolve the defaults that depend on other fields, so :meth:`to_dict` (what the
         run store keeps) always holds concrete values."""
         if self.proxy_input is None:
-            # The sr names of edgenas.models.builder (not imported: it loads torch).
-            sr = self.task in ("sr", "super-resolution", "super_resolution")
+            sr = TASK_ALIASES.get(self.task, self.task) == "sr"
             self.proxy_input = DEFAULT_SR_PROXY_INPUT if sr else DEFAULT_PROXY_INPUT
         if self.subsample is None:
             self.subsample = DEFAULT_GRID_SUBSAMPLE if self.alpha_grid else 1.0

@@ -23,6 +23,15 @@ DEFAULT_PROXY_INPUT = (64, 80)
 DEFAULT_SR_PROXY_INPUT = (24, 24)
 # Share of the training data the alpha-grid searches train on when none is given.
 DEFAULT_GRID_SUBSAMPLE = 0.2
+# The space a run searches when its stored config predates the space fields (the
+# paper's full operator lists): resuming such a run must replay the same space.
+LEGACY_SPACE = {
+    "ops": ("conv", "ds", "ib", "micro"),
+    "kernels": (3, 5),
+    "se": (0, 25),
+    "residual": (True, False),
+    "layers": (1, 2, 3),
+}
 
 
 def parse_count(text: str) -> float:
@@ -85,6 +94,15 @@ class SearchConfig:
     # CPU-friendly widths: a latency target of tens of ms on one CPU thread needs narrow
     # networks anyway; widen with --channels for bigger targets or faster devices.
     channels: tuple[int, ...] = (8, 16, 24, 32)
+    # Operator lists of the space. The defaults keep the blocks that train within a
+    # search's short proxy budgets (docs/search.md, "A space that trains"): plain and
+    # depthwise-separable convolutions and inverted bottlenecks, residual, without
+    # squeeze-and-excitation. LEGACY_SPACE is the paper's full list.
+    ops: tuple[str, ...] = ("conv", "ds", "ib")
+    kernels: tuple[int, ...] = (3, 5)
+    se: tuple[int, ...] = (0,)
+    residual: tuple[bool, ...] = (True,)
+    layers: tuple[int, ...] = (1, 2, 3)
     pool_size: int = 40
     score_batch: int = 16
     score_workers: int = 1
@@ -181,6 +199,21 @@ class SearchConfig:
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_name):
             raise ValueError(f"run name {self.run_name!r}: use letters, digits, '.', '_' or '-'")
 
+    def space(self):
+        """The :class:`~edgenas.space.LDPSpace` this run searches (``ValueError`` on
+        choice lists that build no space)."""
+        from edgenas.space import LDPSpace
+
+        return LDPSpace(
+            scales=tuple(self.scales),
+            channels=tuple(self.channels),
+            ops=tuple(self.ops),
+            kernels=tuple(self.kernels),
+            se=tuple(self.se),
+            residual=tuple(self.residual),
+            layers=tuple(self.layers),
+        )
+
     def train_config(self):
         """The training config of proxy and final training (the task's recipe)."""
         from edgenas.tasks.recipes import recipe_config
@@ -201,7 +234,12 @@ class SearchConfig:
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
-        tuples = ("proxy_input", "deploy_input", "alpha_grid", "scales", "channels", "baselines")
+        if "ops" not in values:  # stored before the space fields: the paper's full lists
+            values.update({k: v for k, v in LEGACY_SPACE.items() if k not in values})
+        tuples = (
+            "proxy_input", "deploy_input", "alpha_grid", "scales", "channels", "baselines",
+            *LEGACY_SPACE,
+        )  # fmt: skip
         for key in tuples:
             if key in values and values[key] is not None:
                 values[key] = tuple(values[key])

@@ -3,10 +3,13 @@ Search from each parent, driven by the validation grade G and the mutation rewar
 
 1. Parents: ``pool_size`` unique random genotypes scored with NASWOT on one fixed batch
    of training images; the 3 best by score, and the 3 best by score among the pool
-   members whose size is closest to the target compactness.
+   members whose size is closest to the target compactness. After each parent's search
+   the ranking is updated (the children scored meanwhile join it, networks trained
+   meanwhile leave it) and the remaining parents are chosen again by the same rule.
 2. From each parent, Assisted Tabu Search: mutate ``children`` valid children of the
-   current architecture (not tabu, not seen), compute R for each, train the child with
-   the highest R and compute its G. If G improves on the current architecture the child
+   current architecture (not in the tabu list of the last ``tabu_tenure`` visited
+   architectures), compute R for each, train the child with the highest R (a child
+   trained before keeps its grade) and compute its G. If G improves on the current architecture the child
    becomes current; otherwise the search moves to the best entry of the tabu candidate
    list (the evaluated children not taken, tabu ones excluded), even if it is worse:
    that is how tabu search leaves local optima. Stop after ``max_iterations`` or after
@@ -32,14 +35,10 @@ from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator, TrainedCandidate
 from edgenas.search.executor import Executor
 from edgenas.search.recorder import Recorder
-from edgenas.space import LDPSpace, decode
+from edgenas.space import decode
 from edgenas.store import Candidate
 
 Log = Callable[[str], None]
-# With a latency target, predicting the latency of the whole pool would measure many
-# new lookup-table parts; the "closest to target" parents are chosen among the best
-# scorers only.
-LATENCY_SHORTLIST = 10
 
 
 @dataclass
@@ -70,11 +69,14 @@ class LDPSearch:
         self.executor = executor
         self.recorder = recorder
         self.log = log or (lambda _message: None)
-        self.space = LDPSpace(scales=tuple(config.scales), channels=tuple(config.channels))
+        self.space = config.space()
         self.targets = config.targets()
         self.rng = random.Random(config.seed)
-        self.seen: set[str] = set()
         self.trained: dict[str, Evaluated] = {}
+        # Genotypes scored so far in this run, in order (the pool, then children): the
+        # ranking is built from these, not from the store, which during a replay
+        # already holds rows the search has not reached yet.
+        self.scored: dict[str, None] = {}
         self.iteration = 0
         self.phase_seconds: dict[str, float] = {}
 
@@ -108,35 +110,62 @@ class LDPSearch:
                 candidate_id=row.id,
             )
             rows.append(row)
-        return sorted(rows, key=lambda c: -(c.score if c.score is not None else -math.inf))
+            self.scored[genotype] = None
+        return sorted(rows, key=_score_key)
 
-    def select_parents(self, ranked: list[Candidate]) -> list[Candidate]:
-        """The best half of ``parents`` by score, the rest best by score among the pool
-        members closest to the target compactness (see the module docstring)."""
+    def select_parents(
+        self, ranked: list[Candidate], used: list[Candidate] | None = None
+    ) -> list[Candidate]:
+        """The parents of the search: ``used`` (already searched from) followed by the
+        rest chosen from ``ranked`` (scored networks, best score first).
+
+        Of ``parents`` in all, the first half (rounded up) are the best scores; the rest
+        the best scores among the ``2 x parents`` networks closest to the target
+        compactness, over the whole ranking (paper Sec. 2.3). Networks already trained
+        are never chosen: their grade is known. Emits ``parents_selected``.
+        """
+        used = list(used or [])
         count = self.config.parents
-        by_score = ranked[: (count + 1) // 2]
-        chosen = {c.genotype for c in by_score}
-        rest = [c for c in ranked if c.genotype not in chosen]
-        resource = self.config.primary_resource()
-        target = self.targets.get(resource)
-        if target is None:
-            near = rest  # no target: the next best scores
-        else:
-            if resource == "latency_ms":
-                rest = rest[:LATENCY_SHORTLIST]
-                sizes = [self._predicted(c)["latency_ms"] for c in rest]
+        by_score_count = (count + 1) // 2
+        taken = {c.genotype for c in used}
+        available = [
+            c for c in ranked if c.genotype not in taken and c.genotype not in self.trained
+        ]
+        parents = list(used)
+        while len(parents) < min(by_score_count, count) and available:
+            parents.append(available.pop(0))
+        wanted = count - len(parents)
+        if wanted > 0 and available:
+            resource = self.config.primary_resource()
+            target = self.targets.get(resource)
+            if target is None:
+                near = available  # no target: the next best scores
             else:
-                sizes = [float(getattr(c, resource)) for c in rest]
-            order = objectives.closest_to_target(sizes, target)
-            # "Closest to the target": the 2 x parents nearest members, best scores first.
-            closest = [rest[i] for i in order[: 2 * count]]
-            near = sorted(closest, key=lambda c: -(c.score if c.score is not None else -math.inf))
-        parents = by_score + near[: count - len(by_score)]
+                sizes = [self._size(c, resource) for c in available]
+                order = objectives.closest_to_target(sizes, target)
+                closest = [available[i] for i in order[: 2 * count]]
+                near = sorted(closest, key=_score_key)
+            parents += near[:wanted]
         self.recorder.event(
             "parents_selected",
-            {"genotypes": [c.genotype for c in parents], "resource": resource},
+            {
+                "genotypes": [c.genotype for c in parents],
+                "resource": self.config.primary_resource(),
+                "searched": len(used),
+            },
         )
         return parents
+
+    def ranking(self) -> list[Candidate]:
+        """Every scored network of the run (the pool and the children proposed so far),
+        best NASWOT score first: the ranking the remaining parents come from."""
+        rows = (self.recorder.known(g) for g in self.scored)
+        return sorted((c for c in rows if c is not None and c.score is not None), key=_score_key)
+
+    def _size(self, candidate: Candidate, resource: str) -> float:
+        if resource == "latency_ms":
+            return self._predicted(candidate)["latency_ms"]
+        return float(getattr(candidate, resource) or 0.0)
 
     def _predicted(self, candidate: Candidate) -> dict[str, float]:
         """Resources of a pool member with its *predicted* latency (stored once, and
@@ -204,7 +233,6 @@ class LDPSearch:
             )
         evaluated = Evaluated(candidate, float(candidate.grade))
         self.trained[genotype] = evaluated
-        self.seen.add(genotype)
         self.log(
             f"  G {evaluated.grade:.4f}  accuracy {candidate.accuracy:.4f}  "
             f"params {candidate.params:,}"
@@ -219,13 +247,17 @@ class LDPSearch:
         if parent_score is None:
             parent_score = self.evaluator.score(current.genotype)
         children: list[tuple[Candidate, float]] = []
+        proposed: set[str] = set()
         attempts = 0
         while len(children) < self.config.children and attempts < 20 * self.config.children:
             attempts += 1
             child = self.space.mutate(decode(current.genotype), self.rng).encode()
-            if child in self.seen or child in tabu:
+            # Tabu search: only the architectures in the tabu list (the last
+            # ``tabu_tenure`` visited) are forbidden. A child trained before may come
+            # back once it leaves the list; its grade is reused, not retrained.
+            if child == current.genotype or child in proposed or child in tabu:
                 continue
-            self.seen.add(child)
+            proposed.add(child)
             row = self.recorder.known(child)
             if row is None or row.score is None:
                 score = self.evaluator.score(child)
@@ -244,16 +276,14 @@ class LDPSearch:
                     predicted_latency_ms=values.get("latency_ms"),
                     device=self.config.device if source else None,
                 )
-            reward = row.reward
-            if reward is None:  # a replay reuses the reward it decided on, not a recomputation
-                values = {"params": float(row.params), "flops": float(row.flops)}
-                if row.predicted_latency_ms is not None:
-                    values["latency_ms"] = row.predicted_latency_ms
-                score = row.score if row.score is not None else -math.inf
-                reward = objectives.reward(
-                    parent_score, score, values, self.targets, self.config.alpha
-                )
-                row = self.recorder.update(row, reward=reward)
+            # R depends on the parent: recomputed for every proposal, from stored values
+            # only (score, sizes, predicted latency), so a replay decides alike.
+            values = {"params": float(row.params), "flops": float(row.flops)}
+            if row.predicted_latency_ms is not None:
+                values["latency_ms"] = row.predicted_latency_ms
+            score = row.score if row.score is not None else -math.inf
+            reward = objectives.reward(parent_score, score, values, self.targets, self.config.alpha)
+            row = self.recorder.update(row, reward=reward)
             self.recorder.event(
                 "child_proposed",
                 {
@@ -267,6 +297,7 @@ class LDPSearch:
                 candidate_id=row.id,
                 iteration=self.iteration,
             )
+            self.scored[child] = None
             children.append((row, reward))
         return children
 
@@ -355,13 +386,20 @@ class LDPSearch:
         scoring, parent selection) and of the tabu search phase.
         """
         start = time.perf_counter()
-        ranked = self.score_pool()
-        parents = self.select_parents(ranked)
+        parents = self.select_parents(self.score_pool())
         self.phase_seconds["parents"] = time.perf_counter() - start
         start = time.perf_counter()
-        for index, parent in enumerate(parents):
+        index = 0
+        while index < len(parents):
+            parent = parents[index]
             self.log(f"parent {index + 1}/{len(parents)}: {_short(parent.genotype)}")
             self.tabu_search(parent, index)
+            index += 1
+            if index < self.config.parents:
+                # "The network ranking will be updated, and the search will continue for
+                # the remaining parent architectures": the children scored so far join
+                # the ranking, and networks trained meanwhile stop being parents.
+                parents = self.select_parents(self.ranking(), used=parents[:index])
         self.phase_seconds["tabu_search"] = time.perf_counter() - start
         return sorted(self.trained.values(), key=lambda e: -e.grade)
 
@@ -374,6 +412,12 @@ class LDPSearch:
             for e in evaluated
         ]
         return [evaluated[i] for i in objectives.pareto_front(points)]
+
+
+def _score_key(candidate: Candidate) -> tuple[float, int]:
+    """Best NASWOT score first; ties by store id, so orders are reproducible."""
+    score = candidate.score if candidate.score is not None else -math.inf
+    return (-score, candidate.id)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -1,0 +1,201 @@
+"""The LDP search loop (parent selection, tabu list, ranking updates) on a synthetic
+evaluator: scores, sizes and accuracies are fixed functions of the genotype string, so
+every decision of the loop is exact and cheap to check. Training is not under test
+here (tests/test_search_e2e.py runs the real evaluator)."""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import pytest
+
+from edgenas.search.config import SearchConfig
+from edgenas.search.evaluation import TrainedCandidate
+from edgenas.search.ldp import LDPSearch
+from edgenas.search.recorder import Recorder
+from edgenas.space import LDPSpace, decode
+from edgenas.store import RunStore
+
+
+def _unit(genotype: str, salt: str) -> float:
+    """A stable pseudo-random number in [0, 1) per genotype."""
+    return zlib.crc32((salt + genotype).encode()) / 2**32
+
+
+class SyntheticEvaluator:
+    """Deterministic stand-in for CandidateEvaluator's four questions."""
+
+    def __init__(self, latency=None, score=None) -> None:
+        self.latency = latency or (lambda g: 5.0 + 50.0 * _unit(g, "latency"))
+        self.score_of = score or (lambda g: 100.0 + 100.0 * _unit(g, "score"))
+        self.trained: list[str] = []
+
+    def score(self, genotype: str) -> float:
+        return self.score_of(genotype)
+
+    def static_resources(self, genotype: str) -> dict[str, float]:
+        units = LDPSpace.compute_units(decode(genotype))
+        return {"params": 100 * units, "flops": 10_000 * units}
+
+    def resources(self, genotype: str, *, measured: bool, model=None):
+        values = self.static_resources(genotype)
+        values["latency_ms"] = self.latency(genotype)
+        return values, "measured" if measured else "predicted"
+
+    def train(self, genotype: str) -> TrainedCandidate:
+        self.trained.append(genotype)
+        values = self.static_resources(genotype)
+        accuracy = 0.5 + 0.4 * _unit(genotype, "accuracy")
+        return TrainedCandidate(
+            genotype=genotype,
+            metrics={"accuracy": accuracy},
+            accuracy=accuracy,
+            params=int(values["params"]),
+            flops=int(values["flops"]),
+            latency_ms=self.latency(genotype),
+        )
+
+
+class Inline:
+    def __init__(self, evaluator) -> None:
+        self.evaluator = evaluator
+
+    def map(self, method, genotypes):
+        return [getattr(self.evaluator, method)(g) for g in genotypes]
+
+    def close(self) -> None:
+        pass
+
+
+SMALL_SPACE = dict(
+    scales=(2,),
+    channels=(8, 16),
+    ops=("conv",),
+    kernels=(3,),
+    se=(0,),
+    residual=(True,),
+    layers=(1, 2),
+)
+
+
+def _search(tmp_path, evaluator, name="run", **overrides) -> LDPSearch:
+    config = SearchConfig(task="sr", run_name=name, runs_dir=str(tmp_path), **overrides)
+    store = RunStore.create(tmp_path / name, name=name, kind="ldp-search", config={})
+    return LDPSearch(config, evaluator, Inline(evaluator), Recorder(store))
+
+
+def test_latency_parents_are_the_best_scores_among_the_whole_pool_closest_to_target(tmp_path):
+    # Latency grows with the score, so the members closest to a low target are the
+    # worst scorers: far outside the 10 best that an earlier shortlist looked at.
+    evaluator = SyntheticEvaluator(latency=lambda g: 0.1 * (100.0 + 100.0 * _unit(g, "score")))
+    search = _search(tmp_path, evaluator, pool_size=40, parents=2, target_latency_ms=10.0, seed=3)
+    ranked = search.score_pool()
+    parents = search.select_parents(ranked)
+
+    assert parents[0].genotype == ranked[0].genotype  # the best score
+    by_closeness = sorted(ranked[1:], key=lambda c: abs(evaluator.latency(c.genotype) / 10.0 - 1))
+    nearest = by_closeness[: 2 * 2]  # the 2 x parents members closest to the target
+    expected = max(nearest, key=lambda c: c.score)
+    assert parents[1].genotype == expected.genotype
+    assert ranked.index(parents[1]) >= 10
+
+
+def _moves(search: LDPSearch) -> list[tuple[str, str]]:
+    return [
+        (e.payload["from"], e.payload["to"])
+        for e in search.recorder.store.events()
+        if e.kind in ("move_accepted", "move_rejected")
+    ]
+
+
+def test_tabu_tenure_decides_which_architectures_may_come_back(tmp_path):
+    runs = {}
+    for tenure in (1, 100):
+        evaluator = SyntheticEvaluator()
+        search = _search(
+            tmp_path, evaluator, name=f"tenure{tenure}", pool_size=4, parents=1,
+            children=3, max_iterations=25, patience=25, tabu_tenure=tenure, seed=1,
+            target_params=2e3, **SMALL_SPACE,
+        )  # fmt: skip
+        search.run()
+        runs[tenure] = (search, evaluator)
+
+    assert _moves(runs[1][0]) != _moves(runs[100][0])
+    # With a long tenure no architecture is current twice; with tenure 1 the search
+    # returns to architectures it left (its grade is reused, never retrained).
+    currents_long = [to for _from, to in _moves(runs[100][0])]
+    currents_short = [to for _from, to in _moves(runs[1][0])]
+    assert len(set(currents_long)) == len(currents_long)
+    assert len(set(currents_short)) < len(currents_short)
+    for _search_run, evaluator in runs.values():
+        assert len(evaluator.trained) == len(set(evaluator.trained))
+
+
+def test_a_tabu_architecture_is_never_proposed(tmp_path):
+    evaluator = SyntheticEvaluator()
+    search = _search(tmp_path, evaluator, pool_size=4, parents=1, children=4, seed=2,
+                     **SMALL_SPACE)  # fmt: skip
+    parent = search.score_pool()[0]
+    current = search.evaluate(parent)
+    neighbours = set()
+    for _ in range(5):
+        neighbours |= {row.genotype for row, _r in search.propose_children(current, [])}
+    tabu = sorted(neighbours)[:3]
+    for _ in range(5):
+        proposed = {row.genotype for row, _r in search.propose_children(current, tabu)}
+        assert not proposed & set(tabu)
+        assert current.genotype not in proposed
+
+
+def test_ranking_is_updated_between_parents(tmp_path):
+    # Children score far above every pool member: after the first parent's search one
+    # of its children must lead the ranking the second parent is chosen from.
+    pool_genotypes: set[str] = set()
+
+    def score(genotype: str) -> float:
+        base = 100.0 + 100.0 * _unit(genotype, "score")
+        return base if genotype in pool_genotypes else base + 1000.0
+
+    evaluator = SyntheticEvaluator(score=score)
+    search = _search(tmp_path, evaluator, pool_size=10, parents=3, children=3,
+                     max_iterations=2, seed=4, target_params=2e3)  # fmt: skip
+    pool_genotypes.update(g.encode() for g in search.space.sample_unique(10, search.config.seed))
+    search.run()
+
+    events = list(search.recorder.store.events())
+    selected = [i for i, e in enumerate(events) if e.kind == "parents_selected"]
+    assert len(selected) == 3  # the first choice, then one update after each parent
+    first, update = events[selected[0]].payload, events[selected[1]].payload
+    assert update["genotypes"][0] == first["genotypes"][0]  # the searched parent stays
+    second_parent = update["genotypes"][1]
+    assert second_parent not in pool_genotypes  # a child from the first parent's search
+    before = events[: selected[1]]
+    proposed = {e.payload["genotype"] for e in before if e.kind == "child_proposed"}
+    trained = {e.payload["genotype"] for e in before if e.kind == "candidate_trained"}
+    assert second_parent == max(proposed - trained, key=score)
+
+
+def test_a_network_trained_during_an_earlier_parent_is_not_a_parent_again(tmp_path):
+    evaluator = SyntheticEvaluator()
+    search = _search(tmp_path, evaluator, pool_size=6, parents=3, children=3,
+                     max_iterations=3, seed=5, **SMALL_SPACE)  # fmt: skip
+    search.run()
+    starts = [
+        e.payload["parent"] for e in search.recorder.store.events() if e.kind == "parent_finished"
+    ]
+    assert len(starts) == 3 and len(set(starts)) == 3
+    assert len(evaluator.trained) == len(set(evaluator.trained))
+
+
+@pytest.mark.parametrize("field", ["ops", "se", "residual", "kernels", "layers"])
+def test_stored_configs_without_space_fields_resume_the_paper_space(field):
+    stored = SearchConfig().to_dict()
+    for name in ("ops", "se", "residual", "kernels", "layers"):
+        stored.pop(name)
+    config = SearchConfig.from_dict(stored)
+    full = LDPSpace()
+    assert getattr(config.space(), field) == getattr(full, field)
+    assert dataclasses.asdict(SearchConfig.from_dict(SearchConfig().to_dict())) == (
+        dataclasses.asdict(SearchConfig())
+    )

@@ -47,6 +47,7 @@ EVENT_KINDS = (
     "move_rejected",
     "tabu_updated",
     "parent_finished",
+    "budget_spent",
     "shrink_step",
     "run_finished",
     "run_failed",

@@ -79,10 +79,18 @@ SMALL_SPACE = dict(
 )
 
 
-def _search(tmp_path, evaluator, name="run", **overrides) -> LDPSearch:
+def _search(tmp_path, evaluator, name="run", deadline=None, clock=None, **overrides) -> LDPSearch:
+    overrides.setdefault("start_genotypes", ())
     config = SearchConfig(task="sr", run_name=name, runs_dir=str(tmp_path), **overrides)
-    store = RunStore.create(tmp_path / name, name=name, kind="ldp-search", config={})
-    return LDPSearch(config, evaluator, Inline(evaluator), Recorder(store))
+    path = tmp_path / name
+    if (path / "run.sqlite").exists():
+        store = RunStore.open(path)
+    else:
+        store = RunStore.create(path, name=name, kind="ldp-search", config={})
+    extra = {"clock": clock} if clock else {}
+    return LDPSearch(
+        config, evaluator, Inline(evaluator), Recorder(store), search_deadline=deadline, **extra
+    )
 
 
 def test_latency_parents_are_the_best_scores_among_the_whole_pool_closest_to_target(tmp_path):
@@ -199,3 +207,58 @@ def test_stored_configs_without_space_fields_resume_the_paper_space(field):
     assert dataclasses.asdict(SearchConfig.from_dict(SearchConfig().to_dict())) == (
         dataclasses.asdict(SearchConfig())
     )
+
+
+def test_a_warm_start_genotype_is_the_first_parent_then_the_paper_rule(tmp_path):
+    evaluator = SyntheticEvaluator()
+    start = SearchConfig(task="sr").start_genotypes[0]  # the task's default genotype
+    search = _search(tmp_path, evaluator, pool_size=10, parents=3, children=2,
+                     max_iterations=1, seed=6, start_genotypes=(start,))  # fmt: skip
+    ranked = search.score_pool()
+    parents = search.select_parents(ranked)
+    assert [p.genotype for p in parents[:2]] == [start, ranked[0].genotype]
+    assert parents[0].origin == "start" and len(parents) == 3
+    search.run()
+    assert evaluator.trained[0] == start
+
+
+class FakeClock:
+    """Time that moves only when the synthetic evaluator trains (10 s per candidate)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_budget_ends_each_parent_on_its_share_and_replays_alike(tmp_path):
+    clock = FakeClock()
+    evaluator = SyntheticEvaluator()
+    train = evaluator.train
+
+    def slow_train(genotype):
+        clock.now += 10.0
+        return train(genotype)
+
+    evaluator.train = slow_train
+    settings = dict(pool_size=6, parents=2, children=2, max_iterations=100, patience=100,
+                    seed=7, target_params=2e3)  # fmt: skip
+    search = _search(tmp_path, evaluator, deadline=100.0, clock=clock, **settings)
+    search.run()
+    events = list(search.recorder.store.events())
+    finished = [e for e in events if e.kind == "parent_finished"]
+    assert len(finished) == 2  # the first parent left time for the second
+    assert [e.payload["scope"] for e in events if e.kind == "budget_spent"] == ["parent"] * 2
+    # Every candidate started only when its expected time (10 s) fitted before the
+    # deadline: the search ends on it, not after, and used nearly all of it.
+    assert 90.0 <= clock.now <= 100.0
+    trained_first = len(evaluator.trained)
+    assert trained_first == clock.now / 10.0
+
+    # A resumed run replays the recorded decisions, with no clock and no training.
+    replay_evaluator = SyntheticEvaluator()
+    replay = _search(tmp_path, replay_evaluator, deadline=0.0, clock=lambda: 1e9, **settings)
+    replay.run()
+    assert replay_evaluator.trained == []
+    assert sorted(replay.trained) == sorted(search.trained)

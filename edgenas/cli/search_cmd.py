@@ -8,10 +8,15 @@ import time
 from edgenas.cli.common import add_command, parse_list, parse_shape
 from edgenas.errors import UserError
 from edgenas.search.config import (
+    BUDGET_FINAL_SHARE,
+    BUDGET_MAX_ITERATIONS,
+    DEFAULT_FINAL_SECONDS,
     DEFAULT_GRID_SUBSAMPLE,
+    DEFAULT_MAX_ITERATIONS,
     DEFAULT_PROXY_INPUT,
     DEFAULT_SR_PROXY_INPUT,
     DEFAULT_TARGET_LATENCY_MS,
+    PRESETS,
     SearchConfig,
 )
 
@@ -45,6 +50,8 @@ def register(subparsers) -> None:
             "  edgenas search --task sr --data ../shared/data/sr/T91 --val-data ../shared/data/sr/Set5 \\\n"
             "      --target-params 300k --name sr-t91\n"
             "  edgenas search --task seg --data CamVid --target-latency 30ms --device pixel3a\n"
+            "  edgenas search --task sr --data T91 --budget 20m --target-latency 15ms  # all in 20 min\n"
+            "  edgenas search --preset paper --task seg --data CamVid --accelerator cuda\n"
             "  edgenas search --alpha-grid 0.4,0.5,0.6 --subsample 0.2\n"
             "  edgenas search --resume runs/search\n"
             "  edgenas search --name demo --tui      # search and watch it live in this terminal"
@@ -96,34 +103,79 @@ def register(subparsers) -> None:
         help=f"fraction of the training data for --alpha-grid (default {DEFAULT_GRID_SUBSAMPLE:g})",
     )
 
-    search = parser.add_argument_group("search space and budget")
+    paper = PRESETS["paper"]
+
+    def preset_help(text: str, field: str, demo=None) -> str:
+        """Help that names the demo and paper values of a preset-controlled option."""
+        demo = getattr(d, field) if demo is None else demo
+        value = paper.get(field, demo)
+
+        def show(v) -> str:
+            if isinstance(v, tuple):
+                return _join(v)
+            return f"{v:g}" if isinstance(v, float) else str(v)
+
+        return f"{text} (demo: {show(demo)}; paper: {show(value)})"
+
+    search = parser.add_argument_group(
+        "search space and budget (defaults from --preset; options given override it)"
+    )
     add = search.add_argument
+    add(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=d.preset,
+        help="demo: a complete search in minutes on a CPU; paper: the paper's settings "
+        "(60K pool, 6 parents, 100 iterations, patience 10, batch 256, full operator "
+        "lists; needs a GPU and days)",
+    )
+    add(
+        "--budget",
+        default=None,
+        metavar="TIME",
+        help="wall time of the whole run, e.g. 20m or 1h30m: the search plans pool, tabu "
+        f"search, final training ({BUDGET_FINAL_SHARE:.0%}% of it unless --final-seconds) "
+        "and baselines into it and shows the time left",
+    )
+    add(
+        "--start-from",
+        default=None,
+        metavar="GENOTYPES|default|none",
+        help="genotypes searched from first, before the NASWOT-ranked parents (comma-"
+        "separated); default: the task's default genotype when it is in the space "
+        "(demo), none (paper)",
+    )
     add("--scales", default=_join(d.scales), help="pyramid scale counts to sample")
     add("--channels", default=_join(d.channels), help="block widths to choose from")
+    add("--ops", default=None, help=preset_help("block operators: conv, ds, ib, micro", "ops"))
+    add("--kernels", default=None, help=preset_help("kernel sizes", "kernels"))
+    add("--se", default=None, help=preset_help("squeeze-and-excitation ratios in %%", "se"))
+    add("--layers", default=None, help=preset_help("layers per block", "layers"))
     add(
         "--pool",
         type=int,
-        default=d.pool_size,
-        help="random genotypes ranked by NASWOT (paper: 60K)",
+        default=None,
+        help=preset_help("random genotypes ranked by NASWOT", "pool_size"),
     )
     add(
         "--parents",
         type=int,
-        default=d.parents,
-        help="parents to start tabu search from (paper: 6)",
+        default=None,
+        help=preset_help("parents to start tabu search from", "parents"),
     )
     add("--children", type=int, default=d.children, help="children mutated per iteration")
     add(
         "--iterations",
         type=int,
-        default=d.max_iterations,
-        help="max iterations per parent (paper: 100)",
+        default=None,
+        help=f"max iterations per parent (demo: {DEFAULT_MAX_ITERATIONS}, with --budget "
+        f"{BUDGET_MAX_ITERATIONS}; paper: {paper['max_iterations']})",
     )
     add(
         "--patience",
         type=int,
-        default=d.patience,
-        help="iterations without improvement before the next parent",
+        default=None,
+        help=preset_help("iterations without improvement before the next parent", "patience"),
     )
     add(
         "--tabu-tenure",
@@ -139,7 +191,11 @@ def register(subparsers) -> None:
         help="proxy training steps per candidate (instead of seconds)",
     )
     add(
-        "--final-seconds", type=float, default=d.final_seconds, help="training of the best genotype"
+        "--final-seconds",
+        type=float,
+        default=None,
+        help=f"training of the best genotype (default {DEFAULT_FINAL_SECONDS:g}; with "
+        f"--budget {BUDGET_FINAL_SHARE:.0%}% of it)",
     )
     add(
         "--final-steps",
@@ -147,12 +203,19 @@ def register(subparsers) -> None:
         default=d.final_steps,
         help="training steps of the best genotype (instead of seconds)",
     )
-    add("--batch-size", type=int, default=d.batch_size, help="default: the task's recipe")
+    add(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"default: the task's recipe (paper: {paper['batch_size']})",
+    )
     add(
         "--recipe",
         choices=("fast", "ldp"),
-        default=d.recipe,
-        help="training recipe of proxy and final training (see `edgenas train --help`)",
+        default=None,
+        help=preset_help(
+            "training recipe of proxy and final training (see `edgenas train --help`)", "recipe"
+        ),
     )
     add(
         "--accelerator",
@@ -213,11 +276,27 @@ def _size(hw) -> str:
     return "x".join(str(v) for v in hw)
 
 
+def _start_genotypes(text: str | None) -> tuple[str, ...] | None:
+    """``--start-from``: None/``default`` -> None (the config's default), ``none`` -> ()."""
+    if text is None or text.strip() == "default":
+        return None
+    if text.strip() == "none":
+        return ()
+    from edgenas.parsing import parse_genotype
+
+    return tuple(parse_genotype(part.strip()).encode() for part in text.split(","))
+
+
 def config_from_args(args: argparse.Namespace):
     """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
     from edgenas.baselines import parse_baselines
     from edgenas.models.builder import canonical_task
-    from edgenas.search.config import parse_count, parse_milliseconds
+    from edgenas.search.config import (
+        parse_count,
+        parse_duration,
+        parse_milliseconds,
+        preset_config,
+    )
 
     try:
         task = canonical_task(args.task)
@@ -235,7 +314,18 @@ def config_from_args(args: argparse.Namespace):
     # None: the config's default for the task (SearchConfig.__post_init__).
     proxy = None if args.input is None else parse_shape(args.input, ndim=2)
     name = args.name or f"search-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = SearchConfig(
+    try:
+        budget = parse_duration(args.budget) if args.budget else None
+        space = {
+            "ops": parse_list(args.ops, "--ops", str) if args.ops else None,
+            "kernels": parse_list(args.kernels, "--kernels") if args.kernels else None,
+            "se": parse_list(args.se, "--se") if args.se else None,
+            "layers": parse_list(args.layers, "--layers") if args.layers else None,
+        }
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    config = preset_config(
+        args.preset,
         task=task,
         data=args.data,
         val_data=args.val_data,
@@ -250,6 +340,9 @@ def config_from_args(args: argparse.Namespace):
         subsample=args.subsample if args.alpha_grid else None,
         scales=parse_list(args.scales, "--scales"),
         channels=parse_list(args.channels, "--channels"),
+        **space,
+        budget_seconds=budget,
+        start_genotypes=_start_genotypes(args.start_from),
         pool_size=args.pool,
         parents=args.parents,
         children=args.children,
@@ -273,13 +366,15 @@ def config_from_args(args: argparse.Namespace):
         runs_dir=args.runs_dir,
         **targets,
     )
+    if args.train_steps:  # steps replace the proxy's seconds (None means "not given")
+        config.train_seconds = None
     from edgenas.space import LDPSpace
 
     for scales in config.scales:
         if scales not in LDPSpace().scales:
             raise UserError(f"--scales {scales} is not among {LDPSpace().scales}")
     try:
-        LDPSpace(scales=config.scales, channels=config.channels)
+        config.space()
     except ValueError as err:
         raise UserError(f"bad search space: {err}") from None
     return config

@@ -51,6 +51,36 @@ def parse_milliseconds(text: str) -> float:
     return value * 1000.0 if match[2] == "s" else value
 
 
+# Share of a --budget given to the final training of the best network when no final
+# budget is named (each learned reference baseline gets the same again).
+BUDGET_FINAL_SHARE = 0.25
+# max_iterations when none is given: the demo's 2, or with a time budget the paper's
+# 100 (the budget, split between the parents, is then what ends each tabu search).
+DEFAULT_MAX_ITERATIONS = 2
+BUDGET_MAX_ITERATIONS = 100
+DEFAULT_FINAL_SECONDS = 60.0
+
+
+def parse_duration(text: str) -> float:
+    """``20m`` -> 1200.0, ``1h30m`` -> 5400.0, ``90s`` or ``90`` -> 90.0 (seconds)."""
+    match = re.fullmatch(
+        r"\s*(?:(?P<h>[0-9.]+)h)?\s*(?:(?P<m>[0-9.]+)m(?:in)?)?\s*(?:(?P<s>[0-9.]+)s?)?\s*",
+        text,
+    )
+    parts = match.groupdict() if match else {}
+    try:
+        seconds = (
+            float(parts.get("h") or 0) * 3600
+            + float(parts.get("m") or 0) * 60
+            + float(parts.get("s") or 0)
+        )
+    except ValueError:
+        seconds = 0.0
+    if not match or not any(parts.values()) or seconds <= 0:
+        raise ValueError(f"bad duration {text!r}: write a positive time like 20m, 1h30m or 600s")
+    return seconds
+
+
 @dataclass
 class SearchConfig:
     """Everything that defines an LDP search run.
@@ -73,6 +103,17 @@ class SearchConfig:
     ``threads`` are threads on the latency ``device``; ``torch_threads`` are torch's
     intra-op threads per process (search and ``executor="process"`` workers alike).
     ``workers``: processes of ``executor="process"`` (unused inline).
+
+    ``budget_seconds``: the wall time of the whole run (pool, tabu search, final
+    training, baselines, report); see :mod:`edgenas.search.budget`. With a budget,
+    ``final_seconds`` defaults to :data:`BUDGET_FINAL_SHARE` of it and
+    ``max_iterations`` to :data:`BUDGET_MAX_ITERATIONS`, and each parent's tabu search
+    ends when its share of the time is spent.
+
+    ``start_genotypes``: networks searched from first, before the NASWOT-ranked
+    parents (a warm start). None resolves to the task's default genotype
+    (:mod:`edgenas.tasks.defaults`) when it lies in the space, else none; the paper
+    preset starts from random parents only.
     """
 
     task: str = "depth"
@@ -103,17 +144,20 @@ class SearchConfig:
     se: tuple[int, ...] = (0,)
     residual: tuple[bool, ...] = (True,)
     layers: tuple[int, ...] = (1, 2, 3)
+    preset: str = "demo"
+    budget_seconds: float | None = None
+    start_genotypes: tuple[str, ...] | None = None
     pool_size: int = 40
     score_batch: int = 16
     score_workers: int = 1
     parents: int = 4
     children: int = 4
-    max_iterations: int = 2
+    max_iterations: int | None = None
     patience: int = 10
     tabu_tenure: int = 5
     train_seconds: float | None = 6.0
     train_steps: int | None = None
-    final_seconds: float | None = 60.0
+    final_seconds: float | None = None
     final_steps: int | None = None
     # None: the task's recipe (edgenas.tasks.recipes), e.g. 16 for sr, 8 for seg/depth.
     batch_size: int | None = None
@@ -139,6 +183,27 @@ class SearchConfig:
             self.proxy_input = DEFAULT_SR_PROXY_INPUT if sr else DEFAULT_PROXY_INPUT
         if self.subsample is None:
             self.subsample = DEFAULT_GRID_SUBSAMPLE if self.alpha_grid else 1.0
+        budget = self.budget_seconds
+        if self.max_iterations is None:
+            self.max_iterations = BUDGET_MAX_ITERATIONS if budget else DEFAULT_MAX_ITERATIONS
+        if self.final_seconds is None and self.final_steps is None:
+            self.final_seconds = (
+                round(BUDGET_FINAL_SHARE * budget, 1) if budget else DEFAULT_FINAL_SECONDS
+            )
+        if self.start_genotypes is None:
+            self.start_genotypes = self._default_start()
+
+    def _default_start(self) -> tuple[str, ...]:
+        """The task's default genotype, if this run's space holds it."""
+        from edgenas.space import decode
+        from edgenas.tasks.defaults import DEFAULT_GENOTYPES
+
+        genotype = DEFAULT_GENOTYPES.get(TASK_ALIASES.get(self.task, self.task))
+        try:
+            space = self.space()
+        except ValueError:
+            return ()  # validate() names the bad choice list
+        return (genotype,) if genotype and space.is_valid(decode(genotype)) else ()
 
     def targets(self) -> dict[str, float]:
         """The compactness targets by resource name (``params``, ``flops``, ``latency_ms``)."""
@@ -188,6 +253,26 @@ class SearchConfig:
             raise ValueError(f"recipe must be fast or ldp, got {self.recipe!r}")
         if self.score_batch < 2:
             raise ValueError(f"score-batch must be at least 2, got {self.score_batch}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.budget_seconds is not None:
+            if not self.budget_seconds > 0:
+                raise ValueError(f"budget must be a positive time, got {self.budget_seconds}")
+            if self.final_seconds is None:
+                raise ValueError("a --budget needs the final training in seconds, not steps")
+            if self.alpha_grid:
+                raise ValueError("--budget and --alpha-grid cannot be combined yet: drop one")
+        for genotype in self.start_genotypes or ():
+            from edgenas.space import decode
+
+            try:
+                problems = self.space().problems(decode(genotype))
+            except ValueError as err:
+                problems = [str(err)]
+            if problems:
+                raise ValueError(
+                    f"start genotype {genotype[:40]}... is not in the space: {problems[0]}"
+                )
         if self.parents > self.pool_size:
             raise ValueError(f"parents ({self.parents}) cannot exceed the pool ({self.pool_size})")
         if self.train_seconds is None and self.train_steps is None:
@@ -236,11 +321,41 @@ class SearchConfig:
         values = dict(data)
         if "ops" not in values:  # stored before the space fields: the paper's full lists
             values.update({k: v for k, v in LEGACY_SPACE.items() if k not in values})
+        values.setdefault("start_genotypes", ())  # stored before warm starts: none
         tuples = (
             "proxy_input", "deploy_input", "alpha_grid", "scales", "channels", "baselines",
-            *LEGACY_SPACE,
+            "start_genotypes", *LEGACY_SPACE,
         )  # fmt: skip
         for key in tuples:
             if key in values and values[key] is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+# Named settings (`edgenas search --preset NAME`); explicit options override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # A complete search in minutes on a laptop CPU: the dataclass defaults.
+    "demo": {},
+    # The paper's search (Huynh et al., Sec. 2.3-2.4): 60K NASWOT-ranked random parents,
+    # 6 parents, up to 100 iterations with patience 10, the paper's operator lists and
+    # training recipe (batch 256, so a GPU), no warm start. Days of GPU time.
+    "paper": {
+        "pool_size": 60_000,
+        "parents": 6,
+        "max_iterations": 100,
+        "patience": 10,
+        "batch_size": 256,
+        "recipe": "ldp",
+        "start_genotypes": (),
+        **LEGACY_SPACE,
+    },
+}
+
+
+def preset_config(preset: str = "demo", **values: Any) -> SearchConfig:
+    """The SearchConfig of a preset with ``values`` on top (``None`` values are "not
+    given" and leave the preset's or the dataclass's default)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    given = {k: v for k, v in values.items() if v is not None}
+    return SearchConfig(**{**PRESETS[preset], **given, "preset": preset})

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgenas.search import objectives
+from edgenas.search.budget import expected_candidate_seconds, parent_deadline
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator, TrainedCandidate
 from edgenas.search.executor import Executor
@@ -63,7 +64,12 @@ class LDPSearch:
         executor: Executor,
         recorder: Recorder,
         log: Log | None = None,
+        *,
+        search_deadline: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """``search_deadline``: a time of ``clock`` by which the tabu searches must end
+        (a run with a budget, :mod:`edgenas.search.budget`); None: no time limit."""
         self.config = config
         self.evaluator = evaluator
         self.executor = executor
@@ -79,6 +85,10 @@ class LDPSearch:
         self.scored: dict[str, None] = {}
         self.iteration = 0
         self.phase_seconds: dict[str, float] = {}
+        self.search_deadline = search_deadline
+        self.clock = clock
+        self._parent_deadline: float | None = None
+        self._step_seconds: list[float] = []  # tabu steps that trained, for the estimate
 
     # ----------------------------------------------------------------- parents
     def score_pool(self) -> list[Candidate]:
@@ -126,12 +136,19 @@ class LDPSearch:
         """
         used = list(used or [])
         count = self.config.parents
-        by_score_count = (count + 1) // 2
-        taken = {c.genotype for c in used}
+        starts = self.start_rows()
+        parents = list(used)
+        # Warm starts come first, then the paper's rule over the remaining slots.
+        for row in starts:
+            chosen = {c.genotype for c in parents}
+            if len(parents) < count and row.genotype not in chosen | set(self.trained):
+                parents.append(row)
+        fixed = min(len(starts), count)
+        by_score_count = fixed + (count - fixed + 1) // 2
+        taken = {c.genotype for c in parents}
         available = [
             c for c in ranked if c.genotype not in taken and c.genotype not in self.trained
         ]
-        parents = list(used)
         while len(parents) < min(by_score_count, count) and available:
             parents.append(available.pop(0))
         wanted = count - len(parents)
@@ -155,6 +172,27 @@ class LDPSearch:
             },
         )
         return parents
+
+    def start_rows(self) -> list[Candidate]:
+        """The rows of the warm-start genotypes (``start_genotypes``), scored like the
+        pool, so that their NASWOT score feeds their children's rewards."""
+        rows = []
+        for genotype in self.config.start_genotypes or ():
+            row = self.recorder.known(genotype)
+            if row is None or row.score is None:
+                score = self.executor.map("score", [genotype])[0]
+                size = self.executor.map("static_resources", [genotype])[0]
+                row = self.recorder.ensure(
+                    genotype,
+                    origin="start",
+                    status="scored",
+                    score=_finite_or_none(score),
+                    params=int(size["params"]),
+                    flops=int(size["flops"]),
+                )
+            self.scored[genotype] = None
+            rows.append(row)
+        return rows
 
     def ranking(self) -> list[Candidate]:
         """Every scored network of the run (the pool and the children proposed so far),
@@ -184,6 +222,33 @@ class LDPSearch:
         if candidate.predicted_latency_ms is not None:
             values["latency_ms"] = candidate.predicted_latency_ms
         return values
+
+    # ----------------------------------------------------------------- budget
+    def time_left(self) -> float | None:
+        """Seconds until the search deadline (None without a budget)."""
+        if self.search_deadline is None:
+            return None
+        return self.search_deadline - self.clock()
+
+    def _time_is_up(self, deadline: float | None, scope: str, parent_index: int) -> bool:
+        """True when the next candidate would not finish before ``deadline``; the
+        decision is recorded (``budget_spent``) so that a replay takes it again."""
+        if deadline is None:
+            return False
+        if self.recorder.replaying:
+            up = self.recorder.next_kind() == "budget_spent"
+        else:
+            budget = self.config.train_seconds or 0.0
+            fallback = 1.5 * budget + self.config.children + 3.0
+            expected = expected_candidate_seconds(self._step_seconds, fallback)
+            up = self.clock() + expected > deadline
+        if up:
+            self.recorder.event(
+                "budget_spent",
+                {"scope": scope, "parent_index": parent_index, "time_left": self.time_left()},
+                iteration=self.iteration,
+            )
+        return up
 
     # --------------------------------------------------------------- training
     def evaluate(self, candidate: Candidate) -> Evaluated:
@@ -233,10 +298,12 @@ class LDPSearch:
             )
         evaluated = Evaluated(candidate, float(candidate.grade))
         self.trained[genotype] = evaluated
+        left = self.time_left()
         self.log(
             f"  G {evaluated.grade:.4f}  accuracy {candidate.accuracy:.4f}  "
             f"params {candidate.params:,}"
             + (f"  latency {candidate.latency_ms:.2f} ms" if candidate.latency_ms else "")
+            + (f"  (search time left {_clock_text(left)})" if left is not None else "")
         )
         return evaluated
 
@@ -304,18 +371,26 @@ class LDPSearch:
     # ------------------------------------------------------------ tabu search
     def tabu_search(self, parent: Candidate, parent_index: int) -> Evaluated:
         """Assisted Tabu Search from one parent; returns the best candidate it found."""
-        current = self.evaluate(self.recorder.update(parent, origin="parent"))
+        origin = "start" if parent.origin == "start" else "parent"
+        current = self.evaluate(self.recorder.update(parent, origin=origin))
         best = current
         tabu: deque[str] = deque(maxlen=self.config.tabu_tenure)
         candidate_list: dict[str, Evaluated] = {}
         stale = 0
         for step in range(self.config.max_iterations):
+            if self._time_is_up(self._parent_deadline, "parent", parent_index):
+                self.log("  this parent's share of the budget is spent: next parent")
+                break
+            step_start, replayed = self.clock(), self.recorder.replaying
             children = self.propose_children(current, tabu)
             if not children:
                 self.log("  no new valid child: stopping this parent")
                 break
             chosen, reward = max(children, key=lambda pair: pair[1])
+            trained_before = chosen.genotype in self.trained
             child = self.evaluate(chosen)
+            if not (replayed or trained_before):
+                self._step_seconds.append(self.clock() - step_start)
             previous = current
             tabu.append(previous.genotype)
             if child.grade > current.grade:
@@ -392,6 +467,13 @@ class LDPSearch:
         index = 0
         while index < len(parents):
             parent = parents[index]
+            if self.trained and self._time_is_up(self.search_deadline, "search", index):
+                self.log("the search budget is spent: final training next")
+                break
+            if self.search_deadline is not None:
+                self._parent_deadline = parent_deadline(
+                    self.clock(), self.search_deadline, len(parents) - index
+                )
             self.log(f"parent {index + 1}/{len(parents)}: {_short(parent.genotype)}")
             self.tabu_search(parent, index)
             index += 1
@@ -418,6 +500,12 @@ def _score_key(candidate: Candidate) -> tuple[float, int]:
     """Best NASWOT score first; ties by store id, so orders are reproducible."""
     score = candidate.score if candidate.score is not None else -math.inf
     return (-score, candidate.id)
+
+
+def _clock_text(seconds: float) -> str:
+    """``725.2`` -> ``12m05s``; negative -> ``0m00s``."""
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _finite_or_none(value: float) -> float | None:

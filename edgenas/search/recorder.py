@@ -60,6 +60,10 @@ class Recorder:
             return
         self.store.append_event(kind, payload, candidate_id=candidate_id, iteration=iteration)
 
+    def next_kind(self) -> str | None:
+        """The kind of the next recorded event while replaying, else None."""
+        return self._recorded[self._position][0] if self.replaying else None
+
     def known(self, genotype: str) -> Candidate | None:
         """The stored row of a genotype, as it was when the run was (re)opened or since."""
         return self._by_genotype.get(genotype)

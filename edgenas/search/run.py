@@ -26,6 +26,7 @@ from pathlib import Path
 
 from edgenas.errors import UserError
 from edgenas.search import objectives
+from edgenas.search.budget import BudgetPlan, plan_budget, spent_before
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.executor import InlineExecutor, ProcessExecutor
@@ -60,12 +61,18 @@ def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
 
 
 def _search(
-    config: SearchConfig, store: RunStore, log: Log, evaluator: CandidateEvaluator
+    config: SearchConfig,
+    store: RunStore,
+    log: Log,
+    evaluator: CandidateEvaluator,
+    search_deadline: float | None = None,
 ) -> LDPSearch:
     """Run the search phase against a store (new or resumed); the caller owns ``evaluator``."""
     executor = _make_executor(config, evaluator)
     try:
-        search = LDPSearch(config, evaluator, executor, Recorder(store), log)
+        search = LDPSearch(
+            config, evaluator, executor, Recorder(store), log, search_deadline=search_deadline
+        )
         search.run()
     finally:
         executor.close()
@@ -85,6 +92,10 @@ def check_config(config: SearchConfig) -> None:
     from edgenas.baselines import resolve_baselines
 
     resolve_baselines(config.task, config.baselines)
+    try:
+        budget_plan(config)
+    except ValueError as err:
+        raise UserError(str(err)) from None
     if config.data is not None and not Path(config.data).is_dir():
         raise UserError(f"data folder {config.data} does not exist")
     if config.val_data is not None and not Path(config.val_data).is_dir():
@@ -97,6 +108,18 @@ def check_config(config: SearchConfig) -> None:
     ).availability()
     if not availability.usable:
         raise UserError(f"device {config.device} is not usable: {availability.reason}")
+
+
+def budget_plan(config: SearchConfig) -> BudgetPlan | None:
+    """How the run's ``budget_seconds`` is spent (None without a budget)."""
+    if config.budget_seconds is None:
+        return None
+    from edgenas.baselines import resolve_baselines
+    from edgenas.models.reference import REFERENCE_MODELS
+
+    names = resolve_baselines(config.task, config.baselines)
+    learned = sum(REFERENCE_MODELS[name].learned for name in names)
+    return plan_budget(config.budget_seconds, float(config.final_seconds), learned)
 
 
 def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, list[dict]]:
@@ -251,13 +274,19 @@ def run_search(
         )
     started = time.perf_counter()
     evaluator = None
+    plan = budget_plan(config)
+    search_deadline = None
+    if plan is not None:
+        spent = spent_before([(e.kind, e.ts) for e in store.events()]) if resume else 0.0
+        search_deadline = started + plan.search - spent
+        log(plan.describe() + (f" ({spent:.0f} s spent before this resume)" if spent else ""))
     try:
         chosen_alpha, grid_rows = config.alpha, []
         if config.alpha_grid:
             chosen_alpha, grid_rows = _alpha_grid(config, run_dir, log)
         main_config = dataclasses.replace(config, alpha=chosen_alpha, subsample=1.0, alpha_grid=())
         evaluator = CandidateEvaluator(main_config)
-        search = _search(main_config, store, log, evaluator)
+        search = _search(main_config, store, log, evaluator, search_deadline)
         ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
         best = ranked[0]
         final_start = time.perf_counter()
@@ -307,6 +336,7 @@ def run_search(
             "trained": len(search.trained),
             "phase_seconds": phases,
             "seconds": time.perf_counter() - started,
+            "budget_seconds": config.budget_seconds,
         }
         store.append_event("run_finished", summary)
         store.set_status("finished", summary)

@@ -127,7 +127,7 @@ def test_config_round_trip_and_validation():
         ({"parents": 10, "pool_size": 5}, "parents"),
         ({"children": 0}, "children"),
         ({"run_name": "a b"}, "run name"),
-        ({"train_seconds": None}, "budget"),
+        ({"budget_seconds": -5.0}, "budget"),
     ]:
         with pytest.raises(ValueError, match=fragment):
             SearchConfig(**bad).validate()

@@ -16,6 +16,7 @@ from edgenas.search.config import (
     DEFAULT_PROXY_INPUT,
     DEFAULT_SR_PROXY_INPUT,
     DEFAULT_TARGET_LATENCY_MS,
+    DEFAULT_TRAIN_SECONDS,
     PRESETS,
     SearchConfig,
 )
@@ -183,7 +184,13 @@ def register(subparsers) -> None:
         default=d.tabu_tenure,
         help="iterations a visited architecture stays tabu",
     )
-    add("--train-seconds", type=float, default=d.train_seconds, help="proxy training per candidate")
+    add(
+        "--train-seconds",
+        type=float,
+        default=None,
+        help=f"proxy training per candidate (default {DEFAULT_TRAIN_SECONDS:g}; with --budget "
+        "sized so that about 20 candidates fit)",
+    )
     add(
         "--train-steps",
         type=int,

@@ -27,6 +27,14 @@ RESERVE_SHARE = 0.04
 RESERVE_MIN_SECONDS = 20.0
 # The search must keep at least this share of the budget, or the budget is refused.
 MIN_SEARCH_SHARE = 0.1
+# With a budget and no proxy budget given, the proxy training is sized so that about
+# this many candidates fit in the search time, each also costing about
+# CANDIDATE_OVERHEAD_SECONDS for validation, latency measurement and scoring its
+# children. Measured on T91 (docs/search.md): at 6 s of training every random network
+# is still at bilinear quality; from about 18 s the ones that train pull away.
+PLANNED_CANDIDATES = 20
+CANDIDATE_OVERHEAD_SECONDS = 10.0
+PROXY_SECONDS_RANGE = (6.0, 120.0)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,13 @@ class BudgetPlan:
     def search(self) -> float:
         """Pool scoring and tabu search."""
         return self.total - self.final_phase - self.reserve
+
+    @property
+    def proxy_seconds(self) -> float:
+        """Proxy training per candidate when none is given (see PLANNED_CANDIDATES)."""
+        low, high = PROXY_SECONDS_RANGE
+        share = self.search / PLANNED_CANDIDATES - CANDIDATE_OVERHEAD_SECONDS
+        return round(min(high, max(low, share)), 1)
 
     def describe(self) -> str:
         """One line for the log: where the time goes."""

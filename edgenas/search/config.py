@@ -59,6 +59,7 @@ BUDGET_FINAL_SHARE = 0.25
 DEFAULT_MAX_ITERATIONS = 2
 BUDGET_MAX_ITERATIONS = 100
 DEFAULT_FINAL_SECONDS = 60.0
+DEFAULT_TRAIN_SECONDS = 6.0
 
 
 def parse_duration(text: str) -> float:
@@ -155,7 +156,9 @@ class SearchConfig:
     max_iterations: int | None = None
     patience: int = 10
     tabu_tenure: int = 5
-    train_seconds: float | None = 6.0
+    # None: DEFAULT_TRAIN_SECONDS, or with a budget planned from it at the start of the
+    # run (edgenas.search.budget.proxy_seconds).
+    train_seconds: float | None = None
     train_steps: int | None = None
     final_seconds: float | None = None
     final_steps: int | None = None
@@ -190,6 +193,8 @@ class SearchConfig:
             self.final_seconds = (
                 round(BUDGET_FINAL_SHARE * budget, 1) if budget else DEFAULT_FINAL_SECONDS
             )
+        if self.train_seconds is None and self.train_steps is None and not budget:
+            self.train_seconds = DEFAULT_TRAIN_SECONDS
         if self.start_genotypes is None:
             self.start_genotypes = self._default_start()
 
@@ -275,7 +280,7 @@ class SearchConfig:
                 )
         if self.parents > self.pool_size:
             raise ValueError(f"parents ({self.parents}) cannot exceed the pool ({self.pool_size})")
-        if self.train_seconds is None and self.train_steps is None:
+        if self.train_seconds is None and self.train_steps is None and not self.budget_seconds:
             raise ValueError("a training budget (train seconds or steps) is required")
         if self.final_seconds is None and self.final_steps is None:
             raise ValueError("a final training budget (final seconds or steps) is required")

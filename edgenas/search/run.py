@@ -122,6 +122,18 @@ def budget_plan(config: SearchConfig) -> BudgetPlan | None:
     return plan_budget(config.budget_seconds, float(config.final_seconds), learned)
 
 
+def with_planned_proxy(config: SearchConfig) -> SearchConfig:
+    """With a budget and no proxy budget given, the proxy seconds the plan allots
+    (stored with the run, so a resume trains alike); otherwise ``config`` unchanged."""
+    if config.budget_seconds is None or config.train_seconds or config.train_steps:
+        return config
+    try:
+        plan = budget_plan(config)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return dataclasses.replace(config, train_seconds=plan.proxy_seconds)
+
+
 def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, list[dict]]:
     """LDP Sec. 3.7: a short search per a on a random subset; returns the chosen a.
 
@@ -263,6 +275,7 @@ def run_search(
         store = RunStore.open(run_dir)
         store.append_event("run_resumed", {})
     else:
+        config = with_planned_proxy(config)
         check_config(config)
         if store_path(run_dir).exists():
             raise UserError(
@@ -279,7 +292,11 @@ def run_search(
     if plan is not None:
         spent = spent_before([(e.kind, e.ts) for e in store.events()]) if resume else 0.0
         search_deadline = started + plan.search - spent
-        log(plan.describe() + (f" ({spent:.0f} s spent before this resume)" if spent else ""))
+        proxy = (
+            f"{config.train_seconds:g} s" if config.train_seconds else f"{config.train_steps} steps"
+        )
+        resumed = f" ({spent:.0f} s spent before this resume)" if spent else ""
+        log(f"{plan.describe()}; proxy training {proxy} per candidate{resumed}")
     try:
         chosen_alpha, grid_rows = config.alpha, []
         if config.alpha_grid:

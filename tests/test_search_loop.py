@@ -6,6 +6,7 @@ here (tests/test_search_e2e.py runs the real evaluator)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import zlib
 
 import pytest
@@ -94,19 +95,28 @@ def _search(tmp_path, evaluator, name="run", deadline=None, clock=None, **overri
 
 
 def test_latency_parents_are_the_best_scores_among_the_whole_pool_closest_to_target(tmp_path):
-    # Latency grows with the score, so the members closest to a low target are the
-    # worst scorers: far outside the 10 best that an earlier shortlist looked at.
-    evaluator = SyntheticEvaluator(latency=lambda g: 0.1 * (100.0 + 100.0 * _unit(g, "score")))
-    search = _search(tmp_path, evaluator, pool_size=40, parents=2, target_latency_ms=10.0, seed=3)
+    # Latency proportional to MACs (what the shortlist's estimate assumes); the target
+    # is the latency of a member far down the score ranking, so the members closest to
+    # it lie outside the 10 best scores that an earlier shortlist looked at.
+    evaluator = SyntheticEvaluator(
+        latency=lambda g: 1e-6 * SyntheticEvaluator().static_resources(g)["flops"]
+    )
+    probe = _search(tmp_path, SyntheticEvaluator(), name="probe", pool_size=40, seed=3)
+    ranked_probe = probe.score_pool()
+    target = evaluator.latency(ranked_probe[30].genotype)
+    search = _search(tmp_path, evaluator, pool_size=40, parents=2, target_latency_ms=target, seed=3)
     ranked = search.score_pool()
     parents = search.select_parents(ranked)
 
     assert parents[0].genotype == ranked[0].genotype  # the best score
-    by_closeness = sorted(ranked[1:], key=lambda c: abs(evaluator.latency(c.genotype) / 10.0 - 1))
-    nearest = by_closeness[: 2 * 2]  # the 2 x parents members closest to the target
+    distance = {c.genotype: abs(math.log(evaluator.latency(c.genotype) / target)) for c in ranked}
+    nearest = sorted(ranked[1:], key=lambda c: distance[c.genotype])[: 2 * 2]
     expected = max(nearest, key=lambda c: c.score)
     assert parents[1].genotype == expected.genotype
     assert ranked.index(parents[1]) >= 10
+    # Only a shortlist got a (costly) latency prediction, not the whole pool.
+    predicted = [c for c in search.recorder.store.candidates() if c.predicted_latency_ms]
+    assert len(predicted) < len(ranked) // 2
 
 
 def _moves(search: LDPSearch) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +41,9 @@ from edgenas.space import decode
 from edgenas.store import Candidate
 
 Log = Callable[[str], None]
+# With a latency target, the members predicted exactly when choosing the parents closest
+# to it: this many times the 2 x parents wanted, nearest by a MACs-based estimate.
+SHORTLIST_FACTOR = 3
 
 
 @dataclass
@@ -158,9 +162,10 @@ class LDPSearch:
             if target is None:
                 near = available  # no target: the next best scores
             else:
-                sizes = [self._size(c, resource) for c in available]
+                shortlist = self._near_shortlist(available, resource, target, 2 * count)
+                sizes = [self._size(c, resource) for c in shortlist]
                 order = objectives.closest_to_target(sizes, target)
-                closest = [available[i] for i in order[: 2 * count]]
+                closest = [shortlist[i] for i in order[: 2 * count]]
                 near = sorted(closest, key=_score_key)
             parents += near[:wanted]
         self.recorder.event(
@@ -199,6 +204,32 @@ class LDPSearch:
         best NASWOT score first: the ranking the remaining parents come from."""
         rows = (self.recorder.known(g) for g in self.scored)
         return sorted((c for c in rows if c is not None and c.score is not None), key=_score_key)
+
+    def _near_shortlist(
+        self, available: list[Candidate], resource: str, target: float, wanted: int
+    ) -> list[Candidate]:
+        """The networks whose ``resource`` may be among the ``wanted`` closest to the
+        target. Latency predictions can measure new lookup-table parts (seconds each),
+        so with a latency target the whole ranking is ordered by an estimate, MACs
+        times the median ms-per-MAC of a few predicted networks, and only the
+        ``SHORTLIST_FACTOR x wanted`` nearest by that estimate are predicted."""
+        limit = SHORTLIST_FACTOR * wanted
+        if resource != "latency_ms" or len(available) <= limit:
+            return available
+        predicted = [c for c in available if c.predicted_latency_ms is not None and c.flops]
+        for candidate in available:  # best scores first: they are predicted anyway
+            if len(predicted) >= 3:
+                break
+            if candidate.flops and candidate.predicted_latency_ms is None:
+                self._size(candidate, resource)
+                predicted.append(self.recorder.known(candidate.genotype))
+        ratios = [c.predicted_latency_ms / c.flops for c in predicted]
+        if not ratios:
+            return available
+        ms_per_mac = statistics.median(ratios)
+        estimates = [float(c.flops or 0) * ms_per_mac for c in available]
+        order = objectives.closest_to_target(estimates, target)
+        return [available[i] for i in order[:limit]]
 
     def _size(self, candidate: Candidate, resource: str) -> float:
         if resource == "latency_ms":

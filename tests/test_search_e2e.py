@@ -103,9 +103,10 @@ def test_search_writes_model_report_and_store(finished_run):
         and info.config["pool_size"] == 6
         and info.config["target_latency_ms"] is None
     )
-    # Pool of 6 scored, 2 parents trained (the second chosen from the ranking updated
-    # with the first parent's children), children proposed and trained.
-    assert sum(c[1] == "parent" for c in candidates) == 2
+    # Pool of 6 scored; 2 parents trained: the task's default genotype (warm start),
+    # then one from the ranking updated with the first parent's children.
+    assert sum(c[1] == "start" for c in candidates) == 1
+    assert sum(c[1] == "parent" for c in candidates) == 1
     assert sum(c[1] in ("pool", "parent") for c in candidates) >= 6 - 1
     trained = [c for c in candidates if c[2] == "trained"]
     assert 3 <= len(trained) <= 6

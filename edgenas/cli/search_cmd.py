@@ -18,6 +18,7 @@ from edgenas.search.config import (
     DEFAULT_TARGET_LATENCY_MS,
     DEFAULT_TRAIN_SECONDS,
     PRESETS,
+    SPACE_BY_TASK,
     SearchConfig,
 )
 
@@ -146,8 +147,19 @@ def register(subparsers) -> None:
         "separated); default: the task's default genotype when it is in the space "
         "(demo), none (paper)",
     )
-    add("--scales", default=_join(d.scales), help="pyramid scale counts to sample")
-    add("--channels", default=_join(d.channels), help="block widths to choose from")
+    sr_space, dense_space = SPACE_BY_TASK["sr"], SPACE_BY_TASK["dense"]
+    add(
+        "--scales",
+        default=None,
+        help=f"pyramid scale counts to sample (sr: {_join(sr_space['scales'])}; "
+        f"others: {_join(dense_space['scales'])})",
+    )
+    add(
+        "--channels",
+        default=None,
+        help=f"block widths to choose from (sr: {_join(sr_space['channels'])}; "
+        f"others: {_join(dense_space['channels'])})",
+    )
     add("--ops", default=None, help=preset_help("block operators: conv, ds, ib, micro", "ops"))
     add("--kernels", default=None, help=preset_help("kernel sizes", "kernels"))
     add("--se", default=None, help=preset_help("squeeze-and-excitation ratios in %%", "se"))
@@ -345,8 +357,8 @@ def config_from_args(args: argparse.Namespace):
         alpha=args.alpha,
         alpha_grid=parse_list(args.alpha_grid, "--alpha-grid", float) if args.alpha_grid else (),
         subsample=args.subsample if args.alpha_grid else None,
-        scales=parse_list(args.scales, "--scales"),
-        channels=parse_list(args.channels, "--channels"),
+        scales=parse_list(args.scales, "--scales") if args.scales else None,
+        channels=parse_list(args.channels, "--channels") if args.channels else None,
         **space,
         budget_seconds=budget,
         start_genotypes=_start_genotypes(args.start_from),

@@ -23,6 +23,14 @@ DEFAULT_PROXY_INPUT = (64, 80)
 DEFAULT_SR_PROXY_INPUT = (24, 24)
 # Share of the training data the alpha-grid searches train on when none is given.
 DEFAULT_GRID_SUBSAMPLE = 0.2
+# Scale counts and block widths searched per task when none are given. CPU-friendly
+# widths: a latency target of tens of ms on one CPU thread needs narrow networks
+# anyway; widen with --channels for bigger targets or faster devices.
+SPACE_BY_TASK = {
+    "sr": {"scales": (2, 3), "channels": (8, 16, 24, 32)},
+    "dense": {"scales": (2, 3, 4), "channels": (8, 16, 24, 32, 48, 64)},
+}
+LEGACY_SCALES_CHANNELS = {"scales": (2, 3), "channels": (8, 16, 24, 32)}
 # The space a run searches when its stored config predates the space fields (the
 # paper's full operator lists): resuming such a run must replay the same space.
 LEGACY_SPACE = {
@@ -132,18 +140,20 @@ class SearchConfig:
     alpha: float = 0.5
     alpha_grid: tuple[float, ...] = ()
     subsample: float | None = None
-    scales: tuple[int, ...] = (2, 3)
+    # None: the task's (SPACE_BY_TASK): dense tasks also search 4 scales and wider
+    # blocks, which their default network (edgenas.tasks.defaults) needs.
+    scales: tuple[int, ...] | None = None
     # CPU-friendly widths: a latency target of tens of ms on one CPU thread needs narrow
     # networks anyway; widen with --channels for bigger targets or faster devices.
-    channels: tuple[int, ...] = (8, 16, 24, 32)
+    channels: tuple[int, ...] | None = None
     # Operator lists of the space. The defaults keep the blocks that train within a
-    # search's short proxy budgets (docs/search.md, "A space that trains"): plain and
-    # depthwise-separable convolutions and inverted bottlenecks, residual, without
-    # squeeze-and-excitation. LEGACY_SPACE is the paper's full list.
+    # search's short proxy budgets (docs/search.md): plain and depthwise-separable
+    # convolutions and inverted bottlenecks, without squeeze-and-excitation or
+    # micro-factorised blocks. LEGACY_SPACE is the paper's full list.
     ops: tuple[str, ...] = ("conv", "ds", "ib")
     kernels: tuple[int, ...] = (3, 5)
     se: tuple[int, ...] = (0,)
-    residual: tuple[bool, ...] = (True,)
+    residual: tuple[bool, ...] = (True, False)
     layers: tuple[int, ...] = (1, 2, 3)
     preset: str = "demo"
     budget_seconds: float | None = None
@@ -181,11 +191,16 @@ class SearchConfig:
     def __post_init__(self) -> None:
         """Resolve the defaults that depend on other fields, so :meth:`to_dict` (what the
         run store keeps) always holds concrete values."""
+        sr = TASK_ALIASES.get(self.task, self.task) == "sr"
         if self.proxy_input is None:
-            sr = TASK_ALIASES.get(self.task, self.task) == "sr"
             self.proxy_input = DEFAULT_SR_PROXY_INPUT if sr else DEFAULT_PROXY_INPUT
         if self.subsample is None:
             self.subsample = DEFAULT_GRID_SUBSAMPLE if self.alpha_grid else 1.0
+        space = SPACE_BY_TASK["sr" if sr else "dense"]
+        if self.scales is None:
+            self.scales = space["scales"]
+        if self.channels is None:
+            self.channels = space["channels"]
         budget = self.budget_seconds
         if self.max_iterations is None:
             self.max_iterations = BUDGET_MAX_ITERATIONS if budget else DEFAULT_MAX_ITERATIONS
@@ -326,6 +341,7 @@ class SearchConfig:
         values = dict(data)
         if "ops" not in values:  # stored before the space fields: the paper's full lists
             values.update({k: v for k, v in LEGACY_SPACE.items() if k not in values})
+            values.update({k: v for k, v in LEGACY_SCALES_CHANNELS.items() if k not in values})
         values.setdefault("start_genotypes", ())  # stored before warm starts: none
         tuples = (
             "proxy_input", "deploy_input", "alpha_grid", "scales", "channels", "baselines",

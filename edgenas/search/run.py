@@ -127,6 +127,8 @@ def with_planned_proxy(config: SearchConfig) -> SearchConfig:
     (stored with the run, so a resume trains alike); otherwise ``config`` unchanged."""
     if config.budget_seconds is None or config.train_seconds or config.train_steps:
         return config
+    if config.final_seconds is None:
+        return config  # check_config names the problem
     try:
         plan = budget_plan(config)
     except ValueError as err:

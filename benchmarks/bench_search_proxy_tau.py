@@ -10,7 +10,9 @@ For N random genotypes of a search space, one run measures side by side:
 each training starting from the same seeded weights, and prints the Kendall tau of
 every proxy (and of minus the parameter count, the naive "bigger is better" ranking)
 against the final A. ``--space full`` samples the paper's operator lists, ``--space
-search`` the search's default lists (see docs/search.md).
+search`` the search's default lists (see docs/search.md). ``--around default`` takes
+the task's default genotype and N-1 networks 1 to 3 mutations away from it instead:
+the neighbourhood a warm-started search explores, where ranking matters most.
 
     python benchmarks/bench_search_proxy_tau.py --task sr --data ../shared/data/sr/T91 \\
         --n 20 --proxy-seconds 6 --rung-seconds 18 --final-seconds 60 --out tau-sr.json
@@ -47,6 +49,24 @@ def _accuracy(evaluator: CandidateEvaluator, genotype: str, seconds: float) -> f
     return float(result.normalised_accuracy)
 
 
+def _neighbourhood(space, config: SearchConfig, around: str, n: int, seed: int) -> list[str]:
+    """``around`` (or the task's default genotype) and ``n - 1`` distinct networks 1 to 3
+    mutations away from it."""
+    import random
+
+    from edgenas.space import decode
+
+    start = config.start_genotypes[0] if around == "default" else around
+    rng = random.Random(seed)
+    found = {start: None}
+    while len(found) < n:
+        genotype = decode(start)
+        for _ in range(rng.randint(1, 3)):
+            genotype = space.mutate(genotype, rng)
+        found.setdefault(genotype.encode(), None)
+    return list(found)
+
+
 def _tau(xs: list[float], ys: list[float]) -> tuple[float, float]:
     tau, p = kendalltau(xs, ys)
     return float(tau), float(p)
@@ -61,6 +81,7 @@ def main() -> None:
     parser.add_argument("--val-data", default=None)
     parser.add_argument("--input", default=None, help="proxy input HxW (default: the search's)")
     parser.add_argument("--space", choices=("search", "full"), default="search")
+    parser.add_argument("--around", default=None, help="default, or a genotype: its mutations")
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--proxy-seconds", type=float, default=6.0)
     parser.add_argument("--rung-seconds", type=float, default=18.0)
@@ -77,7 +98,11 @@ def main() -> None:
     if args.space == "full":
         config = dataclasses.replace(config, **LEGACY_SPACE)
     evaluator = CandidateEvaluator(config)
-    genotypes = [g.encode() for g in config.space().sample_unique(args.n, seed=args.seed)]
+    space = config.space()
+    if args.around:
+        genotypes = _neighbourhood(space, config, args.around, args.n, args.seed)
+    else:
+        genotypes = [g.encode() for g in space.sample_unique(args.n, seed=args.seed)]
     rows = []
     for index, genotype in enumerate(genotypes):
         start = time.perf_counter()

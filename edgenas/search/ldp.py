@@ -154,8 +154,10 @@ class LDPSearch:
         fixed = min(len(starts), count)
         by_score_count = fixed + (count - fixed + 1) // 2
         taken = {c.genotype for c in parents}
-        available = [
-            c for c in ranked if c.genotype not in taken and c.genotype not in self.trained
+        available = [  # fresh rows: predictions may have been stored since ranking
+            self.recorder.known(c.genotype) or c
+            for c in ranked
+            if c.genotype not in taken and c.genotype not in self.trained
         ]
         resource = self.config.primary_resource()
         target = self.targets.get(resource)
@@ -163,7 +165,8 @@ class LDPSearch:
         while len(parents) < min(by_score_count, count) and available:
             # The best score among networks at most SCORE_PARENT_LIMIT x the target
             # (NASWOT grows with size: unconstrained, these are the largest networks).
-            fits = [c for c in available if estimate.get(c.genotype, 0.0) <= SCORE_PARENT_LIMIT * target] if estimate else available  # fmt: skip
+            limit = SCORE_PARENT_LIMIT * target if target is not None else math.inf
+            fits = [c for c in available if estimate.get(c.genotype, 0.0) <= limit]
             pick = (fits or available)[0]
             available.remove(pick)
             parents.append(pick)

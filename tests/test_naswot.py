@@ -173,3 +173,15 @@ def test_channels_last_option_is_close_and_restores_the_model():
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.is_contiguous()
     assert naswot_score(model, images) == exact
+
+
+def test_search_scores_large_inputs_on_downsized_images():
+    from edgenas.search.config import SearchConfig
+    from edgenas.search.evaluation import SCORE_MAX_PIXELS, CandidateEvaluator
+
+    evaluator = CandidateEvaluator(SearchConfig(task="seg", proxy_input=(128, 160)))
+    height, width = evaluator.score_images.shape[-2:]
+    assert height * width <= SCORE_MAX_PIXELS * 1.05 and abs(width / height - 1.25) < 0.05
+    small = CandidateEvaluator(SearchConfig(task="seg", proxy_input=(32, 40)))
+    assert tuple(small.score_images.shape[-2:]) == (32, 40)  # small inputs are kept
+    assert math.isfinite(evaluator.score(evaluator.config.start_genotypes[0]))

@@ -156,6 +156,11 @@ class CandidateEvaluator:
             task_options=self.task.head_options(self.info),
         )
 
+    def network_latency(self, genotype: str) -> float:
+        """The whole network measured on the device, without touching the lookup
+        table (one session; a table prediction may first measure every new part)."""
+        return self.measurer.measure_network(self.build(genotype).eval(), self.deploy_shape)
+
     def measured_latency(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device; it also calibrates the table's
         overhead term, so predictions for later children improve as the search goes."""

@@ -41,9 +41,9 @@ from edgenas.space import decode
 from edgenas.store import Candidate
 
 Log = Callable[[str], None]
-# With a latency target, the members predicted exactly when choosing the parents closest
-# to it: this many times the 2 x parents wanted, nearest by a MACs-based estimate.
-SHORTLIST_FACTOR = 3
+# With a latency target, pool members are placed against it by MACs times the median
+# ms-per-MAC of this many networks of median size, each measured whole once.
+CALIBRATION_NETWORKS = 3
 # With a target, the "best score" parents are the best scores among the networks at
 # most this many times over it (a deviation from the paper, docs/search.md).
 SCORE_PARENT_LIMIT = 2.0
@@ -175,15 +175,10 @@ class LDPSearch:
             if target is None:
                 near = available  # no target: the next best scores
             else:
-                # Exact sizes (latency: lookup-table predictions, which may measure new
-                # parts) only for the networks nearest the target by the estimate.
-                by_estimate = objectives.closest_to_target(
+                order = objectives.closest_to_target(
                     [estimate[c.genotype] for c in available], target
                 )
-                shortlist = [available[i] for i in by_estimate[: SHORTLIST_FACTOR * 2 * count]]
-                sizes = [self._size(c, resource) for c in shortlist]
-                order = objectives.closest_to_target(sizes, target)
-                closest = [shortlist[i] for i in order[: 2 * count]]
+                closest = [available[i] for i in order[: 2 * count]]
                 near = sorted(closest, key=_score_key)
             parents += near[:wanted]
         self.recorder.event(
@@ -224,48 +219,46 @@ class LDPSearch:
         return sorted((c for c in rows if c is not None and c.score is not None), key=_score_key)
 
     def _estimates(self, available: list[Candidate], resource: str) -> dict[str, float]:
-        """Each network's ``resource``, cheaply: exact for parameters and MACs; for
-        latency the lookup-table prediction when there is one, else MACs times the
-        median ms-per-MAC of a few predicted networks (a prediction can measure new
-        lookup-table parts, seconds each, so the whole pool is not predicted)."""
+        """Each network's ``resource``, cheaply: exact for parameters and MACs. For
+        latency, a measurement or lookup-table prediction where the store has one, else
+        MACs times the median ms-per-MAC of :data:`CALIBRATION_NETWORKS` networks of
+        median size, each measured whole once (a table prediction may first measure
+        every new part, seconds each: for a pool at a new input size, minutes). The
+        measurements are stored, so a resumed search estimates alike."""
         if resource != "latency_ms":
             return {c.genotype: float(getattr(c, resource) or 0.0) for c in available}
-        predicted = [c for c in available if c.predicted_latency_ms is not None and c.flops]
-        for candidate in available:  # best scores first
-            if len(predicted) >= 3:
-                break
-            if candidate.flops and candidate.predicted_latency_ms is None:
-                self._size(candidate, resource)
-                predicted.append(self.recorder.known(candidate.genotype))
-        known = {c.genotype: c.predicted_latency_ms for c in predicted}
-        ratios = [c.predicted_latency_ms / c.flops for c in predicted]
-        ms_per_mac = statistics.median(ratios) if ratios else 0.0
-        return {
-            c.genotype: known.get(c.genotype, float(c.flops or 0) * ms_per_mac) for c in available
-        }
 
-    def _size(self, candidate: Candidate, resource: str) -> float:
-        if resource == "latency_ms":
-            return self._predicted(candidate)["latency_ms"]
-        return float(getattr(candidate, resource) or 0.0)
+        def known(c: Candidate) -> float | None:
+            if c.latency_source == "measured" and c.latency_ms:
+                return c.latency_ms
+            return c.predicted_latency_ms
 
-    def _predicted(self, candidate: Candidate) -> dict[str, float]:
-        """Resources of a pool member with its *predicted* latency (stored once, and
-        kept apart from a later measurement so that a resumed search decides alike)."""
-        if candidate.predicted_latency_ms is None and "latency_ms" in self.targets:
-            values, _source = self.evaluator.resources(candidate.genotype, measured=False)
-            update = {"predicted_latency_ms": values["latency_ms"]}
-            if candidate.latency_source != "measured":
-                update.update(
-                    latency_ms=values["latency_ms"],
-                    latency_source="predicted",
-                    device=self.config.device,
+        with_flops = [c for c in available if c.flops]
+        calibrated = [c for c in with_flops if known(c)]
+        if len(calibrated) < CALIBRATION_NETWORKS and with_flops:
+            median = statistics.median(float(c.flops) for c in with_flops)
+            nearest = sorted(with_flops, key=lambda c: (abs(math.log(c.flops / median)), c.id))
+            for candidate in nearest:
+                if len(calibrated) >= CALIBRATION_NETWORKS:
+                    break
+                if known(candidate):
+                    continue
+                latency = self.evaluator.network_latency(candidate.genotype)
+                calibrated.append(
+                    self.recorder.update(
+                        candidate,
+                        latency_ms=latency,
+                        latency_source="measured",
+                        device=self.config.device,
+                    )
                 )
-            candidate = self.recorder.update(candidate, **update)
-        values = {"params": float(candidate.params or 0), "flops": float(candidate.flops or 0)}
-        if candidate.predicted_latency_ms is not None:
-            values["latency_ms"] = candidate.predicted_latency_ms
-        return values
+        ratios = [known(c) / c.flops for c in calibrated]
+        ms_per_mac = statistics.median(ratios) if ratios else 0.0
+        fresh = {c.genotype: c for c in calibrated}
+        return {
+            c.genotype: known(fresh.get(c.genotype, c)) or float(c.flops or 0) * ms_per_mac
+            for c in available
+        }
 
     # ----------------------------------------------------------------- budget
     def time_left(self) -> float | None:

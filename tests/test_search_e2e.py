@@ -276,3 +276,21 @@ def test_bad_input_fails_before_any_work(args, fragment, tmp_path):
     )
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_final_model_and_baselines_train_at_the_final_input(tmp_path):
+    result = run_cli(
+        "search", "--task", "seg", *FAST, "--pool", "3", "--parents", "1", "--iterations", "1",
+        "--final-input", "48x64", "--name", "sizes", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    from edgenas.checkpoint import load_checkpoint
+
+    run_dir = tmp_path / "runs" / "sizes"
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    assert ckpt["extra"]["input"] == [48, 64]  # trained at the final size, not the proxy's
+    with RunStore.open_readonly(run_dir) as store:
+        info = store.run_info()
+    assert info.config["final_input"] == [48, 64] and info.config["proxy_input"] == [32, 40]
+    (baseline,) = info.summary["baselines"]
+    assert baseline["name"] == "unet" and baseline["steps"] == 2

@@ -77,6 +77,13 @@ def register(subparsers) -> None:
         f"sr: {_size(DEFAULT_SR_PROXY_INPUT)} LR patches)",
     )
     data.add_argument(
+        "--final-input",
+        default=None,
+        help="training size HxW of the final model and the baselines (default: --input); "
+        "e.g. --input 64x80 --final-input 180x240 ranks candidates fast and trains the "
+        "answer at full size",
+    )
+    data.add_argument(
         "--deploy-input",
         default=_size(d.deploy_input),
         help="size HxW at which FLOPs and latency count (sr: the LR size)",
@@ -352,6 +359,7 @@ def config_from_args(args: argparse.Namespace):
         scale=args.scale,
         proxy_input=proxy,
         deploy_input=parse_shape(args.deploy_input, ndim=2),
+        final_input=parse_shape(args.final_input, ndim=2) if args.final_input else None,
         device=args.device,
         threads=args.threads,
         alpha=args.alpha,

@@ -132,6 +132,9 @@ class SearchConfig:
     scale: int = 2
     proxy_input: tuple[int, int] | None = None
     deploy_input: tuple[int, int] = (120, 160)
+    # (H, W) of the final training and the baselines beside it (dense tasks); None:
+    # proxy_input. Lets the proxy train small and fast and the final model at full size.
+    final_input: tuple[int, int] | None = None
     device: str = "cpu"
     threads: int = 1
     target_params: float | None = None
@@ -344,7 +347,7 @@ class SearchConfig:
             values.update({k: v for k, v in LEGACY_SCALES_CHANNELS.items() if k not in values})
         values.setdefault("start_genotypes", ())  # stored before warm starts: none
         tuples = (
-            "proxy_input", "deploy_input", "alpha_grid", "scales", "channels", "baselines",
+            "proxy_input", "deploy_input", "final_input", "alpha_grid", "scales", "channels", "baselines",
             "start_genotypes", *LEGACY_SPACE,
         )  # fmt: skip
         for key in tuples:

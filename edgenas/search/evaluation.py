@@ -74,6 +74,7 @@ class CandidateEvaluator:
         self.info = self.train_data.info
         self.train_config = config.train_config()
         self._bank = None
+        self._final_data = None
         self.score_images = self._score_batch()
         # For super-resolution the deploy size is the low-resolution input.
         self.deploy_shape = (1, 3, *config.deploy_input)
@@ -113,6 +114,26 @@ class CandidateEvaluator:
 
             self._bank = build_bank(self.train_data) or self.train_data
         return self._bank
+
+    def final_data(self):
+        """``(train_source, val_data)`` of the final training (and the baselines beside
+        it): at ``final_input`` when it differs from the proxy size (dense tasks), else
+        the proxy's own data."""
+        config = self.config
+        final = tuple(config.final_input or config.proxy_input)
+        if self.task.name == "sr" or final == tuple(config.proxy_input):
+            return self.train_source, self.val_data
+        if self._final_data is None:
+            from edgenas.data.memory import build_bank
+            from edgenas.data.open import open_train_val
+
+            train_data, val_data = open_train_val(
+                self.task.name, config.data, config.val_data, fmt=config.data_format,
+                size=final, seed=config.seed,
+            )  # fmt: skip
+            train_data = _subsample(train_data, config.subsample, config.seed)
+            self._final_data = (build_bank(train_data) or train_data, val_data)
+        return self._final_data
 
     # ---------------------------------------------------------------- models
     def build(self, genotype: str) -> torch.nn.Module:

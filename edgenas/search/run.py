@@ -214,7 +214,7 @@ def _class_iou(evaluator: CandidateEvaluator, model) -> dict | None:
         return None
     from edgenas.inference import class_iou
 
-    return class_iou(model, evaluator.task, evaluator.val_data)
+    return class_iou(model, evaluator.task, evaluator.final_data()[1])
 
 
 def _final_model(
@@ -228,18 +228,19 @@ def _final_model(
     log(f"training the best genotype for the final budget ({budget})")
     model = evaluator.build(best.genotype)
     deploy = list(evaluator.deploy_shape[2:])
+    train_source, val_data = evaluator.final_data()
     result = train(
         model,
         evaluator.task,
-        evaluator.train_source,
-        evaluator.val_data,
+        train_source,
+        val_data,
         Budget(seconds=config.final_seconds, steps=config.final_steps),
         evaluator.train_config,
         # The trained weights, for `edgenas export --run` and `edgenas eval --checkpoint`.
         checkpoint=run_dir / "best.pt",
         resume=_unfinished_final_training(run_dir / "best.pt", best.genotype),
         extra={
-            "input": list(config.proxy_input),
+            "input": list(config.final_input or config.proxy_input),
             "deploy_input": deploy,
             "data": config.data or "<built-in>",
             "format": evaluator.info.format,
@@ -251,7 +252,7 @@ def _final_model(
         model,
         run_dir,
         evaluator.deploy_shape,
-        deploy_example(evaluator.val_data[0][0], evaluator.deploy_shape),
+        deploy_example(val_data[0][0], evaluator.deploy_shape),
         config.device,
         threads=config.threads,
         metadata={
@@ -319,8 +320,7 @@ def run_search(
         baselines = samples_and_baselines(
             model,
             evaluator.task,
-            evaluator.train_source,
-            evaluator.val_data,
+            *evaluator.final_data(),
             Budget(seconds=main_config.final_seconds, steps=main_config.final_steps),
             evaluator.train_config,
             evaluator.deploy_shape,

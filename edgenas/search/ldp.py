@@ -164,7 +164,7 @@ class LDPSearch:
         estimate = self._estimates(available, resource) if target is not None else {}
         while len(parents) < min(by_score_count, count) and available:
             # The best score among networks at most SCORE_PARENT_LIMIT x the target
-            # (NASWOT grows with size: unconstrained, these are the largest networks).
+            # (NASWOT grows with MACs: unconstrained, these are the slowest networks).
             limit = SCORE_PARENT_LIMIT * target if target is not None else math.inf
             fits = [c for c in available if estimate.get(c.genotype, 0.0) <= limit]
             pick = (fits or available)[0]

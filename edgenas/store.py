@@ -48,6 +48,7 @@ EVENT_KINDS = (
     "tabu_updated",
     "parent_finished",
     "budget_spent",
+    "latency_calibrated",
     "shrink_step",
     "run_finished",
     "run_failed",

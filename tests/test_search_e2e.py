@@ -57,7 +57,7 @@ def _snapshot(run_dir):
             )
             for c in store.candidates()
         ]
-        kinds = [e.kind for e in store.events() if e.kind != "run_resumed"]
+        kinds = [e.kind for e in store.events() if e.kind not in ("run_resumed", "run_started")]
         info = store.run_info()
     return candidates, kinds, info
 
@@ -114,6 +114,8 @@ def test_search_writes_model_report_and_store(finished_run):
     children = [c for c in candidates if c[1] == "child"]
     assert children and all(c[3] is not None and c[7] is not None for c in children)
     assert kinds[:6] == ["parent_scored"] * 6 and kinds[6] == "parents_selected"
+    with RunStore.open_readonly(run_dir) as store:
+        assert store.events()[0].kind == "run_started"  # the budget's clock on resume
     assert {"child_proposed", "candidate_trained", "tabu_updated", "parent_finished"} <= set(kinds)
     assert kinds[-1] == "run_finished"
     meta = {p.key: p.value for p in onnx.load(str(run_dir / "best.onnx")).metadata_props}

@@ -90,6 +90,12 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+# The search loop's version, stored with each run: a run stored by another version
+# would replay differently, so it is refused on resume instead of diverging.
+# 2: parents re-selected between tabu searches, tabu tenure, warm starts, budgets.
+SEARCH_VERSION = 2
+
+
 @dataclass
 class SearchConfig:
     """Everything that defines an LDP search run.
@@ -159,6 +165,7 @@ class SearchConfig:
     residual: tuple[bool, ...] = (True, False)
     layers: tuple[int, ...] = (1, 2, 3)
     preset: str = "demo"
+    search_version: int = SEARCH_VERSION
     budget_seconds: float | None = None
     start_genotypes: tuple[str, ...] | None = None
     pool_size: int = 40
@@ -346,6 +353,7 @@ class SearchConfig:
             values.update({k: v for k, v in LEGACY_SPACE.items() if k not in values})
             values.update({k: v for k, v in LEGACY_SCALES_CHANNELS.items() if k not in values})
         values.setdefault("start_genotypes", ())  # stored before warm starts: none
+        values.setdefault("search_version", 1)
         tuples = (
             "proxy_input", "deploy_input", "final_input", "alpha_grid", "scales", "channels", "baselines",
             "start_genotypes", *LEGACY_SPACE,

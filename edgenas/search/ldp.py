@@ -96,6 +96,7 @@ class LDPSearch:
         self.clock = clock
         self._parent_deadline: float | None = None
         self._step_seconds: list[float] = []  # tabu steps that trained, for the estimate
+        self._calibration: dict[str, float] = {}  # whole-network latencies (events)
 
     # ----------------------------------------------------------------- parents
     def score_pool(self) -> list[Candidate]:
@@ -151,7 +152,8 @@ class LDPSearch:
             chosen = {c.genotype for c in parents}
             if len(parents) < count and row.genotype not in chosen | set(self.trained):
                 parents.append(row)
-        fixed = min(len(starts), count)
+        start_set = {row.genotype for row in starts}
+        fixed = sum(1 for c in parents if c.genotype in start_set)
         by_score_count = fixed + (count - fixed + 1) // 2
         taken = {c.genotype for c in parents}
         available = [  # fresh rows: predictions may have been stored since ranking
@@ -229,9 +231,10 @@ class LDPSearch:
             return {c.genotype: float(getattr(c, resource) or 0.0) for c in available}
 
         def known(c: Candidate) -> float | None:
-            if c.latency_source == "measured" and c.latency_ms:
-                return c.latency_ms
-            return c.predicted_latency_ms
+            # Only values fixed when first written: a calibration of this run, or a
+            # child's prediction. Never a trained row's measurement: during a replay
+            # the store already holds measurements the original run made later.
+            return self._calibration.get(c.genotype) or c.predicted_latency_ms
 
         with_flops = [c for c in available if c.flops]
         calibrated = [c for c in with_flops if known(c)]
@@ -243,22 +246,26 @@ class LDPSearch:
                     break
                 if known(candidate):
                     continue
-                latency = self.evaluator.network_latency(candidate.genotype)
-                calibrated.append(
-                    self.recorder.update(
-                        candidate,
-                        latency_ms=latency,
-                        latency_source="measured",
-                        device=self.config.device,
-                    )
-                )
+                self._calibrate(candidate)
+                calibrated.append(candidate)
         ratios = [known(c) / c.flops for c in calibrated]
         ms_per_mac = statistics.median(ratios) if ratios else 0.0
-        fresh = {c.genotype: c for c in calibrated}
-        return {
-            c.genotype: known(fresh.get(c.genotype, c)) or float(c.flops or 0) * ms_per_mac
-            for c in available
-        }
+        return {c.genotype: known(c) or float(c.flops or 0) * ms_per_mac for c in available}
+
+    def _calibrate(self, candidate: Candidate) -> None:
+        """Measure a network whole for the latency estimate; the value lives in a
+        ``latency_calibrated`` event, which a replay reads instead of measuring."""
+        recorded = self.recorder.next_payload("latency_calibrated")
+        if recorded is not None:
+            latency = float(recorded["latency_ms"])
+        else:
+            latency = self.evaluator.network_latency(candidate.genotype)
+        self._calibration[candidate.genotype] = latency
+        self.recorder.event(
+            "latency_calibrated",
+            {"genotype": candidate.genotype, "latency_ms": latency, "device": self.config.device},
+            candidate_id=candidate.id,
+        )
 
     # ----------------------------------------------------------------- budget
     def time_left(self) -> float | None:
@@ -380,6 +387,11 @@ class LDPSearch:
                     predicted_latency_ms=values.get("latency_ms"),
                     device=self.config.device if source else None,
                 )
+            if "latency_ms" in self.targets and row.predicted_latency_ms is None:
+                # A parent or pool network proposed again (it left the tabu list): R
+                # needs its predicted latency, written once like a child's.
+                values, _source = self.evaluator.resources(child, measured=False)
+                row = self.recorder.update(row, predicted_latency_ms=values["latency_ms"])
             # R depends on the parent: recomputed for every proposal, from stored values
             # only (score, sizes, predicted latency), so a replay decides alike.
             values = {"params": float(row.params), "flops": float(row.flops)}

@@ -17,7 +17,7 @@ from edgenas.errors import UserError
 from edgenas.store import Candidate, RunStore
 
 # Events about the run's life, not steps of the search: not part of the replayed stream.
-OUTSIDE_REPLAY = ("run_resumed", "run_failed")
+OUTSIDE_REPLAY = ("run_started", "run_resumed", "run_failed")
 
 
 class ReplayDiverged(UserError):
@@ -29,9 +29,9 @@ class Recorder:
 
     def __init__(self, store: RunStore) -> None:
         self.store = store
-        self._recorded = [
-            (e.kind, e.candidate_id) for e in store.events() if e.kind not in OUTSIDE_REPLAY
-        ]
+        events = [e for e in store.events() if e.kind not in OUTSIDE_REPLAY]
+        self._recorded = [(e.kind, e.candidate_id) for e in events]
+        self._payloads = [e.payload for e in events]
         self._position = 0
         self._by_genotype = {c.genotype: c for c in store.candidates()}
 
@@ -63,6 +63,13 @@ class Recorder:
     def next_kind(self) -> str | None:
         """The kind of the next recorded event while replaying, else None."""
         return self._recorded[self._position][0] if self.replaying else None
+
+    def next_payload(self, kind: str) -> dict[str, Any] | None:
+        """While replaying, the payload of the next recorded event if it is a ``kind``
+        (a value measured by the original run, to be reused); else None."""
+        if self.next_kind() != kind:
+            return None
+        return self._payloads[self._position]
 
     def known(self, genotype: str) -> Candidate | None:
         """The stored row of a genotype, as it was when the run was (re)opened or since."""

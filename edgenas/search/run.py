@@ -27,7 +27,7 @@ from pathlib import Path
 from edgenas.errors import UserError
 from edgenas.search import objectives
 from edgenas.search.budget import BudgetPlan, plan_budget, spent_before
-from edgenas.search.config import SearchConfig
+from edgenas.search.config import SEARCH_VERSION, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.executor import InlineExecutor, ProcessExecutor
 from edgenas.search.ldp import LDPSearch
@@ -288,6 +288,8 @@ def run_search(
         store = RunStore.create(
             run_dir, name=config.run_name, kind=RUN_KIND, config=config.to_dict()
         )
+        # Marks when the run's time starts counting (resume: edgenas.search.budget).
+        store.append_event("run_started", {})
     started = time.perf_counter()
     evaluator = None
     plan = budget_plan(config)
@@ -398,6 +400,12 @@ def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
     if info.status == "finished":
         raise UserError(f"{run_dir} has finished; its report is {Path(run_dir) / 'report.md'}")
     config = SearchConfig.from_dict(info.config)
+    if config.search_version != SEARCH_VERSION:
+        raise UserError(
+            f"{run_dir} was stored by an edgenas whose search loop differs (version "
+            f"{config.search_version}, this one {SEARCH_VERSION}) and would not replay; "
+            "its store stays readable (edgenas monitor), start a new run to search again"
+        )
     run_dir = Path(run_dir)
     config = dataclasses.replace(config, runs_dir=str(run_dir.parent), run_name=run_dir.name)
     return run_search(config, log, resume=True)

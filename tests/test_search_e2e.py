@@ -260,7 +260,7 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
         (["--preset", "huge"], "invalid choice"),
         (["--ops", "conv,lstm"], "unknown op"),
         (["--start-from", "S2:nonsense"], "bad"),
-        (["--start-from", "S4:" + "-".join(["conv_k3_se0_res_c8_n1"] * 26)], "not in the space"),
+        (["--start-from", "S2:" + "-".join(["micro_k3_se0_res_c8_n1"] * 12)], "not in the space"),
         (["--resume", "runs/nothing"], "no run store"),
         (["--resume", "runs/nothing", "--alpha", "0.9"], "drop --alpha"),
     ],

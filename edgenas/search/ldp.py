@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from edgenas.search import objectives
 from edgenas.search.budget import expected_candidate_seconds, parent_deadline
-from edgenas.search.config import SearchConfig
+from edgenas.search.config import DEFAULT_TRAIN_SECONDS, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator, TrainedCandidate
 from edgenas.search.executor import Executor
 from edgenas.search.recorder import Recorder
@@ -282,7 +282,9 @@ class LDPSearch:
         if self.recorder.replaying:
             up = self.recorder.next_kind() == "budget_spent"
         else:
-            budget = self.config.train_seconds or 0.0
+            # Before any step is timed (a proxy in steps has no seconds: assume the
+            # default proxy's).
+            budget = self.config.train_seconds or DEFAULT_TRAIN_SECONDS
             fallback = 1.5 * budget + self.config.children + 3.0
             expected = expected_candidate_seconds(self._step_seconds, fallback)
             up = self.clock() + expected > deadline

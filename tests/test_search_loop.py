@@ -315,3 +315,38 @@ def test_a_search_with_a_latency_target_replays_from_its_store(tmp_path):
     replay.run()  # ReplayDiverged would fail here
     assert replay_evaluator.trained == [] and replay_evaluator.measured == []
     assert sorted(replay.trained) == sorted(original.trained)
+
+
+def test_a_parent_proposed_again_gets_a_predicted_latency_for_its_reward(tmp_path):
+    evaluator = SyntheticEvaluator()
+    search = _search(tmp_path, evaluator, pool_size=4, parents=1, children=4, seed=9,
+                     target_latency_ms=20.0, **SMALL_SPACE)  # fmt: skip
+    parent = search.evaluate(search.score_pool()[0])
+    assert parent.candidate.predicted_latency_ms is None  # a pool row: measured only
+    child = search.evaluate(search.propose_children(parent, [])[0][0])
+    for _ in range(40):  # the parent is one mutation from its child: it comes back
+        proposed = {row.genotype for row, _r in search.propose_children(child, [])}
+        if parent.genotype in proposed:
+            break
+    assert parent.genotype in proposed
+    assert search.recorder.known(parent.genotype).predicted_latency_ms is not None
+
+
+def test_a_start_already_trained_leaves_the_paper_rule_all_slots(tmp_path):
+    evaluator = SyntheticEvaluator()
+    start = SearchConfig(task="sr").start_genotypes[0]
+    search = _search(tmp_path, evaluator, pool_size=12, parents=4, seed=10,
+                     target_params=2e3, start_genotypes=(start,))  # fmt: skip
+    ranked = search.score_pool()
+    search.evaluate(search.start_rows()[0])  # trained already: not a parent again
+    parents = search.select_parents(ranked)
+    assert start not in [p.genotype for p in parents] and len(parents) == 4
+    # Half by score (2 of 4), half near the target: a skipped start takes no slot.
+    target = 2e3
+    pool = [c for c in ranked if c.genotype != start]
+    fits = [c for c in pool if c.params <= 2 * target]
+    by_score = [c.genotype for c in (fits or pool)[:2]]
+    rest = [c for c in pool if c.genotype not in by_score]
+    closest = sorted(rest, key=lambda c: abs(math.log(c.params / target)))[: 2 * 4]
+    near = [c.genotype for c in sorted(closest, key=lambda c: -c.score)[:2]]
+    assert [p.genotype for p in parents] == by_score + near

@@ -395,8 +395,6 @@ def config_from_args(args: argparse.Namespace):
         runs_dir=args.runs_dir,
         **targets,
     )
-    if args.train_steps:  # steps replace the proxy's seconds (None means "not given")
-        config.train_seconds = None
     from edgenas.space import LDPSpace
 
     for scales in config.scales:

@@ -292,11 +292,13 @@ class SearchConfig:
                 raise ValueError("a --budget needs the final training in seconds, not steps")
             if self.alpha_grid:
                 raise ValueError("--budget and --alpha-grid cannot be combined yet: drop one")
-        for genotype in self.start_genotypes or ():
+        if self.start_genotypes:
             from edgenas.space import decode
 
+            space = self.space()
+        for genotype in self.start_genotypes or ():
             try:
-                problems = self.space().problems(decode(genotype))
+                problems = space.problems(decode(genotype))
             except ValueError as err:
                 problems = [str(err)]
             if problems:

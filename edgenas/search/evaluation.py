@@ -51,6 +51,13 @@ def _downsized(images: torch.Tensor, max_pixels: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(images, size=size, mode="area")
 
 
+def _in_memory(dataset):
+    """The dataset as an in-memory bank (decoded once), or itself when it does not fit."""
+    from edgenas.data.memory import build_bank
+
+    return build_bank(dataset) or dataset
+
+
 def _subsample(dataset, fraction: float, seed: int):
     """A seeded random subset of ``fraction`` of a dataset (at least one item)."""
     if fraction >= 1.0:
@@ -70,7 +77,7 @@ class CandidateEvaluator:
 
         self.config = config
         self.task = get_task(config.task)
-        self.train_data, self.val_data = self._open_data()
+        self.train_data, self.val_data = self._open_data(tuple(config.proxy_input))
         self.info = self.train_data.info
         self.train_config = config.train_config()
         self._bank = None
@@ -82,14 +89,16 @@ class CandidateEvaluator:
         self._measurer = None
 
     # ------------------------------------------------------------------ data
-    def _open_data(self):
+    def _open_data(self, size: tuple[int, int]):
+        """``(train, val)`` of the run's data, dense tasks resized to ``size`` (SR: LR
+        patches of the proxy size), the training set subsampled as configured."""
         from edgenas.data.open import open_train_val
 
         config, task = self.config, self.task
         sr = task.name == "sr"
         train_data, val_data = open_train_val(
             task.name, config.data, config.val_data, fmt=config.data_format,
-            size=None if sr else tuple(config.proxy_input), scale=config.scale,
+            size=None if sr else size, scale=config.scale,
             patch=min(config.proxy_input) if sr else 48, seed=config.seed,
         )  # fmt: skip
         train_data = _subsample(train_data, config.subsample, config.seed)
@@ -110,9 +119,7 @@ class CandidateEvaluator:
         """The training data as an in-memory bank (decoded once, shared by every
         candidate's training), or the dataset itself when it does not fit."""
         if self._bank is None:
-            from edgenas.data.memory import build_bank
-
-            self._bank = build_bank(self.train_data) or self.train_data
+            self._bank = _in_memory(self.train_data)
         return self._bank
 
     def final_data(self):
@@ -124,15 +131,8 @@ class CandidateEvaluator:
         if self.task.name == "sr" or final == tuple(config.proxy_input):
             return self.train_source, self.val_data
         if self._final_data is None:
-            from edgenas.data.memory import build_bank
-            from edgenas.data.open import open_train_val
-
-            train_data, val_data = open_train_val(
-                self.task.name, config.data, config.val_data, fmt=config.data_format,
-                size=final, seed=config.seed,
-            )  # fmt: skip
-            train_data = _subsample(train_data, config.subsample, config.seed)
-            self._final_data = (build_bank(train_data) or train_data, val_data)
+            train_data, val_data = self._open_data(final)
+            self._final_data = (_in_memory(train_data), val_data)
         return self._final_data
 
     # ---------------------------------------------------------------- models

@@ -10,9 +10,21 @@ the task names load on first use).
 
 from __future__ import annotations
 
+import argparse
+import math
+import os
+
 from edgenas.errors import UserError
 
-__all__ = ["parse_genotype", "parse_input_shape", "parse_list", "parse_shape", "parse_task"]
+__all__ = [
+    "check_input_fits",
+    "number",
+    "parse_genotype",
+    "parse_input_shape",
+    "parse_list",
+    "parse_shape",
+    "parse_task",
+]
 
 
 def parse_shape(text: str, *, ndim: int | None = None) -> tuple[int, ...]:
@@ -78,3 +90,91 @@ def parse_list(text: str, option: str, kind: type = int) -> tuple:
         raise UserError(
             f"bad {option} {text!r}: write comma-separated {what}, e.g. {example}"
         ) from None
+
+
+def number(
+    kind: type = float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    choices_text: str | None = None,
+):
+    """An argparse ``type=`` that accepts only finite numbers in a range.
+
+    ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower bound
+    (``above=0``: positive). A bad value becomes argparse's one-line error naming the
+    option, e.g. ``argument --lr: must be a positive number, got 'nan'``, before any
+    work starts.
+    """
+    if choices_text is None:
+        if above == 0:
+            choices_text = "a positive " + ("integer" if kind is int else "number")
+        elif minimum == 0 and maximum is None:
+            choices_text = "zero or more"
+        else:
+            low = (
+                f"> {above:g}"
+                if above is not None
+                else (f">= {minimum:g}" if minimum is not None else "")
+            )
+            high = f"<= {maximum:g}" if maximum is not None else ""
+            choices_text = "a number " + " and ".join(t for t in (low, high) if t)
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        bad = (
+            (kind is float and not math.isfinite(value))
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+            or (above is not None and value <= above)
+        )
+        if bad:
+            raise argparse.ArgumentTypeError(f"must be {choices_text}, got {text!r}")
+        return value
+
+    convert.__name__ = "integer" if kind is int else "number"  # argparse names it on errors
+    return convert
+
+
+# The most memory one input may claim for its activations, as a share of the machine's
+# physical memory: beyond it a run would swap or be killed long after it started.
+MEMORY_SHARE = 0.5
+# Bytes per input pixel for a network's live activations: float32 x the widest feature
+# maps (about 64 channels at full resolution) x a few tensors alive at once (forward
+# and backward). Deliberately generous: it only has to catch sizes that cannot work.
+BYTES_PER_PIXEL = 4 * 64 * 4
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_input_fits(shape, option: str, *, bytes_per_pixel: int = BYTES_PER_PIXEL) -> None:
+    """Refuse an input size whose activations cannot fit in this machine's memory.
+
+    ``shape`` is HxW or NCHW (the last two are height and width, a leading batch
+    multiplies). The estimate is rough on purpose: it catches ``--input 99999x99999``
+    before a folder is created, not a network that is merely large.
+    """
+    dims = [int(d) for d in shape]
+    batch = dims[0] if len(dims) == 4 else 1
+    pixels = batch * dims[-2] * dims[-1]
+    memory = physical_memory_bytes()
+    if memory is None:
+        return
+    needed = pixels * bytes_per_pixel
+    if needed > MEMORY_SHARE * memory:
+        size = "x".join(str(d) for d in dims)
+        raise UserError(
+            f"{option} {size} needs about {needed / 2**30:.0f} GiB for activations, more than "
+            f"this machine can give ({memory / 2**30:.0f} GiB); use a smaller size"
+        )

@@ -7,6 +7,8 @@ are re-exported here for the command modules.
 from __future__ import annotations
 
 import argparse
+import errno
+import re
 import sys
 
 from edgenas.errors import UserError
@@ -46,7 +48,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 class EdgenasArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error message (no usage dump) and exit code 2."""
+    """argparse with a one-line error message (no usage dump) and exit code 2.
+
+    A value that starts with a dash and a digit (``--target-latency -5ms``,
+    ``--channels -8,16``) is taken as the option's value, so the option's own check can
+    say what is wrong with it; plain argparse would call it a missing argument. No
+    edgenas option starts with a digit, so nothing else changes.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -64,8 +76,35 @@ def add_command(subparsers, name: str, help: str, description: str, epilog: str 
     )
 
 
+# Errors of the machine rather than of edgenas: the user can act on them (free space,
+# fix permissions, pick another path), so they get one line like bad input does.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for this file system or limit",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def environment_error_line(err: OSError) -> str | None:
+    """One line for an OSError the user can fix (disk full, permissions), else None."""
+    reason = _ENVIRONMENT_ERRNOS.get(err.errno or 0)
+    if reason is None:
+        return None
+    where = f" writing {err.filename}" if err.filename else ""
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR):
+        where = f" at {err.filename}" if err.filename else ""
+    return f"{reason}{where}; fix that and run the command again"
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """Run ``args.func(args)``; report :class:`UserError` as one line with exit code 2."""
+    """Run ``args.func(args)``; report :class:`UserError` (and OS errors the user can fix,
+    such as a full disk) as one line with exit code 2."""
     try:
         result = args.func(args)
     except UserError as err:
@@ -81,4 +120,10 @@ def run_command(args: argparse.Namespace) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:
+        line = environment_error_line(err)
+        if line is None:
+            raise
+        sys.stderr.write(f"edgenas: error: {line}\n")
+        return 2
     return 0 if result is None else int(result)

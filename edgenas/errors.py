@@ -5,6 +5,8 @@ bad genotype strings, unknown tasks, missing files, unreachable devices. The CLI
 it into ``edgenas: error: <message>`` on stderr and exit code 2, with no traceback.
 """
 
+from __future__ import annotations
+
 
 class UserError(Exception):
     """A problem with the user's input or environment; the message says what to do."""
@@ -15,3 +17,23 @@ def first_line(err: BaseException) -> str:
     one-line errors that wrap a library's multi-line ones."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so the same clean-up runs
+    (:func:`edgenas.cli.common.run_command` installs the handler)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A command stopped by Ctrl-C or SIGTERM after saving its state; ``hint`` says how
+    to continue (e.g. the ``--resume`` command), ``exit_code`` is 130 or 143."""
+
+    def __init__(self, hint: str, exit_code: int = 130) -> None:
+        super().__init__(hint)
+        self.hint = hint
+        self.exit_code = exit_code
+
+    @classmethod
+    def after(cls, err: KeyboardInterrupt, hint: str) -> Interrupted:
+        """The Interrupted for ``err`` (Ctrl-C: 130, SIGTERM: 143) with ``hint``."""
+        return cls(hint, 143 if isinstance(err, Terminated) else 130)

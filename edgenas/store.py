@@ -13,13 +13,21 @@ Every write is its own committed transaction, so a crash at any instant loses at
 the evaluation in flight. Readers (another process, the monitor) open the file
 read-only with :meth:`RunStore.open_readonly` and never block the writer (WAL).
 
+One process writes a run: :meth:`RunStore.create` and :meth:`RunStore.open` take an
+exclusive lock on ``run.lock`` in the run folder (:class:`RunLock`) and hold it until
+:meth:`RunStore.close`; the OS drops it when the process dies, kill -9 included. A second
+writer is refused before it writes anything, with the process that holds the run.
+Readers never take the lock; :func:`writer_pid` tells them whether a writer is alive.
+
 This module imports only the standard library (and :mod:`edgenas.atomic`, which does too),
 so the monitor can use it without torch.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -107,6 +115,98 @@ class StoreError(Exception):
     """The file is missing, not an edgenas run store, corrupt, or locked."""
 
 
+class StoreLockedError(StoreError):
+    """Another live process writes this run."""
+
+
+class StoreWriteError(StoreError):
+    """A write failed for a reason outside edgenas (disk full, I/O error); what was
+    committed before stays, so the run can be resumed once the cause is fixed."""
+
+
+LOCK_FILENAME = "run.lock"
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``run_dir/run.lock``, held by the run's one writer.
+
+    The file holds the writer's process id and command line, for the message a second
+    writer gets. The lock, not the file, is what counts: the file stays after the run
+    (so taking the lock never needs to create it again), and a lock whose process died
+    is gone with it.
+    """
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd = fd
+        self.path = path
+
+    @classmethod
+    def acquire(cls, run_dir: str | Path) -> RunLock:
+        """Take the lock or raise :class:`StoreLockedError` naming the holder."""
+        path = Path(run_dir) / LOCK_FILENAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise StoreLockedError(
+                f"run {run_dir} is being written by {holder}; wait for it to end or stop it, "
+                "then try again (reading it is fine: edgenas monitor)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {_command_line()}\n".encode(), 0)
+        return cls(fd, path)
+
+    def release(self) -> None:
+        """Drop the lock (closing the file releases it)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _command_line() -> str:
+    try:
+        raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
+    except OSError:
+        return "edgenas"
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if words and "python" in Path(words[0]).name:  # "python -m edgenas ..." / a venv's python3
+        words = words[1:]
+    if words:
+        words[0] = Path(words[0]).name
+    return " ".join(words)[:200] or "edgenas"
+
+
+def _read_holder(fd: int) -> str:
+    text = os.pread(fd, 512, 0).decode(errors="replace").strip()
+    pid, _, command = text.partition(" ")
+    if not pid.isdigit():
+        return "another process"
+    return f"process {pid}" + (f" ({command})" if command else "")
+
+
+def writer_pid(run_dir: str | Path) -> int | None:
+    """The id of the live process writing ``run_dir``, or None when none holds it.
+
+    For readers: a run whose status says ``running`` but has no writer was stopped
+    without a chance to say so (kill -9, power loss); ``--resume`` continues it.
+    """
+    path = Path(run_dir) / LOCK_FILENAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.pread(fd, 64, 0).decode(errors="replace").split(" ", 1)[0]
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)  # also drops the shared lock if it was taken
+    return None
+
+
 @dataclass
 class Candidate:
     """One architecture in a run: what is known about it so far.
@@ -189,10 +289,17 @@ class RunStore:
     """Read and write one run's SQLite file. Use :meth:`create`, :meth:`open` or
     :meth:`open_readonly`; close with :meth:`close` or a ``with`` block."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, readonly: bool) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        path: Path,
+        readonly: bool,
+        lock: RunLock | None = None,
+    ) -> None:
         self._db = connection
         self.path = path
         self.readonly = readonly
+        self._lock = lock
 
     # ----------------------------------------------------------- lifecycle
     @classmethod
@@ -203,6 +310,21 @@ class RunStore:
         path = store_path(run_dir)
         if path.exists():
             raise StoreError(f"{path} already exists; resume it or choose another run name")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = RunLock.acquire(path.parent)
+        if path.exists():  # another process created it while this one waited for the lock
+            lock.release()
+            raise StoreError(f"{path} already exists; resume it or choose another run name")
+        try:
+            return cls._build(path, name, kind, config, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _build(
+        cls, path: Path, name: str, kind: str, config: dict[str, Any], lock: RunLock
+    ) -> RunStore:
         # Built under a temporary name and renamed into place (edgenas.atomic: the
         # finished file gets the umask's default mode, not the temporary file's 0600), so
         # a reader polling for the run (the monitor, a test) never opens a file whose
@@ -225,12 +347,23 @@ class RunStore:
                     leftover.unlink(missing_ok=True)
         connection = _connect(path, readonly=False)
         connection.execute("PRAGMA synchronous=NORMAL")
-        return cls(connection, path, readonly=False)
+        return cls(connection, path, readonly=False, lock=lock)
 
     @classmethod
     def open(cls, run_dir: str | Path) -> RunStore:
-        """Open an existing store for writing (resume)."""
-        return cls._open(store_path(run_dir), readonly=False)
+        """Open an existing store for writing (resume); holds the run's lock until closed
+        (:class:`StoreLockedError` when another process writes it)."""
+        path = store_path(run_dir)
+        if not path.is_file():
+            raise StoreError(f"no run store at {path}")
+        lock = RunLock.acquire(path.parent)
+        try:
+            store = cls._open(path, readonly=False)
+        except BaseException:
+            lock.release()
+            raise
+        store._lock = lock
+        return store
 
     @classmethod
     def open_readonly(cls, run_dir: str | Path) -> RunStore:
@@ -257,14 +390,22 @@ class RunStore:
             raise StoreError(f"{path} is not a readable edgenas run store ({err})") from None
         if row is None or row["value"] != SCHEMA:
             connection.close()
+            if row is not None and str(row["value"]).startswith("edgenas.store/"):
+                raise StoreError(
+                    f"{path} was written by another edgenas version (store {row['value']}, "
+                    f"this one reads {SCHEMA}); open it with that version"
+                )
             raise StoreError(f"{path} is not an edgenas run store (schema {SCHEMA} expected)")
         if not readonly:
             connection.execute("PRAGMA synchronous=NORMAL")
         return cls(connection, path, readonly)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and drop the writer's lock."""
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunStore:
         return self
@@ -276,19 +417,37 @@ class RunStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
             raise StoreError(f"{self.path} is open read-only")
-        with self._db:  # one committed transaction
-            yield self._db
+        try:
+            with self._db:  # one committed transaction
+                yield self._db
+        except sqlite3.OperationalError as err:
+            # SQLite reports a full disk as "database or disk is full" (ENOSPC) and a
+            # write past a file-size limit as "disk I/O error"; either way the committed
+            # part of the run is intact.
+            text = str(err)
+            if "full" in text or "I/O error" in text:
+                raise StoreWriteError(f"cannot write {self.path}: {text}") from None
+            raise
 
     # ----------------------------------------------------------------- run
     def run_info(self) -> RunInfo:
         """The run's name, kind, config, status and summary."""
         row = self._db.execute("SELECT * FROM runs WHERE id = 1").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} has no run in it; it is not a usable run store")
+        try:
+            config = json.loads(row["config"])
+            summary = json.loads(row["summary"]) if row["summary"] else None
+        except (TypeError, ValueError) as err:
+            raise StoreError(
+                f"{self.path}: the run's config or summary is not JSON ({err})"
+            ) from None
         return RunInfo(
             name=row["name"],
             kind=row["kind"],
-            config=json.loads(row["config"]),
+            config=config,
             status=row["status"],
-            summary=json.loads(row["summary"]) if row["summary"] else None,
+            summary=summary,
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -299,6 +458,15 @@ class RunStore:
             db.execute(
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), updated_at = ? WHERE id = 1",
                 (status, json.dumps(summary) if summary is not None else None, time.time()),
+            )
+
+    def set_summary(self, summary: dict[str, Any]) -> None:
+        """Store the run's summary without changing its status (the outputs it names
+        are written next; the status says ``finished`` only once they all exist)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET summary = ?, updated_at = ? WHERE id = 1",
+                (json.dumps(summary), time.time()),
             )
 
     # ---------------------------------------------------------- candidates

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 TASK_NAMES = ("depth", "segmentation", "sr", "classification")
+# Upsampling factors the super-resolution heads and reference models build.
+SR_SCALES = (2, 3, 4)
 TASK_ALIASES = {
     "seg": "segmentation",
     "super-resolution": "sr",

@@ -293,6 +293,7 @@ def test_a_budget_ends_each_parent_on_its_share_and_replays_alike(tmp_path):
     assert trained_first == clock.now / 10.0
 
     # A resumed run replays the recorded decisions, with no clock and no training.
+    search.recorder.store.close()  # the run's one writer stops (releases the run lock)
     replay_evaluator = SyntheticEvaluator()
     replay = _search(tmp_path, replay_evaluator, deadline=0.0, clock=lambda: 1e9, **settings)
     replay.run()
@@ -310,6 +311,7 @@ def test_a_search_with_a_latency_target_replays_from_its_store(tmp_path):
     original = _search(tmp_path, first, **settings)
     original.run()
     assert len(first.measured) == 3  # the estimate's calibration
+    original.recorder.store.close()
     replay_evaluator = SyntheticEvaluator(noise=1.7)
     replay = _search(tmp_path, replay_evaluator, **settings)
     replay.run()  # ReplayDiverged would fail here

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import errno
 import re
+import signal
 import sys
 
-from edgenas.errors import UserError
+from edgenas.errors import Interrupted, Terminated, UserError
 from edgenas.parsing import (  # re-exported for the command modules
     parse_genotype,
     parse_input_shape,
@@ -105,14 +106,20 @@ def environment_error_line(err: OSError) -> str | None:
 def run_command(args: argparse.Namespace) -> int:
     """Run ``args.func(args)``; report :class:`UserError` (and OS errors the user can fix,
     such as a full disk) as one line with exit code 2."""
+    # SIGTERM (kill, a CI job's timeout, systemd) stops a command the way Ctrl-C does, so
+    # runs are marked interrupted and say how to continue instead of vanishing.
+    previous = _handle_sigterm()
     try:
         result = args.func(args)
     except UserError as err:
         sys.stderr.write(f"edgenas: error: {err}\n")
         return 2
-    except KeyboardInterrupt:
+    except Interrupted as err:
+        sys.stderr.write(f"edgenas: interrupted; {err.hint}\n")
+        return err.exit_code
+    except KeyboardInterrupt as err:
         sys.stderr.write("edgenas: interrupted\n")
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
     except BrokenPipeError:
         # The reader went away (`edgenas ... | head`); not an error of ours. Point stdout
         # at /dev/null so the interpreter's final flush does not raise again.
@@ -126,4 +133,20 @@ def run_command(args: argparse.Namespace) -> int:
             raise
         sys.stderr.write(f"edgenas: error: {line}\n")
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0 if result is None else int(result)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _handle_sigterm():
+    """Raise :class:`Terminated` on SIGTERM; returns the previous handler (None when
+    not in the main thread, where Python allows no handler)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:
+        return None

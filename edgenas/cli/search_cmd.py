@@ -7,6 +7,7 @@ import time
 
 from edgenas.cli.common import add_command, parse_list, parse_shape
 from edgenas.errors import UserError
+from edgenas.parsing import number
 from edgenas.search.config import (
     BUDGET_FINAL_SHARE,
     BUDGET_MAX_ITERATIONS,
@@ -68,10 +69,21 @@ def register(subparsers) -> None:
     data.add_argument(
         "--val-data", default=None, help="validation folder (default: --data's val split)"
     )
+    from edgenas.data.open import FORMAT_NAMES
+
     data.add_argument(
-        "--format", dest="data_format", default=None, help="dataset layout (default: detected)"
+        "--format",
+        dest="data_format",
+        default=None,
+        choices=FORMAT_NAMES,
+        help="dataset layout (default: detected)",
     )
-    data.add_argument("--scale", type=int, default=d.scale, help="super-resolution factor")
+    data.add_argument(
+        "--scale",
+        type=number(int, minimum=2, maximum=4, choices_text="2, 3 or 4"),
+        default=None,
+        help=f"super-resolution factor, 2, 3 or 4 (--task sr only; default {d.scale})",
+    )
     data.add_argument(
         "--input",
         default=None,
@@ -100,16 +112,21 @@ def register(subparsers) -> None:
     targets.add_argument(
         "--device", default=d.device, help="device for latency (see `edgenas devices list`)"
     )
-    targets.add_argument("--threads", type=int, default=d.threads, help="threads on the device")
     targets.add_argument(
-        "--alpha", type=float, default=d.alpha, help="balance a between accuracy and compactness"
+        "--threads", type=number(int, above=0), default=d.threads, help="threads on the device"
+    )
+    targets.add_argument(
+        "--alpha",
+        type=number(float, minimum=0, maximum=1),
+        default=d.alpha,
+        help="balance a between accuracy and compactness",
     )
     targets.add_argument(
         "--alpha-grid", default=None, help="comma-separated a values to choose from (Sec. 3.7)"
     )
     targets.add_argument(
         "--subsample",
-        type=float,
+        type=number(float, above=0, maximum=1),
         default=None,
         help=f"fraction of the training data for --alpha-grid (default {DEFAULT_GRID_SUBSAMPLE:g})",
     )
@@ -175,65 +192,70 @@ def register(subparsers) -> None:
     add("--layers", default=None, help=preset_help("layers per block", "layers"))
     add(
         "--pool",
-        type=int,
+        type=number(int, above=0),
         default=None,
         help=preset_help("random genotypes ranked by NASWOT", "pool_size"),
     )
     add(
         "--parents",
-        type=int,
+        type=number(int, above=0),
         default=None,
         help=preset_help("parents to start tabu search from", "parents"),
     )
-    add("--children", type=int, default=d.children, help="children mutated per iteration")
+    add(
+        "--children",
+        type=number(int, above=0),
+        default=d.children,
+        help="children mutated per iteration",
+    )
     add(
         "--iterations",
-        type=int,
+        type=number(int, above=0),
         default=None,
         help=f"max iterations per parent (demo: {DEFAULT_MAX_ITERATIONS}, with --budget "
         f"{BUDGET_MAX_ITERATIONS}; paper: {paper['max_iterations']})",
     )
     add(
         "--patience",
-        type=int,
+        type=number(int, above=0),
         default=None,
         help=preset_help("iterations without improvement before the next parent", "patience"),
     )
     add(
         "--tabu-tenure",
-        type=int,
+        type=number(int, above=0),
         default=d.tabu_tenure,
         help="iterations a visited architecture stays tabu",
     )
     add(
         "--train-seconds",
-        type=float,
+        type=number(float, above=0),
         default=None,
         help=f"proxy training per candidate (default {DEFAULT_TRAIN_SECONDS:g}; with --budget "
         "sized so that about 20 candidates fit)",
     )
     add(
         "--train-steps",
-        type=int,
+        type=number(int, above=0),
         default=d.train_steps,
         help="proxy training steps per candidate (instead of seconds)",
     )
     add(
         "--final-seconds",
-        type=float,
+        type=number(float, above=0),
         default=None,
         help=f"training of the best genotype (default {DEFAULT_FINAL_SECONDS:g}; with "
         f"--budget {BUDGET_FINAL_SHARE:.0%}% of it)",
     )
     add(
         "--final-steps",
-        type=int,
+        type=number(int, above=0),
         default=d.final_steps,
         help="training steps of the best genotype (instead of seconds)",
     )
     add(
         "--batch-size",
-        type=int,
+        type=number(int, above=0),
         default=None,
         help=f"default: the task's recipe (paper: {paper['batch_size']})",
     )
@@ -257,14 +279,21 @@ def register(subparsers) -> None:
         default=d.executor,
         help="where candidates are evaluated",
     )
-    add("--workers", type=int, default=d.workers, help="processes of --executor process")
+    add(
+        "--workers",
+        type=number(int, above=0),
+        default=d.workers,
+        help="processes of --executor process",
+    )
     add(
         "--torch-threads",
-        type=int,
+        type=number(int, above=0),
         default=d.torch_threads,
         help="torch threads per process (see --executor)",
     )
-    add("--top-k", type=int, default=d.top_k, help="genotypes listed in the report")
+    add(
+        "--top-k", type=number(int, above=0), default=d.top_k, help="genotypes listed in the report"
+    )
     from edgenas.baselines import DEFAULT_BASELINES  # light: no torch
 
     per_task = "; ".join(
@@ -279,7 +308,7 @@ def register(subparsers) -> None:
         f"e.g. espcn,fsrcnn (default: {per_task}); each learned one costs one more final "
         "budget; none to skip",
     )
-    add("--seed", type=int, default=d.seed)
+    add("--seed", type=number(int, minimum=0), default=d.seed)
 
     run = parser.add_argument_group("run")
     run.add_argument("--name", default=None, help="run name (default: search-<task>-<time>)")
@@ -339,6 +368,8 @@ def config_from_args(args: argparse.Namespace):
         raise UserError(str(err)) from None
     if all(value is None for value in targets.values()):
         targets["target_latency_ms"] = DEFAULT_TARGET_LATENCY_MS
+    if args.scale is not None and task != "sr":
+        raise UserError(f"--scale applies to --task sr only (this run's task is {task}); drop it")
     # None: the config's default for the task (SearchConfig.__post_init__).
     proxy = None if args.input is None else parse_shape(args.input, ndim=2)
     name = args.name or f"search-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -358,7 +389,7 @@ def config_from_args(args: argparse.Namespace):
         data=args.data,
         val_data=args.val_data,
         data_format=args.data_format,
-        scale=args.scale,
+        scale=args.scale if args.scale is not None else SearchConfig().scale,
         proxy_input=proxy,
         deploy_input=parse_shape(args.deploy_input, ndim=2),
         final_input=parse_shape(args.final_input, ndim=2) if args.final_input else None,
@@ -464,13 +495,7 @@ def run_search_command(args: argparse.Namespace) -> None:
     if args.resume:
         outcome = resume_search(args.resume, log)
     else:
-        config = config_from_args(args)
-        targets = ", ".join(f"{k} <= {v:g}" for k, v in config.targets().items())
-        log(
-            f"run {config.runs_dir}/{config.run_name}: task {config.task}, "
-            f"data {config.data or 'built-in demo'}, device {config.device}, targets {targets}, a {config.alpha}"
-        )
-        outcome = run_search(config, log)
+        outcome = run_search(config_from_args(args), log)
     console.print()
     console.print(f"[bold]best genotype[/] {outcome.best_genotype}")
     console.print(

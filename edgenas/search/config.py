@@ -6,11 +6,12 @@ resumed, reported and compared without knowing which defaults were in force.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgenas.task_names import TASK_ALIASES
+from edgenas.task_names import SR_SCALES, TASK_ALIASES
 
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
 
@@ -285,6 +286,31 @@ class SearchConfig:
             raise ValueError(f"score-batch must be at least 2, got {self.score_batch}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.task == "sr" and self.scale not in SR_SCALES:
+            raise ValueError(
+                f"--scale must be one of {', '.join(map(str, SR_SCALES))}, got {self.scale}"
+            )
+        for name, value in (
+            ("--target-params", self.target_params),
+            ("--target-flops", self.target_flops),
+            ("--target-latency", self.target_latency_ms),
+        ):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value:g}")
+        for name, value in (
+            ("--train-seconds", self.train_seconds),
+            ("--final-seconds", self.final_seconds),
+        ):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value:g}")
+        for name, value in (
+            ("--train-steps", self.train_steps),
+            ("--final-steps", self.final_steps),
+        ):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.top_k < 1:
+            raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
         if self.budget_seconds is not None:
             if not self.budget_seconds > 0:
                 raise ValueError(f"budget must be a positive time, got {self.budget_seconds}")

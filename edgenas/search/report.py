@@ -264,8 +264,13 @@ def _budget_text(config: dict) -> str:
     return f"{config.get('final_seconds') or 0:g} s"
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.md``, ``progress.png`` and ``pareto.png`` into ``run_dir``."""
+def write_report(run_dir: str | Path, *, status: str | None = None) -> Path:
+    """Write ``report.md``, ``progress.png`` and ``pareto.png`` into ``run_dir``.
+
+    ``status``: the status to report (default: the stored one); a finishing run writes
+    its report as ``finished`` before the store says so, since the status changes only
+    once the report exists.
+    """
     run_dir = Path(run_dir)
     with RunStore.open_readonly(run_dir) as store:
         info = store.run_info()
@@ -283,7 +288,7 @@ def write_report(run_dir: str | Path) -> Path:
         f"Task **{task}** on {config.get('data') or 'the built-in demo data'}"
         + (f" (validation: {config['val_data']})" if config.get("val_data") else "")
         + f"; deploy input {_shape_text((1, 3, *search_config.deploy_input))} on device "
-        f"**{device}**; status **{info.status}**.",
+        f"**{device}**; status **{status or info.status}**.",
         "",
     ]
     final = _final_row(summary, config, best)

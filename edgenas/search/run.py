@@ -17,6 +17,7 @@ continues one from its store. Both end with the outputs of a run:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgenas.errors import UserError
+from edgenas.errors import Interrupted, UserError
 from edgenas.search import objectives
 from edgenas.search.budget import BudgetPlan, plan_budget, spent_before
 from edgenas.search.config import SEARCH_VERSION, SearchConfig
@@ -32,7 +33,7 @@ from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.executor import InlineExecutor, ProcessExecutor
 from edgenas.search.ldp import LDPSearch
 from edgenas.search.recorder import Recorder
-from edgenas.store import RunStore, StoreError, store_path
+from edgenas.store import RunStore, StoreError, StoreWriteError, store_path
 
 Log = Callable[[str], None]
 RUN_KIND = "ldp-search"
@@ -96,6 +97,18 @@ def check_config(config: SearchConfig) -> None:
         budget_plan(config)
     except ValueError as err:
         raise UserError(str(err)) from None
+    from edgenas.parsing import check_input_fits
+
+    for option, size in (
+        ("--input", config.proxy_input),
+        ("--final-input", config.final_input),
+        ("--deploy-input", config.deploy_input),
+    ):
+        if size is not None:
+            check_input_fits(size, option)
+    runs_dir = Path(config.runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder for runs")
     if config.data is not None and not Path(config.data).is_dir():
         raise UserError(f"data folder {config.data} does not exist")
     if config.val_data is not None and not Path(config.val_data).is_dir():
@@ -268,28 +281,94 @@ def _final_model(
     return model, deployed, result
 
 
-def run_search(
-    config: SearchConfig, log: Log | None = None, *, resume: bool = False
-) -> SearchOutcome:
-    """Run (or resume) a search and write its outputs; see the module docstring."""
-    log = log or print
-    run_dir = Path(config.runs_dir) / config.run_name
-    if resume:
-        store = RunStore.open(run_dir)
-        store.append_event("run_resumed", {})
-    else:
-        config = with_planned_proxy(config)
-        check_config(config)
+def _open_run(config: SearchConfig, run_dir: Path, resume: bool) -> RunStore:
+    """The run's store, opened for writing (this process then holds the run's lock).
+
+    Everything that can be checked is checked first, so a refused start or resume
+    writes nothing: the config (data, device, sizes), the name, the lock.
+    """
+    check_config(config)
+    try:
+        if resume:
+            store = RunStore.open(run_dir)
+            if store.run_info().status == "finished":  # finished while this one started
+                store.close()
+                raise UserError(f"{run_dir} has finished; its report is {run_dir / 'report.md'}")
+            return store
         if store_path(run_dir).exists():
             raise UserError(
                 f"run {run_dir} exists; resume it with `edgenas search --resume {run_dir}` "
                 "or pick another --name"
             )
-        store = RunStore.create(
+        return RunStore.create(
             run_dir, name=config.run_name, kind=RUN_KIND, config=config.to_dict()
         )
-        # Marks when the run's time starts counting (resume: edgenas.search.budget).
-        store.append_event("run_started", {})
+    except StoreError as err:
+        raise UserError(str(err)) from None
+
+
+def run_search(
+    config: SearchConfig, log: Log | None = None, *, resume: bool = False
+) -> SearchOutcome:
+    """Run (or resume) a search and write its outputs; see the module docstring.
+
+    The status says ``finished`` only once every output exists: the summary is stored
+    first, then the report is written, then the status set. A run stopped in between
+    is completed by ``--resume`` without searching or training again.
+    """
+    log = log or print
+    run_dir = Path(config.runs_dir) / config.run_name
+    if not resume:
+        config = with_planned_proxy(config)
+    store = _open_run(config, run_dir, resume)
+    if not resume:
+        targets = ", ".join(f"{k} <= {v:g}" for k, v in config.targets().items())
+        log(
+            f"run {run_dir}: task {config.task}, data {config.data or 'built-in demo'}, "
+            f"device {config.device}, targets {targets}, a {config.alpha}"
+        )
+    resume_hint = f"continue with `edgenas search --resume {run_dir}`"
+    try:
+        if resume:
+            store.append_event("run_resumed", {})
+            summary = store.run_info().summary
+            if summary and summary.get("best"):
+                # Stopped after its results were stored: only outputs are missing.
+                log("the search and final training had finished; writing the missing outputs")
+                return _complete_outputs(store, run_dir, summary)
+        else:
+            # Marks when the run's time starts counting (resume: edgenas.search.budget).
+            store.append_event("run_started", {})
+        summary = _search_and_finalise(config, store, run_dir, log, resume)
+        return _complete_outputs(store, run_dir, summary)
+    except KeyboardInterrupt as err:
+        _set_status_quietly(store, "interrupted")
+        raise Interrupted.after(err, resume_hint) from None
+    except StoreWriteError as err:
+        _set_status_quietly(store, "failed")
+        raise UserError(f"{err}; free space, then {resume_hint}") from None
+    except Exception as err:
+        # The store may take no more (disk full): the error raised says why.
+        with contextlib.suppress(StoreError):
+            store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"})
+        _set_status_quietly(store, "failed")
+        raise
+    finally:
+        store.close()
+
+
+def _set_status_quietly(store: RunStore, status: str) -> None:
+    """Record why the run stopped, unless the store cannot take the write (the error
+    being reported matters more than the status)."""
+    with contextlib.suppress(StoreError):
+        store.set_status(status)
+
+
+def _search_and_finalise(
+    config: SearchConfig, store: RunStore, run_dir: Path, log: Log, resume: bool
+) -> dict:
+    """The search, the final model and the baselines; returns the run's summary (stored
+    with the run before this returns)."""
     started = time.perf_counter()
     evaluator = None
     plan = budget_plan(config)
@@ -359,37 +438,49 @@ def run_search(
             "seconds": time.perf_counter() - started,
             "budget_seconds": config.budget_seconds,
         }
+        # The summary first: once it is stored, a resume only completes the outputs.
+        store.set_summary(summary)
         store.append_event("run_finished", summary)
-        store.set_status("finished", summary)
-        from edgenas.search.report import write_report
-
-        report_path = write_report(run_dir)
-    except KeyboardInterrupt:
-        store.set_status("interrupted")
-        raise
-    except Exception as err:
-        store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"})
-        store.set_status("failed")
-        raise
+        return summary
     finally:
         if evaluator is not None:
             evaluator.close()
-        store.close()
+
+
+def _complete_outputs(store: RunStore, run_dir: Path, summary: dict) -> SearchOutcome:
+    """Write the report of a run whose summary is stored, then mark it finished."""
+    from edgenas.finalise import summary_latency_text
+    from edgenas.search.report import write_report
+
+    if not store.events(kinds=("run_finished",)):
+        store.append_event("run_finished", summary)
+    report_path = write_report(run_dir, status="finished")
+    store.set_status("finished")
+    config = SearchConfig.from_dict(store.run_info().config)
+    onnx = summary.get("onnx")
     return SearchOutcome(
         run_dir=run_dir,
-        best_genotype=best.genotype,
-        best_grade=best.grade,
-        best_accuracy=float(best.candidate.accuracy or 0.0),
-        onnx_path=onnx_path,
-        latency_ms=latency_ms,
-        latency_text=deployed.latency_text(),
+        best_genotype=summary["best"],
+        best_grade=float(summary["best_grade"]),
+        best_accuracy=float(summary.get("best_proxy_accuracy") or 0.0),
+        onnx_path=Path(onnx) if onnx else None,
+        latency_ms=summary.get("latency_ms"),
+        latency_text=summary_latency_text(summary, config.deploy_input, config.device),
         report_path=report_path,
-        alpha=chosen_alpha,
+        alpha=float(summary["alpha"]),
     )
 
 
 def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
-    """Continue a run from its store (deterministic replay, see :mod:`recorder`)."""
+    """Continue a run from its store (deterministic replay, see :mod:`recorder`).
+
+    ``run_dir`` may also name the store file itself (``runs/X/run.sqlite``). A store
+    this edgenas cannot continue (another kind of run, a newer or older search loop, a
+    config it cannot read) is refused in one line before anything is written.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.suffix == ".sqlite":
+        run_dir = run_dir.parent
     try:
         with RunStore.open_readonly(run_dir) as reader:
             info = reader.run_info()
@@ -398,14 +489,59 @@ def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
     if info.kind != RUN_KIND:
         raise UserError(f"{run_dir} is a {info.kind} run, not an LDP search")
     if info.status == "finished":
-        raise UserError(f"{run_dir} has finished; its report is {Path(run_dir) / 'report.md'}")
-    config = SearchConfig.from_dict(info.config)
+        raise UserError(f"{run_dir} has finished; its report is {run_dir / 'report.md'}")
+    config = stored_config(run_dir, info.config)
     if config.search_version != SEARCH_VERSION:
         raise UserError(
             f"{run_dir} was stored by an edgenas whose search loop differs (version "
             f"{config.search_version}, this one {SEARCH_VERSION}) and would not replay; "
             "its store stays readable (edgenas monitor), start a new run to search again"
         )
-    run_dir = Path(run_dir)
     config = dataclasses.replace(config, runs_dir=str(run_dir.parent), run_name=run_dir.name)
     return run_search(config, log, resume=True)
+
+
+def stored_config(run_dir: Path, data: object) -> SearchConfig:
+    """The :class:`SearchConfig` stored with a run; a config this edgenas cannot read
+    (edited by hand, written by another version) is a one-line UserError."""
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{run_dir}: the stored config is not a JSON object; the run cannot continue"
+        )
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UserError(
+            f"{run_dir}: the stored config has settings this edgenas does not know "
+            f"({', '.join(unknown)}); it was written by another version: resume it with that one"
+        )
+    defaults = SearchConfig()
+    for name, value in data.items():
+        expected = getattr(defaults, name)
+        if not _same_kind(value, expected):
+            raise UserError(
+                f"{run_dir}: the stored config's {name} is {value!r}, not a "
+                f"{type(expected).__name__}; the run cannot continue"
+            )
+    try:
+        config = SearchConfig.from_dict(data)
+        config.validate()
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{run_dir}: the stored config is not usable ({err})") from None
+    return config
+
+
+def _same_kind(value: object, default: object) -> bool:
+    """Whether a stored config value has the type of the field's default (None defaults
+    and None values pass: the field is optional)."""
+    if value is None or default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(default))

@@ -45,7 +45,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--task", required=True, help="depth, seg, sr or cls")
     parser.add_argument("--data", help="dataset folder (default: built-in demo val data)")
-    parser.add_argument("--format", dest="fmt", help="dataset layout (default: detected)")
+    from edgenas.data.open import FORMAT_NAMES
+
+    parser.add_argument(
+        "--format", dest="fmt", choices=FORMAT_NAMES, help="dataset layout (default: detected)"
+    )
     parser.add_argument(
         "--split",
         default="auto",

@@ -133,7 +133,11 @@ def register(subparsers) -> None:
     parser.add_argument("--task", help="depth, seg, sr or cls (required unless --resume)")
     parser.add_argument("--data", help="dataset folder (default: built-in demo data)")
     parser.add_argument("--val-data", help="separate validation folder")
-    parser.add_argument("--format", dest="fmt", help="dataset layout (default: detected)")
+    from edgenas.data.open import FORMAT_NAMES
+
+    parser.add_argument(
+        "--format", dest="fmt", choices=FORMAT_NAMES, help="dataset layout (default: detected)"
+    )
     size = "x".join(map(str, DEFAULT_INPUT))
     patch = "x".join(map(str, SR_DEFAULT_INPUT))
     parser.add_argument(
@@ -246,8 +250,7 @@ def _flag(dest: str) -> str:
 
 def _check(args: argparse.Namespace):
     """Every user error, before any work starts; returns (task, config, device entry)."""
-    from pathlib import Path
-
+    from edgenas.data.open import check_folder
     from edgenas.devices.backends import check_availability
     from edgenas.devices.catalog import load_catalog
     from edgenas.hrnas.config import SupernetConfig
@@ -274,8 +277,8 @@ def _check(args: argparse.Namespace):
     if task.name == "sr" and args.scale not in (2, 3, 4):
         raise UserError(f"--scale must be 2, 3 or 4, got {args.scale}")
     for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
-        if folder is not None and not Path(folder).is_dir():
-            raise UserError(f"{flag} folder {folder} does not exist")
+        if folder is not None:
+            check_folder(flag, folder)  # from edgenas.data.open: missing, a file, unreadable
     try:
         config = SupernetConfig(
             widths=_ints(args.widths, "--widths"),

@@ -69,7 +69,11 @@ def register(subparsers) -> None:
     parser.add_argument("--task", required=True, help="depth, seg, sr or cls")
     parser.add_argument("--data", help="dataset folder (default: built-in demo data)")
     parser.add_argument("--val-data", help="separate validation folder (e.g. Set5 for sr)")
-    parser.add_argument("--format", dest="fmt", help="dataset layout (default: detected)")
+    from edgenas.data.open import FORMAT_NAMES
+
+    parser.add_argument(
+        "--format", dest="fmt", choices=FORMAT_NAMES, help="dataset layout (default: detected)"
+    )
     network = parser.add_mutually_exclusive_group()
     network.add_argument("--genotype", help="genotype string (default: the task's default)")
     network.add_argument("--model", help="reference model instead (see `edgenas models`)")

@@ -7,7 +7,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from edgenas.data.base import DatasetInfo, list_images, read_rgb, resize_rgb, to_tensor_rgb
+from edgenas.data.base import (
+    DatasetInfo,
+    check_each,
+    image_size,
+    list_images,
+    read_rgb,
+    resize_rgb,
+    to_tensor_rgb,
+)
 from edgenas.data.splits import holdout
 from edgenas.errors import UserError
 
@@ -39,6 +47,11 @@ class ImageFolderDataset(Dataset):
         if self.size is not None:
             image = resize_rgb(image, self.size)
         return to_tensor_rgb(image), torch.tensor(cls, dtype=torch.int64)
+
+    def check_files(self) -> None:
+        """Read every image header once (PNG checksums too), before any work: a missing,
+        unreadable or corrupt image is a UserError naming it."""
+        check_each([path for path, _ in self.items], image_size)
 
 
 def open_imagefolder(root: Path, split: str, size) -> ImageFolderDataset:

@@ -12,7 +12,9 @@
   to [1e-3, 80] m, evaluated inside the Garg/Eigen crop.
 
 Depth 0 (or non-finite) is invalid everywhere and stays invalid through resizing
-(nearest neighbour) and augmentation.
+(nearest neighbour) and augmentation. Depth PNGs must be 16-bit: an 8-bit PNG cannot
+hold millimetres (or metres x 256) and is refused, as is a depth map without a single
+valid pixel (:meth:`DepthDataset.check_files` reads every depth map before a run).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from torch.utils.data import Dataset
 
 from edgenas.data.base import (
     DatasetInfo,
+    check_each,
     check_same_size,
+    image_size,
     list_images,
     read_raw,
     read_rgb,
@@ -34,7 +38,7 @@ from edgenas.data.base import (
     to_tensor_rgb,
 )
 from edgenas.data.splits import holdout
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 RGB_DIRS = ("rgb", "image", "images", "color")
 DEPTH_SUFFIXES = (".png", ".npy", ".h5")
@@ -50,14 +54,27 @@ def _h5py():
     return h5py
 
 
+def png_units(png_divisor: float) -> str:
+    """What a depth PNG's values mean, in words (for error messages)."""
+    return "millimetres" if png_divisor == 1000.0 else f"metres x {png_divisor:g}"
+
+
 def read_depth(path: Path, png_divisor: float) -> np.ndarray:
-    """Depth in metres as float32 ``H x W``; 0 marks invalid pixels."""
+    """Depth in metres as float32 ``H x W``; 0 marks invalid pixels.
+
+    PNGs hold ``metres * png_divisor`` as 16-bit integers (NYU millimetres: 1000,
+    KITTI: 256); an 8-bit PNG (at most 255 mm) is a UserError naming the file.
+    """
     suffix = path.suffix.lower()
     if suffix == ".png":
         raw = read_raw(path)
-        if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32, np.uint8):
+        # Pillow gives uint16 for 16-bit grey PNGs (int32 in older versions).
+        if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32):
+            bits = "8-bit" if raw.dtype == np.uint8 else str(raw.dtype)
+            channels = f"{raw.shape[2]}-channel " if raw.ndim == 3 else ""
             raise UserError(
-                f"depth PNG {path} must be single-channel 16-bit (got {raw.dtype}, shape {raw.shape})"
+                f"depth PNG {path} is {channels}{bits}; depth PNGs must be single-channel "
+                f"16-bit in {png_units(png_divisor)} (0 = invalid), or .npy/.h5 in metres"
             )
         return raw.astype(np.float32) / png_divisor
     try:
@@ -81,21 +98,39 @@ def read_depth(path: Path, png_divisor: float) -> np.ndarray:
     return depth
 
 
-def read_h5_pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """RGB (uint8 HxWx3) and depth (metres) from one FastDepth-style NYU .h5 file."""
+def read_h5_pair(path: Path, rgb: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """RGB (uint8 HxWx3) and depth (metres) from one FastDepth-style NYU .h5 file.
+
+    ``rgb=False`` reads the depth only and gives an empty ``H x W x 0`` array of the
+    RGB image's size (for checking a whole set without decoding its images).
+    """
     try:
         with _h5py().File(path, "r") as f:
-            rgb = np.asarray(f["rgb"])
+            image = np.asarray(f["rgb"]) if rgb else np.empty((*f["rgb"].shape, 0))
             depth = np.asarray(f["depth"], dtype=np.float32)
     except UserError:
         raise
     except Exception as err:
         raise UserError(
-            f"cannot read {path}: {err} (expected datasets 'rgb' and 'depth')"
+            f"cannot read {path}: {first_line(err)} (expected datasets 'rgb' and 'depth')"
         ) from None
-    if rgb.ndim == 3 and rgb.shape[0] == 3:
-        rgb = rgb.transpose(1, 2, 0)
-    return np.ascontiguousarray(rgb.astype(np.uint8)), depth
+    if image.ndim >= 3 and image.shape[0] == 3:
+        image = np.moveaxis(image, 0, 2)
+    if image.ndim < 3 or image.shape[2] != 3:
+        raise UserError(
+            f"'rgb' in {path} must be 3 x H x W or H x W x 3, got shape {image.shape[:3]}"
+        )
+    if not rgb:
+        image = image[:, :, :0]
+    elif image.dtype == np.uint16:
+        image = (image.astype(np.uint32) * 255 + 32767) // 65535
+    elif image.dtype != np.uint8:
+        raise UserError(f"'rgb' in {path} holds {image.dtype}; expected 8- or 16-bit integers")
+    depth = np.squeeze(depth)
+    if depth.ndim != 2:
+        raise UserError(f"'depth' in {path} must be H x W, got shape {depth.shape}")
+    depth[~np.isfinite(depth)] = 0.0
+    return np.ascontiguousarray(image.astype(np.uint8)), depth
 
 
 class DepthDataset(Dataset):
@@ -133,6 +168,40 @@ class DepthDataset(Dataset):
             depth = resize_nearest(depth, self.size)
         target = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
         return to_tensor_rgb(image), target
+
+    def check_files(self) -> None:
+        """Read every depth map and image header once, before any work: an 8-bit depth
+        PNG, a missing, unreadable or corrupt file, an image and depth map of different
+        sizes, or depth maps without one valid pixel (inside the layout's depth range)
+        are a UserError naming the file."""
+        low, high = self.info.min_depth, self.info.max_depth
+
+        def check(pair: tuple[Path, Path | None]) -> bool:
+            image_path, depth_path = pair
+            if depth_path is None:
+                image, depth = read_h5_pair(image_path, rgb=False)
+                size, depth_path = image.shape[:2], image_path
+            else:
+                size, depth = image_size(image_path), read_depth(depth_path, self.png_divisor)
+            if depth.shape != tuple(size):
+                raise UserError(
+                    f"size mismatch: {image_path} is {size[1]}x{size[0]} but {depth_path} is "
+                    f"{depth.shape[1]}x{depth.shape[0]} (WxH)"
+                )
+            return bool(((depth > low) & (depth < high)).any())
+
+        has_valid = check_each(self.pairs, check, (self.png_divisor, low, high))
+        empty = [
+            pair[1] or pair[0] for pair, ok in zip(self.pairs, has_valid, strict=True) if not ok
+        ]
+        if empty:
+            units = png_units(self.png_divisor)
+            raise UserError(
+                f"{len(empty)} of the {len(self.pairs)} depth maps of the {self.info.split} "
+                f"split have no valid pixel (all 0 or outside {low:g}-{high:g} m), first "
+                f"{empty[0]}; {self.info.format} depth is 16-bit PNG in {units} or .npy/.h5 "
+                "in metres: fix or remove them"
+            )
 
 
 def _rgb_dir(folder: Path) -> Path | None:

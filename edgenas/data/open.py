@@ -1,7 +1,12 @@
-"""``open_dataset``: a task, a folder (or none: built-in demo data) and a split -> Dataset."""
+"""``open_dataset``: a task, a folder (or none: built-in demo data) and a split -> Dataset.
+
+This module imports only the standard library at import time, so the command line can
+offer :data:`FORMAT_NAMES` as ``--format`` choices without loading numpy or torch.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from edgenas.errors import UserError
@@ -12,6 +17,36 @@ FORMATS = {
     "sr": ("sr-folder", "sr-paired"),
     "classification": ("imagefolder",),
 }
+# Every layout name, for the commands' ``--format`` choices.
+FORMAT_NAMES = tuple(name for names in FORMATS.values() for name in names)
+
+
+def check_format(task: str, fmt: str | None) -> None:
+    """A one-line UserError when ``fmt`` is not a layout of ``task`` (None: detect)."""
+    if fmt is None or fmt in FORMATS[task]:
+        return
+    owner = next((t for t, names in FORMATS.items() if fmt in names), None)
+    what = f"--format {fmt} is a {owner} layout" if owner else f"unknown --format {fmt!r}"
+    raise UserError(f"{what}; {task} data takes {' or '.join(FORMATS[task])}")
+
+
+def check_folder(flag: str, folder: str | Path) -> Path:
+    """``folder`` as a Path once it is a folder this process can list; otherwise a
+    one-line UserError that says which of those it is not."""
+    path = Path(folder)
+    if not path.exists():
+        raise UserError(f"{flag} folder {folder} does not exist")
+    if not path.is_dir():
+        raise UserError(f"{flag} {folder} is a file, not a folder; give the dataset's folder")
+    try:
+        with os.scandir(path) as entries:
+            next(entries, None)
+    except PermissionError:
+        raise UserError(
+            f"cannot read {flag} folder {folder}: permission denied; make it readable "
+            f"(chmod -R u+rX {folder}) or run as its owner"
+        ) from None
+    return path
 
 
 def detect_format(task: str, root: Path) -> str:
@@ -71,16 +106,13 @@ def open_dataset(
     """
     from edgenas.data.demo import open_demo
 
+    check_format(task, fmt)
     train = (split == "train") if train is None else train
     if root is None:
         return open_demo(task, split, size=size, scale=scale, train=train, patch=patch, seed=seed)
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"data folder {root} does not exist")
+    root = check_folder("data", root)
     if fmt is None:
         fmt = detect_format(task, root)
-    elif fmt not in FORMATS[task]:
-        raise UserError(f"unknown {task} format {fmt!r} (choose from {', '.join(FORMATS[task])})")
     if task == "sr":
         from edgenas.data.sr import open_sr
 
@@ -122,12 +154,14 @@ def open_train_val(
     or every 10th file held out; with ``val_data`` all of ``data`` trains and the
     separate folder validates, whole. ``size`` resizes dense-task training images;
     ``val_size`` the validation images (default: ``size``; ``None``: their own size,
-    for scoring at full resolution). A missing folder or an empty split is a one-line
-    UserError naming it.
+    for scoring at full resolution). A format of another task, a missing or unreadable
+    folder, an empty split or any file :func:`check_files` refuses is a one-line
+    UserError naming it, before any work.
     """
+    check_format(task, fmt)
     for flag, folder in (("--data", data), ("--val-data", val_data)):
-        if folder is not None and not Path(folder).is_dir():
-            raise UserError(f"{flag} folder {folder} does not exist")
+        if folder is not None:
+            check_folder(flag, folder)
     val_size = size if val_size is _SAME else val_size
     common = dict(fmt=fmt, scale=scale, patch=patch, seed=seed)
     dense = task != "sr"
@@ -147,4 +181,34 @@ def open_train_val(
         raise UserError(f"no training images found in {data or 'the built-in data'}")
     if len(val_set) == 0:
         raise UserError(f"no validation images found in {val_data or data or 'the built-in data'}")
+    check_files(train_set)
+    check_files(val_set)
     return train_set, val_set
+
+
+def check_files(dataset) -> None:
+    """Read every target (labels, depth maps) and every image header of ``dataset`` once
+    (files already checked by this process are skipped), so that bad data is a one-line
+    UserError naming the file before a run starts rather than a traceback hours into it.
+    The built-in demo data have nothing to check."""
+    check = getattr(dataset, "check_files", None)
+    if check is not None:
+        check()
+
+
+def check_data(
+    task: str,
+    data: str | Path | None,
+    val_data: str | Path | None = None,
+    *,
+    fmt: str | None = None,
+    scale: int = 2,
+    patch: int = 48,
+) -> None:
+    """Check a run's data as :func:`open_train_val` opens it (``patch``: the SR LR patch
+    side) before the run creates anything: the format, the folders, every file."""
+    check_format(task, fmt)
+    if data is None and val_data is None:
+        return  # the built-in demo data
+    open_train_val(task, data, val_data, fmt=fmt, size=None, val_size=None, scale=scale,
+                   patch=patch)  # fmt: skip

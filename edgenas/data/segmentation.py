@@ -1,13 +1,16 @@
 """Semantic segmentation datasets: CamVid (SegNet layout) and Cityscapes.
 
 * ``camvid``: ``train/``, ``trainannot/``, ``val/``, ``valannot/`` (and ``test/``,
-  ``testannot/``); label PNG pixel = class id 0..10, 11 = unlabelled (ignored).
+  ``testannot/``); label PNG pixel = class id 0..10, 11 = unlabelled (ignored; 255,
+  the usual "void" of other copies, is read as 11).
 * ``cityscapes``: ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` and
   ``gtFine/<split>/<city>/*_gtFine_labelIds.png``; label ids are mapped to the 19
   train ids, everything else to 255 (ignored).
 
 Images are resized to the requested input size (bilinear), labels with nearest
-neighbour so ids stay ids.
+neighbour so ids stay ids. Label PNGs may be 8- or 16-bit (or palette) single-channel
+images; a value that is no class id of the layout is a one-line error naming the file
+and the value (:meth:`SegmentationDataset.check_files` checks every label before a run).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from torch.utils.data import Dataset
 
 from edgenas.data.base import (
     DatasetInfo,
+    check_each,
     check_same_size,
+    image_size,
     list_images,
     pair_by_stem,
     read_raw,
@@ -62,11 +67,24 @@ CITYSCAPES_ID_TO_TRAIN = {
 }  # fmt: skip
 
 
+# Label value -> class id tables cover 16-bit labels; -1 marks values that are no label.
+LABEL_VALUES = 65536
+
+
 def cityscapes_lookup() -> np.ndarray:
-    """A 256-entry table mapping Cityscapes label ids to train ids (255 = ignore)."""
-    table = np.full(256, 255, dtype=np.uint8)
+    """Cityscapes label ids (0-255; 8-bit PNGs) -> train ids, 255 = ignore, -1 above."""
+    table = np.full(LABEL_VALUES, -1, dtype=np.int16)
+    table[:256] = 255
     for label_id, train_id in CITYSCAPES_ID_TO_TRAIN.items():
         table[label_id] = train_id
+    return table
+
+
+def camvid_lookup() -> np.ndarray:
+    """CamVid label values -> class ids: 0-10 classes, 11 and 255 unlabelled (-> 11)."""
+    table = np.full(LABEL_VALUES, -1, dtype=np.int16)
+    table[:12] = np.arange(12)
+    table[255] = 11
     return table
 
 
@@ -78,14 +96,16 @@ class SegmentationDataset(Dataset):
         pairs: list[tuple[Path, Path]],
         info: DatasetInfo,
         size: tuple[int, int] | None,
-        lookup: np.ndarray | None = None,
+        lookup: np.ndarray,
+        valid: str,
     ) -> None:
         if not pairs:
             raise UserError(f"no images for split {info.split!r} in {info.root}")
         self.pairs = pairs
         self.info = info
         self.size = size
-        self.lookup = lookup
+        self.lookup = lookup  # label value -> class id, -1: not a label
+        self.valid = valid  # the valid label values, in words, for error messages
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -93,19 +113,60 @@ class SegmentationDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_path, label_path = self.pairs[index]
         image = read_rgb(image_path)
-        label = read_raw(label_path)
-        if label.ndim == 3:
-            raise UserError(
-                f"label {label_path} has {label.shape[2]} channels; expected a single-channel "
-                "PNG whose pixel value is the class id"
-            )
+        label = self.read_label(label_path)
         check_same_size(image, label, image_path, label_path)
-        if self.lookup is not None:
-            label = self.lookup[label]
         if self.size is not None:
             image = resize_rgb(image, self.size)
             label = resize_nearest(label, self.size)
         return to_tensor_rgb(image), torch.from_numpy(label.astype(np.int64))
+
+    def read_label(self, path: Path) -> np.ndarray:
+        """The class ids (``int16 H x W``, ignore = ``info.ignore_index``) of a label file;
+        a value that is no label of the layout is a UserError naming it and the file."""
+        label = read_raw(path)
+        if label.ndim == 3:
+            raise UserError(
+                f"label {path} has {label.shape[2]} channels; expected a single-channel "
+                "PNG whose pixel value is the class id"
+            )
+        if label.dtype.kind not in "uib":
+            raise UserError(f"label {path} holds {label.dtype} values; class ids are integers")
+        values = label.astype(np.int64)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= len(self.lookup):
+            bad = low if low < 0 else high
+        else:
+            ids = self.lookup[values]
+            if int(ids.min()) >= 0:
+                return ids
+            bad = int(values[ids < 0][0])
+        raise UserError(
+            f"label {bad} in {path} is outside {self.valid}; fix the label files "
+            "(pixel value = class id)"
+        )
+
+    def check_files(self) -> None:
+        """Read every label and every image header once, before any work: a label value
+        outside the classes, a missing, unreadable or corrupt file, an image and label
+        of different sizes, or a split without one labelled pixel is a UserError."""
+
+        def check(pair: tuple[Path, Path]) -> int:
+            image_path, label_path = pair
+            height, width = image_size(image_path)
+            label = self.read_label(label_path)
+            if label.shape != (height, width):
+                raise UserError(
+                    f"size mismatch: {image_path} is {width}x{height} but {label_path} is "
+                    f"{label.shape[1]}x{label.shape[0]} (WxH)"
+                )
+            return int((label != self.info.ignore_index).sum())
+
+        labelled = check_each(self.pairs, check, (self.valid,))
+        if sum(labelled) == 0:
+            raise UserError(
+                f"every label pixel of the {self.info.split} split in {self.info.root} is "
+                f"{self.info.ignore_index} (unlabelled): nothing to train or score on"
+            )
 
 
 def detect_segmentation_format(root: Path) -> str | None:
@@ -164,7 +225,10 @@ def open_segmentation(
             ignore_index=11,
             class_weights=CAMVID_WEIGHTS,
         )
-        return SegmentationDataset(_camvid_split(root, split), info, size)
+        return SegmentationDataset(
+            _camvid_split(root, split), info, size, camvid_lookup(),
+            "CamVid's class ids 0-10 (11 or 255: unlabelled)",
+        )  # fmt: skip
     if fmt == "cityscapes":
         info = DatasetInfo(
             task="segmentation",
@@ -177,6 +241,7 @@ def open_segmentation(
             ignore_index=255,
         )
         return SegmentationDataset(
-            _cityscapes_split(root, split), info, size, lookup=cityscapes_lookup()
-        )
+            _cityscapes_split(root, split), info, size, cityscapes_lookup(),
+            "the Cityscapes label ids 0-255 (ids without a train id are ignored)",
+        )  # fmt: skip
     raise UserError(f"unknown segmentation format {fmt!r} (camvid or cityscapes)")

@@ -22,9 +22,20 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgenas.data.base import DatasetInfo, list_images, read_rgb, to_tensor_rgb
+from edgenas.data.base import (
+    DatasetInfo,
+    check_each,
+    image_size,
+    list_images,
+    read_rgb,
+    to_tensor_rgb,
+)
 from edgenas.data.splits import holdout
 from edgenas.errors import UserError
+
+# Side of the Gaussian window of the SSIM the SR metrics compute (sigma 1.5, truncated
+# at 3.5 sigma: scikit-image's default), the smallest image it can score.
+SSIM_WINDOW = 11
 
 
 def bicubic_resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -92,16 +103,37 @@ class SRDataset(Dataset):
         """(H, W) of image ``i`` (header only for files)."""
         if self.images is not None:
             return self.images[i].shape[:2]
-        from PIL import Image
+        return image_size(self.items[i][0], verify=False)
 
-        path = self.items[i][0]
-        try:
-            with Image.open(path) as img:
-                return img.size[1], img.size[0]
-        except FileNotFoundError:
-            raise UserError(f"missing image file {path}") from None
-        except Exception as err:
-            raise UserError(f"cannot read image {path}: {err}") from None
+    def check_files(self) -> None:
+        """Read every image header once (PNG checksums too), before any work: a missing,
+        unreadable or corrupt file, an LR image that is not 1/scale of its HR image, or
+        (for scoring) an image too small for PSNR/SSIM after shaving ``scale`` pixels
+        is a UserError naming the file."""
+        if self.images is not None:
+            return
+        s = self.scale
+        smallest = 2 * s + SSIM_WINDOW
+
+        def check(item: tuple[Path, Path | None]) -> None:
+            hr_path, lr_path = item
+            height, width = image_size(hr_path)
+            if lr_path is not None:
+                lr_h, lr_w = image_size(lr_path)
+                if lr_h * s > height or lr_w * s > width:
+                    raise UserError(
+                        f"size mismatch: LR {lr_path} ({lr_w}x{lr_h}) x{s} is larger than HR "
+                        f"{hr_path} ({width}x{height})"
+                    )
+                height, width = lr_h * s, lr_w * s
+            if not self.train and min(height - height % s, width - width % s) < smallest:
+                raise UserError(
+                    f"image {hr_path} ({width}x{height}) is too small to score at x{s}: "
+                    f"PSNR/SSIM need at least {smallest}x{smallest} pixels (SSIM's "
+                    f"{SSIM_WINDOW}-pixel window after shaving {s} at each border)"
+                )
+
+        check_each(self.items, check, (s, self.train))
 
     def whole_pairs(self, limit_bytes: int | None = None):
         """``(hr, lr)`` uint8 arrays of every usable image, HR cropped to a multiple of the

@@ -109,6 +109,10 @@ def check_config(config: SearchConfig) -> None:
     runs_dir = Path(config.runs_dir)
     if runs_dir.exists() and not runs_dir.is_dir():
         raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder for runs")
+    from edgenas.data.open import check_data  # every data file, before the run exists
+
+    check_data(config.task, config.data, config.val_data, fmt=config.data_format,
+               scale=config.scale, patch=min(config.proxy_input))  # fmt: skip
     if config.data is not None and not Path(config.data).is_dir():
         raise UserError(f"data folder {config.data} does not exist")
     if config.val_data is not None and not Path(config.val_data).is_dir():

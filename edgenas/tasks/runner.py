@@ -36,13 +36,19 @@ def parse_size(text: str | None, default: tuple[int, int]) -> tuple[int, int]:
 
 
 def open_for_cli(task, data: str | None, split: str, *, fmt, size, scale, train, patch, seed=0):
-    """Open a dataset for a command; the folder must exist."""
-    if data is not None and not Path(data).exists():
-        raise UserError(f"--data folder {data} does not exist")
+    """Open a dataset for a command (``edgenas eval``) and check every file of it once
+    (:func:`edgenas.data.open.check_files`): bad data is a one-line error, not a
+    traceback or a metric that silently skips what it cannot read."""
+    from edgenas.data.open import check_files, check_folder
+
+    if data is not None:
+        check_folder("--data", data)
     kwargs = dict(fmt=fmt, scale=scale, train=train, patch=patch, seed=seed)
     if task.name != "sr":
         kwargs["size"] = size
-    return task.dataset(data, split, **kwargs)
+    dataset = task.dataset(data, split, **kwargs)
+    check_files(dataset)
+    return dataset
 
 
 def write_json(obj, path: str | Path) -> None:

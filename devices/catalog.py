@@ -7,6 +7,7 @@ asked of its backend (see :func:`edgenas.devices.backends.check_availability`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -105,15 +106,94 @@ def default_user_file() -> Path:
     return config_dir() / "devices.toml"
 
 
+# Upper bounds that catch typos (threads = 4000, cooldown_s = 3e5) without limiting any
+# real device: no phone or CPU edgenas targets has more cores, and an hour between
+# sessions is already far longer than any cooling a phone needs.
+MAX_THREADS = 1024
+MAX_COOLDOWN_S = 3600.0
+MAX_CORES = 1024
+# Device names end up in file names (latency tables: DEVICE-tN.json), so they are kept to
+# characters that are safe there.
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+")
+
+_TEXT_FIELDS = (
+    "kind",
+    "backend",
+    "description",
+    "plugin",
+    "soc",
+    "abi",
+    "model_match",
+    "serial",
+    "runner",
+)
+
+
+def _whole_number(value, low: int, high: int) -> bool:
+    # TOML booleans are Python bools, which are ints: `threads = true` must not mean 1.
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _field_problem(field_name: str, value) -> str | None:
+    """What is wrong with one field's value (None when it is fine)."""
+    if field_name in _TEXT_FIELDS:
+        return None if isinstance(value, str) else "must be a quoted string"
+    if field_name == "threads":
+        if _whole_number(value, 1, MAX_THREADS):
+            return None
+        return f"must be a whole number from 1 to {MAX_THREADS}"
+    if field_name in ("big_cores", "little_cores"):
+        if _whole_number(value, 0, MAX_CORES):
+            return None
+        return f"must be a whole number from 0 to {MAX_CORES}"
+    if field_name == "cooldown_s":
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and math.isfinite(value) and 0 <= value <= MAX_COOLDOWN_S:
+            return None
+        return f"must be a number of seconds from 0 to {MAX_COOLDOWN_S:g}"
+    return None
+
+
+def _check_entry(source: str, name: str, raw: dict) -> None:
+    """Refuse an entry whose name, field names or field values cannot be used."""
+    if not name or not set(name) <= NAME_CHARS or name.startswith("."):
+        raise UserError(
+            f"bad devices file {source}: device name {name!r} may only use letters, digits "
+            "and - _ . + (and must not start with a dot); rename the entry"
+        )
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise UserError(
+            f"bad devices file {source}: devices.{name} has unknown field(s) "
+            f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(_FIELDS))})"
+        )
+    for field_name, value in raw.items():
+        problem = _field_problem(field_name, value)
+        if problem is not None:
+            raise UserError(
+                f"bad devices file {source}: devices.{name}.{field_name} {problem}, "
+                f"got {value!r}; fix that line"
+            )
+
+
 def parse_catalog(text: str, source: str, base: dict[str, DeviceEntry] | None = None):
     """Parse catalog TOML text into entries, merged field by field over ``base``.
 
-    Pure function: raises UserError naming ``source`` and the bad entry or field.
+    Pure function: every field's type and range is checked here, so a bad file is
+    refused when it is loaded, with a UserError naming ``source``, the entry, the field,
+    the value and what is expected (never later, as a runtime's error).
     """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"bad devices file {source}: {err}") from None
+    # A misspelt table ([device.cpu]) would otherwise be ignored without a word.
+    extra = sorted(set(data) - {"devices"})
+    if extra:
+        raise UserError(
+            f"bad devices file {source}: unknown key(s) {', '.join(extra)}; entries go in "
+            "[devices.NAME] tables"
+        )
     devices = data.get("devices", {})
     if not isinstance(devices, dict):
         raise UserError(f"bad devices file {source}: [devices] must be a table of entries")
@@ -121,12 +201,7 @@ def parse_catalog(text: str, source: str, base: dict[str, DeviceEntry] | None = 
     for name, raw in devices.items():
         if not isinstance(raw, dict):
             raise UserError(f"bad devices file {source}: devices.{name} must be a table")
-        unknown = set(raw) - _FIELDS
-        if unknown:
-            raise UserError(
-                f"bad devices file {source}: devices.{name} has unknown field(s) "
-                f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(_FIELDS))})"
-            )
+        _check_entry(source, name, raw)
         merged = entries[name].to_dict() if name in entries else {}
         merged.update(raw)
         merged.update(name=name, source=source)
@@ -145,15 +220,27 @@ def parse_catalog(text: str, source: str, base: dict[str, DeviceEntry] | None = 
         if kind == "android" and merged.get("runner", "onnxruntime_perf_test") not in RUNNERS:
             raise UserError(
                 f"bad devices file {source}: devices.{name}.runner must be one of "
-                f"{', '.join(RUNNERS)}"
+                f"{', '.join(RUNNERS)}, got {merged.get('runner')!r}"
             )
         if kind == "android":
             merged.setdefault("runner", "onnxruntime_perf_test")
-        try:
-            entries[name] = DeviceEntry(**merged)
-        except TypeError as err:
-            raise UserError(f"bad devices file {source}: devices.{name}: {err}") from None
+        entries[name] = DeviceEntry(**merged)
     return entries
+
+
+def read_catalog_text(path: Path) -> str:
+    """The text of a user devices file; a folder or bytes that are not UTF-8 are one line."""
+    if path.is_dir():
+        raise UserError(f"devices file {path} is a folder; give the path of a .toml file")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise UserError(
+            f"bad devices file {path}: byte 0x{data[err.start]:02x} on line {line} is not "
+            "UTF-8 text; save the file as UTF-8"
+        ) from None
 
 
 def builtin_catalog_text() -> str:
@@ -170,11 +257,11 @@ def load_catalog(devices_file: str | Path | None = None) -> Catalog:
     entries = parse_catalog(builtin_catalog_text(), "builtin")
     if devices_file is not None:
         path = Path(devices_file)
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"devices file {path} not found; check the --devices-file path")
     else:
         path = default_user_file()
-        if not path.is_file():
+        if not path.exists():
             return Catalog(entries, None)
-    entries = parse_catalog(path.read_text("utf-8"), str(path), entries)
+    entries = parse_catalog(read_catalog_text(path), str(path), entries)
     return Catalog(entries, path)

@@ -96,6 +96,23 @@ def parse_cpu_max_freqs(text: str) -> dict[int, int]:
     return freqs
 
 
+def parse_governors(text: str) -> dict[int, str]:
+    """``/sys/devices/system/cpu/cpuN/cpufreq/scaling_governor NAME`` lines -> {N: NAME}."""
+    governors = {}
+    for match in re.finditer(r"cpu(\d+)/cpufreq/scaling_governor[ \t]+(\S+)", text):
+        governors[int(match.group(1))] = match.group(2)
+    return governors
+
+
+def split_sections(text: str, marker: str, count: int) -> list[str]:
+    """Split the output of several commands run as one (``a; echo MARK; b``) at the
+    lines that are exactly ``marker``; ParseError unless there are ``count`` parts."""
+    parts = re.split(rf"^{re.escape(marker)}\r?$\n?", text, flags=re.MULTILINE)
+    if len(parts) != count:
+        raise ParseError(f"expected {count} sections of output, got {len(parts)}")
+    return parts
+
+
 def big_cores(freqs: dict[int, int]) -> list[int]:
     """The cores faster than the slowest cluster (all cores if every core is alike).
 

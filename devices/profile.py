@@ -46,6 +46,7 @@ def profile_model(
     catalog: Catalog | None = None,
     backend_options: dict | None = None,
     on_session=None,
+    backend=None,
 ) -> LatencyResult:
     """Measure ``model_path`` on ``device`` following ``protocol``.
 
@@ -53,6 +54,10 @@ def profile_model(
     sessions. If any session fails (e.g. the phone disconnects), the error propagates
     and no partial result is returned. ``on_session(i, timings)`` is called after each
     session (for progress output).
+
+    ``backend``: a backend of ``device`` made by the caller and kept open across calls
+    (not closed here), so that measuring many models reuses one device connection;
+    ``threads`` and ``backend_options`` are then the backend's own.
     """
     entry = resolve_device(device, catalog)
     protocol = protocol or Protocol()
@@ -62,7 +67,9 @@ def profile_model(
             "(e.g. --device openvino-cpu), or profile the ONNX file on this one"
         )
     model = inspect_model(model_path, input_shapes)
-    backend = make_backend(entry, threads=threads, **(backend_options or {}))
+    owned = backend is None
+    if owned:
+        backend = make_backend(entry, threads=threads, **(backend_options or {}))
     try:
         backend.prepare(model)
         sessions = []
@@ -79,7 +86,8 @@ def profile_model(
         facts = backend.facts()
         runtime = backend.runtime()
     finally:
-        backend.close()
+        if owned:
+            backend.close()
     return LatencyResult(
         model=model.to_dict(),
         device={"name": entry.name, "kind": backend.device_kind, "facts": facts},

@@ -32,6 +32,7 @@ from edgenas.devices.catalog import DeviceEntry
 from edgenas.devices.predictor import Calibration, LatencyTable, accuracy_report
 from edgenas.devices.profile import profile_model, resolve_device
 from edgenas.devices.protocol import Protocol
+from edgenas.errors import UserError
 
 # Parts are small and fast: more runs, fewer sessions. Whole networks: more sessions.
 PART_PROTOCOL = Protocol(warmup_runs=5, warmup_min_s=0.05, runs=30, sessions=2)
@@ -157,16 +158,28 @@ def export_model(
     names = [f"input{i}" for i in range(len(shapes))] if len(shapes) > 1 else ["input"]
     # The TorchScript exporter is the one that works here (no onnxscript); silence its
     # deprecation notice, which would repeat for every part.
-    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            module, args, str(tmp), dynamo=False, opset_version=opset, input_names=names
-        )
+    try:
+        with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                module, args, str(tmp), dynamo=False, opset_version=opset, input_names=names
+            )
+    except OSError as err:  # a full disk or a size limit where the part is written
+        raise UserError(
+            f"cannot write the ONNX file {path}: {err.strerror or type(err).__name__}; free "
+            "some space there (parts are written to the temporary folder, see TMPDIR)"
+        ) from None
     return path
 
 
 class Measurer:
-    """Measures parts and networks on one device, filling a table lazily."""
+    """Measures parts and networks on one device, filling a table lazily.
+
+    One device backend serves every measurement until :meth:`close`: a phone is chosen
+    and described once, and each part then costs one push and one command per session
+    (a fresh backend per part opened about 27 adb connections each, 400 for one
+    prediction, which an adb server or a flaky cable may refuse midway).
+    """
 
     def __init__(
         self,
@@ -189,16 +202,27 @@ class Measurer:
         self.log = log or (lambda _msg: None)
         self.measured_parts = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="edgenas-latency-")
+        self._backend = None
 
     def close(self) -> None:
+        """Release the device and the temporary files."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
         self._tmp.cleanup()
+
+    def backend(self):
+        """The device backend all measurements share (made on first use)."""
+        if self._backend is None:
+            from edgenas.devices.backends import make_backend
+
+            self._backend = make_backend(self.entry, threads=self.threads, **self.backend_options)
+        return self._backend
 
     def _measure(self, module: nn.Module, shapes, protocol: Protocol) -> float:
         path = Path(self._tmp.name) / "part.onnx"
         export_model(module, shapes, path)
-        result = profile_model(
-            path, self.entry, protocol, threads=self.threads, backend_options=self.backend_options
-        )
+        result = profile_model(path, self.entry, protocol, backend=self.backend())
         if not self.table.runtime:
             self.table.runtime = result.runtime
             self.table.protocol = {

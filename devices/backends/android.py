@@ -3,6 +3,15 @@ run on the big cores with taskset, parse the runner's output.
 
 Every argument that reaches the device shell goes through :func:`shlex.quote` (via
 ``shlex.join``); commands are never assembled from unquoted strings.
+
+Connections: the adb server takes one request per TCP connection, so every shell
+command and every file transfer is a connection (adbutils adds a ``host:version``
+query before each one, which is cached here). A backend therefore connects once, asks
+everything it needs about the phone in one shell command, and can be reused for many
+models (:class:`~edgenas.latency_table.Measurer` does): after that a model costs one
+push plus one shell command per session, whose tail also reads the battery
+temperature and thermal status. A latency-table prediction used to open about 400
+connections; see ``docs/devices.md`` for the figures.
 """
 
 from __future__ import annotations
@@ -13,6 +22,9 @@ import os
 import posixpath
 import shlex
 import socket
+import stat
+import struct
+import time
 from pathlib import Path
 
 from edgenas.devices import parsers
@@ -27,6 +39,14 @@ from edgenas.errors import UserError
 
 REMOTE_DIR = "/data/local/tmp/edgenas"
 CPU_FREQ_GLOB = "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq"
+GOVERNOR_GLOB = "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor"
+# A line no command prints: separates the outputs of commands run as one shell command.
+MARK = "@@edgenas-section@@"
+# Longest model file name (bytes) pushed as it is. Phone file systems allow 255 bytes a
+# name; longer names are shortened (content hash kept) so they never hit that limit.
+MAX_REMOTE_NAME = 120
+# DATA chunks of the sync protocol may be at most 64 KiB.
+SYNC_CHUNK = 64 * 1024
 # Seconds one runner invocation may take before we call the device lost.
 RUN_TIMEOUT_S = 600
 
@@ -39,6 +59,26 @@ def adb_address() -> tuple[str, int]:
     except ValueError:
         raise UserError("ANDROID_ADB_SERVER_PORT must be a port number") from None
     return host, port
+
+
+def remote_model_name(name: str, sha256: str) -> str:
+    """The file name a model gets on the phone: its own name when that is short and
+    UTF-8, else a shortened one that keeps the start of the name, the extension and
+    8 hex digits of the content hash (the folder is per content, so it cannot collide).
+    """
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:  # a file name with undecodable bytes
+        encoded = b""
+        name = "model" + "".join(Path(name).suffixes[-1:]).encode("ascii", "replace").decode()
+    if encoded and len(encoded) <= MAX_REMOTE_NAME:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    tail = f"~{sha256[:8]}{suffix}"
+    budget = MAX_REMOTE_NAME - len(tail.encode("utf-8"))
+    short = stem.encode("utf-8")[:budget].decode("utf-8", "ignore")
+    return (short or "model") + tail
 
 
 def _reachable(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -55,15 +95,22 @@ def runners_file() -> Path:
 
 
 def load_runners() -> dict:
+    """What `devices setup` recorded: {serial: {runner: record}} (empty if nothing yet)."""
     path = runners_file()
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError:
-        raise UserError(
-            f"{path} is corrupt; delete it and run `edgenas devices setup` again"
-        ) from None
+        data = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = None
+    well_formed = isinstance(data, dict) and all(
+        isinstance(runners, dict)
+        and all(isinstance(r, dict) and isinstance(r.get("remote"), str) for r in runners.values())
+        for runners in data.values()
+    )
+    if not well_formed:
+        raise UserError(f"{path} is corrupt; delete it and run `edgenas devices setup` again")
+    return data
 
 
 def parse_getprop(text: str) -> dict[str, str]:
@@ -78,7 +125,12 @@ def parse_getprop(text: str) -> dict[str, str]:
 
 
 class AndroidBackend(Backend):
-    """A phone reached through the adb server; runs ``entry.runner`` on it."""
+    """A phone reached through the adb server; runs ``entry.runner`` on it.
+
+    One backend may measure many models (``prepare``/``measure`` again): the phone is
+    chosen and described once, and each model then costs one push and one shell
+    command per session.
+    """
 
     device_kind = "android"
 
@@ -89,6 +141,11 @@ class AndroidBackend(Backend):
         self._props: dict[str, str] = {}
         self._cores: list[int] = []
         self._freqs: dict[int, int] = {}
+        self._governors: dict[int, str] = {}
+        self._battery_c: float | None = None
+        self._thermal: int | None = None
+        self._runner_present = False
+        self._push_mkdir = False
         self._remote_model: str | None = None
         self._runner: dict | None = None
         self._threads_used: int | None = None
@@ -105,12 +162,25 @@ class AndroidBackend(Backend):
         if not _reachable(host, port):
             raise UserError(
                 f"adb server not reachable at {host}:{port}; start it with `adb start-server` "
-                "(or set ANDROID_ADB_SERVER_PORT to the port it listens on)"
+                "(or set ANDROID_ADB_SERVER_PORT to the port it listens on); no phone? try "
+                "`edgenas devices emulate` (see docs/devices.md)"
             )
-        return adbutils.AdbClient(host=host, port=port, socket_timeout=RUN_TIMEOUT_S)
+        client = adbutils.AdbClient(host=host, port=port, socket_timeout=RUN_TIMEOUT_S)
+        # adbutils asks the server's version before every shell command and transfer; it
+        # does not change while we talk to it, so ask once (half the connections).
+        try:
+            version = client.server_version()
+        except Exception as err:
+            raise UserError(
+                f"{host}:{port} does not answer like an adb server ({type(err).__name__}); "
+                "check ANDROID_ADB_SERVER_PORT"
+            ) from None
+        client.server_version = lambda: version
+        return client
 
     def connect(self):
-        """Pick the phone: the given serial, the one matching the entry, or the only one."""
+        """Pick the phone: the given serial, the one matching the entry, or the only one;
+        then read what we need to know about it (once per backend)."""
         if self._device is not None:
             return self._device
         client = self._client()
@@ -150,7 +220,13 @@ class AndroidBackend(Backend):
             chosen = ready[0]
         self._device = client.device(serial=chosen)
         self.serial = chosen
-        self._props = parse_getprop(self._shell(["getprop"]))
+        try:
+            features = self._device.get_features()
+        except Exception as err:
+            self._lost(err)
+        # adbd creates the folders of a pushed file itself when it has this feature.
+        self._push_mkdir = "fixed_push_mkdir" in features.split(",")
+        self._probe()
         if self.entry.model_match and self.entry.model_match not in self._props.get(
             "ro.product.model", ""
         ):
@@ -165,24 +241,69 @@ class AndroidBackend(Backend):
             self.device_kind = "emulated"
         return self._device
 
+    def _probe(self) -> None:
+        """Properties, core speeds, governors, temperature, thermal status and whether
+        the recorded runner is there, in one shell command (one connection)."""
+        record = load_runners().get(self.serial, {}).get(self.entry.runner)
+        runner_test = (
+            f"test -x {shlex.quote(record['remote'])} && echo present || echo missing"
+            if record
+            else "echo missing"
+        )
+        commands = [
+            "getprop",
+            f'for f in {CPU_FREQ_GLOB}; do echo "$f $(cat "$f")"; done',
+            f'for f in {GOVERNOR_GLOB}; do echo "$f $(cat "$f")"; done',
+            *self._status_commands(),
+            runner_test,
+        ]
+        output = self._shell(f"; echo {MARK}; ".join(commands), check=False)
+        try:
+            props, freqs, governors, battery, thermal, runner = parsers.split_sections(
+                output, MARK, len(commands)
+            )
+        except parsers.ParseError as err:
+            raise UserError(f"unexpected answer from {self.serial}: {err}") from None
+        self._props = parse_getprop(props)
+        self._freqs = parsers.parse_cpu_max_freqs(freqs)
+        self._governors = parsers.parse_governors(governors)
+        self._read_status(battery, thermal)
+        self._runner = record if "present" in runner else None
+
+    @staticmethod
+    def _status_commands() -> list[str]:
+        return ["dumpsys battery", "dumpsys thermalservice"]
+
+    def _read_status(self, battery: str, thermal: str) -> None:
+        self._battery_c = parsers.parse_battery_temperature(battery)
+        self._thermal = parsers.parse_thermal_status(thermal)
+
     def _matches(self, client, serial: str) -> bool:
         model = client.device(serial=serial).shell(["getprop", "ro.product.model"], timeout=10)
         return self.entry.model_match in model
+
+    def _run(self, command: str, timeout: float = 60) -> tuple[int, str]:
+        """Run a fully quoted command line on the device: (exit status, output)."""
+        try:
+            result = self._device.shell2(command, timeout=timeout, v2=True)
+        except Exception as err:
+            self._lost(err)
+        return result.returncode, result.output
 
     def _shell(self, argv: list[str] | str, timeout: float = 60, check: bool = True) -> str:
         """Run a command on the device. A list is quoted word by word (shlex.join); a str
         must already be a safe, fully quoted command line."""
         command = argv if isinstance(argv, str) else shlex.join(argv)
-        try:
-            result = self._device.shell2(command, timeout=timeout, v2=True)
-        except Exception as err:
-            self._lost(err)
-        if check and result.returncode != 0:
-            tail = " | ".join(result.output.strip().splitlines()[-3:])
-            raise UserError(
-                f"command on {self.serial} failed (exit {result.returncode}): {tail or 'no output'}"
-            )
-        return result.output
+        returncode, output = self._run(command, timeout)
+        if check and returncode != 0:
+            self._failed(returncode, output)
+        return output
+
+    def _failed(self, returncode: int, output: str):
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        raise UserError(
+            f"command on {self.serial} failed (exit {returncode}): {tail or 'no output'}"
+        )
 
     def _lost(self, err: Exception):
         raise UserError(
@@ -197,8 +318,7 @@ class AndroidBackend(Backend):
             self.connect()
         except UserError as err:
             return Availability(False, str(err))
-        runner = self._installed_runner()
-        if runner is None:
+        if self._runner is None:
             return Availability(
                 False,
                 f"{self.serial} connected, but no {self.entry.runner} runner set up; run "
@@ -206,28 +326,24 @@ class AndroidBackend(Backend):
             )
         return Availability(
             True,
-            f"{self.serial} ({self._props.get('ro.product.model', '?')}), runner {runner['remote']}",
+            f"{self.serial} ({self._props.get('ro.product.model', '?')}), runner "
+            f"{self._runner['remote']}",
         )
-
-    def _installed_runner(self) -> dict | None:
-        record = load_runners().get(self.serial, {}).get(self.entry.runner)
-        if record is None:
-            return None
-        out = self._shell(
-            f"test -x {shlex.quote(record['remote'])} && echo present || echo missing", check=False
-        )
-        return record if "present" in out else None
 
     def setup(self, runner_path: str | Path) -> dict:
         """Push the runner binary to the phone and record it; returns the record."""
         runner_path = Path(runner_path)
+        if runner_path.is_dir():
+            raise UserError(f"runner {runner_path} is a folder; give the runner program itself")
         if not runner_path.is_file():
             raise UserError(
                 f"runner {runner_path} not found; build or download it first (see docs/devices.md)"
             )
+        load_runners()  # a corrupt record file is refused before anything is pushed
         self.connect()
         remote = posixpath.join(REMOTE_DIR, self.entry.runner)
-        self._shell(["mkdir", "-p", REMOTE_DIR])
+        if not self._push_mkdir:
+            self._shell(["mkdir", "-p", REMOTE_DIR])
         self._push(runner_path, remote, mode=0o755)
         self._shell(["chmod", "755", remote])
         record = {
@@ -240,40 +356,52 @@ class AndroidBackend(Backend):
         runners = load_runners()
         runners.setdefault(self.serial, {})[self.entry.runner] = record
         write_atomic(runners_file(), json.dumps(runners, indent=2) + "\n")
+        self._runner = record
         return record
 
     def _push(self, local: Path, remote: str, mode: int = 0o644) -> None:
+        """Send one file over the sync protocol (one connection: SEND, DATA..., DONE).
+
+        adbutils' push asks STAT first (another connection) and reports a refusal as a
+        bare "FAIL"; the phone's own reason is read here and shown.
+        """
         try:
-            self._device.sync.push(str(local), remote, mode=mode, check=True)
+            conn = self._device.open_transport(timeout=RUN_TIMEOUT_S)
         except Exception as err:
             self._lost(err)
+        with conn, open(local, "rb") as source:
+            try:
+                conn.send_command("sync:")
+                conn.check_okay()
+                header = f"{remote},{stat.S_IFREG | mode}".encode()
+                sock = conn.conn
+                sock.sendall(b"SEND" + struct.pack("<I", len(header)) + header)
+                for chunk in iter(lambda: source.read(SYNC_CHUNK), b""):
+                    sock.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+                sock.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+                reply = conn.read_exact(8)
+                message = b""
+                if reply[:4] == b"FAIL":
+                    message = conn.read_exact(struct.unpack("<I", reply[4:])[0])
+            except Exception as err:
+                self._lost(err)
+        if reply[:4] == b"FAIL":
+            reason = message.decode("utf-8", "replace").strip()
+            raise UserError(f"{self.serial} refused the file {remote}: {reason}")
+        if reply[:4] != b"OKAY":
+            raise UserError(f"unexpected answer from {self.serial} to a push: {reply[:4]!r}")
 
     def facts(self) -> dict:
         facts = dict(self._facts)
-        if facts:  # temperature after the sessions, next to the one before them
-            facts["battery_temp_c_after"] = parsers.parse_battery_temperature(
-                self._shell(["dumpsys", "battery"], check=False)
-            )
+        if facts:  # temperature after the sessions (read by each session's command)
+            facts["battery_temp_c_after"] = self._battery_c
+            facts["thermal_status_after"] = self._thermal
         return facts
 
     def live_facts(self) -> dict:
         """Model, SoC, Android SDK, ABI, cores, governor, battery temperature, thermal."""
         self.connect()
-        if not self._freqs:
-            listing = self._shell(
-                f'for f in {CPU_FREQ_GLOB}; do echo "$f $(cat "$f")"; done', check=False
-            )
-            self._freqs = parsers.parse_cpu_max_freqs(listing)
         big = parsers.big_cores(self._freqs)
-        governor = None
-        if big:
-            governor = (
-                self._shell(
-                    ["cat", f"/sys/devices/system/cpu/cpu{big[0]}/cpufreq/scaling_governor"],
-                    check=False,
-                ).strip()
-                or None
-            )
         p = self._props
         return {
             "serial": self.serial,
@@ -285,13 +413,9 @@ class AndroidBackend(Backend):
             "abi": p.get("ro.product.cpu.abi"),
             "cpu_max_freq_khz": {str(k): v for k, v in sorted(self._freqs.items())},
             "big_cores": big,
-            "governor": governor,
-            "battery_temp_c": parsers.parse_battery_temperature(
-                self._shell(["dumpsys", "battery"], check=False)
-            ),
-            "thermal_status": parsers.parse_thermal_status(
-                self._shell(["dumpsys", "thermalservice"], check=False)
-            ),
+            "governor": self._governors.get(big[0]) if big else None,
+            "battery_temp_c": self._battery_c,
+            "thermal_status": self._thermal,
             "emulated": self.device_kind == "emulated",
         }
 
@@ -307,7 +431,6 @@ class AndroidBackend(Backend):
 
     def prepare(self, model: ModelInfo) -> None:
         self.connect()
-        self._runner = self._installed_runner()
         if self._runner is None:
             raise UserError(
                 f"no {self.entry.runner} runner set up on {self.serial}; run "
@@ -319,6 +442,8 @@ class AndroidBackend(Backend):
                 f"runner {self.entry.runner} takes {'.tflite' if wants_tflite else '.onnx'} files, "
                 f"not {Path(model.path).name}"
             )
+        # The temperature before this model: the latest reading (the probe's, or the
+        # previous model's last session's).
         self._facts = self.live_facts()
         cores = self._facts["big_cores"] or [0]
         if self.threads:
@@ -331,8 +456,10 @@ class AndroidBackend(Backend):
         self._facts["cpu_mask"] = parsers.cpu_mask(cores)
         # One folder per model content: same name, different weights never collide.
         folder = posixpath.join(REMOTE_DIR, "models", model.sha256[:16])
-        self._remote_model = posixpath.join(folder, Path(model.path).name)
-        self._shell(["mkdir", "-p", folder])
+        name = remote_model_name(Path(model.path).name, model.sha256)
+        self._remote_model = posixpath.join(folder, name)
+        if not self._push_mkdir:
+            self._shell(["mkdir", "-p", folder])
         self._push(Path(model.path), self._remote_model)
 
     def command(self, protocol: Protocol) -> list[str]:
@@ -372,12 +499,25 @@ class AndroidBackend(Backend):
 
     def measure(self, protocol: Protocol) -> SessionTimings:
         argv = self.command(protocol)
-        line = f"cd {shlex.quote(REMOTE_DIR)} && {shlex.join(argv)}"
-        output = self._shell(line, timeout=RUN_TIMEOUT_S)
+        # The runner, then (same connection) the temperature and thermal status after
+        # it; the runner's exit status is the command's.
+        status = "".join(f"; echo {MARK}; {c}" for c in self._status_commands())
+        line = (
+            f"cd {shlex.quote(REMOTE_DIR)} && {shlex.join(argv)}; status=$?{status}; exit $status"
+        )
+        exit_code, output = self._run(line, timeout=RUN_TIMEOUT_S)
+        try:
+            run, battery, thermal = parsers.split_sections(output, MARK, 3)
+        except parsers.ParseError:
+            # The tail is missing: the runner (or the shell) died before it.
+            run, battery, thermal = output, "", ""
+        if exit_code != 0:
+            self._failed(exit_code, run)
+        self._read_status(battery, thermal)
         try:
             if self.entry.runner == "benchmark_model":
-                return parsers.parse_benchmark_model(output)
-            return parsers.parse_perf_test(output)
+                return parsers.parse_benchmark_model(run)
+            return parsers.parse_perf_test(run)
         except parsers.ParseError as err:
             raise UserError(f"cannot read the runner's output on {self.serial}: {err}") from None
 

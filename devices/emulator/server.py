@@ -13,8 +13,11 @@ shell runs the command with ``/bin/sh`` on this machine after mapping the device
 onnxruntime_perf_test's output format. Results measured through it carry device kind
 ``emulated`` (the phone reports ``ro.edgenas.emulated=1``).
 
-Safety: binds only to 127.0.0.1, serves at most ``max_connections`` connections, and
-stops by itself after ``lifetime_s`` seconds.
+Safety: binds only to 127.0.0.1 and stops by itself after ``lifetime_s`` seconds.
+There is no cap on connections: the adb protocol opens one per shell command or file
+transfer, and a phone-targeted search makes thousands (the server used to drop every
+connection after 5,000, which ended such searches midway). :attr:`FakeAdbServer.connections`
+counts them, so tests can check how many a measurement needs.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ class FakeAdbServer:
             under ``/data/local/tmp`` drops the connection mid-output and the phone
             disappears from ``host:devices`` (a cable pulled mid-run).
         extra_serials: more phones listed by ``host:devices`` (to test selection).
+        connections: how many connections clients have opened so far.
     """
 
     def __init__(
@@ -106,7 +110,6 @@ class FakeAdbServer:
         cpu_freqs: dict[int, int] | None = None,
         root: str | Path | None = None,
         lifetime_s: float = 900.0,
-        max_connections: int = 5000,
     ) -> None:
         self.serial = serial
         self.props = dict(PIXEL3A_PROPS if props is None else props)
@@ -116,13 +119,14 @@ class FakeAdbServer:
         if any(c not in "/-_.+" and not c.isalnum() for c in str(self.root)):
             raise ValueError(f"the emulated phone's folder needs a plain path, got {self.root}")
         self.lifetime_s = lifetime_s
-        self.max_connections = max_connections
         self.disconnect_on_run: int | None = None
         self.extra_serials: list[str] = []
         self.connected = True
         self.commands: list[str] = []  # every shell command received (for tests)
         self._runs = 0
         self._connections = 0
+        self._count_lock = threading.Lock()
+        self._stop_lock = threading.Lock()
         self._server: socketserver.ThreadingTCPServer | None = None
         self._threads: list[threading.Thread] = []
         self._build_filesystem()
@@ -152,6 +156,11 @@ class FakeAdbServer:
     # -- lifecycle --------------------------------------------------------------------
 
     @property
+    def connections(self) -> int:
+        """Connections opened so far (every adb request is one)."""
+        return self._connections
+
+    @property
     def port(self) -> int:
         assert self._server is not None, "start() first"
         return self._server.server_address[1]
@@ -161,15 +170,20 @@ class FakeAdbServer:
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                outer._connections += 1
-                if outer._connections > outer.max_connections:
-                    return
+                with outer._count_lock:
+                    outer._connections += 1
                 self.request.settimeout(60)
                 with contextlib.suppress(OSError, ConnectionError, _Drop):
                     outer._serve(self.request)
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+        try:
+            self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+        except OSError:
+            # Port taken (or not ours to use): nothing was served, so leave nothing behind.
+            if self._own_root:
+                shutil.rmtree(self.root, ignore_errors=True)
+            raise
         self._server.daemon_threads = True
         serve = threading.Thread(target=self._server.serve_forever, daemon=True)
         serve.start()
@@ -181,10 +195,13 @@ class FakeAdbServer:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop serving and remove the phone's folder (safe to call twice, from the
+        lifetime timer and from the caller at the same moment)."""
+        with self._stop_lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
             self._timer.cancel()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -320,29 +337,55 @@ class FakeAdbServer:
     def _receive(self, conn: socket.socket, remote: str, mode: int) -> None:
         if not remote.startswith("/data/local/tmp/"):
             # Like a real phone: the shell user may only write under /data/local/tmp.
-            msg = f"remote couldn't create file: Permission denied: {remote}".encode()
-            while True:  # drain the upload first
-                head = _recv_exact(conn, 8)
-                if head[:4] == b"DONE":
-                    break
-                _recv_exact(conn, struct.unpack("<I", head[4:])[0])
-            conn.sendall(b"FAIL" + struct.pack("<I", len(msg)) + msg)
+            _drain_upload(conn)
+            _sync_fail(conn, f"remote couldn't create file: Permission denied: {remote}")
             return
         target = self.host_path(remote)
-        target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
-        tmp = target.with_name(f".{target.name}.part")
-        with open(tmp, "wb") as fh:
-            while True:
-                head = _recv_exact(conn, 8)
-                ident, length = head[:4], struct.unpack("<I", head[4:])[0]
-                if ident == b"DONE":
-                    break
-                if ident != b"DATA" or length > 65536:
-                    raise _Drop()
-                fh.write(_recv_exact(conn, length))
-        os.chmod(tmp, mode or 0o644)
-        os.replace(tmp, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
+            # A short temporary name: a long file name plus a suffix would pass the file
+            # system's 255-byte limit on names that are themselves within it.
+            fd, tmp = tempfile.mkstemp(prefix=".push-", suffix=".part", dir=target.parent)
+        except OSError as err:
+            # adbd answers FAIL with the reason (e.g. "File name too long"); it does not
+            # hang up on the client.
+            _drain_upload(conn)
+            _sync_fail(conn, f"remote couldn't create file: {err.strerror}: {remote}")
+            return
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                while True:
+                    head = _recv_exact(conn, 8)
+                    ident, length = head[:4], struct.unpack("<I", head[4:])[0]
+                    if ident == b"DONE":
+                        break
+                    if ident != b"DATA" or length > 65536:
+                        raise _Drop()
+                    fh.write(_recv_exact(conn, length))
+            os.chmod(tmp, mode or 0o644)
+            os.replace(tmp, target)
+        except OSError as err:
+            Path(tmp).unlink(missing_ok=True)
+            _sync_fail(conn, f"remote couldn't create file: {err.strerror}: {remote}")
+            return
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         conn.sendall(b"OKAY" + struct.pack("<I", 0))
+
+
+def _drain_upload(conn: socket.socket) -> None:
+    """Read a SEND's DATA chunks up to DONE (the client sends them all before reading)."""
+    while True:
+        head = _recv_exact(conn, 8)
+        if head[:4] == b"DONE":
+            return
+        _recv_exact(conn, struct.unpack("<I", head[4:])[0])
+
+
+def _sync_fail(conn: socket.socket, message: str) -> None:
+    data = message.encode()
+    conn.sendall(b"FAIL" + struct.pack("<I", len(data)) + data)
 
 
 class _Drop(Exception):

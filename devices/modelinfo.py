@@ -77,6 +77,8 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
     import onnx
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"model {path} is a folder; give an ONNX file")
     if not path.is_file():
         raise UserError(f"model file {path} not found")
     if path.suffix == ".xml":
@@ -89,6 +91,9 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
         model = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # onnx raises DecodeError and friends
         raise UserError(f"{path} is not a readable ONNX file ({type(err).__name__})") from None
+    if not model.graph.node:
+        # Protobuf reads an empty file (and many other bytes) as a model without a graph.
+        raise UserError(f"{path} holds no ONNX graph (an empty or different kind of file)")
     overrides = dict(input_shapes or {})
     initializers = {init.name for init in model.graph.initializer}
     inputs = []

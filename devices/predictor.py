@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,25 +137,39 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
+        """Read a table file; anything that is not a well-formed table is one line."""
         path = Path(path)
         try:
             data = json.loads(path.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: bad JSON or bytes not UTF-8
             raise UserError(
                 f"cannot read latency table {path} ({err}); delete it and recalibrate"
             ) from None
-        if data.get("schema") != TABLE_SCHEMA:
+        if not isinstance(data, dict) or data.get("schema") != TABLE_SCHEMA:
             raise UserError(f"{path} is not an {TABLE_SCHEMA} file")
-        return cls(
-            device=data["device"],
-            threads=data.get("threads"),
-            entries={k: float(v) for k, v in data["entries"].items()},
-            calibration=[Calibration(**c) for c in data.get("calibration", [])],
-            overhead=OverheadModel(**data.get("overhead", {})),
-            runtime=data.get("runtime", {}),
-            protocol=data.get("protocol", {}),
-            path=path,
-        )
+        try:
+            entries = {str(k): float(v) for k, v in data["entries"].items()}
+            table = cls(
+                device=str(data["device"]),
+                threads=data.get("threads"),
+                entries=entries,
+                calibration=[Calibration(**c) for c in data.get("calibration", [])],
+                overhead=OverheadModel(**data.get("overhead", {})),
+                runtime=dict(data.get("runtime", {})),
+                protocol=dict(data.get("protocol", {})),
+                path=path,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise UserError(
+                f"latency table {path} is damaged ({type(err).__name__}: {err}); delete it "
+                "and recalibrate"
+            ) from None
+        if not all(math.isfinite(v) and v >= 0 for v in entries.values()):
+            raise UserError(
+                f"latency table {path} holds negative or non-finite times; delete it and "
+                "recalibrate"
+            )
+        return table
 
     @classmethod
     def open(cls, device: str, threads: int | None, path: str | Path | None = None) -> LatencyTable:

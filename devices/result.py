@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from edgenas.devices.stats import SessionTimings, overall
 
 from edgenas.atomic import write_text_atomic
+from edgenas.errors import UserError
 
 SCHEMA = "edgenas.latency/v1"
 DEVICE_KINDS = ("host", "openvino", "android", "emulated")
@@ -94,7 +96,28 @@ class LatencyResult:
 def write_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` whole or not at all.
 
-    The device layer's name for :func:`edgenas.atomic.write_text_atomic`, kept because
-    the device backends, the predictor and the bench gate all write through it.
+    The device layer's writer (device backends, the predictor's tables and the bench
+    gate write through it): :func:`edgenas.atomic.write_text_atomic`, which creates
+    missing parent folders; when the write fails (a full disk) the folders it created
+    are removed again, so a failed command leaves nothing behind, and the OS error
+    becomes a one-line UserError naming the file.
     """
-    write_text_atomic(path, text)
+    path = Path(path)
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        write_text_atomic(path, text)
+    except BaseException as err:
+        for folder in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(err, OSError):
+            reason = err.strerror or type(err).__name__
+            raise UserError(
+                f"cannot write {path}: {reason}; free some space or pick another path, "
+                "then run the command again (nothing was written)"
+            ) from None
+        raise

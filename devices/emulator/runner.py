@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from edgenas.errors import UserError
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onnxruntime_perf_test")
@@ -103,14 +105,28 @@ def write_runner_script(path: str | Path) -> Path:
 
     Its interpreter is this Python, so it finds onnxruntime and edgenas.
     """
+    from edgenas.atomic import atomic_path
+
     path = Path(path)
-    path.write_text(
+    if path.is_dir():
+        raise UserError(
+            f"--write-runner {path} is a folder; give a file name, e.g. {path / 'perf_test'}"
+        )
+    script = (
         f"#!{sys.executable}\n"
         "import sys\n"
         "from edgenas.devices.emulator.runner import main\n"
         "sys.exit(main())\n"
     )
-    path.chmod(0o755)
+    try:
+        with atomic_path(path) as tmp:  # whole or not at all
+            tmp.write_text(script)
+            tmp.chmod(0o755)
+    except OSError as err:
+        raise UserError(
+            f"cannot write the runner {path}: {err.strerror or type(err).__name__}"
+        ) from None
+    path.chmod(0o755)  # atomic_path gives the umask's mode; a runner must be executable
     return path
 
 

@@ -7,6 +7,10 @@ import json
 
 from edgenas.cli.common import add_command
 from edgenas.errors import UserError
+from edgenas.parsing import number
+
+# The emulated phone stops by itself; a week is the longest it may be asked to stay.
+MAX_LIFETIME_S = 7 * 24 * 3600.0
 
 
 def register(subparsers) -> None:
@@ -91,9 +95,22 @@ def register(subparsers) -> None:
             "  edgenas profile model.onnx --device pixel3a"
         ),
     )
-    emulate.add_argument("--port", type=int, default=5038, help="loopback port to listen on")
     emulate.add_argument(
-        "--lifetime", type=float, default=1800, help="stop after this many seconds"
+        "--port",
+        type=number(int, minimum=1, maximum=65535),
+        default=5038,
+        help="loopback port to listen on (1-65535)",
+    )
+    emulate.add_argument(
+        "--lifetime",
+        type=number(
+            float,
+            above=0,
+            maximum=MAX_LIFETIME_S,
+            choices_text=f"a positive number of seconds up to {MAX_LIFETIME_S:.0f} (a week)",
+        ),
+        default=1800,
+        help="stop after this many seconds",
     )
     emulate.add_argument(
         "--write-runner",

@@ -6,14 +6,17 @@ import argparse
 import json
 import sys
 
-from edgenas.cli.common import add_command, parse_input_shape
+from edgenas.cli.common import add_command, parse_input_shape, parse_list
+from edgenas.cli.profile_cmd import add_threads_argument, check_output_file
 from edgenas.errors import UserError
+from edgenas.parsing import check_input_fits, number
+
+# More calibration networks than this would take days on a phone; a typo, not a plan.
+MAX_NETWORKS = 10_000
 
 
 def _table_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--threads", type=int, default=None, help="intra-op threads (default: device entry's)"
-    )
+    add_threads_argument(parser)
     parser.add_argument(
         "--table", default=None, help="table file (default ~/.cache/edgenas/latency/DEVICE-tN.json)"
     )
@@ -78,20 +81,36 @@ def register_calibrate(actions) -> None:
     calibrate.add_argument("device", help="device name")
     calibrate.add_argument("--space", default="ldp", choices=["ldp"], help="search space")
     calibrate.add_argument("--input", default="240x320", help="input HxW (or NxCxHxW)")
-    calibrate.add_argument("--n", type=int, default=25, help="networks to measure")
-    calibrate.add_argument("--seed", type=int, default=0, help="sampling seed")
+    calibrate.add_argument(
+        "--n",
+        type=number(int, minimum=1, maximum=MAX_NETWORKS),
+        default=25,
+        help="networks to measure",
+    )
+    calibrate.add_argument("--seed", type=number(int, minimum=0), default=0, help="sampling seed")
     calibrate.add_argument("--scales", default="2,3", help="scale counts to sample from")
     _table_arguments(calibrate)
     calibrate.add_argument("--json", action="store_true", help="print the summary as JSON")
     calibrate.set_defaults(func=run_calibrate)
 
 
+def _input_shape(text: str) -> tuple[int, ...]:
+    """--input as NCHW, refused in one line when it cannot fit this machine's memory."""
+    shape = parse_input_shape(text)
+    check_input_fits(shape, "--input")
+    return shape
+
+
+def _check_table(args: argparse.Namespace) -> None:
+    """--table must be a file that can be written (checked before anything is measured)."""
+    if args.table is not None:
+        check_output_file(args.table, "--table")
+
+
 def _measurer(args: argparse.Namespace, log):
     from edgenas.devices.catalog import load_catalog
     from edgenas.latency_table import Measurer
 
-    if args.threads is not None and args.threads < 1:
-        raise UserError("--threads must be >= 1")
     entry = load_catalog(args.devices_file).get(args.device)
     options = {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
     return Measurer(
@@ -104,15 +123,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from edgenas.latency_table import calibrate
     from edgenas.space.ldp import LDPSpace
 
-    if args.n < 1:
-        raise UserError("--n must be >= 1")
+    scales = parse_list(args.scales, "--scales")
     try:
-        scales = tuple(int(s) for s in args.scales.split(","))
         genotypes = LDPSpace().sample_unique(args.n, args.seed, scales=scales)
     except ValueError as err:
         raise UserError(f"bad --scales {args.scales!r}: {err}") from None
     task = parse_task(args.task)
-    shape = parse_input_shape(args.input)
+    shape = _input_shape(args.input)
+    _check_table(args)
     quiet = args.json
     measurer = _measurer(args, None if quiet else lambda m: sys.stderr.write(m + "\n"))
     try:
@@ -145,7 +163,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     genotype = parse_genotype(args.genotype)
     task = parse_task(args.task)
-    shape = parse_input_shape(args.input)
+    shape = _input_shape(args.input)
+    _check_table(args)
     measurer = _measurer(args, None)
     try:
         if not measurer.table.calibration:

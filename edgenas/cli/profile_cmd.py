@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from edgenas.cli.common import add_command, parse_input_shape
+from edgenas.cli.common import add_command, parse_genotype, parse_input_shape, parse_task
 from edgenas.cli.model_args import add_model_arguments, model_from_args
+from edgenas.devices.catalog import MAX_COOLDOWN_S, MAX_THREADS
 from edgenas.errors import UserError
+from edgenas.parsing import check_input_fits, number
+
+# Upper bounds of the protocol options: far above any useful measurement, low enough
+# that a typo (--runs 5000000) is refused instead of running for days. Timed runs are
+# also what Protocol.max_runs caps a --min-time session at.
+MAX_RUNS = 100_000
+MAX_SESSIONS = 1000
+MAX_SECONDS = 3600.0
 
 EPILOG = """\
 examples:
@@ -27,22 +37,52 @@ runner first: `edgenas devices setup pixel3a --runner PATH/onnxruntime_perf_test
 
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    """The measurement options shared by `profile` and `devices calibrate`."""
+    """The measurement options shared by `profile` and `devices calibrate`.
+
+    Every number is range-checked while the command line is parsed, so a bad value is
+    one line naming the option before anything is loaded or measured.
+    """
     group = parser.add_argument_group("measurement protocol")
-    group.add_argument("--runs", type=int, default=50, help="timed runs per session")
-    group.add_argument("--warmup", type=int, default=10, help="warm-up runs per session")
-    group.add_argument("--sessions", type=int, default=3, help="separate sessions")
     group.add_argument(
-        "--min-time", type=float, default=0.0, help="keep timing until at least this many seconds"
+        "--runs",
+        type=number(int, minimum=1, maximum=MAX_RUNS),
+        default=50,
+        help="timed runs per session",
+    )
+    group.add_argument(
+        "--warmup",
+        type=number(int, minimum=0, maximum=MAX_RUNS),
+        default=10,
+        help="warm-up runs per session",
+    )
+    group.add_argument(
+        "--sessions",
+        type=number(int, minimum=1, maximum=MAX_SESSIONS),
+        default=3,
+        help="separate sessions",
+    )
+    group.add_argument(
+        "--min-time",
+        type=number(float, minimum=0, maximum=MAX_SECONDS),
+        default=0.0,
+        help="keep timing until at least this many seconds",
     )
     group.add_argument(
         "--cooldown",
-        type=float,
+        type=number(float, minimum=0, maximum=MAX_COOLDOWN_S),
         default=None,
         help="seconds between sessions (default: the device entry's cooldown_s)",
     )
-    group.add_argument(
-        "--threads", type=int, default=None, help="intra-op threads (default: device entry's)"
+    add_threads_argument(group)
+
+
+def add_threads_argument(parser) -> None:
+    """``--threads N`` (1 to the catalog's limit); `predict` and `calibrate` use it too."""
+    parser.add_argument(
+        "--threads",
+        type=number(int, minimum=1, maximum=MAX_THREADS),
+        default=None,
+        help="intra-op threads (default: device entry's)",
     )
 
 
@@ -112,35 +152,78 @@ def backend_options(args: argparse.Namespace, entry) -> dict:
     return {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
 
 
+def check_output_file(path: str, option: str) -> None:
+    """Refuse an output path that cannot be written, before any measuring starts.
+
+    ``path`` must not be a folder, and the nearest folder that exists on its way must
+    be a writable folder (missing folders are created when the file is written).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(
+            f"{option} {path} is a folder; give a file name, e.g. {target / 'out.json'}"
+        )
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder; pick another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: cannot write in {parent} (permission denied)")
+
+
+def check_model_file(path: str) -> None:
+    """The model argument must be an existing file (a folder or a typo is one line)."""
+    model = Path(path)
+    if model.is_dir():
+        raise UserError(f"model {path} is a folder; give an .onnx (or .xml, .pt) file")
+    if not model.is_file():
+        raise UserError(f"model file {path} not found")
+
+
 def run_profile(args: argparse.Namespace) -> int:
     from edgenas.devices.catalog import load_catalog
     from edgenas.devices.profile import profile_model
     from edgenas.devices.result import write_atomic
 
+    # Everything the command line alone decides is checked here, before a model is
+    # exported or a device is touched.
     if (args.model is None) == (args.genotype is None):
         raise UserError("give either an ONNX file or --genotype STR (with --task and --input)")
-    if args.threads is not None and args.threads < 1:
-        raise UserError("--threads must be >= 1")
     catalog = load_catalog(args.devices_file)
     entry = catalog.get(args.device)
     protocol = protocol_from_args(args, entry)
+    if args.layers and entry.backend == "adb":
+        raise UserError(
+            f"device {entry.name} cannot report per-layer times (its runner prints totals "
+            "only); drop --layers or profile on cpu / openvino-cpu"
+        )
+    shape = None
+    if args.input is not None:
+        shape = parse_input_shape(args.input)
+        check_input_fits(shape, "--input")
+    if args.genotype is not None:
+        if shape is None:
+            raise UserError("--genotype needs --input, e.g. --input 1x3x240x320")
+        parse_genotype(args.genotype)
+        parse_task(args.task)
+    else:
+        check_model_file(args.model)
+    if args.json not in (None, "-"):
+        check_output_file(args.json, "--json")
     quiet = args.json == "-"
     with tempfile.TemporaryDirectory(prefix="edgenas-profile-") as tmp:
         input_shapes = None
         if args.genotype is not None:
-            if args.input is None:
-                raise UserError("--genotype needs --input, e.g. --input 1x3x240x320")
             model_path = _export_genotype(args, Path(tmp))
         elif str(args.model).endswith(".pt"):
             model_path, input_shapes = _export_checkpoint(args, Path(tmp))
         else:
             model_path = args.model
-            if args.input is not None:
+            if shape is not None:
                 from edgenas.devices.modelinfo import shapes_for_single_input
 
-                if not Path(model_path).is_file():
-                    raise UserError(f"model file {model_path} not found")
-                input_shapes = shapes_for_single_input(model_path, parse_input_shape(args.input))
+                input_shapes = shapes_for_single_input(model_path, shape)
 
         def progress(i, timings):
             if not quiet:

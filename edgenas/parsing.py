@@ -72,7 +72,7 @@ def parse_genotype(text: str):
 
 def parse_task(text: str) -> str:
     """Canonical task name; an unknown task becomes a one-line UserError."""
-    from edgenas.models.builder import canonical_task
+    from edgenas.task_names import canonical_task  # torch-free (builder re-exports it)
 
     try:
         return canonical_task(text)

@@ -150,3 +150,57 @@ def test_disconnect_mid_run_discards_everything(phone, runner, tiny_onnx, tmp_pa
     assert "disconnected or stopped answering during the run" in err
     assert "partial results discarded" in err
     assert not out.exists()
+
+
+ONE_SESSION = Protocol(warmup_runs=0, runs=2, sessions=1)
+
+
+def _set_up(runner: Path):
+    from edgenas.devices.backends.android import AndroidBackend
+    from edgenas.devices.catalog import load_catalog
+
+    backend = AndroidBackend(load_catalog().get("pixel3a"))
+    backend.setup(runner)
+    return backend
+
+
+def test_a_measurement_session_uses_a_bounded_number_of_connections(phone, runner, tmp_path):
+    """One Measurer (what `predict` and the search use) reaches the phone once; each
+    further model is one push and one command per session. A fresh connection set per
+    part made one prediction open about 1,000 connections (35 parts)."""
+    from torch import nn
+
+    from edgenas.latency_table import Measurer
+
+    _set_up(runner)
+    measurer = Measurer("pixel3a", table_path=tmp_path / "t.json", network_protocol=ONE_SESSION)
+    counts = []
+    try:
+        for width in (4, 8, 12):
+            start = phone.connections
+            measurer.measure_network(nn.Conv2d(3, width, 3), (1, 3, 16, 16))
+            counts.append(phone.connections - start)
+    finally:
+        measurer.close()
+    assert counts[0] <= 8, counts  # choosing and describing the phone, once
+    assert counts[1:] == [2, 2], counts  # push + one session
+
+
+def test_a_250_character_model_name_is_shortened_on_the_phone(phone, runner, tiny_onnx, tmp_path):
+    long = tmp_path / ("m" * 245 + ".onnx")
+    long.write_bytes(tiny_onnx.read_bytes())
+    _set_up(runner)
+    assert profile_model(long, "pixel3a", ONE_SESSION).median_ms > 0
+    [pushed] = phone.host_path("/data/local/tmp/edgenas/models").glob("*/*")
+    assert pushed.name.startswith("mmmm") and pushed.name.endswith(".onnx")
+    assert len(pushed.name.encode()) <= 120
+
+
+def test_a_file_the_phone_refuses_is_named_with_its_reason(phone, runner, tiny_onnx):
+    """The phone's own FAIL reason is reported, not a lost device."""
+    backend = _set_up(runner)
+    remote = "/data/local/tmp/edgenas/" + "x" * 300 + ".onnx"  # over the 255-byte limit
+    with pytest.raises(UserError, match=r"refused the file .* File name too long"):
+        backend._push(tiny_onnx, remote)
+    # the connection was answered, not dropped: the phone is still usable
+    assert backend.availability().usable

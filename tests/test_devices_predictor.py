@@ -128,3 +128,47 @@ def test_latency_is_predicted_for_the_head_that_will_be_deployed(tmp_path, capsy
     assert main(["profile", "--genotype", default_genotype("sr"), "--task", "depth",
                  "--scale", "4", "--input", "1x3x8x8"]) == 2  # fmt: skip
     assert "--scale does not apply to task 'depth'" in capsys.readouterr().err
+
+
+def test_table_save_on_a_full_disk_leaves_nothing(tmp_path):
+    """A table that cannot be written is one line naming it; no partial file, and the
+    folders made for it are gone again."""
+    import resource
+
+    from edgenas.errors import UserError
+
+    table = LatencyTable("cpu", 1, entries={"stem|3>16s2|3x32x48": 1.0})
+    target = tmp_path / "new" / "deeper" / "cpu-t1.json"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, hard))  # the table is a few hundred bytes
+    try:
+        with pytest.raises(UserError, match=f"cannot write {target}"):
+            table.save(target)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_tables_are_one_line(tmp_path):
+    from edgenas.errors import UserError
+
+    path = tmp_path / "t.json"
+    for text, says in [
+        ("[1, 2]", "not an edgenas.latency-table/v1"),
+        ('{"schema": "edgenas.latency-table/v1", "device": "cpu"}', "damaged"),
+        (
+            '{"schema": "edgenas.latency-table/v1", "device": "cpu", "entries": {"a": "x"}}',
+            "damaged",
+        ),
+        (
+            '{"schema": "edgenas.latency-table/v1", "device": "cpu", "entries": {"a": NaN}}',
+            "non-finite",
+        ),
+        (b"\xff\xfe", "cannot read"),
+    ]:
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        with pytest.raises(UserError, match=says):
+            LatencyTable.load(path)

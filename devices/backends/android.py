@@ -54,10 +54,16 @@ RUN_TIMEOUT_S = 600
 def adb_address() -> tuple[str, int]:
     """Host and port of the adb server (ANDROID_ADB_SERVER_HOST / _PORT, read now)."""
     host = os.environ.get("ANDROID_ADB_SERVER_HOST", "127.0.0.1")
+    text = os.environ.get("ANDROID_ADB_SERVER_PORT", "5037")
     try:
-        port = int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+        port = int(text)
     except ValueError:
-        raise UserError("ANDROID_ADB_SERVER_PORT must be a port number") from None
+        port = 0
+    if not 1 <= port <= 65535:
+        raise UserError(
+            f"ANDROID_ADB_SERVER_PORT must be a port number from 1 to 65535, got {text!r}; "
+            "set it to the port the adb server listens on (5037 by default)"
+        )
     return host, port
 
 

@@ -101,26 +101,31 @@ def _input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _check_table(args: argparse.Namespace) -> None:
-    """--table must be a file that can be written (checked before anything is measured)."""
-    if args.table is not None:
-        check_output_file(args.table, "--table")
+def _open_table(args: argparse.Namespace):
+    """The device's catalog entry and latency table, both checked before torch loads.
 
-
-def _measurer(args: argparse.Namespace, log):
+    --table must be a file that can be written; an existing table must be readable and
+    belong to this device and thread count.
+    """
     from edgenas.devices.catalog import load_catalog
-    from edgenas.latency_table import Measurer
+    from edgenas.devices.predictor import LatencyTable
 
     entry = load_catalog(args.devices_file).get(args.device)
+    if args.table is not None:
+        check_output_file(args.table, "--table")
+    threads = args.threads if args.threads is not None else entry.threads
+    return entry, LatencyTable.open(entry.name, threads, args.table)
+
+
+def _measurer(args: argparse.Namespace, entry, table, log):
+    from edgenas.latency_table import Measurer
+
     options = {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
-    return Measurer(
-        entry, threads=args.threads, table_path=args.table, backend_options=options, log=log
-    )
+    return Measurer(entry, threads=args.threads, table=table, backend_options=options, log=log)
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from edgenas.cli.common import parse_task
-    from edgenas.latency_table import calibrate
     from edgenas.space.ldp import LDPSpace
 
     scales = parse_list(args.scales, "--scales")
@@ -130,9 +135,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise UserError(f"bad --scales {args.scales!r}: {err}") from None
     task = parse_task(args.task)
     shape = _input_shape(args.input)
-    _check_table(args)
+    entry, table = _open_table(args)
+    from edgenas.latency_table import calibrate  # torch: only once the input is known good
+
     quiet = args.json
-    measurer = _measurer(args, None if quiet else lambda m: sys.stderr.write(m + "\n"))
+    log = None if quiet else lambda m: sys.stderr.write(m + "\n")
+    measurer = _measurer(args, entry, table, log)
     try:
         summary = calibrate(measurer, genotypes, task, shape)
     finally:
@@ -159,13 +167,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from edgenas.cli.common import parse_genotype, parse_task
-    from edgenas.latency_table import predict_latency, timing_model
 
     genotype = parse_genotype(args.genotype)
     task = parse_task(args.task)
     shape = _input_shape(args.input)
-    _check_table(args)
-    measurer = _measurer(args, None)
+    entry, table = _open_table(args)
+    # torch: only once the input is known good
+    from edgenas.latency_table import predict_latency, timing_model
+
+    measurer = _measurer(args, entry, table, None)
     try:
         if not measurer.table.calibration:
             sys.stderr.write(

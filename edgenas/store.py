@@ -181,9 +181,19 @@ def _command_line() -> str:
 def _read_holder(fd: int) -> str:
     text = os.pread(fd, 512, 0).decode(errors="replace").strip()
     pid, _, command = text.partition(" ")
-    if not pid.isdigit():
-        return "another process"
+    if not pid.isdigit() or not _alive(int(pid)):
+        return "another process"  # it took the lock and has not written its id yet
     return f"process {pid}" + (f" ({command})" if command else "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def writer_pid(run_dir: str | Path) -> int | None:
@@ -275,7 +285,16 @@ def store_path(run_dir: str | Path) -> Path:
     return path if path.suffix == ".sqlite" else path / STORE_FILENAME
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, readonly: bool, transient: bool = False) -> sqlite3.Connection:
+    if transient:
+        # A short look that must leave no trace (a refused resume writes nothing): a
+        # read-only URI connection would leave the WAL's -wal and -shm files behind,
+        # while the last ordinary connection to close removes them. query_only keeps
+        # it from writing anything else.
+        connection = sqlite3.connect(str(path), timeout=5.0)
+        connection.execute("PRAGMA query_only = ON")
+        connection.row_factory = sqlite3.Row
+        return connection
     if readonly:
         uri = f"file:{path.resolve()}?mode=ro"
         connection = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
@@ -371,11 +390,21 @@ class RunStore:
         return cls._open(store_path(run_dir), readonly=True)
 
     @classmethod
-    def _open(cls, path: Path, readonly: bool) -> RunStore:
+    def read_info(cls, run_dir: str | Path) -> RunInfo:
+        """The run's row, read without leaving any file behind (a refused ``--resume``
+        must write nothing); :class:`StoreError` when there is no usable store."""
+        store = cls._open(store_path(run_dir), readonly=True, transient=True)
+        try:
+            return store.run_info()
+        finally:
+            store.close()
+
+    @classmethod
+    def _open(cls, path: Path, readonly: bool, transient: bool = False) -> RunStore:
         if not path.is_file():
             raise StoreError(f"no run store at {path}")
         try:
-            connection = _connect(path, readonly)
+            connection = _connect(path, readonly, transient)
             tables = {
                 row["name"]
                 for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")

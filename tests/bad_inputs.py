@@ -7,7 +7,7 @@ checks all four for one command line run in a workspace folder: the folder's fil
 
 HOME and the cache folders point into the workspace, so a command that writes to a
 default location (a latency table cache, ``runs/``) is caught too; matplotlib's font
-cache is the one third-party write kept outside it.
+cache and onnxruntime's telemetry id are the third-party writes left out.
 
 Each area's table of cases lives in its own ``test_bad_inputs_*.py`` module and calls
 :func:`check_rejected`; ``pytest -k bad_inputs`` runs them all.
@@ -51,13 +51,20 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
             path = Path(root) / name
-            if "mpl-cache" in path.parts:
+            # Third-party writes that are not ours to prevent: matplotlib's font cache
+            # and onnxruntime's telemetry device id (~/.cache/Microsoft).
+            if "mpl-cache" in path.parts or "Microsoft" in path.parts:
                 continue
             try:
                 info = path.lstat()
             except FileNotFoundError:
                 continue
-            state[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns)
+            # A folder's own size and time change with any entry made in it (and
+            # removed again, e.g. SQLite's -wal file); the entries themselves count.
+            is_dir = path.is_dir() and not path.is_symlink()
+            state[str(path.relative_to(folder))] = (
+                (0, 0) if is_dir else (info.st_size, info.st_mtime_ns)
+            )
     return state
 
 
@@ -89,7 +96,7 @@ def run_in_workspace(
 def check_rejected(bad: BadInput, workspace: Path, *, preexec=None) -> subprocess.CompletedProcess:
     """Run ``bad`` in ``workspace``; assert exit 2, one stderr line containing its
     fragments, no traceback, and no file created, changed or removed."""
-    (workspace / "home").mkdir(exist_ok=True)
+    (workspace / "home" / ".cache").mkdir(parents=True, exist_ok=True)
     before = snapshot(workspace)
     result = run_in_workspace(bad.args, workspace, stdin=bad.stdin, env=bad.env, preexec=preexec)
     detail = f"\n$ edgenas {' '.join(bad.args)}\nexit {result.returncode}\nstderr:\n{result.stderr}"

@@ -239,45 +239,7 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        (["--task", "detection"], "unknown task"),
-        (["--data", "no/such/folder"], "does not exist"),
-        (["--device", "toaster"], "toaster"),
-        (["--device", "pixel3a"], "not usable"),
-        (["--target-params", "lots"], "bad count"),
-        (["--target-latency", "soon"], "bad latency"),
-        (["--alpha", "2"], "alpha"),
-        (["--alpha-grid", "0.4,x"], "--alpha-grid"),
-        (["--scales", "9"], "--scales"),
-        (["--channels", "0,8"], "channels"),
-        (["--parents", "50"], "parents"),
-        (["--name", "a/b"], "run name"),
-        (["--budget", "soon"], "bad duration"),
-        (["--budget", "1m", "--final-seconds", "60"], "larger --budget"),
-        (["--budget", "5m", "--final-steps", "10"], "final training in seconds"),
-        (["--preset", "huge"], "invalid choice"),
-        (["--ops", "conv,lstm"], "unknown op"),
-        (["--start-from", "S2:nonsense"], "bad"),
-        (["--start-from", "S2:" + "-".join(["micro_k3_se0_res_c8_n1"] * 12)], "not in the space"),
-        (["--resume", "runs/nothing"], "no run store"),
-        (["--resume", "runs/nothing", "--alpha", "0.9"], "drop --alpha"),
-    ],
-)
-def test_bad_input_fails_before_any_work(args, fragment, tmp_path):
-    env_port = {"ANDROID_ADB_SERVER_PORT": "1"}  # nothing listens there: no phone
-    result = subprocess.run(
-        [*edgenas_command(), "search", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env_port},
-        timeout=120,
-        check=False,
-    )
-    assert_one_line_error(result, fragment)
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+# Bad input to `edgenas search`: tests/test_bad_inputs_search.py.
 
 
 def test_final_model_and_baselines_train_at_the_final_input(tmp_path):

@@ -347,7 +347,7 @@ def _start_genotypes(text: str | None) -> tuple[str, ...] | None:
 def config_from_args(args: argparse.Namespace):
     """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
     from edgenas.baselines import parse_baselines
-    from edgenas.models.builder import canonical_task
+    from edgenas.task_names import canonical_task
     from edgenas.search.config import (
         parse_count,
         parse_duration,
@@ -485,17 +485,19 @@ def run_search_command(args: argparse.Namespace) -> None:
         console.print(f"[dim]{time.perf_counter() - start:7.1f}s[/] {message}")
         console.file.flush()  # progress must show at once, also when piped to a file
 
-    from edgenas.tasks.runner import set_threads
+    def set_torch_threads() -> None:
+        # One thread by default: a search runs many small models, and on a busy machine
+        # OpenMP threads that wait for each other slow small convolutions down by 10x or
+        # more. Use --executor process --workers N to use more cores. Called once the
+        # run is checked, so bad input is refused before torch loads.
+        from edgenas.tasks.runner import set_threads
 
-    # One thread by default: a search runs many small models, and on a busy machine
-    # OpenMP threads that wait for each other slow small convolutions down by 10x or
-    # more. Use --executor process --workers N to use more cores.
-    set_threads(args.torch_threads)
+        set_threads(args.torch_threads)
 
     if args.resume:
-        outcome = resume_search(args.resume, log)
+        outcome = resume_search(args.resume, log, prepare=set_torch_threads)
     else:
-        outcome = run_search(config_from_args(args), log)
+        outcome = run_search(config_from_args(args), log, prepare=set_torch_threads)
     console.print()
     console.print(f"[bold]best genotype[/] {outcome.best_genotype}")
     console.print(

@@ -24,16 +24,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgenas.errors import Interrupted, UserError
 from edgenas.search import objectives
 from edgenas.search.budget import BudgetPlan, plan_budget, spent_before
 from edgenas.search.config import SEARCH_VERSION, SearchConfig
-from edgenas.search.evaluation import CandidateEvaluator
-from edgenas.search.executor import InlineExecutor, ProcessExecutor
-from edgenas.search.ldp import LDPSearch
 from edgenas.search.recorder import Recorder
 from edgenas.store import RunStore, StoreError, StoreWriteError, store_path
+
+if TYPE_CHECKING:  # torch loads with these: only once a run really starts
+    from edgenas.search.evaluation import CandidateEvaluator
+    from edgenas.search.ldp import LDPSearch
 
 Log = Callable[[str], None]
 RUN_KIND = "ldp-search"
@@ -56,6 +58,8 @@ class SearchOutcome:
 
 
 def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
+    from edgenas.search.executor import InlineExecutor, ProcessExecutor
+
     if config.executor == "process":
         return ProcessExecutor(config, config.workers, config.torch_threads)
     return InlineExecutor(evaluator)
@@ -69,6 +73,8 @@ def _search(
     search_deadline: float | None = None,
 ) -> LDPSearch:
     """Run the search phase against a store (new or resumed); the caller owns ``evaluator``."""
+    from edgenas.search.ldp import LDPSearch
+
     executor = _make_executor(config, evaluator)
     try:
         search = LDPSearch(
@@ -81,24 +87,16 @@ def _search(
 
 
 def check_config(config: SearchConfig) -> None:
-    """Fail before any work on bad values: task, data, device, targets."""
-    from edgenas.devices.profile import resolve_device
-    from edgenas.tasks import get_task
+    """Fail before any work on bad values: task, sizes, folders, device, targets, data.
+
+    Cheap checks come first, so most bad input is refused before torch loads.
+    """
+    from edgenas.parsing import check_input_fits
 
     try:
         config.validate()
     except ValueError as err:
         raise UserError(str(err)) from None
-    get_task(config.task)
-    from edgenas.baselines import resolve_baselines
-
-    resolve_baselines(config.task, config.baselines)
-    try:
-        budget_plan(config)
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    from edgenas.parsing import check_input_fits
-
     for option, size in (
         ("--input", config.proxy_input),
         ("--final-input", config.final_input),
@@ -109,15 +107,12 @@ def check_config(config: SearchConfig) -> None:
     runs_dir = Path(config.runs_dir)
     if runs_dir.exists() and not runs_dir.is_dir():
         raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder for runs")
-    from edgenas.data.open import check_data  # every data file, before the run exists
-
-    check_data(config.task, config.data, config.val_data, fmt=config.data_format,
-               scale=config.scale, patch=min(config.proxy_input))  # fmt: skip
     if config.data is not None and not Path(config.data).is_dir():
         raise UserError(f"data folder {config.data} does not exist")
     if config.val_data is not None and not Path(config.val_data).is_dir():
         raise UserError(f"validation folder {config.val_data} does not exist")
     from edgenas.devices.backends import make_backend
+    from edgenas.devices.profile import resolve_device
 
     # The final model is always measured on the device, so it must be usable now.
     availability = make_backend(
@@ -125,6 +120,17 @@ def check_config(config: SearchConfig) -> None:
     ).availability()
     if not availability.usable:
         raise UserError(f"device {config.device} is not usable: {availability.reason}")
+    from edgenas.baselines import resolve_baselines
+
+    resolve_baselines(config.task, config.baselines)
+    try:
+        budget_plan(config)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    from edgenas.data.open import check_data  # every data file, before the run exists
+
+    check_data(config.task, config.data, config.val_data, fmt=config.data_format,
+               scale=config.scale, patch=min(config.proxy_input))  # fmt: skip
 
 
 def budget_plan(config: SearchConfig) -> BudgetPlan | None:
@@ -176,6 +182,8 @@ def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, l
             else RunStore.create(sub_dir, name=sub.run_name, kind=RUN_KIND, config=sub.to_dict())
         )
         with store:
+            from edgenas.search.evaluation import CandidateEvaluator
+
             evaluator = CandidateEvaluator(sub)
             try:
                 search = _search(sub, store, log, evaluator)
@@ -312,19 +320,26 @@ def _open_run(config: SearchConfig, run_dir: Path, resume: bool) -> RunStore:
 
 
 def run_search(
-    config: SearchConfig, log: Log | None = None, *, resume: bool = False
+    config: SearchConfig,
+    log: Log | None = None,
+    *,
+    resume: bool = False,
+    prepare: Callable[[], None] | None = None,
 ) -> SearchOutcome:
     """Run (or resume) a search and write its outputs; see the module docstring.
 
     The status says ``finished`` only once every output exists: the summary is stored
     first, then the report is written, then the status set. A run stopped in between
-    is completed by ``--resume`` without searching or training again.
+    is completed by ``--resume`` without searching or training again. ``prepare`` runs
+    once the run is checked and its store opened, before any work (e.g. torch threads).
     """
     log = log or print
     run_dir = Path(config.runs_dir) / config.run_name
     if not resume:
         config = with_planned_proxy(config)
     store = _open_run(config, run_dir, resume)
+    if prepare is not None:
+        prepare()
     if not resume:
         targets = ", ".join(f"{k} <= {v:g}" for k, v in config.targets().items())
         log(
@@ -390,6 +405,8 @@ def _search_and_finalise(
         if config.alpha_grid:
             chosen_alpha, grid_rows = _alpha_grid(config, run_dir, log)
         main_config = dataclasses.replace(config, alpha=chosen_alpha, subsample=1.0, alpha_grid=())
+        from edgenas.search.evaluation import CandidateEvaluator
+
         evaluator = CandidateEvaluator(main_config)
         search = _search(main_config, store, log, evaluator, search_deadline)
         ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
@@ -475,7 +492,9 @@ def _complete_outputs(store: RunStore, run_dir: Path, summary: dict) -> SearchOu
     )
 
 
-def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
+def resume_search(
+    run_dir: str | Path, log: Log | None = None, prepare: Callable[[], None] | None = None
+) -> SearchOutcome:
     """Continue a run from its store (deterministic replay, see :mod:`recorder`).
 
     ``run_dir`` may also name the store file itself (``runs/X/run.sqlite``). A store
@@ -486,8 +505,7 @@ def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
     if run_dir.is_file() and run_dir.suffix == ".sqlite":
         run_dir = run_dir.parent
     try:
-        with RunStore.open_readonly(run_dir) as reader:
-            info = reader.run_info()
+        info = RunStore.read_info(run_dir)
     except StoreError as err:
         raise UserError(str(err)) from None
     if info.kind != RUN_KIND:
@@ -502,7 +520,7 @@ def resume_search(run_dir: str | Path, log: Log | None = None) -> SearchOutcome:
             "its store stays readable (edgenas monitor), start a new run to search again"
         )
     config = dataclasses.replace(config, runs_dir=str(run_dir.parent), run_name=run_dir.name)
-    return run_search(config, log, resume=True)
+    return run_search(config, log, resume=True, prepare=prepare)
 
 
 def stored_config(run_dir: Path, data: object) -> SearchConfig:

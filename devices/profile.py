@@ -66,6 +66,11 @@ def profile_model(
             f"{model_path} is an OpenVINO IR: profile it on an OpenVINO device "
             "(e.g. --device openvino-cpu), or profile the ONNX file on this one"
         )
+    if Path(model_path).suffix == ".tflite" and entry.backend != "adb":
+        raise UserError(
+            f"{model_path} is a TensorFlow Lite model: only an Android device with the "
+            "benchmark_model runner measures those; profile the ONNX file here"
+        )
     model = inspect_model(model_path, input_shapes)
     owned = backend is None
     if owned:

@@ -115,6 +115,15 @@ CASES = [
         says="ANDROID_ADB_SERVER_PORT",
         ANDROID_ADB_SERVER_PORT="99999",
     ),
+    case(
+        "profile",
+        TINY,
+        "--device",
+        "pixel3a",
+        says="ANDROID_ADB_SERVER_PORT",
+        ANDROID_ADB_SERVER_PORT="abc",  # adbutils itself fails on it when imported
+    ),
+    case("profile", "model.tflite", says="TensorFlow Lite"),
     case("profile", "--genotype", GENOTYPE, says="needs --input"),
     case("profile", TINY, "--genotype", GENOTYPE, says="either"),
     case("profile", "--genotype", "S9:nope", "--input", "64x64", says="genotype"),
@@ -169,6 +178,7 @@ def workspace(tmp_path_factory) -> Path:
     _tiny_onnx(root / TINY)
     (root / "notes.onnx").write_text("not a model\n")
     (root / "empty.onnx").write_bytes(b"")
+    (root / "model.tflite").write_bytes(b"TFL3")
     (root / "folder").mkdir()
     for name, text in DEVICE_FILES.items():
         (root / name).write_text(text)

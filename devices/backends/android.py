@@ -10,8 +10,8 @@ query before each one, which is cached here). A backend therefore connects once,
 everything it needs about the phone in one shell command, and can be reused for many
 models (:class:`~edgenas.latency_table.Measurer` does): after that a model costs one
 push plus one shell command per session, whose tail also reads the battery
-temperature and thermal status. A latency-table prediction used to open about 400
-connections; see ``docs/devices.md`` for the figures.
+temperature and thermal status. One prediction with a fresh latency table (35 parts)
+opened 1,015 connections with a backend per part, 110 this way (docs/devices.md).
 """
 
 from __future__ import annotations
@@ -160,9 +160,11 @@ class AndroidBackend(Backend):
     # -- connection -------------------------------------------------------------------
 
     def _client(self):
+        # Before importing adbutils: it reads ANDROID_ADB_SERVER_PORT when imported and
+        # fails with a traceback on a value that is not a number.
+        host, port = adb_address()
         import adbutils
 
-        host, port = adb_address()
         # adbutils would spawn `adb start-server` on a refused connection; check first so
         # the user gets one clear line instead.
         if not _reachable(host, port):

@@ -170,13 +170,16 @@ def test_search_model_runs_at_any_size_and_its_checkpoint_re_exports(finished_ru
     assert_one_line_error(refused, "carry their own task")
 
 
-def _start_and_kill(args, cwd, name, trained=2):
-    """Start a search, SIGKILL it once it has trained ``trained`` candidates."""
+def _start_and_kill(args, cwd, name, trained=2, sig=signal.SIGKILL, while_running=None):
+    """Start a search, send ``sig`` once it has trained ``trained`` candidates (first
+    calling ``while_running(run_dir, pid)``); returns the run folder and the finished
+    process (its stderr read)."""
     process = subprocess.Popen(
         [*edgenas_command(), "search", *args, "--name", name],
         cwd=cwd,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     run_dir = cwd / "runs" / name
     deadline = time.time() + 240
@@ -189,21 +192,38 @@ def _start_and_kill(args, cwd, name, trained=2):
             time.sleep(0.2)
         else:
             pytest.fail(f"the search never trained {trained} candidates")
+        if while_running is not None:
+            while_running(run_dir, process.pid)
     finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    return run_dir
+        os.kill(process.pid, sig)
+        _, stderr = process.communicate(timeout=120)
+    process.stderr_text = stderr
+    return run_dir, process
 
 
 def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
     full_candidates, full_kinds, full_info = _snapshot(finished_run[0] / "runs" / "full")
     # Kill in the middle of the tabu search: after the second training.
-    run_dir = _start_and_kill([*FAST, "--baselines", "none"], tmp_path, "killed")
+    run_dir, _ = _start_and_kill([*FAST, "--baselines", "none"], tmp_path, "killed")
     _, killed_kinds, killed_info = _snapshot(run_dir)
     assert killed_info.status == "running" and "run_finished" not in killed_kinds
 
-    resumed = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    # Two resumes at once: one continues the run, the other is refused without writing
+    # (the run's lock), so the run equals an uninterrupted one, with no duplicates.
+    both = [
+        subprocess.Popen(
+            [*edgenas_command(), "search", "--resume", str(run_dir)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = sorted((p.wait(timeout=240), p.stderr.read()) for p in both)
+    (ok, _), (refused, message) = outcomes
+    assert (ok, refused) == (0, 2), outcomes
+    assert "being written by process" in message or "has finished" in message, message
     candidates, kinds, info = _snapshot(run_dir)
     assert info.status == "finished"
     assert candidates == full_candidates
@@ -223,8 +243,25 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
     args = [a if a != "--target-params" else "--target-latency" for a in FAST]
     args += ["--baselines", "none"]  # the replay is under test, not the baselines
     args[args.index("--target-latency") + 1] = "3ms"
-    run_dir = _start_and_kill(args, tmp_path, "latency", trained=3)
+
+    def second_writer(run_dir, pid):
+        with RunStore.open_readonly(run_dir) as store:
+            events = store.last_event_id()
+        refused = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
+        assert_one_line_error(refused, f"being written by process {pid}")
+        with RunStore.open_readonly(run_dir) as store:
+            kinds = [e.kind for e in store.events(after_id=events)]
+        assert "run_resumed" not in kinds and "run_failed" not in kinds
+
+    # SIGTERM (a CI timeout, `kill`): the run says it was interrupted and how to go on.
+    run_dir, process = _start_and_kill(
+        args, tmp_path, "latency", trained=3, sig=signal.SIGTERM, while_running=second_writer
+    )
+    assert process.returncode == 143, process.stderr_text
+    assert f"edgenas search --resume {run_dir.relative_to(tmp_path)}" in process.stderr_text
+    assert "Traceback" not in process.stderr_text
     with RunStore.open_readonly(run_dir) as store:
+        assert store.run_info().status == "interrupted"
         before = [(e.id, e.kind, e.candidate_id) for e in store.events()]
     resumed = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
@@ -258,3 +295,41 @@ def test_final_model_and_baselines_train_at_the_final_input(tmp_path):
     assert info.config["final_input"] == [48, 64] and info.config["proxy_input"] == [32, 40]
     (baseline,) = info.summary["baselines"]
     assert baseline["name"] == "unet" and baseline["steps"] == 2
+
+
+def test_a_run_killed_while_writing_its_outputs_is_completed_by_resume(tmp_path):
+    # The status says finished only once the report exists: kill -9 just after the
+    # summary is stored (the report takes a second or more to draw), then resume.
+    process = subprocess.Popen(
+        [*edgenas_command(), "search", *FAST, "--baselines", "none", "--name", "final"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = tmp_path / "runs" / "final"
+    deadline = time.time() + 240
+    try:
+        while not (run_dir / "run.sqlite").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        with RunStore.open_readonly(run_dir) as store:
+            while store.run_info().summary is None and time.time() < deadline:
+                time.sleep(0.002)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not (run_dir / "report.md").exists(), "killed too late: the report was written"
+    with RunStore.open_readonly(run_dir) as store:
+        assert store.run_info().status == "running"
+        trained_before = len(store.events(kinds=("candidate_trained",)))
+    checkpoint_time = (run_dir / "best.pt").stat().st_mtime_ns
+
+    resumed = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert "writing the missing outputs" in resumed.stdout
+    assert (run_dir / "report.md").is_file() and (run_dir / "progress.png").is_file()
+    assert "status **finished**" in (run_dir / "report.md").read_text()
+    with RunStore.open_readonly(run_dir) as store:
+        assert store.run_info().status == "finished"
+        assert len(store.events(kinds=("run_finished",))) == 1
+        assert len(store.events(kinds=("candidate_trained",))) == trained_before
+    assert (run_dir / "best.pt").stat().st_mtime_ns == checkpoint_time  # not trained again

@@ -150,7 +150,6 @@ class AndroidBackend(Backend):
         self._governors: dict[int, str] = {}
         self._battery_c: float | None = None
         self._thermal: int | None = None
-        self._runner_present = False
         self._push_mkdir = False
         self._remote_model: str | None = None
         self._runner: dict | None = None

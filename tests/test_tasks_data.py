@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from data_helpers import camvid, grey, nyu, sr_folder, striped_labels, write_png
 from PIL import Image
 
 from edgenas.data import detect_format, open_dataset
@@ -275,3 +277,184 @@ def test_sr_training_skips_images_smaller_than_the_patch(tmp_path):
     assert data.skipped == 1 and len(data) == 2
     with pytest.raises(UserError, match="smaller than the HR patch 48x48"):
         open_dataset("sr", tmp_path, "all", scale=2, train=True, patch=24)
+
+
+# ----- 16-bit files and the whole-set checks (issue 15) -----------------------------------
+
+
+def test_16bit_rgb_png_reads_as_v_over_65535(tmp_path):
+    from edgenas.data.base import read_rgb
+
+    values = np.random.default_rng(0).integers(0, 65536, (12, 16, 3), dtype=np.uint16)
+    values[0, 0] = (0, 65535, 32768)
+    write_png(tmp_path / "a.png", values)
+    pixels = read_rgb(tmp_path / "a.png")
+    assert pixels.dtype == np.uint8 and pixels.shape == (12, 16, 3)
+    assert np.array_equal(pixels, np.round(values / 257).astype(np.uint8))
+    assert pixels[0, 0].tolist() == [0, 255, 128]  # not clipped, not just the high byte
+    # Through a dataset: the image tensor is v / 65535 to within half an 8-bit step.
+    write_png(tmp_path / "sr" / "a.png", values)
+    _lr, hr = open_dataset("sr", tmp_path / "sr", "all", scale=2)[0]
+    expected = torch.from_numpy(values.astype(np.float32) / 65535).permute(2, 0, 1)
+    assert float((hr - expected).abs().max()) <= 0.5 / 255 + 1e-6
+
+
+def test_16bit_grey_and_rgba_pngs_are_not_clipped_to_white(tmp_path):
+    from edgenas.data.base import read_rgb
+
+    grey = np.array([[0, 1000, 30000, 65535]], np.uint16)
+    write_png(tmp_path / "grey.png", grey)
+    assert read_rgb(tmp_path / "grey.png")[0, :, 0].tolist() == [0, 4, 117, 255]
+    rgba = np.concatenate([np.stack([grey] * 3, axis=2), np.full((1, 4, 1), 9, np.uint16)], 2)
+    write_png(tmp_path / "rgba.png", rgba)
+    assert read_rgb(tmp_path / "rgba.png")[0, :, 1].tolist() == [0, 4, 117, 255]
+
+
+def test_16bit_labels_are_class_ids(tmp_path):
+    wide = (np.arange(32 * 32).reshape(32, 32) % 12).astype(np.uint16)
+    camvid(tmp_path, labels=lambda split, i: wide)
+    data = open_dataset("segmentation", tmp_path, "val", size=None)
+    data.check_files()
+    assert torch.equal(data[0][1], torch.from_numpy(wide.astype(np.int64)))
+
+
+def test_16bit_cityscapes_label_ids_map_and_ids_above_255_are_refused(tmp_path):
+    name = "aachen_000000_000019"
+    _rgb(tmp_path / "leftImg8bit" / "val" / "aachen" / f"{name}_leftImg8bit.png", 1, 4)
+    label = tmp_path / "gtFine" / "val" / "aachen" / f"{name}_gtFine_labelIds.png"
+    write_png(label, np.array([[7, 26, 0, 200]], np.uint16))
+    data = open_dataset("segmentation", tmp_path, "val", size=None)
+    assert data[0][1][0].tolist() == [0, 13, 255, 255]
+    write_png(label, np.array([[7, 26, 0, 300]], np.uint16))
+    with pytest.raises(UserError, match=r"label 300 in .*labelIds\.png is outside .*0-255"):
+        data.check_files()
+    with pytest.raises(UserError, match="label 300"):
+        data[0]  # the same check guards every sample read
+
+
+def test_labels_outside_the_classes_name_the_first_file_and_value(tmp_path):
+    def labels(split, i):
+        label = striped_labels()
+        if split == "val" and i == 2:
+            label[5, 5] = 200
+        return label
+
+    camvid(tmp_path, labels=labels)
+    train = open_dataset("segmentation", tmp_path, "train")
+    train.check_files()  # the bad file is in val only
+    val = open_dataset("segmentation", tmp_path, "val")
+    with pytest.raises(UserError, match=r"label 200 in .*valannot/f2\.png is outside .*0-10"):
+        val.check_files()
+
+
+def test_camvid_255_is_unlabelled_like_11(tmp_path):
+    camvid(tmp_path, labels=lambda split, i: np.array([[3, 255, 11, 0] * 8] * 32, np.uint8))
+    for split in ("train", "val"):
+        open_dataset("segmentation", tmp_path, split).check_files()  # no error
+    data = open_dataset("segmentation", tmp_path, "val", size=None)
+    assert data[0][1][0, :4].tolist() == [3, 11, 11, 0]
+
+
+def test_a_split_without_one_labelled_pixel_is_refused(tmp_path):
+    camvid(tmp_path, labels=lambda split, i: np.full((32, 32), 11 if split == "val" else 3))
+    with pytest.raises(UserError, match=r"every label pixel of the val split .* is 11"):
+        open_dataset("segmentation", tmp_path, "val").check_files()
+
+
+def test_a_file_changed_after_a_check_is_checked_again(tmp_path):
+    camvid(tmp_path)
+    data = open_dataset("segmentation", tmp_path, "train")
+    data.check_files()
+    bad = striped_labels()
+    bad[0, 0] = 99
+    grey(tmp_path / "trainannot" / "f1.png", bad)
+    os.utime(tmp_path / "trainannot" / "f1.png", ns=(1, 1))  # a new modification time
+    with pytest.raises(UserError, match=r"label 99 in .*f1\.png"):
+        open_dataset("segmentation", tmp_path, "train").check_files()
+
+
+def test_8bit_depth_png_is_refused_naming_the_file_and_the_format(tmp_path):
+    nyu(tmp_path, depth_mm=lambda i: np.full((32, 32), 120, np.uint8))
+    data = open_dataset("depth", tmp_path, "train")
+    with pytest.raises(UserError, match=r"depth PNG .*d0\.png is 8-bit; .*16-bit in millimetres"):
+        data.check_files()
+    with pytest.raises(UserError, match="8-bit"):
+        data[0]
+
+
+def test_depth_maps_without_a_valid_pixel_are_counted_and_named(tmp_path):
+    nyu(tmp_path, depth_mm=lambda i: np.zeros((32, 32), np.uint16) if i in (1, 2) else None)
+    for i in (0, 3):
+        (tmp_path / "depth" / f"d{i}.png").unlink()
+        np.save(tmp_path / "depth" / f"d{i}.npy", np.full((32, 32), 2500.0, np.float32))  # mm
+    with pytest.raises(UserError, match=r"4 of the 4 depth maps .* no valid pixel .* first .*d0"):
+        open_dataset("depth", tmp_path, "all").check_files()
+
+
+def test_partly_valid_depth_is_accepted_and_scored(tmp_path):
+    from edgenas.metrics import DepthMeter
+
+    def half_valid(i):
+        depth = np.full((32, 32), 2000, np.uint16)
+        depth[:, : 8 * i] = 0  # 0 to 3 quarters invalid
+        return depth
+
+    nyu(tmp_path, depth_mm=half_valid)
+    data = open_dataset("depth", tmp_path, "all", size=None)
+    data.check_files()
+    meter = DepthMeter()
+    targets = torch.stack([data[i][1] for i in range(len(data))] + [torch.zeros(1, 32, 32)])
+    meter.update(torch.full_like(targets, 2.0), targets)
+    metrics = meter.compute()
+    assert meter.count == 4  # the all-invalid target is skipped, not averaged in as NaN
+    assert metrics["rel"] == 0.0 and metrics["delta1"] == 1.0
+
+
+def test_sr_images_too_small_to_score_and_lr_larger_than_hr_are_refused(tmp_path):
+    sr_folder(tmp_path / "small", size=18)
+    with pytest.raises(UserError, match=r"too small to score at x4: .* 19x19"):
+        open_dataset("sr", tmp_path / "small", "all", scale=4).check_files()
+    open_dataset("sr", tmp_path / "small", "all", scale=2).check_files()  # 18 >= 2*2+11
+    for i in range(2):
+        _rgb(tmp_path / "paired" / "HR" / f"p{i}.png", 32, 32, seed=i)
+        _rgb(tmp_path / "paired" / "LR" / f"p{i}.png", 24, 24, seed=i)
+    with pytest.raises(UserError, match=r"LR .*p0\.png \(24x24\) x2 is larger than HR"):
+        open_dataset("sr", tmp_path / "paired", "all", scale=2).check_files()
+
+
+def test_corrupt_and_32bit_images_are_found_by_the_check(tmp_path):
+    camvid(tmp_path)
+    whole = (tmp_path / "train" / "f1.png").read_bytes()
+    (tmp_path / "train" / "f1.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match=r"cannot read image .*train/f1\.png"):
+        open_dataset("segmentation", tmp_path, "train").check_files()
+    Image.fromarray(np.zeros((32, 32), np.float32)).save(tmp_path / "float.tif")
+    from edgenas.data.base import image_size, read_rgb
+
+    for read in (image_size, read_rgb):
+        with pytest.raises(UserError, match=r"float.tif is 32-bit float"):
+            read(tmp_path / "float.tif")
+
+
+def test_a_grey_image_in_an_rgb_set_is_read_as_rgb(tmp_path):
+    camvid(tmp_path)
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(tmp_path / "train" / "f0.png")
+    data = open_dataset("segmentation", tmp_path, "train", size=None)
+    data.check_files()
+    assert torch.allclose(data[0][0], torch.full((3, 32, 32), 90 / 255))
+
+
+def test_data_folder_and_format_checks_say_what_is_wrong(tmp_path):
+    from edgenas.data.open import check_folder, check_format
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        check_folder("--data", tmp_path / "file")
+    with pytest.raises(UserError, match="does not exist"):
+        check_folder("--data", tmp_path / "nope")
+    with pytest.raises(UserError, match="--format nyu is a depth layout; segmentation data takes"):
+        check_format("segmentation", "nyu")
+    with pytest.raises(UserError, match="unknown --format 'bogus'"):
+        open_dataset("sr", None, "val", fmt="bogus")  # even for the built-in data
+    check_format("segmentation", "cityscapes")
+    check_format("depth", None)

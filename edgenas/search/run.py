@@ -107,10 +107,11 @@ def check_config(config: SearchConfig) -> None:
     runs_dir = Path(config.runs_dir)
     if runs_dir.exists() and not runs_dir.is_dir():
         raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder for runs")
-    if config.data is not None and not Path(config.data).is_dir():
-        raise UserError(f"data folder {config.data} does not exist")
-    if config.val_data is not None and not Path(config.val_data).is_dir():
-        raise UserError(f"validation folder {config.val_data} does not exist")
+    from edgenas.data.open import check_folder  # stdlib only: missing, a file, unreadable
+
+    for flag, folder in (("--data", config.data), ("--val-data", config.val_data)):
+        if folder is not None:
+            check_folder(flag, folder)
     from edgenas.devices.backends import make_backend
     from edgenas.devices.profile import resolve_device
 

@@ -15,7 +15,7 @@ from edgenas.tui.reader import RunReader, list_runs
 from edgenas.tui.state import derive, describe_event, format_count, format_duration
 from tui_helpers import BASE_TIME, write_ldp_run, write_shrink_run
 
-from edgenas.store import RunStore, store_path
+from edgenas.store import RunLock, RunStore, store_path
 
 
 def test_data_side_imports_no_widgets_or_torch():
@@ -141,11 +141,17 @@ def test_eta_while_running(tmp_path):
     from tui_helpers import freeze_times
 
     freeze_times(run_dir)
-    state = derive(RunReader(run_dir).poll(), now=BASE_TIME + 1000)
+    lock = RunLock.acquire(run_dir)  # as the search process holds it while it runs
+    try:
+        state = derive(RunReader(run_dir).poll(), now=BASE_TIME + 1000)
+    finally:
+        lock.release()
     assert state.header.status == "running" and state.header.trained == 2
     # Two trainings 10 s apart, 6 to go.
     assert state.header.eta_s == 60.0
     assert state.header.elapsed_s == 1000
+    # Nobody holds the run any more, but it never said it ended (kill -9): stopped.
+    assert derive(RunReader(run_dir).poll()).header.status == "stopped"
 
 
 def test_shrink_state_and_plots(tmp_path):

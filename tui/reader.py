@@ -9,12 +9,14 @@ message), never an exception, and the reader tries again on the next poll.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgenas.store import (
+    LOCK_FILENAME,
     STORE_FILENAME,
     Candidate,
     Event,
@@ -22,6 +24,7 @@ from edgenas.store import (
     RunStore,
     StoreError,
     store_path,
+    writer_pid,
 )
 
 # The event log kept in memory: enough for the log view and the derived state of the
@@ -79,7 +82,7 @@ def list_runs(runs_dir: str | Path) -> list[RunEntry]:
         run_dir = path.parent
         try:
             with RunStore.open_readonly(run_dir) as store:
-                info = store.run_info()
+                info = live_status(run_dir, store.run_info())
                 count = len(store.candidates())
             entries.append(
                 RunEntry(
@@ -97,6 +100,20 @@ def list_runs(runs_dir: str | Path) -> list[RunEntry]:
                 RunEntry(path=run_dir, name=str(run_dir.relative_to(root)), error=str(err))
             )
     return sorted(entries, key=lambda e: -(e.updated_at or 0.0))
+
+
+def live_status(run_dir: Path, info: RunInfo) -> RunInfo:
+    """``info``, with status ``stopped`` when it says ``running`` but no process holds
+    the run (killed without a chance to say so: kill -9, a crash, a reboot).
+
+    Only runs with a lock file qualify: stores written before runs were locked cannot
+    tell a live writer from a dead one.
+    """
+    if info.status != "running" or not (run_dir / LOCK_FILENAME).exists():
+        return info
+    if writer_pid(run_dir) is not None:
+        return info
+    return dataclasses.replace(info, status="stopped")
 
 
 class RunReader:
@@ -175,13 +192,14 @@ class RunReader:
                 raise StoreError(f"no run store at {path} yet: waiting for a search to create it")
             self._store = RunStore.open_readonly(self.run_dir)
         store = self._store
-        info = store.run_info()
+        info = live_status(self.run_dir, store.run_info())
         new_events = store.events(after_id=self._last_event_id)
         changed = (
             bool(new_events)
             or info.updated_at != self._last_updated_at
             or self._snapshot.error is not None
             or self._snapshot.info is None
+            or info.status != self._snapshot.info.status
         )
         reload = changed or self._polls % FULL_RELOAD_EVERY == 0
         candidates = store.candidates() if reload else self._snapshot.candidates

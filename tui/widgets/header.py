@@ -11,6 +11,7 @@ STATUS_STYLE = {
     "finished": "bold cyan",
     "failed": "bold red",
     "interrupted": "bold yellow",
+    "stopped": "bold yellow",  # running, but its process is gone (edgenas search --resume)
     "waiting": "bold yellow",
     "unreadable": "bold red",
 }

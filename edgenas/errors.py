@@ -7,6 +7,8 @@ it into ``edgenas: error: <message>`` on stderr and exit code 2, with no traceba
 
 from __future__ import annotations
 
+import errno
+
 
 class UserError(Exception):
     """A problem with the user's input or environment; the message says what to do."""
@@ -37,3 +39,29 @@ class Interrupted(KeyboardInterrupt):
     def after(cls, err: KeyboardInterrupt, hint: str) -> Interrupted:
         """The Interrupted for ``err`` (Ctrl-C: 130, SIGTERM: 143) with ``hint``."""
         return cls(hint, 143 if isinstance(err, Terminated) else 130)
+
+
+# Errors of the machine rather than of edgenas: the user can act on them (free space,
+# fix permissions, pick another path), so they get one line like bad input does.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for this file system or limit",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def environment_error_line(err: OSError) -> str | None:
+    """One line for an OSError the user can fix (disk full, permissions), else None."""
+    reason = _ENVIRONMENT_ERRNOS.get(err.errno or 0)
+    if reason is None:
+        return None
+    where = f" writing {err.filename}" if err.filename else ""
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR):
+        where = f" at {err.filename}" if err.filename else ""
+    return f"{reason}{where}; fix that and run the command again"

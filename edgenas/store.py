@@ -25,6 +25,7 @@ so the monitor can use it without torch.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -186,6 +187,16 @@ def _read_holder(fd: int) -> str:
     return f"process {pid}" + (f" ({command})" if command else "")
 
 
+def _is_write_failure(err: sqlite3.OperationalError) -> bool:
+    # SQLite reports a full disk as "database or disk is full" (ENOSPC) and a write past
+    # a file-size limit as "disk I/O error".
+    return "full" in str(err) or "I/O error" in str(err)
+
+
+def _write_failure(path: Path, err: sqlite3.OperationalError) -> str:
+    return f"cannot write {path} ({err}; is the disk full?)"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -325,10 +336,15 @@ class RunStore:
     def create(
         cls, run_dir: str | Path, *, name: str, kind: str, config: dict[str, Any]
     ) -> RunStore:
-        """Create a new store; refuses to overwrite an existing run."""
+        """Create a new store; refuses to overwrite an existing run.
+
+        A store that cannot be made (disk full) leaves nothing behind: the folders this
+        call created are removed again.
+        """
         path = store_path(run_dir)
         if path.exists():
             raise StoreError(f"{path} already exists; resume it or choose another run name")
+        created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = RunLock.acquire(path.parent)
         if path.exists():  # another process created it while this one waited for the lock
@@ -336,8 +352,15 @@ class RunStore:
             raise StoreError(f"{path} already exists; resume it or choose another run name")
         try:
             return cls._build(path, name, kind, config, lock)
-        except BaseException:
+        except BaseException as err:
             lock.release()
+            if created:
+                lock.path.unlink(missing_ok=True)
+                for folder in created:  # deepest first
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+            if isinstance(err, sqlite3.OperationalError):
+                raise StoreWriteError(_write_failure(path, err)) from None
             raise
 
     @classmethod
@@ -450,12 +473,9 @@ class RunStore:
             with self._db:  # one committed transaction
                 yield self._db
         except sqlite3.OperationalError as err:
-            # SQLite reports a full disk as "database or disk is full" (ENOSPC) and a
-            # write past a file-size limit as "disk I/O error"; either way the committed
-            # part of the run is intact.
-            text = str(err)
-            if "full" in text or "I/O error" in text:
-                raise StoreWriteError(f"cannot write {self.path}: {text}") from None
+            # Either way the committed part of the run is intact.
+            if _is_write_failure(err):
+                raise StoreWriteError(_write_failure(self.path, err)) from None
             raise
 
     # ----------------------------------------------------------------- run

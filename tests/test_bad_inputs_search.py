@@ -155,3 +155,13 @@ def test_a_run_another_process_writes_is_refused_naming_it(workspace):
     finally:
         writer.close()
     assert f"process {os.getpid()}" in result.stderr
+
+
+def test_a_disk_too_full_for_the_store_leaves_no_run_behind(workspace):
+    import resource
+
+    def small_files():  # writes past 60 kB fail (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    bad = case("search", "--name", "full-disk", says="is the disk full")
+    check_rejected(bad, workspace, preexec=small_files)

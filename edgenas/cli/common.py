@@ -7,12 +7,11 @@ are re-exported here for the command modules.
 from __future__ import annotations
 
 import argparse
-import errno
 import re
 import signal
 import sys
 
-from edgenas.errors import Interrupted, Terminated, UserError
+from edgenas.errors import Interrupted, Terminated, UserError, environment_error_line
 from edgenas.parsing import (  # re-exported for the command modules
     parse_genotype,
     parse_input_shape,
@@ -75,32 +74,6 @@ def add_command(subparsers, name: str, help: str, description: str, epilog: str 
         epilog=epilog,
         formatter_class=HelpFormatter,
     )
-
-
-# Errors of the machine rather than of edgenas: the user can act on them (free space,
-# fix permissions, pick another path), so they get one line like bad input does.
-_ENVIRONMENT_ERRNOS = {
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EFBIG: "file too large for this file system or limit",
-    errno.EROFS: "read-only file system",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.EISDIR: "is a folder, not a file",
-    errno.ENOTDIR: "a part of the path is not a folder",
-    errno.ENAMETOOLONG: "file name too long",
-}
-
-
-def environment_error_line(err: OSError) -> str | None:
-    """One line for an OSError the user can fix (disk full, permissions), else None."""
-    reason = _ENVIRONMENT_ERRNOS.get(err.errno or 0)
-    if reason is None:
-        return None
-    where = f" writing {err.filename}" if err.filename else ""
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR):
-        where = f" at {err.filename}" if err.filename else ""
-    return f"{reason}{where}; fix that and run the command again"
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgenas.errors import Interrupted, UserError
+from edgenas.errors import Interrupted, UserError, environment_error_line
 from edgenas.search import objectives
 from edgenas.search.budget import BudgetPlan, plan_budget, spent_before
 from edgenas.search.config import SEARCH_VERSION, SearchConfig
@@ -367,6 +367,12 @@ def run_search(
     except StoreWriteError as err:
         _set_status_quietly(store, "failed")
         raise UserError(f"{err}; free space, then {resume_hint}") from None
+    except OSError as err:
+        line = environment_error_line(err)  # disk full while writing an output
+        if line is None:
+            raise
+        _set_status_quietly(store, "failed")
+        raise UserError(line.replace("run the command again", resume_hint)) from None
     except Exception as err:
         # The store may take no more (disk full): the error raised says why.
         with contextlib.suppress(StoreError):

@@ -102,7 +102,7 @@ CASES = [
     case("train", "--task", "depth", "--data", "data/depth-zero", *TRAIN,
          says=("3 of the 3 depth maps", "no valid pixel", "depth-zero/depth/d0.png")),
     case("search", "--task", "depth", "--data", "data/depth-one-zero", *SEARCH,
-         says=("1 of the 9 depth maps", "d4.png")),
+         says=("1 of the 9 depth maps of the train split has no valid pixel", "d4.png")),
     # files: missing, mismatched, corrupt
     case("train", "--task", "seg", "--data", "data/size-mismatch", *TRAIN,
          says=("size mismatch", "valannot/f2.png is 32x16")),

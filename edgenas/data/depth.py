@@ -198,7 +198,8 @@ class DepthDataset(Dataset):
             units = png_units(self.png_divisor)
             raise UserError(
                 f"{len(empty)} of the {len(self.pairs)} depth maps of the {self.info.split} "
-                f"split have no valid pixel (all 0 or outside {low:g}-{high:g} m), first "
+                f"split {'has' if len(empty) == 1 else 'have'} no valid pixel (all 0 or "
+                f"outside {low:g}-{high:g} m), first "
                 f"{empty[0]}; {self.info.format} depth is 16-bit PNG in {units} or .npy/.h5 "
                 "in metres: fix or remove them"
             )

@@ -189,6 +189,9 @@ def sample_predictions(model, data, n: int = 4, input_size: tuple[int, int] | No
                 )
             )
         samples = cropped
+    else:
+        # Full-resolution validation images may differ in size: show those of the first's.
+        samples = [s for s in samples if s[0].shape == samples[0][0].shape]
     images = torch.stack([s[0] for s in samples])
     targets = torch.stack([s[1] for s in samples])
     with torch.inference_mode():

@@ -458,3 +458,17 @@ def test_data_folder_and_format_checks_say_what_is_wrong(tmp_path):
         open_dataset("sr", None, "val", fmt="bogus")  # even for the built-in data
     check_format("segmentation", "cityscapes")
     check_format("depth", None)
+
+
+def test_sample_predictions_of_a_val_set_with_mixed_sizes(tmp_path):
+    from edgenas.visualize import sample_predictions
+
+    camvid(tmp_path)
+    _rgb(tmp_path / "val" / "f1.png", 40, 48)
+    grey(tmp_path / "valannot" / "f1.png", striped_labels(40, 48))
+    data = open_dataset("segmentation", tmp_path, "val", size=None)
+    images, preds, targets = sample_predictions(
+        torch.nn.Conv2d(3, 11, 1), data, input_size=(32, 32)
+    )
+    assert images.shape == (2, 3, 32, 32)  # the 40x48 one is left out, not a stack error
+    assert preds.shape[-2:] == targets.shape[-2:] == (32, 32)

@@ -89,11 +89,13 @@ def _rawmode(img) -> str:
 
 
 def _sixteen_bit(img, path: Path) -> np.ndarray | None:
-    """``uint8 H x W x 3`` of a 16-bit (or wider) image, None for 8-bit ones.
+    """``uint8 H x W x 3`` of a 16-bit image, None for 8-bit ones; a 32-bit float or
+    integer image (no agreed scale) is a UserError.
 
     Pillow decodes a 16-bit RGB(A) PNG to its high bytes only; decoding the same file
     again as little-endian gives the low bytes (the samples are big-endian), so the
-    full 16-bit values need no second PNG reader.
+    full 16-bit values need no second PNG reader. (16-bit grey+alpha PNGs, which Pillow
+    has no little-endian decoder for, keep its high bytes: within one 8-bit step.)
     """
     rawmode = _rawmode(img)
     if img.mode.startswith("I;16") or (img.mode == "I" and ";16" in rawmode):

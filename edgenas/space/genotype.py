@@ -16,6 +16,10 @@ depthwise kernel, squeeze-and-excitation ratio 0.25, residual connection, 32 out
 channels, 2 layers. Numbers are written without leading zeros so that the string is
 canonical: ``decode(s).encode() == s`` for every string ``decode`` accepts.
 
+Every number has a ceiling (:data:`LIMITS`) far above what the search space uses but
+low enough that a typo such as ``c99999999`` is refused as text instead of failing
+to allocate a 57 GB weight tensor.
+
 The blocks appear in data-flow order, see :func:`block_roles`.
 """
 
@@ -28,6 +32,12 @@ OPS = ("conv", "ds", "ib", "micro")
 """Convolution operators: vanilla conv, depthwise-separable conv, inverted bottleneck
 (MBConv), MicroNet-style micro-factorised block."""
 
+LIMITS = {"kernel": 15, "channels": 4096, "layers": 16, "expansion": 16}
+"""The largest value of each number of a block. The search space stays far below them
+(64 channels, kernel 5, 3 layers, expansion 6); hand-written networks for edge devices
+rarely exceed 1024 channels. They bound the grammar, not a network's memory: the
+commands that build a network estimate that separately."""
+
 _NUMBER = r"(0|[1-9][0-9]*)"
 _BLOCK_RE = re.compile(
     rf"^(?P<op>conv|ds|micro|ib(?P<exp>{_NUMBER}))"
@@ -35,6 +45,7 @@ _BLOCK_RE = re.compile(
     rf"_c(?P<c>{_NUMBER})_n(?P<n>{_NUMBER})$"
 )
 _HEADER_RE = re.compile(rf"^S(?P<s>{_NUMBER})$")
+_BLOCK_SEPARATOR = re.compile(r"-(?![0-9])")
 
 
 def blocks_for_scales(scales: int) -> int:
@@ -96,18 +107,23 @@ class BlockSpec:
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"unknown op {self.op!r} (expected one of {', '.join(OPS)})")
-        if self.op == "ib" and self.expansion < 1:
-            raise ValueError(f"inverted bottleneck needs expansion >= 1, got {self.expansion}")
+        if self.op == "ib" and not 1 <= self.expansion <= LIMITS["expansion"]:
+            raise ValueError(
+                f"inverted bottleneck needs expansion 1..{LIMITS['expansion']}, "
+                f"got {self.expansion}"
+            )
         if self.op != "ib" and self.expansion != 1:
             raise ValueError(f"op {self.op!r} takes no expansion ratio (got {self.expansion})")
-        if self.kernel < 1 or self.kernel % 2 == 0:
-            raise ValueError(f"kernel must be a positive odd number, got {self.kernel}")
+        if self.kernel < 1 or self.kernel % 2 == 0 or self.kernel > LIMITS["kernel"]:
+            raise ValueError(
+                f"kernel must be an odd number from 1 to {LIMITS['kernel']}, got {self.kernel}"
+            )
         if not 0 <= self.se <= 100:
             raise ValueError(f"se must be a percentage in 0..100, got {self.se}")
-        if self.channels < 1:
-            raise ValueError(f"channels must be >= 1, got {self.channels}")
-        if self.layers < 1:
-            raise ValueError(f"layers must be >= 1, got {self.layers}")
+        if not 1 <= self.channels <= LIMITS["channels"]:
+            raise ValueError(f"channels must be 1..{LIMITS['channels']}, got {self.channels}")
+        if not 1 <= self.layers <= LIMITS["layers"]:
+            raise ValueError(f"layers must be 1..{LIMITS['layers']}, got {self.layers}")
 
     @property
     def op_token(self) -> str:
@@ -183,6 +199,9 @@ def _explain_block_error(text: str) -> str:
         if index >= len(tokens):
             return f"missing {field} token (expected {expected})"
         if not pattern.match(tokens[index]):
+            if re.search(r"-[0-9]", tokens[index]):
+                number = "expansion" if field == "op" else field
+                return f"bad {field} token {tokens[index]!r}: {number} cannot be negative"
             return f"bad {field} token {tokens[index]!r} (expected {expected})"
     return f"unexpected extra token {tokens[len(_TOKEN_HINTS)]!r}"
 
@@ -241,7 +260,9 @@ def decode(text: str) -> Genotype:
     scales = int(match["s"])
     if scales < 1:
         raise ValueError(f"bad scales token {header!r}: scales must be >= 1")
-    tokens = body.split("-")
+    # Blocks are joined by "-", and no block starts with a digit: a "-" before a digit
+    # is a minus sign (``c-8``), kept in its block so that the error names that token.
+    tokens = _BLOCK_SEPARATOR.split(body)
     expected = blocks_for_scales(scales)
     if len(tokens) != expected:
         raise ValueError(

@@ -152,7 +152,7 @@ def test_export_openvino_and_table_output(tmp_path):
         ),
         (
             ["export", "--genotype", GENOTYPE, "--task", "sr", "--scale", "5"],
-            ["scale must be 2, 3 or 4"],
+            ["--scale: must be 2, 3 or 4"],
         ),
         (["export", "--genotype", GENOTYPE, "--format", "openvino", "-o", "x.onnx"], [".xml"]),
         (["export", "--genotype", GENOTYPE, "--format", "tflite"], ["invalid choice"]),

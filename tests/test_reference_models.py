@@ -265,7 +265,7 @@ BAD_INPUT = [
     (["export", "--model", "espcn", "--genotype", "S2"], ["--genotype", "--model"]),
     (["export", "--model", "espcn", "--upsampler", "deconv"], ["--upsampler"]),
     (["export", "--model", "unet", "--scale", "2"], ["--scale"]),
-    (["export", "--model", "fsrcnn", "--scale", "5"], ["scale must be 2, 3 or 4"]),
+    (["export", "--model", "fsrcnn", "--scale", "5"], ["--scale: must be 2, 3 or 4"]),
     (["export"], ["--genotype", "--model"]),
 ]
 

@@ -7,6 +7,16 @@ import argparse
 
 from edgenas.cli.common import parse_genotype, parse_task
 from edgenas.errors import UserError
+from edgenas.parsing import BYTES_PER_PIXEL, MEMORY_SHARE, number, physical_memory_bytes
+from edgenas.task_names import SR_SCALES
+
+# More classes than ImageNet's 1000 make the segmentation output alone (classes x
+# pixels floats) larger than any network of the space; nothing edgenas trains has them.
+MAX_CLASSES = 1000
+# Bytes one parameter ends up costing: float32 weights, their gradients and two Adam
+# moments in training; the PyTorch module, the ONNX file and onnxruntime's copy in
+# export. Deliberately rough: it only has to catch networks that cannot work.
+BYTES_PER_PARAMETER = 16
 
 
 def add_model_arguments(
@@ -54,12 +64,20 @@ def add_model_arguments(
         )
     parser.add_argument(
         "--num-classes",
-        type=int,
+        type=number(
+            int,
+            minimum=2,
+            maximum=MAX_CLASSES,
+            choices_text=f"a whole number from 2 to {MAX_CLASSES}",
+        ),
         default=None,
         help="classes (segmentation: 11, classification: 10)",
     )
     parser.add_argument(
-        "--scale", type=int, default=None, help="super-resolution factor: 2, 3 or 4"
+        "--scale",
+        type=scale_number(),
+        default=None,
+        help="super-resolution factor: 2, 3 or 4",
     )
     parser.add_argument(
         "--upsampler",
@@ -67,6 +85,13 @@ def add_model_arguments(
         default=None,
         help="super-resolution upsampler (default pixelshuffle)",
     )
+
+
+def scale_number():
+    """argparse type of a super-resolution ``--scale``: one of :data:`SR_SCALES` (a run
+    of consecutive factors, so a range check is a membership check)."""
+    text = ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
+    return number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=text)
 
 
 def task_options(args: argparse.Namespace, task: str) -> dict:
@@ -89,16 +114,29 @@ def task_options(args: argparse.Namespace, task: str) -> dict:
     return {name: value for name, value in given.items() if value is not None}
 
 
-def model_from_args(args: argparse.Namespace, genotype_text: str | None = None):
+def model_from_args(
+    args: argparse.Namespace,
+    genotype_text: str | None = None,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    option: str = "--input",
+    checked: bool = False,
+):
     """Build the model the options describe; bad values become one-line UserErrors.
 
     ``--model NAME`` (where the command offers it) builds that reference model with the
-    head options given; otherwise ``--genotype`` (or ``genotype_text``) is built.
+    head options given; otherwise ``--genotype`` (or ``genotype_text``) is built. A
+    genotype whose weights cannot fit in memory is refused before anything is
+    allocated, and with ``input_shape`` (NCHW, given as ``option``) so is an input whose
+    activations cannot (see :func:`check_genotype_fits`); ``checked``: the caller has
+    done that check already.
     """
     from edgenas.models.builder import build_model
 
     reference = getattr(args, "model", None)
     if reference is not None:
+        if input_shape is not None and not checked:
+            check_genotype_fits(None, input_shape, option=option)
         return _reference_from_args(args, reference)
     text = genotype_text if genotype_text is not None else args.genotype
     if text is None:
@@ -106,10 +144,79 @@ def model_from_args(args: argparse.Namespace, genotype_text: str | None = None):
         raise UserError(f"give the network to use: {flags}")
     genotype = parse_genotype(text)
     task = parse_task(args.task if args.task is not None else "depth")
+    options = task_options(args, task)
+    if not checked:
+        check_genotype_fits(
+            genotype, input_shape, option=option, classes=options.get("num_classes")
+        )
     try:
-        return build_model(genotype, task, **task_options(args, task))
+        return build_model(genotype, task, **options)
     except ValueError as err:
         raise UserError(str(err)) from None
+
+
+def activation_bytes_per_pixel(genotype, classes: int | None = None) -> int:
+    """Bytes of live activations per input pixel for ``genotype``'s network (rough).
+
+    :data:`edgenas.parsing.BYTES_PER_PIXEL` assumes at most 64 channels at full
+    resolution; a wider block (an inverted bottleneck's hidden width counts) raises it
+    in proportion, weighted by the share of the input's pixels its scale computes on,
+    and so does a segmentation output of many classes.
+    """
+    from edgenas.space.genotype import role_scale
+
+    per_channel = BYTES_PER_PIXEL // 64
+    widest = max(
+        block.channels * block.expansion / 4 ** (role_scale(role) - 1)
+        for role, block in zip(genotype.roles, genotype.blocks, strict=True)
+    )
+    return int(per_channel * max(64, widest, classes or 0))
+
+
+def check_genotype_fits(
+    genotype, input_shape=None, *, option: str = "--input", classes: int | None = None
+) -> None:
+    """Refuse a network, or an input size for it, that cannot fit in this machine's memory.
+
+    The parameters are counted on PyTorch's meta device (no memory is allocated) and
+    refused beyond :data:`edgenas.parsing.MEMORY_SHARE` of the physical memory at
+    :data:`BYTES_PER_PARAMETER`; ``input_shape`` (NCHW) goes through
+    :func:`edgenas.parsing.check_input_fits` with this network's activation width.
+    ``genotype`` None (a reference model): only the input is checked, at the default
+    width.
+    """
+    from edgenas.parsing import check_input_fits
+
+    if input_shape is not None:
+        per_pixel = (
+            BYTES_PER_PIXEL if genotype is None else activation_bytes_per_pixel(genotype, classes)
+        )
+        check_input_fits(input_shape, option, bytes_per_pixel=per_pixel)
+    memory = physical_memory_bytes()
+    if genotype is None or memory is None:
+        return
+    params = _backbone_params(genotype)
+    needed = params * BYTES_PER_PARAMETER
+    if needed > MEMORY_SHARE * memory:
+        raise UserError(
+            f"the network of this genotype has {params / 1e6:,.0f} M parameters, about "
+            f"{needed / 2**30:,.0f} GiB to build and use, more than this machine can give "
+            f"({memory / 2**30:.0f} GiB); use fewer channels or layers"
+        )
+
+
+def _backbone_params(genotype) -> int:
+    """Parameters of the genotype's backbone, counted on the meta device (nothing is
+    allocated). The task heads (a convolution or two from the backbone's output width)
+    are left out: building a whole model also initialises its weights, and the first
+    normal-distribution fill on the meta device costs seconds."""
+    import torch
+
+    from edgenas.models.ldp import LDPBackbone
+
+    with torch.device("meta"):
+        backbone = LDPBackbone(genotype)
+    return sum(p.numel() for p in backbone.parameters())
 
 
 def _reference_from_args(args: argparse.Namespace, name: str):

@@ -6,9 +6,18 @@ import argparse
 import json
 import sys
 
-from edgenas.cli.common import add_command, parse_shape
-from edgenas.cli.model_args import add_model_arguments, model_from_args
+from edgenas.cli.common import add_command, parse_genotype, parse_shape, parse_task
+from edgenas.cli.model_args import (
+    add_model_arguments,
+    check_genotype_fits,
+    model_from_args,
+    task_options,
+)
 from edgenas.errors import UserError
+from edgenas.parsing import number
+
+# The largest seed torch.manual_seed and numpy accept alike.
+MAX_SEED = 2**32 - 1
 
 
 def register(subparsers) -> None:
@@ -31,35 +40,70 @@ def register(subparsers) -> None:
     add_model_arguments(parser)
     parser.set_defaults()
     parser.add_argument("--input", default="64x64", help="image size HxW of the scoring batch")
-    parser.add_argument("--batch", type=int, default=32, help="batch size (K_H is batch x batch)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the batch and of the weights")
+    parser.add_argument(
+        "--batch",
+        type=number(int, minimum=2, choices_text="at least 2 (K_H is batch x batch)"),
+        default=32,
+        help="batch size (K_H is batch x batch)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=number(int, minimum=0, maximum=MAX_SEED, choices_text=f"a seed from 0 to {MAX_SEED}"),
+        default=0,
+        help="seed of the batch and of the weights",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.set_defaults(func=run)
 
 
 def _genotype_texts(value: str) -> list[str]:
+    """The genotype strings to score: ``value``, or with ``-`` one per line of stdin.
+
+    Every one is parsed here, so a bad line is refused (naming its line number) before
+    any network is scored.
+    """
     if value != "-":
+        parse_genotype(value)
         return [value]
-    texts = [line.strip() for line in sys.stdin if line.strip()]
+    try:
+        lines = sys.stdin.read().splitlines()
+    except UnicodeDecodeError:
+        raise UserError("--genotype - read bytes that are not text from standard input") from None
+    texts = []
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            parse_genotype(line)
+        except UserError as err:
+            raise UserError(f"standard input line {line_no}: {err}") from None
+        texts.append(line.strip())
     if not texts:
         raise UserError("--genotype - read no genotype from standard input")
     return texts
 
 
 def run(args: argparse.Namespace) -> None:
+    height, width = parse_shape(args.input, ndim=2)
+    shape = (args.batch, 3, height, width)
+    task_options(args, parse_task(args.task))  # a stray --scale etc. before any work
+    texts = _genotype_texts(args.genotype)
+
     import torch
 
     from edgenas.models.complexity import count_params
     from edgenas.naswot import fixed_batch, naswot_score
 
-    height, width = parse_shape(args.input, ndim=2)
-    if args.batch < 2:
-        raise UserError(f"--batch must be at least 2 (K_H is batch x batch), got {args.batch}")
-    images = fixed_batch((args.batch, 3, height, width), args.seed)
+    # Every network's weights and activations at the batch's size are checked before
+    # anything is allocated or printed.
+    classes = getattr(args, "num_classes", None)
+    for text in texts:
+        check_genotype_fits(parse_genotype(text), shape, option="--input", classes=classes)
+    images = fixed_batch(shape, args.seed)
     results = []
-    for text in _genotype_texts(args.genotype):
+    for text in texts:
         torch.manual_seed(args.seed)  # the same initial weights for the same genotype
-        model = model_from_args(args, text)
+        model = model_from_args(args, text, checked=True)
         score = naswot_score(model, images)
         results.append(
             {"genotype": model.genotype.encode(), "score": score, "params": count_params(model)}

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from edgenas.atomic import atomic_path
-from edgenas.errors import UserError
+from edgenas.errors import UserError, first_line
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "input"
@@ -228,6 +228,19 @@ def _staging_dir(destination: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _naming_failed_writes(destination: Path):
+    """A failed write in the staging folder (a full disk, a file size limit) names the
+    file the user asked for: the exporters write without a file name in the error, and
+    the staging folder is gone by the time the user reads it."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None or ".edgenas-export-" in str(err.filename):
+            err.filename = str(destination)
+        raise
+
+
 def _publish(staged: Path, destination: Path) -> None:
     """Move a finished file from the staging folder to ``destination`` atomically.
 
@@ -284,7 +297,7 @@ def export_onnx(
     was_training = model.training
     model.eval()
     try:
-        with _staging_dir(destination) as staging:
+        with _naming_failed_writes(destination), _staging_dir(destination) as staging:
             raw, final = staging / "raw.onnx", staging / "model.onnx"
             if example is None:
                 example = torch.randn(input_shape, generator=torch.Generator().manual_seed(seed))
@@ -318,7 +331,9 @@ def export_onnx(
             extra: list[str] = []
             if openvino:
                 start = time.perf_counter()
-                xml, binary = _to_openvino(final, staging, (example, output), shapes, rtol, model)
+                xml, binary = _to_openvino(
+                    final, staging, (example, output), shapes, rtol, model, destination
+                )
                 seconds["openvino"] = time.perf_counter() - start
                 bin_destination = destination.with_suffix(".bin")
                 _publish(binary, bin_destination)
@@ -353,13 +368,22 @@ def _to_openvino(
     other_shapes: list[tuple[int, ...]],
     rtol: float,
     model: nn.Module,
+    destination: Path,
 ) -> tuple[Path, Path]:
-    """Convert a verified ONNX file to OpenVINO IR and verify it on the CPU plugin."""
+    """Convert a verified ONNX file to OpenVINO IR and verify it on the CPU plugin
+    (``destination``: where the IR will go, for error messages)."""
     import openvino as ov
 
     ov_model = ov.convert_model(str(onnx_path))
     xml = staging / "model.xml"
-    ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+    try:
+        ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+    except RuntimeError as err:
+        # OpenVINO's C++ writer reports a full disk as "iostream error", not an OSError.
+        raise UserError(
+            f"could not write the OpenVINO IR {destination} ({first_line(err)}): is the disk "
+            "full or a file size limit set? Free some space and run the command again"
+        ) from None
     core = ov.Core()
     # f32 pinned: the CPU plugin silently picks bf16 on CPUs that support it.
     compiled = core.compile_model(

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from edgenas.cli.common import add_command, parse_input_shape
 from edgenas.cli.model_args import add_model_arguments, model_from_args
+from edgenas.cli.profile_cmd import check_output_file
 from edgenas.errors import UserError
+from edgenas.parsing import number
+
+# Opsets the models export to and verify at: from 11, whose Resize is the first to
+# match PyTorch's bilinear upsampling (below it the verification fails on every
+# network with a decoder), to 23, the newest PyTorch 2.13's exporter writes.
+MIN_OPSET, MAX_OPSET = 11, 23
 
 
 def register(subparsers) -> None:
@@ -76,8 +83,23 @@ def register(subparsers) -> None:
         default="onnx",
         help="onnx, or OpenVINO IR (.xml + .bin, converted from the verified ONNX)",
     )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset")
-    parser.add_argument("--rtol", type=float, default=1e-3, help="verification tolerance")
+    parser.add_argument(
+        "--opset",
+        type=number(
+            int,
+            minimum=MIN_OPSET,
+            maximum=MAX_OPSET,
+            choices_text=f"an opset from {MIN_OPSET} to {MAX_OPSET}",
+        ),
+        default=17,
+        help=f"ONNX opset ({MIN_OPSET}-{MAX_OPSET})",
+    )
+    parser.add_argument(
+        "--rtol",
+        type=number(float, above=0),
+        default=1e-3,
+        help="verification tolerance: max error relative to the output's magnitude",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
     parser.set_defaults(func=run)
 
@@ -90,24 +112,20 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"give one network to export, not {' and '.join(given)}")
     if args.dynamic and args.static:
         raise UserError("--dynamic and --static contradict each other; give one")
-    suffix = ".xml" if args.format == "openvino" else ".onnx"
-    output = Path(args.output or f"model{suffix}")
-    if output.suffix != suffix:
-        raise UserError(f"--format {args.format} writes a {suffix} file; name the output *{suffix}")
-    if output.is_dir():
-        raise UserError(
-            f"{output} is a directory; give a file name such as {output / ('model' + suffix)}"
-        )
+    output = _output_path(args)
+    if args.format == "openvino":
+        _check_openvino_installed()
     example, metadata, note = None, {}, None
     if args.checkpoint or args.run:
+        shape = _input_shape(args.input) if args.input else None
         model, ckpt, source = _trained_model(args)
-        shape = parse_input_shape(args.input) if args.input else (1, 3, *stored_size(ckpt))
+        shape = shape or (1, 3, *stored_size(ckpt))
         dynamic = not args.static
         example, note = validation_example(ckpt, model.task, shape)
         metadata = {"checkpoint": str(source), "trained": "true"}
     else:
-        model = model_from_args(args)
-        shape = parse_input_shape(args.input or "1x3x240x320")
+        shape = _input_shape(args.input or "1x3x240x320")
+        model = model_from_args(args, input_shape=shape)
         dynamic = args.dynamic
 
     from edgenas.export import export_onnx
@@ -129,6 +147,49 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps(report.to_dict(), indent=2))
         return
     _print_report(report)
+
+
+def _output_path(args: argparse.Namespace) -> Path:
+    """The file to write, refused up front when it has the wrong suffix or cannot be
+    written (a folder, a parent that is a file, no permission)."""
+    suffix = ".xml" if args.format == "openvino" else ".onnx"
+    output = Path(args.output or f"model{suffix}")
+    if output.is_dir():
+        raise UserError(
+            f"{output} is a folder; give a file name such as {output / ('model' + suffix)}"
+        )
+    if output.suffix != suffix:
+        raise UserError(f"--format {args.format} writes a {suffix} file; name the output *{suffix}")
+    check_output_file(str(output), "-o")
+    if suffix == ".xml":  # the weights land beside the IR
+        check_output_file(str(output.with_suffix(".bin")), "-o")
+    return output
+
+
+def _input_shape(text: str) -> tuple[int, int, int, int]:
+    """``--input`` as NCHW: three channels (every network takes RGB) and a size whose
+    activations fit in memory (the network's own width is checked when it is built)."""
+    from edgenas.parsing import check_input_fits
+
+    shape = parse_input_shape(text)
+    if shape[1] != 3:
+        raise UserError(
+            f"--input {text}: {shape[1]} channels, but the networks take 3-channel RGB "
+            "images; write Nx3xHxW or HxW"
+        )
+    check_input_fits(shape, "--input")
+    return shape
+
+
+def _check_openvino_installed() -> None:
+    """--format openvino needs the openvino package: say so before exporting."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:
+        raise UserError(
+            "--format openvino needs the openvino package: pip install openvino "
+            "(or export ONNX with --format onnx)"
+        )
 
 
 def _trained_model(args: argparse.Namespace):

@@ -11,6 +11,52 @@ from torch.utils.data import Dataset
 from edgenas.data.loading import iterate_loader, make_loader
 from edgenas.errors import UserError, first_line
 
+# What eval (and every predictor here) feeds a model: one float32 batch of RGB images.
+SUPPORTED_MODELS = (
+    "eval runs models with one input, a float32 Nx3xHxW image batch (only N, H and W may "
+    "be symbolic), and one output"
+)
+
+
+def _dims(shape) -> str:
+    return "x".join(str(d) if isinstance(d, int) else str(d or "?") for d in shape)
+
+
+def check_image_model(path: Path, inputs: list, outputs: list) -> None:
+    """Refuse an exported model the predictors cannot feed, naming what it takes.
+
+    ``inputs``: (name, shape, element type) per input, symbolic dimensions as strings
+    or None; ``outputs``: the output names.
+    """
+    if len(inputs) != 1:
+        names = ", ".join(name for name, _shape, _type in inputs)
+        raise UserError(f"{path} has {len(inputs)} inputs ({names}); {SUPPORTED_MODELS}")
+    name, shape, element = inputs[0]
+    if len(shape) != 4 or shape[1] != 3:
+        raise UserError(f"{path} takes {name} {_dims(shape)}; {SUPPORTED_MODELS}")
+    if element not in (None, "tensor(float)", "f32"):
+        raise UserError(f"{path} takes {name} as {element}; {SUPPORTED_MODELS}")
+    fixed = [isinstance(d, int) for d in shape[2:]]
+    if fixed[0] != fixed[1]:
+        raise UserError(
+            f"{path} takes {name} {_dims(shape)}: a fixed height with a free width or the "
+            f"other way round; {SUPPORTED_MODELS}, with both H and W fixed or both free"
+        )
+    if len(outputs) != 1:
+        raise UserError(
+            f"{path} has {len(outputs)} outputs ({', '.join(outputs)}); {SUPPORTED_MODELS}"
+        )
+
+
+def _check_model_file(path: Path, what: str) -> None:
+    """The exported model must be an existing, non-empty file."""
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give the model file")
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UserError(f"{what} {path} is empty; export it again")
+
 
 class OnnxPredictor:
     """Run an ONNX model through onnxruntime like a torch module (NCHW float32)."""
@@ -19,8 +65,7 @@ class OnnxPredictor:
         import onnxruntime as ort
 
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"ONNX file {path} does not exist")
+        _check_model_file(path, "ONNX file")
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         try:
@@ -29,12 +74,19 @@ class OnnxPredictor:
             )
         except Exception as err:
             raise UserError(f"cannot load ONNX model {path}: {first_line(err)}") from None
-        meta = self.session.get_inputs()[0]
-        self.input_name = meta.name
-        shape = meta.shape
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        check_image_model(
+            path,
+            [(i.name, i.shape, i.type) for i in inputs],
+            [o.name for o in outputs],
+        )
+        self.input_name = inputs[0].name
+        shape = inputs[0].shape
         self.fixed_hw = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.path = path
+        # edgenas.* metadata of `edgenas export` (task, task.scale, ...); empty otherwise
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:
@@ -52,8 +104,7 @@ class OpenVinoPredictor:
         import openvino as ov
 
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"OpenVINO IR {path} does not exist")
+        _check_model_file(path, "OpenVINO IR")
         if not path.with_suffix(".bin").is_file():
             raise UserError(f"{path} is an OpenVINO IR without its weights file {path.stem}.bin")
         core = ov.Core()
@@ -65,11 +116,20 @@ class OpenVinoPredictor:
         except Exception as err:
             first = first_line(err)
             raise UserError(f"cannot load OpenVINO IR {path}: {first}") from None
-        shape = graph.inputs[0].get_partial_shape()
-        dims = [d.get_length() if d.is_static else None for d in shape]
+        inputs = [
+            (
+                port.get_any_name(),
+                [d.get_length() if d.is_static else None for d in port.get_partial_shape()],
+                port.get_element_type().get_type_name(),
+            )
+            for port in graph.inputs
+        ]
+        check_image_model(path, inputs, [port.get_any_name() for port in graph.outputs])
+        dims = inputs[0][1]
         self.fixed_hw = tuple(dims[2:]) if all(d is not None for d in dims[2:]) else None
         self.fixed_batch = dims[0]
         self.path = path
+        self.metadata: dict[str, str] = {}
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:
@@ -92,7 +152,7 @@ def _predict(predictor, images: torch.Tensor, task_name: str) -> torch.Tensor:
         return predictor(images)
     if task_name == "sr":
         raise UserError(
-            f"the ONNX model takes a fixed {fixed[0]}x{fixed[1]} input but the image is "
+            f"{_model_name(predictor)} takes a fixed {fixed[0]}x{fixed[1]} input but the image is "
             f"{images.shape[-2]}x{images.shape[-1]}; export one with dynamic height and width: "
             "`edgenas export --checkpoint CKPT` (or `--run runs/NAME` for a search)"
         )
@@ -103,6 +163,51 @@ def _predict(predictor, images: torch.Tensor, task_name: str) -> torch.Tensor:
     if out.dim() == 4:
         out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
     return out
+
+
+def _model_name(model) -> str:
+    path = getattr(model, "path", None)
+    return str(path) if path is not None else "the model"
+
+
+def check_prediction(pred, images, targets, task_name: str, info, model=None) -> None:
+    """Refuse a model whose output does not fit the task, naming what it gives and what
+    the task needs (a depth model evaluated as segmentation would score nonsense).
+
+    Depth needs one channel, super-resolution three at ``scale`` times the input's
+    size, segmentation one per class of the data, classification a score per class.
+    """
+    name = _model_name(model)
+    got = "x".join(map(str, pred.shape))
+    if task_name == "classification":
+        if pred.dim() != 2 or pred.shape[1] != info.num_classes:
+            raise UserError(
+                f"{name} outputs {got}, but classification on this data needs N x "
+                f"{info.num_classes} class scores; evaluate it with the task it was made for"
+            )
+        return
+    channels = {"depth": 1, "sr": 3, "segmentation": info.num_classes}[task_name]
+    what = {
+        "depth": "1 channel (depth)",
+        "sr": "3 channels (RGB)",
+        "segmentation": f"{channels} channels (one per class of {info.root})",
+    }[task_name]
+    if pred.dim() != 4 or pred.shape[1] != channels:
+        guess = {1: " (a depth model?)", 3: " (a super-resolution model?)"}.get(
+            int(pred.shape[1]) if pred.dim() == 4 else -1, ""
+        )
+        raise UserError(
+            f"{name} outputs {got}{guess}, but --task {task_name} needs {what}; "
+            "evaluate it with the task it was made for"
+        )
+    if task_name == "sr" and tuple(pred.shape[-2:]) != tuple(targets.shape[-2:]):
+        low = images.shape[-2:]
+        factor = pred.shape[-2] / low[0]
+        raise UserError(
+            f"{name} upscales {low[0]}x{low[1]} to {pred.shape[-2]}x{pred.shape[-1]} "
+            f"(x{factor:g}), but --scale {info.scale} needs "
+            f"{targets.shape[-2]}x{targets.shape[-1]}; evaluate it with --scale {factor:g}"
+        )
 
 
 def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -189,6 +294,8 @@ def evaluation_meter(
                 if input_size is not None and task.name != "sr":
                     images = resize_images(images, input_size)
                 pred = _predict(model, images.to(device), task.name).float().cpu()
+                if i == 0:
+                    check_prediction(pred, images, targets, task.name, info, model)
                 dense = pred.dim() == 4 and task.name in ("depth", "segmentation")
                 if dense and pred.shape[-2:] != targets.shape[-2:]:
                     pred = F.interpolate(

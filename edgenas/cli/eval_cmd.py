@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from edgenas.cli.common import add_command
+from edgenas.cli.common import add_command, parse_task
+from edgenas.cli.model_args import scale_number
+from edgenas.cli.profile_cmd import check_output_file
 from edgenas.errors import UserError
+from edgenas.parsing import number
 
 DESCRIPTION = """\
 Evaluate a trained network (--checkpoint from `edgenas train`, or a search's or
@@ -64,16 +67,31 @@ def register(subparsers) -> None:
     )
     model.add_argument("--baseline", choices=("bicubic",), help="non-learned baseline (sr)")
     parser.add_argument("--input", help="HxW the network sees (depth, seg, cls; see above)")
-    parser.add_argument("--scale", type=int, help="sr factor (default: checkpoint's, else 2)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    parser.add_argument("--torch-threads", type=int, help="torch threads (default: min(2, cores))")
+    parser.add_argument(
+        "--scale",
+        type=scale_number(),
+        help="sr factor: 2, 3 or 4 (default: the checkpoint's or the exported model's, else 2)",
+    )
+    parser.add_argument(
+        "--batch-size", type=number(int, above=0), default=8, help="images per forward pass"
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=number(int, minimum=1, choices_text="at least 1"),
+        help="torch threads (default: min(2, cores))",
+    )
     parser.add_argument(
         "--accelerator",
         default="auto",
         help="where a checkpoint runs: auto (CUDA when present), cpu or cuda[:N] "
         "(ONNX models run in onnxruntime on the CPU)",
     )
-    parser.add_argument("--json", help="also write the metrics to this JSON file")
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the metrics to this JSON file ('-': standard output, which then "
+        "holds only the JSON; the summary goes to standard error)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -90,14 +108,67 @@ def _auto_split(task, data: str | None) -> str:
     return "val" if has_val else "all"
 
 
+def _check_arguments(args: argparse.Namespace) -> tuple[int, int] | None:
+    """Everything that can be checked without loading a model or data; returns --input
+    as (H, W) (None when not given)."""
+    from edgenas.parsing import check_input_fits, parse_shape
+
+    task = parse_task(args.task)
+    if args.json is not None and args.json != "-":
+        check_output_file(args.json, "--json")
+    if args.baseline and task != "sr":
+        raise UserError("--baseline bicubic is for --task sr only")
+    exported = args.onnx or args.openvino
+    if args.onnx and exported.endswith(".xml"):
+        raise UserError(f"{exported} is an OpenVINO IR: evaluate it with --openvino")
+    if args.openvino and not exported.endswith(".xml"):
+        raise UserError(f"--openvino takes an IR .xml file, not {exported}; ONNX: --onnx")
+    if args.input is None:
+        return None
+    if task == "sr":
+        raise UserError(
+            "--input does not apply to --task sr: super-resolution images are evaluated "
+            "whole, at their own size; drop --input"
+        )
+    size = parse_shape(args.input, ndim=2)
+    check_input_fits((args.batch_size, 3, *size), "--input")
+    return size  # type: ignore[return-value]
+
+
+def _exported_scale(model, exported: str, task, scale: int | None) -> int | None:
+    """The task and scale an `edgenas export` file records must agree with the command
+    line; the recorded scale is the default."""
+    recorded = model.metadata.get("edgenas.task")
+    if recorded is not None and recorded != task.name:
+        raise UserError(
+            f"{exported} was exported for task {recorded} (its edgenas metadata says so), "
+            f"not {task.name}; evaluate it with --task {recorded}"
+        )
+    stored = model.metadata.get("edgenas.task.scale")
+    if task.name != "sr" or stored is None or not stored.isdigit():
+        return scale
+    if scale is not None and scale != int(stored):
+        raise UserError(f"{exported} upscales x{stored}, not x{scale}; drop --scale")
+    return int(stored)
+
+
+def _summary_stream(args: argparse.Namespace):
+    """Where the human-readable lines go: stderr when the JSON takes stdout."""
+    import sys
+
+    return sys.stderr if args.json == "-" else sys.stdout
+
+
 def run(args: argparse.Namespace) -> int:
+    size = _check_arguments(args)
+
     from edgenas.inference import load_predictor
     from edgenas.tasks import get_task
     from edgenas.tasks.baselines import BicubicUpscaler
     from edgenas.tasks.runner import (
         format_metrics,
+        json_text,
         open_for_cli,
-        parse_size,
         set_threads,
         write_json,
     )
@@ -105,13 +176,7 @@ def run(args: argparse.Namespace) -> int:
 
     task = get_task(args.task)
     set_threads(args.torch_threads)
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-    if args.baseline and task.name != "sr":
-        raise UserError("--baseline bicubic is for --task sr only")
-
     scale = args.scale
-    size = parse_size(args.input, (0, 0)) if args.input else None
     if args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint)
         model = model_from_checkpoint(ckpt)
@@ -130,11 +195,8 @@ def run(args: argparse.Namespace) -> int:
         source = f"checkpoint {args.checkpoint}"
     elif args.onnx or args.openvino:
         exported = args.onnx or args.openvino
-        if args.onnx and exported.endswith(".xml"):
-            raise UserError(f"{exported} is an OpenVINO IR: evaluate it with --openvino")
-        if args.openvino and not exported.endswith(".xml"):
-            raise UserError(f"--openvino takes an IR .xml file, not {exported}; ONNX: --onnx")
         model = load_predictor(exported)
+        scale = _exported_scale(model, exported, task, scale)
         fixed = model.fixed_hw
         if fixed is not None and task.name != "sr":
             if size is not None and tuple(size) != tuple(fixed):
@@ -149,8 +211,6 @@ def run(args: argparse.Namespace) -> int:
         model = BicubicUpscaler(scale or 2)
         source = "bicubic baseline"
     scale = scale or 2
-    if task.name == "sr" and scale not in (2, 3, 4):
-        raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
     if args.baseline:
         model.scale = scale
 
@@ -177,25 +237,28 @@ def run(args: argparse.Namespace) -> int:
         where += f", input resized to {size[0]}x{size[1]}, scored at full resolution)"
     else:
         where += ", at full resolution)"
-    print(f"{task.name}: {source} on {where}")
+    summary = _summary_stream(args)
+    print(f"{task.name}: {source} on {where}", file=summary)
     print(
-        f"{format_metrics(metrics)}  (normalised accuracy {task.normalised_accuracy(metrics):.4f})"
+        f"{format_metrics(metrics)}  (normalised accuracy {task.normalised_accuracy(metrics):.4f})",
+        file=summary,
     )
     if args.json:
-        write_json(
-            {
-                "task": task.name,
-                "source": source,
-                "data": info.root,
-                "format": info.format,
-                "split": split,
-                "images": len(data),
-                "scale": scale if task.name == "sr" else None,
-                "input": list(size) if task.name != "sr" and size is not None else None,
-                "metrics": metrics,
-                "normalised_accuracy": task.normalised_accuracy(metrics),
-            },
-            args.json,
-        )
-        print(f"wrote {args.json}")
+        report = {
+            "task": task.name,
+            "source": source,
+            "data": info.root,
+            "format": info.format,
+            "split": split,
+            "images": len(data),
+            "scale": scale if task.name == "sr" else None,
+            "input": list(size) if task.name != "sr" and size is not None else None,
+            "metrics": metrics,
+            "normalised_accuracy": task.normalised_accuracy(metrics),
+        }
+        if args.json == "-":
+            print(json_text(report), end="")
+        else:
+            write_json(report, args.json)
+            print(f"wrote {args.json}")
     return 0

@@ -51,8 +51,8 @@ def open_for_cli(task, data: str | None, split: str, *, fmt, size, scale, train,
     return dataset
 
 
-def write_json(obj, path: str | Path) -> None:
-    """Write JSON atomically (NaN written as null)."""
+def json_text(obj) -> str:
+    """The JSON text `write_json` writes (NaN written as null), for standard output."""
 
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
@@ -63,7 +63,12 @@ def write_json(obj, path: str | Path) -> None:
             return [clean(v) for v in x]
         return x
 
-    write_text_atomic(path, json.dumps(clean(obj), indent=2, sort_keys=True) + "\n")
+    return json.dumps(clean(obj), indent=2, sort_keys=True) + "\n"
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write JSON atomically (NaN written as null)."""
+    write_text_atomic(path, json_text(obj))
 
 
 def format_metrics(metrics: dict) -> str:

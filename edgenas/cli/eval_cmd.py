@@ -259,6 +259,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(json_text(report), end="")
         else:
-            write_json(report, args.json)
+            try:
+                write_json(report, args.json)
+            except OSError as err:  # a full disk: name the file, not its temporary twin
+                err.filename = args.json
+                raise
             print(f"wrote {args.json}")
     return 0

@@ -159,7 +159,10 @@ def _output_path(args: argparse.Namespace) -> Path:
             f"{output} is a folder; give a file name such as {output / ('model' + suffix)}"
         )
     if output.suffix != suffix:
-        raise UserError(f"--format {args.format} writes a {suffix} file; name the output *{suffix}")
+        other = " (an OpenVINO IR: add --format openvino)" if output.suffix == ".xml" else ""
+        raise UserError(
+            f"--format {args.format} writes a {suffix} file; name the output *{suffix}{other}"
+        )
     check_output_file(str(output), "-o")
     if suffix == ".xml":  # the weights land beside the IR
         check_output_file(str(output.with_suffix(".bin")), "-o")

@@ -9,6 +9,7 @@ its sessions interleaved with the candidate's.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,9 +108,13 @@ class BenchFile:
             "entries": [e.to_dict() for e in self.entries],
         }
 
+    def to_json(self) -> str:
+        """The file's text."""
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
     def write(self, path: str | Path) -> None:
         """Write atomically (a failed run leaves no file)."""
-        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        write_atomic(path, self.to_json())
 
     @classmethod
     def from_dict(cls, data: dict) -> BenchFile:
@@ -117,6 +122,7 @@ class BenchFile:
             found = data.get("schema") if isinstance(data, dict) else None
             hint = " (a single `edgenas profile --json` result?)" if found else ""
             raise ValueError(f"not an {SCHEMA} file (schema={found!r}){hint}")
+        check_bench_data(data)
         return cls(
             kind=data.get("kind", "results"),
             spec=data.get("spec", {}),
@@ -127,9 +133,70 @@ class BenchFile:
         )
 
 
+def _number(value, where: str, *, minimum: float = 0.0, optional: bool = False) -> None:
+    """``value`` must be a finite number >= ``minimum`` (or None when ``optional``)."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{where} must be a number >= {minimum:g}, got {value!r}")
+
+
+def _table(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a JSON object, got {value!r:.40}")
+    return value
+
+
+def _check_result(result, where: str) -> None:
+    """The parts of an ``edgenas.latency/v1`` result that ``bench check`` reads."""
+    result = _table(result, where)
+    for key in ("device", "runtime", "timings"):
+        _table(result.get(key), f"{where}.{key}")
+    sessions = result["timings"].get("sessions")
+    if not isinstance(sessions, list) or not sessions:
+        raise ValueError(f"{where}.timings.sessions must be a non-empty list, got {sessions!r:.40}")
+    for index, session in enumerate(sessions):
+        at = f"{where}.timings.sessions[{index}]"
+        session = _table(session, at)
+        _number(session.get("n"), f"{at}.n", minimum=1)
+        for key in ("median_ms", "min_ms", "mean_ms"):
+            _number(session.get(key), f"{at}.{key}")
+        for key in ("p90_ms", "mad_ms", "cv"):
+            _number(session.get(key), f"{at}.{key}", optional=True)
+
+
+def check_bench_data(data: dict) -> None:
+    """Every field ``bench check`` reads has the right type and a sensible value: a
+    hand-edited or damaged file is refused naming the field (``entries[0].result.timings
+    .sessions[2].median_ms must be a number >= 0, got '0.28'``) instead of failing in
+    the statistics or passing with NaN."""
+    _number(data.get("threshold"), "threshold")
+    alpha = data.get("alpha")
+    _number(alpha, "alpha")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    entries = data.get("entries")
+    if not isinstance(entries, list):
+        raise ValueError(f"entries must be a list, got {entries!r:.40}")
+    for index, entry in enumerate(entries):
+        where = f"entries[{index}]"
+        entry = _table(entry, where)
+        for key in ("case", "device"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise ValueError(f"{where}.{key} must be a name, got {entry.get(key)!r}")
+        _number(entry.get("threshold"), f"{where}.threshold", optional=True)
+        _check_result(entry.get("result"), f"{where}.result")
+        if entry.get("ab_baseline") is not None:
+            ab = _table(entry["ab_baseline"], f"{where}.ab_baseline")
+            _check_result(ab.get("result"), f"{where}.ab_baseline.result")
+
+
 def load_bench_file(path: str | Path, role: str = "results") -> BenchFile:
     """Read a results/baseline file; every problem is one UserError line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{role} file {path} is a folder; give the JSON file `edgenas bench` wrote")
     if not path.is_file():
         raise UserError(f"{role} file {path} not found")
     try:

@@ -288,6 +288,8 @@ def parse_spec(data: dict, base_dir: Path | None = None, path: Path | None = Non
 def load_spec(path: str | Path) -> BenchSpec:
     """Read and parse a spec file; every problem is a one-line UserError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"spec file {path} is a folder; give the bench spec (.toml) itself")
     if not path.is_file():
         raise UserError(f"spec file {path} not found")
     try:

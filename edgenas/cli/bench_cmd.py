@@ -7,6 +7,7 @@ import sys
 
 from edgenas.cli.common import add_command
 from edgenas.cli.devices_cmd import add_catalog_arg
+from edgenas.cli.profile_cmd import check_output_file
 from edgenas.errors import UserError
 
 EPILOG = """\
@@ -128,14 +129,18 @@ def register(subparsers) -> None:
     check.add_argument(
         "--alpha", type=float, default=None, help="significance level (default: the spec's, 0.05)"
     )
-    check.add_argument("--junit", metavar="FILE", default=None, help="write JUnit XML here")
+    check.add_argument(
+        "--junit", metavar="FILE", default=None, help="write JUnit XML here ('-': stdout)"
+    )
     check.add_argument(
         "--markdown",
         metavar="FILE",
         default=None,
         help="write a Markdown summary here ('-': stdout)",
     )
-    check.add_argument("--json", metavar="FILE", default=None, help="write the verdicts as JSON")
+    check.add_argument(
+        "--json", metavar="FILE", default=None, help="write the verdicts as JSON ('-': stdout)"
+    )
     check.add_argument(
         "--force",
         action="store_true",
@@ -146,7 +151,12 @@ def register(subparsers) -> None:
 
 def _spec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="bench spec (TOML)")
-    parser.add_argument("-o", "--output", required=True, help="JSON file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="JSON file to write ('-': standard output; the table then goes to stderr)",
+    )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no per-session progress on stderr"
     )
@@ -157,6 +167,8 @@ def run_run(args: argparse.Namespace) -> int:
     from edgenas.bench.runner import run_spec
     from edgenas.bench.spec import load_spec
 
+    if args.output != "-":
+        check_output_file(args.output, "-o")  # before minutes of measuring, not after
     spec = load_spec(args.spec)
     ab_spec = load_spec(args.ab) if args.ab else None
     if ab_spec is not None and not any(ab_spec.case(c.name) for c in spec.cases):
@@ -170,6 +182,10 @@ def run_run(args: argparse.Namespace) -> int:
         devices_file=args.devices_file,
         progress=(lambda message: None) if args.quiet else _progress,
     )
+    if args.output == "-":
+        sys.stdout.write(bench.to_json())
+        _print_run(bench, file=sys.stderr)
+        return 0
     bench.write(args.output)
     _print_run(bench)
     print(f"wrote {args.output}")
@@ -180,7 +196,7 @@ def _progress(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
-def _print_run(bench) -> None:
+def _print_run(bench, file=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -199,7 +215,7 @@ def _print_run(bench) -> None:
             base = row.get("ab_baseline_median_ms")
             cells += ["-", "-"] if base is None else [f"{base:.3f}", f"{row['change']:+.1%}"]
         table.add_row(*cells)
-    Console().print(table)
+    Console(file=file).print(table)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -212,22 +228,39 @@ def run_check(args: argparse.Namespace) -> int:
     threshold = None if args.threshold is None else parse_threshold(args.threshold, "--threshold")
     if args.alpha is not None and not 0 < args.alpha < 1:
         raise UserError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    reports = {"--markdown": args.markdown, "--junit": args.junit, "--json": args.json}
+    on_stdout = [option for option, path in reports.items() if path == "-"]
+    if len(on_stdout) > 1:
+        raise UserError(
+            f"{' and '.join(on_stdout)} both ask for standard output ('-'); send one of "
+            "them to a file"
+        )
+    # Every report path is checked before any is written, so a bad one leaves none.
+    for option, path in reports.items():
+        if path is not None and path != "-":
+            check_output_file(path, option)
     results = load_bench_file(args.results, "results")
     baseline = load_bench_file(args.baseline, "baseline") if args.baseline else None
     comparisons, notes = compare(
         results, baseline, threshold=threshold, alpha=args.alpha, force=args.force
     )
-    if args.markdown == "-":
-        sys.stdout.write(markdown(comparisons, notes))
-    else:
+    if not on_stdout:  # a report on stdout replaces the table there
         print_table(comparisons, notes)
-        if args.markdown:
-            write_atomic(args.markdown, markdown(comparisons, notes))
-    if args.junit:
-        write_atomic(args.junit, junit_xml(comparisons, notes))
-    if args.json:
-        import json
-
-        data = {"comparisons": [c.to_dict() for c in comparisons], "notes": notes}
-        write_atomic(args.json, json.dumps(data, indent=2) + "\n")
+    texts = {
+        "--markdown": lambda: markdown(comparisons, notes),
+        "--junit": lambda: junit_xml(comparisons, notes),
+        "--json": lambda: _verdicts_json(comparisons, notes),
+    }
+    for option, path in reports.items():
+        if path == "-":
+            sys.stdout.write(texts[option]())
+        elif path is not None:
+            write_atomic(path, texts[option]())
     return 1 if any(c.failed for c in comparisons) else 0
+
+
+def _verdicts_json(comparisons, notes: list[str]) -> str:
+    import json
+
+    data = {"comparisons": [c.to_dict() for c in comparisons], "notes": notes}
+    return json.dumps(data, indent=2) + "\n"

@@ -6,7 +6,9 @@ import argparse
 import json
 
 from edgenas.cli.common import add_command, parse_input_shape, parse_task
+from edgenas.cli.model_args import MAX_CLASSES, scale_number
 from edgenas.errors import UserError
+from edgenas.parsing import check_input_fits, number
 
 # Input sizes (H, W) the table is computed at unless --input says otherwise; for sr it is
 # the low-resolution input (the output is scale times larger).
@@ -52,12 +54,27 @@ def register(subparsers) -> None:
         metavar="HxW",
         help="input size for every model listed, HxW or NxCxHxW (default: per task, above)",
     )
-    parser.add_argument("--scale", type=int, default=2, help="scale of the sr models")
     parser.add_argument(
-        "--num-classes", type=int, default=11, help="classes of the segmentation models"
+        "--scale", type=scale_number(), default=2, help="scale of the sr models: 2, 3 or 4"
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=number(
+            int,
+            minimum=2,
+            maximum=MAX_CLASSES,
+            choices_text=f"a whole number from 2 to {MAX_CLASSES}",
+        ),
+        default=11,
+        help="classes of the segmentation models",
     )
     parser.add_argument("--device", default="cpu", help="device to measure latency on")
-    parser.add_argument("--threads", type=int, default=1, help="threads for the latency runs")
+    parser.add_argument(
+        "--threads",
+        type=number(int, minimum=1, choices_text="at least 1"),
+        default=1,
+        help="threads for the latency runs",
+    )
     parser.add_argument(
         "--no-latency", action="store_true", help="skip the latency measurement (fast)"
     )
@@ -71,6 +88,7 @@ def _input_shape(text: str | None, task: str) -> tuple[int, int, int, int]:
     shape = parse_input_shape(text)
     if shape[1] != 3:
         raise UserError(f"bad --input {text!r}: reference models take 3-channel RGB images")
+    check_input_fits(shape, "--input")
     return shape
 
 
@@ -102,12 +120,6 @@ def run(args: argparse.Namespace) -> None:
     text = getattr(args, "input", None)
     if text is not None:
         _input_shape(text, "sr")  # a bad --input fails before any model is built
-    if args.threads < 1:
-        raise UserError(f"--threads must be >= 1, got {args.threads}")
-    if args.scale not in (2, 3, 4):
-        raise UserError(f"--scale must be 2, 3 or 4, got {args.scale}")
-    if args.num_classes < 2:
-        raise UserError(f"--num-classes must be at least 2, got {args.num_classes}")
 
     import torch
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from edgenas.cli.common import add_command
 from edgenas.errors import UserError
+
+# The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def register(subparsers) -> None:
@@ -45,18 +49,45 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_monitor_command)
 
 
+def _is_run(target: Path) -> bool:
+    """True for a run (its folder or its store), False for a folder of runs to list;
+    anything else is refused in one line instead of a dashboard that waits forever."""
+    from edgenas.store import STORE_FILENAME
+
+    hint = "give a run folder (runs/NAME) or its run.sqlite; `edgenas monitor` lists the runs"
+    if not target.exists():
+        raise UserError(f"{target} does not exist; {hint}")
+    if target.is_file():
+        if target.suffix != ".sqlite":
+            raise UserError(f"{target} is not a run folder or run store; {hint}")
+        try:
+            with target.open("rb") as file:
+                header = file.read(len(SQLITE_HEADER))
+        except OSError as err:
+            raise UserError(f"cannot read {target}: {err.strerror}") from None
+        if header != SQLITE_HEADER:
+            raise UserError(f"{target} is not an SQLite run store; {hint}")
+        return True
+    if (target / STORE_FILENAME).is_file():
+        return True
+    if any(target.rglob(STORE_FILENAME)):
+        return False
+    raise UserError(
+        f"{target} is not a run folder (no {STORE_FILENAME}) and holds no runs; start one "
+        "with `edgenas search --name NAME`, then `edgenas monitor runs/NAME`"
+    )
+
+
 def run_monitor_command(args: argparse.Namespace) -> None:
-    if args.interval <= 0:
-        raise UserError("--interval must be a positive number of seconds")
+    if not (math.isfinite(args.interval) and args.interval > 0):  # nan and inf included
+        raise UserError(f"--interval must be a positive number of seconds, got {args.interval}")
     if args.run is not None:
         target = Path(args.run)
-        from edgenas.tui.app import is_run_dir
-
-        # A folder of runs is listed. Anything else is a run, perhaps one about to start:
-        # the dashboard says it waits for the store until the search creates it.
-        run = is_run_dir(target) or not target.is_dir() or not any(target.rglob("run.sqlite"))
+        run = _is_run(target)
     else:
         target = Path(args.runs_dir)
+        if target.is_file():
+            raise UserError(f"--runs-dir {target} is a file; give the folder that holds the runs")
         if not target.is_dir():
             raise UserError(
                 f"runs folder {target} does not exist; start a search with `edgenas search`"

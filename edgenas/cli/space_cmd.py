@@ -7,6 +7,11 @@ import math
 
 from edgenas.cli.common import add_command, parse_genotype, parse_list
 from edgenas.errors import UserError
+from edgenas.parsing import number
+
+# More genotypes than a sampling call may print: a million take minutes to draw and
+# hold in memory; a larger --n is more likely a typo than a plan.
+MAX_SAMPLES = 1_000_000
 
 
 def register(subparsers) -> None:
@@ -36,8 +41,15 @@ def register(subparsers) -> None:
         description="Print N distinct random genotypes (uniform over the choice lists, "
         "rejection-sampled under the compute budget), one canonical string per line.",
     )
-    sample.add_argument("--n", type=int, default=1, help="how many genotypes")
-    sample.add_argument("--seed", type=int, default=0, help="random seed")
+    sample.add_argument(
+        "--n",
+        type=number(int, minimum=1, maximum=MAX_SAMPLES, choices_text=f"1 to {MAX_SAMPLES:,}"),
+        default=1,
+        help="how many genotypes",
+    )
+    sample.add_argument(
+        "--seed", type=number(int, minimum=0), default=0, help="random seed (0 or more)"
+    )
     sample.add_argument(
         "--scales", default=None, help="comma-separated scale counts to draw from, e.g. 2,3"
     )
@@ -71,8 +83,6 @@ def _missing_action(parser: argparse.ArgumentParser) -> int:
 def run_sample(args: argparse.Namespace) -> None:
     from edgenas.space import LDPSpace
 
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}")
     space = LDPSpace()
     try:
         genotypes = space.sample_unique(

@@ -180,7 +180,7 @@ def test_bad_checkpoint_is_one_line_error(tmp_path):
     from edgenas.errors import UserError
 
     (tmp_path / "x.pt").write_bytes(b"garbage")
-    with pytest.raises(UserError, match=r"cannot read checkpoint .*x\.pt"):
+    with pytest.raises(UserError, match=r"x\.pt is not an edgenas checkpoint \(not a PyTorch"):
         load_checkpoint(tmp_path / "x.pt")
     with pytest.raises(UserError, match="does not exist"):
         load_checkpoint(tmp_path / "y.pt")

@@ -34,6 +34,7 @@ from edgenas.checkpoint import (
     atomic_save,
     cpu_state,
     load_checkpoint,
+    load_weights,
     model_from_checkpoint,
     model_spec,
 )
@@ -364,6 +365,7 @@ def train(
     extra: dict | None = None,
     on_step: Callable[[int, float], None] | None = None,
     eval_input: tuple[int, int] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``train_data`` for ``budget`` and evaluate it on ``val_data``.
 
@@ -378,8 +380,9 @@ def train(
         budget: epochs, seconds of training, or steps; the first reached stops training,
             and the learning-rate schedule spans it.
         config: hyper-parameters (default: the task's recipe).
-        checkpoint: path written atomically at the end, on Ctrl-C and at epoch ends at
-            most once a minute.
+        checkpoint: path written atomically at the end, on Ctrl-C (or SIGTERM, which the
+            command line raises as Ctrl-C) once training has started, and at epoch ends
+            at most once a minute.
         resume: a checkpoint (path or loaded dict) to continue from, towards ``budget``.
         progress: show a rich progress bar.
         extra: plain values stored in the checkpoint (e.g. dataset description).
@@ -387,6 +390,8 @@ def train(
         eval_input: (H, W) validation images are resized to for the forward pass (e.g.
             the training size, with ``val_data`` at full resolution); see
             :func:`edgenas.inference.evaluate`.
+        on_start: called as ``on_start(step, steps_per_epoch)`` once everything is set
+            up and the first step is next (from then on Ctrl-C saves the checkpoint).
 
     Returns a :class:`TrainResult` with the validation metrics and the normalised
     accuracy (no metrics and 0 accuracy when ``val_data`` is None).
@@ -420,7 +425,8 @@ def train(
     ckpt = None
     if resume is not None:
         ckpt = load_checkpoint(resume) if not isinstance(resume, dict) else resume
-        model.load_state_dict(ckpt["model"])
+        where = f"checkpoint {resume}" if not isinstance(resume, dict) else "the resumed checkpoint"
+        load_weights(model, ckpt["model"], where)
     accelerator.prepare(model)
     optimizer = torch.optim.Adam(
         model.parameters(),
@@ -432,7 +438,13 @@ def train(
     scaler = accelerator.grad_scaler()
     step, images_seen, elapsed, history = 0, 0, 0.0, []
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (KeyError, ValueError) as err:
+            raise UserError(
+                f"the optimizer state of {where} does not fit its network ({err}); "
+                "start the training again without --resume"
+            ) from None
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         step, images_seen = int(ckpt["step"]), int(ckpt["images"])
@@ -491,6 +503,8 @@ def train(
     batches = stream.batches(step)
     tick = time.perf_counter()
     try:
+        if on_start is not None:  # inside the try: a Ctrl-C right after it saves too
+            on_start(step, steps_per_epoch)
         while fraction() < 1.0:
             done = fraction()
             lr = config.lr * lr_factor(
@@ -584,9 +598,14 @@ def train(
     finally:
         bar.close()
     if val_data is not None:
-        metrics = evaluate(
-            model, task, val_data, batch_size=config.eval_batch_size, input_size=eval_input
-        )
+        try:
+            metrics = evaluate(
+                model, task, val_data, batch_size=config.eval_batch_size, input_size=eval_input
+            )
+        except KeyboardInterrupt:
+            save(metrics)  # the whole budget is trained: keep it; resume evaluates it
+            _back_to_cpu(model)
+            raise
         if history:
             history[-1].update(metrics)
     save(metrics)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, fields, replace
+import os
+import re
+import shlex
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
-from edgenas.cli.common import add_command
+from edgenas.cli.common import add_command, parse_genotype
 from edgenas.cli.profile_cmd import add_device_arguments, backend_options
-from edgenas.errors import UserError
+from edgenas.errors import Interrupted, UserError
+from edgenas.parsing import number
 
 DESCRIPTION = """\
 Train a network on monocular depth, semantic segmentation, super-resolution or
@@ -36,7 +41,8 @@ scikit-image's bundled photographs for sr). Flat folders hold out every 10th fil
 for validation unless --val-data is given (then it is used whole). Validation runs at
 the end, on full-resolution targets (inputs resized to the training size).
 
-Writes OUT/checkpoint.pt (at the end, on Ctrl-C and about once a minute, atomically),
+Writes OUT/checkpoint.pt (at the end, on Ctrl-C or SIGTERM and about once a minute,
+atomically; the interrupted command prints the one that continues it),
 OUT/metrics.json, OUT/samples.png (sample predictions) and, like search and shrink,
 OUT/model.onnx (takes any image size; verified against PyTorch on a validation image)
 with OUT/model.latency.json, its latency on --device at --deploy-input (--no-export
@@ -53,12 +59,23 @@ examples:
   edgenas train --task depth --resume runs/depth/checkpoint.pt      continue an interrupted run"""
 
 
+# Seeds are 32-bit like every other framework's: torch and the loaders take them whole.
+SEED_MAX = 2**32 - 1
+
+
+# An argparse type: a seed from 0 to SEED_MAX.
+SEED = number(int, minimum=0, maximum=SEED_MAX, choices_text=f"an integer from 0 to {SEED_MAX}")
+
+
 # Super-resolution trains on small LR patches; its latency counts on a whole LR image,
 # the size the search measures SR candidates at.
 DEPLOY_SR = (120, 160)
 
 
 def register(subparsers) -> None:
+    from edgenas.task_names import SR_SCALES
+
+    scales = ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
     parser = add_command(
         subparsers,
         "train",
@@ -78,22 +95,31 @@ def register(subparsers) -> None:
     network.add_argument("--genotype", help="genotype string (default: the task's default)")
     network.add_argument("--model", help="reference model instead (see `edgenas models`)")
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float, help="train for N epochs")
+    budget.add_argument("--epochs", type=number(float, above=0), help="train for N epochs")
     budget.add_argument(
-        "--seconds", type=float, help="train for S seconds (default 120 unless --epochs)"
+        "--seconds",
+        type=number(float, above=0),
+        help="train for S seconds (default 120 unless --epochs)",
     )
     parser.add_argument(
         "--input",
         help="training input HxW (default 128x160; for sr the square LR patch, default 24x24)",
     )
     parser.add_argument(
-        "--scale", type=int, default=None, help="super-resolution factor (2, 3, 4; default 2)"
+        "--scale",
+        type=number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=scales),
+        default=None,
+        help=f"super-resolution factor ({scales}; default 2)",
     )
     parser.add_argument(
         "--recipe", choices=("fast", "ldp"), default="fast", help="training recipe (see above)"
     )
-    parser.add_argument("--batch-size", type=int, help="images per step (default: the recipe's)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
+    parser.add_argument(
+        "--batch-size", type=number(int, above=0), help="images per step (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--lr", type=number(float, above=0), help="peak learning rate (default: the recipe's)"
+    )
     parser.add_argument(
         "--schedule",
         choices=("cosine", "ldp", "constant"),
@@ -109,7 +135,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     parser.add_argument("--eval-every-epoch", action="store_true", help="validate every epoch")
-    parser.add_argument("--seed", type=int, help="seed of init, order, augmentation (default 0)")
+    parser.add_argument("--seed", type=SEED, help="seed of init, order, augmentation (default 0)")
     parser.add_argument(
         "--accelerator",
         help="auto (CUDA when present), cpu or cuda[:N] (default auto)",
@@ -124,10 +150,24 @@ def register(subparsers) -> None:
         choices=("on", "off"),
         help="NHWC activations (default on: measured faster on CPUs and GPUs for these networks)",
     )
-    parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
-    parser.add_argument("--torch-threads", type=int, help="torch threads (default: min(2, cores))")
-    parser.add_argument("--resume", help="continue from this checkpoint (towards its budget)")
+    parser.add_argument(
+        "--workers", type=number(int, minimum=0), help="data-loading worker processes (default 0)"
+    )
+    parser.add_argument(
+        "--torch-threads", type=number(int, above=0), help="torch threads (default: min(2, cores))"
+    )
+    parser.add_argument(
+        "--resume",
+        help="continue from this checkpoint (towards its budget); the outputs go beside it "
+        "unless -o says otherwise",
+    )
     parser.add_argument("-o", "--out", help="output folder (default runs/<task>)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an -o folder that holds an earlier training's checkpoint.pt "
+        "(without it such a folder is refused, so that no training is lost by mistake)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     deploy = parser.add_argument_group("the exported model (OUT/model.onnx) and its latency")
     deploy.add_argument(
@@ -138,7 +178,9 @@ def register(subparsers) -> None:
     )
     add_device_arguments(deploy)
     deploy.add_argument(
-        "--threads", type=int, help="threads on the latency device (default: the device's)"
+        "--threads",
+        type=number(int, above=0),
+        help="threads on the latency device (default: the device's)",
     )
     deploy.add_argument(
         "--no-export", action="store_true", help="write no model.onnx and measure nothing"
@@ -146,41 +188,163 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
+@dataclass(frozen=True)
+class _Plan:
+    """What the command line alone decides, checked before torch loads."""
 
+    task: str  # canonical task name
+    input_hw: tuple[int, int] | None  # --input (None: the recipe's or the checkpoint's)
+    deploy_hw: tuple[int, int] | None  # --deploy-input
+    out: Path
+    deploy_entry: object | None  # the latency device's catalog entry (None: --no-export)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = _check(args)
+    created = not plan.out.exists()
+    try:
+        return _train(args, plan)
+    except (UserError, OSError):
+        # A run refused on the way (a full disk at the first write) leaves no empty
+        # folder behind; a folder with anything in it is kept.
+        if created and plan.out.is_dir() and not any(plan.out.iterdir()):
+            plan.out.rmdir()
+        raise
+
+
+def _check(args: argparse.Namespace) -> _Plan:
+    """Every error the command line alone shows, before torch loads or a file is
+    written: task, scale, sizes, accelerator, the output folder, the resume file, the
+    data folders and the latency device. Numbers are range-checked by the parser."""
+    from edgenas.data.open import check_folder
+    from edgenas.parsing import check_input_fits, parse_task
+    from edgenas.tasks.runner import parse_size
+
+    task = parse_task(args.task)
+    if args.scale is not None and task != "sr":
+        raise UserError("--scale applies to --task sr only")
+    if args.resume and (args.genotype or args.model):
+        raise UserError("--resume continues the checkpoint's network; drop --genotype/--model")
+    check_accelerator_name(args.accelerator)
+    if args.genotype is not None:
+        parse_genotype(args.genotype)  # a bad string is one line before torch loads
+    input_hw = parse_size(args.input, (0, 0)) if args.input else None
+    if input_hw is not None:
+        h, w = input_hw
+        if task == "sr" and h != w:
+            raise UserError(f"--input for sr is a square LR patch, e.g. 24x24 (got {h}x{w})")
+        # A batch size given counts (activations grow with it); the recipe's is not
+        # known before torch loads, and the check only has to catch impossible sizes.
+        check_input_fits((args.batch_size, 3, h, w) if args.batch_size else (h, w), "--input")
+    deploy_hw = parse_size(args.deploy_input, (0, 0)) if args.deploy_input else None
+    if deploy_hw is not None:
+        check_input_fits(deploy_hw, "--deploy-input")
+    if args.no_export:
+        given = [
+            flag
+            for flag, value in (("--deploy-input", args.deploy_input), ("--threads", args.threads))
+            if value is not None
+        ]
+        if given:
+            raise UserError(
+                f"{', '.join(given)} only apply to the exported model, and --no-export "
+                "exports none; drop one or the other"
+            )
+    if args.resume:
+        from edgenas.checkpoint import check_checkpoint_file
+
+        check_checkpoint_file(args.resume, "--resume checkpoint")
+    for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
+        if folder is not None:
+            check_folder(flag, folder)
+    deploy_entry = None if args.no_export else _usable_device(args)
+    out = _output_folder(args, task)
+    _check_output_folder(out, args)
+    return _Plan(task, input_hw, deploy_hw, out, deploy_entry)
+
+
+_ACCELERATOR = re.compile(r"(auto|cpu|cuda(:\d+)?)")
+
+
+def check_accelerator_name(name: str | None, option: str = "--accelerator") -> None:
+    """Refuse an accelerator name that is none of auto, cpu, cuda, cuda:N (torch is not
+    needed to tell; whether a GPU is there is checked once torch is loaded)."""
+    if name is not None and not _ACCELERATOR.fullmatch(name.lower()):
+        raise UserError(
+            f"{option}: unknown accelerator {name!r} (choose from auto, cpu, cuda or cuda:N)"
+        )
+
+
+def _output_folder(args: argparse.Namespace, task: str) -> Path:
+    """-o, else the resumed checkpoint's folder (a resumed run writes where it was
+    trained), else runs/<task>."""
+    if args.out:
+        return Path(args.out)
+    if args.resume:
+        return Path(args.resume).parent
+    return Path("runs") / task
+
+
+def _check_output_folder(out: Path, args: argparse.Namespace) -> None:
+    """Refuse an output folder that cannot be written, or one that holds another
+    training's checkpoint (it would be overwritten) unless --overwrite or --resume of
+    that very checkpoint."""
+    option = f"-o {out}" if args.out else f"the output folder {out}"
+    if out.exists() and not out.is_dir():
+        raise UserError(
+            f"{option} is a file; -o names the folder the outputs go in (checkpoint.pt, "
+            "metrics.json, samples.png, model.onnx): choose a folder"
+        )
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option}: {parent} is a file, not a folder; choose another -o")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(
+            f"{option}: cannot write in {parent} (permission denied); choose another -o"
+        )
+    checkpoint = out / "checkpoint.pt"
+    if not checkpoint.exists() or args.overwrite:
+        return
+    if args.resume and Path(args.resume).resolve() == checkpoint.resolve():
+        return
+    raise UserError(
+        f"{checkpoint} holds an earlier training; continue it with `edgenas train --task "
+        f"{args.task} --resume {checkpoint}`, start over with --overwrite, or choose another -o"
+    )
+
+
+def _train(args: argparse.Namespace, plan: _Plan) -> int:
+    """Load the checkpoint and data, build the network, train, write the outputs."""
     import torch
 
-    from edgenas.checkpoint import build_from_spec, describe_spec, load_checkpoint, model_spec
+    from edgenas.accelerator import resolve_accelerator
+    from edgenas.checkpoint import (
+        CheckpointWriteError,
+        build_from_spec,
+        check_room,
+        checkpoint_bytes,
+        describe_spec,
+        load_checkpoint,
+        load_weights,
+        model_spec,
+    )
     from edgenas.data.open import open_train_val
     from edgenas.models.complexity import count_macs, count_params
     from edgenas.tasks import get_task
     from edgenas.tasks.defaults import DEFAULT_SECONDS, default_genotype
     from edgenas.tasks.recipes import recipe_config, recipe_input
-    from edgenas.tasks.runner import (
-        format_metrics,
-        parse_size,
-        set_threads,
-        write_json,
-    )
+    from edgenas.tasks.runner import format_metrics, set_threads, write_json
     from edgenas.training import Budget, TrainConfig, train
     from edgenas.visualize import sample_predictions
 
-    task = get_task(args.task)
-    for name in ("epochs", "seconds", "batch_size", "lr"):
-        value = getattr(args, name)
-        if value is not None and not (value > 0 and value < float("inf")):
-            raise UserError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    if args.workers is not None and args.workers < 0:
-        raise UserError(f"--workers must be at least 0, got {args.workers}")
-    if args.scale is not None and task.name != "sr":
-        raise UserError("--scale applies to --task sr only")
+    task = get_task(plan.task)
     scale = args.scale if args.scale is not None else 2
-    if scale not in (2, 3, 4):
-        raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
     set_threads(args.torch_threads)
-    deploy_entry = None if args.no_export else _usable_device(args)
+    if args.accelerator is not None or args.precision is not None:
+        resolve_accelerator(args.accelerator or "auto", args.precision or "auto")  # a GPU?
+    deploy_entry = plan.deploy_entry
 
     resume = load_checkpoint(args.resume) if args.resume else None
     stored_config = (resume or {}).get("config") or {}
@@ -196,30 +360,37 @@ def run(args: argparse.Namespace) -> int:
                 "of an `edgenas train` run"
             )
         spec = resume.get("model_spec")
-        if spec is None:
+        if not isinstance(spec, dict) or "task" not in spec:
             raise UserError(f"--resume checkpoint {args.resume} names no network")
         if spec["task"] != task.name:
-            raise UserError(f"--resume checkpoint is for task {spec['task']}, not {task.name}")
-        if args.genotype or args.model:
-            raise UserError("--resume continues the checkpoint's network; drop --genotype/--model")
+            raise UserError(
+                f"--resume checkpoint {args.resume} is for task {spec['task']}, not {task.name}"
+            )
         if task.name == "sr":
-            trained = spec["options"].get("scale", scale)
+            trained = spec.get("options", {}).get("scale", scale)
             if args.scale is not None and args.scale != trained:
                 raise UserError(
                     f"--resume checkpoint was trained for x{trained}, not x{args.scale}"
                 )
             scale = trained
+        # The network and its weights are checked before any data are decoded.
+        try:
+            model = build_from_spec(spec)
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(
+                f"cannot rebuild the network of --resume checkpoint {args.resume}: {err}"
+            ) from None
+        source = f"--resume checkpoint {args.resume} ({describe_spec(spec)})"
+        load_weights(model, resume["model"], source)
 
     default_h, _ = recipe_input(task.name)
+    saved = (resume or {}).get("extra", {}).get("input")
     if task.name == "sr":
-        saved = (resume or {}).get("extra", {}).get("input")
-        h, w = parse_size(args.input, tuple(saved) if saved else (default_h, default_h))
-        if h != w:
-            raise UserError(f"--input for sr is a square LR patch, e.g. 24x24 (got {h}x{w})")
+        h = plan.input_hw[0] if plan.input_hw else (saved[0] if saved else default_h)
         size, patch = None, h
     else:
-        saved = (resume or {}).get("extra", {}).get("input")
-        size, patch = parse_size(args.input, tuple(saved) if saved else recipe_input(task.name)), 48
+        size = plan.input_hw or (tuple(saved) if saved else recipe_input(task.name))
+        patch = 48
     # Validation on full-resolution targets; inputs are resized to the training size.
     train_data, val_data = open_train_val(
         task.name, args.data, args.val_data, fmt=args.fmt, size=size, val_size=None,
@@ -228,32 +399,26 @@ def run(args: argparse.Namespace) -> int:
 
     torch.manual_seed(seed)
     info = train_data.info
-    if spec is not None:
-        model = build_from_spec(spec)
-        try:
-            model.load_state_dict(resume["model"])
-        except RuntimeError:
-            raise UserError(
-                f"--resume checkpoint {args.resume} does not fit its own network"
-            ) from None
-    elif args.model:
-        model = _reference_model(args.model, task, info)
-    else:
-        from edgenas.cli.common import parse_genotype
-
-        genotype = parse_genotype(
-            args.genotype if args.genotype is not None else default_genotype(task.name)
-        )
-        try:
-            model = task.build_model(genotype, info)
-        except ValueError as err:
-            raise UserError(str(err)) from None
+    if spec is None:  # (a resumed network was built and loaded above)
+        if args.model:
+            model = _reference_model(args.model, task, info)
+        else:
+            genotype = parse_genotype(
+                args.genotype if args.genotype is not None else default_genotype(task.name)
+            )
+            try:
+                model = task.build_model(genotype, info)
+            except ValueError as err:
+                raise UserError(str(err)) from None
     if task.name in ("segmentation", "classification"):
         classes = model.options.get("num_classes")
         if classes is not None and classes != info.num_classes:
             raise UserError(
                 f"the checkpoint predicts {classes} classes but {info.root} has {info.num_classes}"
             )
+    checkpoint_path = plan.out / "checkpoint.pt"
+    # A full disk is one line now, not after the whole budget was trained.
+    check_room(checkpoint_path, checkpoint_bytes(model), "-o")
 
     seconds = args.seconds
     stored = (resume or {}).get("budget")
@@ -291,10 +456,10 @@ def run(args: argparse.Namespace) -> int:
         if args.class_weights is not None:  # "auto" is None in the config
             weights = {"auto": None, "on": True, "off": False}[args.class_weights]
             config = replace(config, class_weights=weights)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise UserError(str(err)) from None
 
-    out = Path(args.out or f"runs/{task.name}")
+    out = plan.out
     in_shape = (1, 3, patch, patch) if task.name == "sr" else (1, 3, *size)
     params = count_params(model)
     macs = count_macs(model, in_shape)
@@ -308,6 +473,17 @@ def run(args: argparse.Namespace) -> int:
         f"params {params:,}  MACs {macs / 1e6:.1f}M at {in_shape[2]}x{in_shape[3]}  "
         f"recipe {config.recipe}: batch {config.batch_size}, lr {config.lr:g} {config.schedule}"
     )
+    started = False
+
+    def on_start(step: int, steps_per_epoch: int) -> None:
+        nonlocal started
+        started = True
+        print(
+            f"training started at step {step} ({steps_per_epoch} steps per epoch); Ctrl-C "
+            f"saves {checkpoint_path} and prints how to continue",
+            flush=True,
+        )
+
     extra = {"input": list(in_shape[2:]), "data": info.root, "format": info.format}
     try:
         result = train(
@@ -317,79 +493,76 @@ def run(args: argparse.Namespace) -> int:
             val_data,
             budget,
             config,
-            checkpoint=out / "checkpoint.pt",
+            checkpoint=checkpoint_path,
             resume=resume,
             progress=not args.quiet,
             extra=extra,
             eval_input=None if task.name == "sr" else size,
+            on_start=on_start,
         )
-    except KeyboardInterrupt:
-        sys.stderr.write(
-            f"edgenas: interrupted; saved {out / 'checkpoint.pt'}. Continue with:\n"
-            f"  edgenas train --task {args.task} --resume {out / 'checkpoint.pt'}"
-            + (f" --data {args.data}" if args.data else "")
-            + (f" --val-data {args.val_data}" if args.val_data else "")
-            + (f" -o {args.out}" if args.out else "")
-            + "\n"
-        )
-        return 130
-    eval_size = None if task.name == "sr" else size
-    images, preds, targets = sample_predictions(model, val_data, input_size=eval_size)
-    task.visualise(images, preds, targets, val_data.info, out / "samples.png")
-    summary = {
-        "task": task.name,
-        "network": spec,
-        "genotype": spec.get("genotype") if spec else None,
-        "model": spec.get("model") if spec else None,
-        "data": info.root,
-        "format": info.format,
-        "val_data": val_data.info.root,
-        "input": list(in_shape[2:]),
-        "params": params,
-        "macs": macs,
-        "budget": budget.to_dict(),
-        "recipe": config.recipe,
-        "config": {k: v for k, v in asdict(config).items() if not isinstance(v, tuple)},
-        "accelerator": result.accelerator,
-        "in_memory": result.in_memory,
-        "class_weights": result.class_weights,
-        "epochs": result.epochs,
-        "steps": result.steps,
-        "images": result.images,
-        "train_seconds": result.seconds,
-        "images_per_second": result.images_per_second,
-        "steps_per_second": result.steps_per_second,
-        "final_loss": result.final_loss,
-        "metrics": result.metrics,
-        "normalised_accuracy": result.normalised_accuracy,
-        "history": result.history,
-    }
-    written = [out / "checkpoint.pt", out / "metrics.json", out / "samples.png"]
-    latency_text = None
-    if deploy_entry is not None:
-        from edgenas.finalise import deploy_example, finalise_model
+        eval_size = None if task.name == "sr" else size
+        images, preds, targets = sample_predictions(model, val_data, input_size=eval_size)
+        task.visualise(images, preds, targets, val_data.info, out / "samples.png")
+        summary = {
+            "task": task.name,
+            "network": spec,
+            "genotype": spec.get("genotype") if spec else None,
+            "model": spec.get("model") if spec else None,
+            "data": info.root,
+            "format": info.format,
+            "val_data": val_data.info.root,
+            "input": list(in_shape[2:]),
+            "params": params,
+            "macs": macs,
+            "budget": budget.to_dict(),
+            "recipe": config.recipe,
+            "config": {k: v for k, v in asdict(config).items() if not isinstance(v, tuple)},
+            "accelerator": result.accelerator,
+            "in_memory": result.in_memory,
+            "class_weights": result.class_weights,
+            "epochs": result.epochs,
+            "steps": result.steps,
+            "images": result.images,
+            "train_seconds": result.seconds,
+            "images_per_second": result.images_per_second,
+            "steps_per_second": result.steps_per_second,
+            "final_loss": result.final_loss,
+            "metrics": result.metrics,
+            "normalised_accuracy": result.normalised_accuracy,
+            "history": result.history,
+        }
+        written = [checkpoint_path, out / "metrics.json", out / "samples.png"]
+        latency_text = None
+        if deploy_entry is not None:
+            from edgenas.finalise import deploy_example, finalise_model
 
-        if args.deploy_input:
-            deploy_hw = parse_size(args.deploy_input, (0, 0))
-        else:
-            deploy_hw = DEPLOY_SR if task.name == "sr" else tuple(in_shape[2:])
-        deploy_shape = (1, 3, *deploy_hw)
-        deployed = finalise_model(
-            model,
-            out,
-            deploy_shape,
-            deploy_example(val_data[0][0], deploy_shape),
-            deploy_entry,
-            threads=args.threads,
-            backend_options=backend_options(args, deploy_entry),
-            metadata={"checkpoint": "checkpoint.pt"},
-            name="model",
-            log=(lambda _message: None) if args.quiet else print,
-        )
-        summary["deployed"] = deployed.to_dict()
-        latency_text = deployed.latency_text()
-        written += [Path(deployed.onnx_path), Path(deployed.latency_path)]
-    write_json(summary, out / "metrics.json")
+            deploy_hw = plan.deploy_hw or (DEPLOY_SR if task.name == "sr" else tuple(in_shape[2:]))
+            deploy_shape = (1, 3, *deploy_hw)
+            deployed = finalise_model(
+                model,
+                out,
+                deploy_shape,
+                deploy_example(val_data[0][0], deploy_shape),
+                deploy_entry,
+                threads=args.threads,
+                backend_options=backend_options(args, deploy_entry),
+                metadata={"checkpoint": "checkpoint.pt"},
+                name="model",
+                log=(lambda _message: None) if args.quiet else print,
+            )
+            summary["deployed"] = deployed.to_dict()
+            latency_text = deployed.latency_text()
+            written += [Path(deployed.onnx_path), Path(deployed.latency_path)]
+        write_json(summary, out / "metrics.json")
+    except KeyboardInterrupt as err:
+        raise Interrupted.after(err, _interrupted_hint(args, plan, started)) from None
+    except CheckpointWriteError as err:
+        if not checkpoint_path.is_file():
+            raise  # nothing saved yet: free space and run the command again
+        raise UserError(
+            f"cannot write {err.path}: {err.reason}; free some space, then continue with: "
+            f"{_continue_command(args, plan, checkpoint_path)}"
+        ) from None
     print(
         f"trained {result.steps} steps ({result.epochs} epochs) in {result.seconds:.1f}s on "
         f"{result.accelerator}: {result.steps_per_second:.1f} steps/s, "
@@ -406,13 +579,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupted_hint(args: argparse.Namespace, plan: _Plan, started: bool) -> str:
+    """What Ctrl-C (or SIGTERM) leaves and the exact command that continues it: once
+    training started, train() saved the checkpoint; before, a resumed run can still
+    continue from its own checkpoint, a new one has nothing to continue."""
+    saved = plan.out / "checkpoint.pt"
+    if started:
+        return f"saved {saved}; continue with: {_continue_command(args, plan, saved)}"
+    if args.resume:
+        return f"continue with: {_continue_command(args, plan, Path(args.resume))}"
+    return "nothing was trained yet, so nothing was saved; run the command again to start"
+
+
+def _continue_command(args: argparse.Namespace, plan: _Plan, checkpoint: Path) -> str:
+    """``edgenas train --resume CHECKPOINT ...`` with what the checkpoint does not hold:
+    the data, the output folder if it is not the checkpoint's, the export settings."""
+    parts = ["edgenas", "train", "--task", args.task, "--resume", str(checkpoint)]
+    options = [
+        ("--data", args.data),
+        ("--val-data", args.val_data),
+        ("--format", args.fmt),
+        ("-o", str(plan.out) if checkpoint.parent != plan.out else None),
+        ("--deploy-input", args.deploy_input),
+        ("--device", args.device if args.device != "cpu" else None),
+        ("--devices-file", args.devices_file),
+        ("--serial", args.serial),
+        ("--threads", args.threads),
+        ("--torch-threads", args.torch_threads),
+    ]
+    for flag, value in options:
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += [flag for flag, on in (("--no-export", args.no_export), ("--quiet", args.quiet)) if on]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
 def _usable_device(args: argparse.Namespace):
     """The latency device's catalog entry, checked before any training is spent."""
     from edgenas.devices.backends import check_availability
     from edgenas.devices.catalog import load_catalog
 
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}")
     entry = load_catalog(args.devices_file).get(args.device)
     availability = check_availability(entry, **backend_options(args, entry))
     if not availability.usable:

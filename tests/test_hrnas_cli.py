@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -83,6 +84,18 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
     assert profiled.returncode == 0, profiled.stderr
     assert "latency:" in profiled.stdout
 
+    # Stopped after its final model was stored but before the report and the status
+    # (as a kill between the two leaves it): --resume writes only what is missing.
+    with RunStore.open(run) as store:
+        store.set_status("interrupted")
+    (run / "report.md").unlink()
+    completed = run_cli("shrink", "--resume", str(run), "--quiet")
+    assert completed.returncode == 0, completed.stderr
+    assert "writing the missing outputs" in completed.stdout and "step 0" not in completed.stdout
+    assert "status **finished**" in (run / "report.md").read_text()
+    with RunStore.open_readonly(run) as store:
+        assert store.run_info().status == "finished" and len(store.candidates()) == 1
+
 
 def test_interrupted_shrink_resumes_from_its_folder(tmp_path):
     """Ctrl-C right after shrink step 1, then `edgenas shrink --resume`: the run ends
@@ -132,6 +145,49 @@ def test_interrupted_shrink_resumes_from_its_folder(tmp_path):
 
     finished = run_cli("shrink", "--resume", str(run))
     assert_one_line_error(finished, "has finished", str(run / "report.md"))
+
+
+def test_a_run_stopped_while_exporting_resumes_to_its_missing_outputs(tmp_path):
+    """Ctrl-C while the final model is measured: the run is interrupted, not finished
+    (its report does not exist yet), and `--resume` completes it without shrinking
+    again."""
+    from edgenas.errors import Interrupted
+    from edgenas.hrnas.config import ShrinkConfig, SupernetConfig
+    from edgenas.hrnas.session import STATE_FILE, ShrinkSession
+    from edgenas.store import RunStore
+
+    def ctrl_c_while_measuring(message: str) -> None:
+        if message.startswith("measuring best.onnx"):
+            raise KeyboardInterrupt
+
+    run = tmp_path / "r"
+    session = ShrinkSession(
+        task="seg",
+        config=SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2),
+        shrink=ShrinkConfig(epochs=1),
+        input_hw=(32, 40),
+        baselines=(),
+        run_dir=run,
+        quiet=True,
+        log=ctrl_c_while_measuring,
+    )
+    with pytest.raises(Interrupted, match=re.escape(f"edgenas shrink --resume {run}")):
+        session.run()
+    with RunStore.open_readonly(run) as store:
+        assert store.run_info().status == "interrupted"
+    assert (run / STATE_FILE).is_file() and not (run / "report.md").exists()
+
+    result = run_cli("shrink", "--resume", str(run), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout and "step 1 " not in result.stdout  # not shrunk again
+    for name in ("best.pt", "best.onnx", "best.latency.json", "report.md"):
+        assert (run / name).is_file(), name
+    assert not (run / STATE_FILE).exists()
+    with RunStore.open_readonly(run) as store:
+        info = store.run_info()
+        steps = [e.payload["step"] for e in store.events(kinds=("shrink_step",))]
+        kinds = [e.kind for e in store.events()]
+    assert info.status == "finished" and steps == [0, 1] and kinds[-1] == "run_finished"
 
 
 def test_resume_refuses_what_is_not_an_unfinished_shrink_run(tmp_path):

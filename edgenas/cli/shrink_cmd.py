@@ -11,7 +11,9 @@ import argparse
 import dataclasses
 
 from edgenas.cli.common import add_command
+from edgenas.cli.train_cmd import SEED, check_accelerator_name
 from edgenas.errors import UserError
+from edgenas.parsing import number
 
 DESCRIPTION = """\
 Search a network by HR-NAS resource-aware progressive shrinking (Ding et al., CVPR
@@ -84,7 +86,7 @@ def defaults() -> dict:
         "fmt": session["fmt"],
         "input": None,
         "deploy_input": None,
-        "scale": session["scale"],
+        "scale": None,  # sr: the session's (2); given for another task: refused
         "lam": shrink.lam,
         "epsilon": shrink.epsilon,
         "align": shrink.align,
@@ -120,7 +122,7 @@ def defaults() -> dict:
 def register(subparsers) -> None:
     from edgenas.cli.profile_cmd import add_device_arguments
     from edgenas.hrnas.config import ShrinkConfig
-    from edgenas.hrnas.session import COSTS, DEFAULT_INPUT, SR_DEFAULT_INPUT
+    from edgenas.hrnas.session import COSTS, DEFAULT_INPUT, SR_DEFAULT_INPUT, ShrinkSession
 
     d = defaults()
     parser = add_command(
@@ -148,16 +150,31 @@ def register(subparsers) -> None:
         help="HxW at which the final model is verified and its latency measured "
         "(default: --input; sr: the LR size)",
     )
-    parser.add_argument("--scale", type=int, default=d["scale"], help="super-resolution factor")
+    from edgenas.task_names import SR_SCALES
+
+    scales = ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
     parser.add_argument(
-        "--lambda", dest="lam", type=float, default=d["lam"], help="weight of the resource term"
+        "--scale",
+        type=number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=scales),
+        default=d["scale"],
+        help=f"super-resolution factor ({scales}; default {_field_default(ShrinkSession, 'scale')})",
     )
     parser.add_argument(
-        "--epsilon", type=float, default=d["epsilon"], help="remove units with |alpha| below this"
+        "--lambda",
+        dest="lam",
+        type=number(float, minimum=0),
+        default=d["lam"],
+        help="weight of the resource term",
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=number(float, minimum=0),
+        default=d["epsilon"],
+        help="remove units with |alpha| below this",
     )
     parser.add_argument(
         "--align",
-        type=int,
+        type=number(int, above=0),
         default=d["align"],
         help="keep channels per kernel in multiples of this (1: fully fine-grained)",
     )
@@ -165,13 +182,13 @@ def register(subparsers) -> None:
     add_device_arguments(parser, default=d["device"])
     parser.add_argument(
         "--threads",
-        type=int,
+        type=number(int, above=0),
         default=d["threads"],
         help="threads on the latency device (default: the device's)",
     )
     parser.add_argument(
         "--torch-threads",
-        type=int,
+        type=number(int, above=0),
         default=d["torch_threads"],
         help="torch threads of the training (many small kernels scale badly)",
     )
@@ -188,32 +205,62 @@ def register(subparsers) -> None:
     )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
-        "--epochs", type=int, help=f"train for N epochs (default {ShrinkConfig.DEFAULT_EPOCHS})"
+        "--epochs",
+        type=number(int, above=0),
+        help=f"train for N epochs (default {ShrinkConfig.DEFAULT_EPOCHS})",
     )
-    budget.add_argument("--seconds", type=float, help="train for S seconds")
+    budget.add_argument("--seconds", type=number(float, above=0), help="train for S seconds")
     parser.add_argument(
-        "--shrink-every", type=int, default=d["shrink_every"], help="epochs between shrinks"
+        "--shrink-every",
+        type=number(int, above=0),
+        default=d["shrink_every"],
+        help="epochs between shrinks",
     )
-    parser.add_argument("--warmup", type=float, default=d["warmup"], help="lambda warm-up (epochs)")
+    parser.add_argument(
+        "--warmup",
+        type=number(float, minimum=0),
+        default=d["warmup"],
+        help="lambda warm-up (epochs)",
+    )
     parser.add_argument(
         "--alpha-lr-mult",
-        type=float,
+        type=number(float, above=0),
         default=d["alpha_lr_mult"],
         help="learning-rate factor of the alphas",
     )
     parser.add_argument("--widths", default=d["widths"], help="branch widths")
     parser.add_argument("--branches", default=d["branches"], help="branches per parallel module")
     parser.add_argument(
-        "--depth", type=int, default=d["depth"], help="blocks per branch and module"
+        "--depth",
+        type=number(int, above=0),
+        default=d["depth"],
+        help="blocks per branch and module",
     )
-    parser.add_argument("--expansion", type=float, default=d["expansion"], help="expansion ratio r")
     parser.add_argument(
-        "--tokens", type=int, default=d["tokens"], help="tokens per transformer (0: none)"
+        "--expansion",
+        type=number(float, above=0),
+        default=d["expansion"],
+        help="expansion ratio r",
     )
-    parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="images per step")
-    parser.add_argument("--lr", type=float, default=d["lr"], help="initial learning rate")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="seed")
-    parser.add_argument("--workers", type=int, default=d["workers"], help="data-loading processes")
+    parser.add_argument(
+        "--tokens",
+        type=number(int, minimum=0),
+        default=d["tokens"],
+        help="tokens per transformer (0: none)",
+    )
+    parser.add_argument(
+        "--batch-size", type=number(int, above=0), default=d["batch_size"], help="images per step"
+    )
+    parser.add_argument(
+        "--lr", type=number(float, above=0), default=d["lr"], help="initial learning rate"
+    )
+    parser.add_argument("--seed", type=SEED, default=d["seed"], help="seed")
+    parser.add_argument(
+        "--workers",
+        type=number(int, minimum=0),
+        default=d["workers"],
+        help="data-loading processes",
+    )
     parser.add_argument(
         "--accelerator",
         default=d["accelerator"],
@@ -249,33 +296,22 @@ def _flag(dest: str) -> str:
 
 
 def _check(args: argparse.Namespace):
-    """Every user error, before any work starts; returns (task, config, device entry)."""
+    """Every user error, before any work starts (and before torch loads); returns (task
+    name, config, device entry). Numbers are range-checked by the parser."""
     from edgenas.data.open import check_folder
     from edgenas.devices.backends import check_availability
     from edgenas.devices.catalog import load_catalog
     from edgenas.hrnas.config import SupernetConfig
-    from edgenas.tasks import get_task
+    from edgenas.parsing import parse_task
 
     if args.task is None:
         raise UserError("--task is required (or --resume RUN_DIR to continue a run)")
-    task = get_task(args.task)
-    for name in ("epochs", "batch_size", "shrink_every", "threads", "torch_threads", "align"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UserError(f"{_flag(name)} must be at least 1, got {value}")
-    if args.seconds is not None and args.seconds <= 0:
-        raise UserError(f"--seconds must be positive, got {args.seconds}")
-    if args.lam < 0 or args.epsilon < 0:
-        raise UserError("--lambda and --epsilon cannot be negative")
-    for name in ("workers", "warmup"):
-        if getattr(args, name) is not None and getattr(args, name) < 0:
-            raise UserError(f"{_flag(name)} cannot be negative, got {getattr(args, name)}")
-    for name in ("alpha_lr_mult", "lr"):
-        value = getattr(args, name)
-        if value is not None and not 0 < value < float("inf"):
-            raise UserError(f"{_flag(name)} must be a positive number, got {value}")
-    if task.name == "sr" and args.scale not in (2, 3, 4):
-        raise UserError(f"--scale must be 2, 3 or 4, got {args.scale}")
+    task = parse_task(args.task)
+    if args.scale is not None and task != "sr":
+        raise UserError("--scale applies to --task sr only")
+    check_accelerator_name(args.accelerator)
+    _check_sizes(args, task)
+    _check_run_folder(args)
     for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
         if folder is not None:
             check_folder(flag, folder)  # from edgenas.data.open: missing, a file, unreadable
@@ -297,7 +333,40 @@ def _check(args: argparse.Namespace):
     return task, config, entry
 
 
-def session_from_args(args: argparse.Namespace, task, config, entry):
+def _check_sizes(args: argparse.Namespace, task: str) -> None:
+    """--input and --deploy-input: HxW, square for sr (its LR patch), and small enough
+    for this machine's memory."""
+    from edgenas.parsing import check_input_fits, parse_shape
+
+    if args.input:
+        h, w = parse_shape(args.input, ndim=2)
+        if task == "sr" and h != w:
+            raise UserError(f"--input for sr is a square LR patch, e.g. 48x48 (got {h}x{w})")
+        check_input_fits((h, w), "--input")
+    if args.deploy_input:
+        check_input_fits(parse_shape(args.deploy_input, ndim=2), "--deploy-input")
+
+
+def _check_run_folder(args: argparse.Namespace) -> None:
+    """--runs-dir must be a folder (or not exist yet) and --name a plain folder name:
+    a name with a slash or '..' would put the run outside --runs-dir, where neither
+    `edgenas monitor` nor a default --resume looks."""
+    from pathlib import Path
+
+    runs_dir = Path(args.runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder for runs")
+    name = args.name
+    if name is not None and (
+        not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+    ):
+        raise UserError(
+            f"--name {name!r} must be a plain folder name (no '/', not '.' or '..'); the run "
+            "goes in --runs-dir"
+        )
+
+
+def session_from_args(args: argparse.Namespace, task: str, config, entry):
     """The :class:`ShrinkSession` the flags describe (checked by :func:`_check`)."""
     from pathlib import Path
 
@@ -308,7 +377,7 @@ def session_from_args(args: argparse.Namespace, task, config, entry):
 
     input_hw = parse_shape(args.input, ndim=2) if args.input else None  # None: the task's
     deploy_hw = parse_shape(args.deploy_input, ndim=2) if args.deploy_input else None
-    run_dir = Path(args.runs_dir) / (args.name or default_run_name(task.name))
+    run_dir = Path(args.runs_dir) / (args.name or default_run_name(task))
     if (run_dir / "run.sqlite").exists():
         raise UserError(
             f"run {run_dir} already exists; continue it with `edgenas shrink --resume "
@@ -343,7 +412,7 @@ def session_from_args(args: argparse.Namespace, task, config, entry):
         fmt=args.fmt,
         input_hw=input_hw,
         deploy_hw=deploy_hw,
-        scale=args.scale,
+        scale=args.scale if args.scale is not None else _field_default(ShrinkSession, "scale"),
         threads=args.threads,
         torch_threads=args.torch_threads,
         baselines=parse_baselines(args.baselines),
@@ -367,8 +436,6 @@ def _resumed_session(args: argparse.Namespace):
         raise UserError(
             f"--resume continues {args.resume} with its stored settings; drop {', '.join(given)}"
         )
-    if args.torch_threads < 1:
-        raise UserError(f"--torch-threads must be at least 1, got {args.torch_threads}")
     from edgenas.devices.backends import check_availability
 
     session = ShrinkSession.from_run(

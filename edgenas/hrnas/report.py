@@ -253,8 +253,13 @@ def _fallback_latency(c) -> str:
     return f"{_fmt(c.latency_ms)} ms ({c.latency_source}, {c.device})"
 
 
-def write_report(run_dir: str | Path) -> list[Path]:
-    """Write ``report.md``, ``shrink_curves.png`` and ``kept_units.png``; returns them."""
+def write_report(run_dir: str | Path, *, status: str | None = None) -> list[Path]:
+    """Write ``report.md``, ``shrink_curves.png`` and ``kept_units.png``; returns them.
+
+    ``status``: the status to report (default: the stored one); a finishing run writes
+    its report as ``finished`` before the store says so, since the status changes only
+    once every output exists.
+    """
     run_dir = Path(run_dir)
     with RunStore.open_readonly(run_dir) as store:
         info = store.run_info()
@@ -272,7 +277,7 @@ def write_report(run_dir: str | Path) -> list[Path]:
     lines = [f"# HR-NAS shrinking run `{info.name}`", ""]
     lines += [
         f"Task **{config['task']}** on {config.get('data') or 'the built-in demo data'}; "
-        f"device **{config.get('device')}**; status **{info.status}**.",
+        f"device **{config.get('device')}**; status **{status or info.status}**.",
         "",
     ]
     lines += _result_lines(config["task"], config, summary, run_dir)

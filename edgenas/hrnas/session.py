@@ -25,8 +25,10 @@ A run writes into ``run_dir``:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +185,8 @@ class ShrinkSession:
         """The session of an unfinished shrink run, to continue with ``run(resume=True)``.
 
         A folder that is not a shrink run, a finished run and a run that stopped before
-        it saved any state are one-line :class:`UserError` s.
+        it saved any state are one-line :class:`UserError` s. A run stopped after its
+        final model was stored needs no state: its resume writes the missing outputs.
         """
         from edgenas.store import RunStore, StoreError, store_path
 
@@ -191,15 +194,15 @@ class ShrinkSession:
         if not store_path(run_dir).is_file():
             raise UserError(f"{run_dir} is not a shrink run (no {store_path(run_dir).name})")
         try:
-            with RunStore.open_readonly(run_dir) as store:
-                info = store.run_info()
+            info = RunStore.read_info(run_dir)  # leaves no file behind if refused
         except StoreError as err:
             raise UserError(str(err)) from None
         if info.kind != RUN_KIND:
             raise UserError(f"{run_dir} is a {info.kind} run, not a shrink run")
         if info.status == "finished":
             raise UserError(f"{run_dir} has finished; its report is {run_dir / 'report.md'}")
-        if not (run_dir / STATE_FILE).is_file():
+        final_model_stored = bool((info.summary or {}).get("architecture"))
+        if not (run_dir / STATE_FILE).is_file() and not final_model_stored:
             raise UserError(
                 f"{run_dir} has no saved state to resume (it stopped before its first "
                 "shrink step); start it again under a new --name"
@@ -235,18 +238,49 @@ class ShrinkSession:
 
     def run(self, *, resume: bool = False) -> int:
         """Shrink, extract, finalise and report; ``resume=True`` continues the run in
-        ``run_dir`` from its saved state (see :meth:`from_run`). Returns 0."""
-        from edgenas.hrnas.arch import architecture
-        from edgenas.hrnas.costs import count_hrnas_macs as count_macs
-        from edgenas.hrnas.report import write_report
-        from edgenas.hrnas.shrink import load_shrink_state, run_shrink
-        from edgenas.latency_table import Measurer
-        from edgenas.models.complexity import count_params
+        ``run_dir`` from its saved state (see :meth:`from_run`). Returns 0.
+
+        The status says ``finished`` only once every output exists: the summary is
+        stored with the final model, then the report is written, then the status set,
+        then the state file removed; a run stopped in between is completed by
+        ``--resume`` without training again. Ctrl-C and SIGTERM mark the run
+        ``interrupted`` and raise :class:`~edgenas.errors.Interrupted` with the
+        ``--resume`` command. A new run stopped before it saved anything to resume is
+        removed again: nothing is left behind that would block its name.
+        """
+        from edgenas.accelerator import resolve_accelerator
+        from edgenas.hrnas.shrink import load_shrink_state
         from edgenas.tasks.runner import set_threads
 
         set_threads(self.torch_threads)
+        resolve_accelerator(self.shrink.accelerator, "fp32")  # no GPU there: before any work
+        if resume and self._stored_summary() is not None:
+            return self._complete_stopped_run()
         state = load_shrink_state(self.run_dir / STATE_FILE) if resume else None
         train_data, val_data = self._open_data()
+        created = not self.run_dir.exists()
+        model, store = self._open_run(state, train_data.info)
+        try:
+            summary, written = self._shrink_and_finish(store, model, state, train_data, val_data)
+        except BaseException as err:
+            reported, resumable = self._stopped(store, err)
+            store.close()
+            if created and not resumable:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise reported from None
+        store.close()
+        self._log_summary(summary, written)
+        return 0
+
+    def _shrink_and_finish(self, store, model, state, train_data, val_data):
+        """Shrink (or continue shrinking), extract and finalise, then complete the
+        outputs; returns ``(summary, the files the report wrote)``."""
+        from edgenas.hrnas.arch import architecture
+        from edgenas.hrnas.costs import count_hrnas_macs as count_macs
+        from edgenas.hrnas.shrink import run_shrink
+        from edgenas.latency_table import Measurer
+        from edgenas.models.complexity import count_params
+
         info = train_data.info
         shape = (1, 3, *self.input_hw)
         log = self.log
@@ -254,11 +288,6 @@ class ShrinkSession:
         measurer = Measurer(
             self.device, threads=device_threads, backend_options=self.backend_options
         )
-        try:
-            model, store = self._open_run(state, info)
-        except BaseException:
-            measurer.close()
-            raise
         try:
             if state is None:
                 arch0 = architecture(model)
@@ -311,29 +340,97 @@ class ShrinkSession:
                     resume=state,
                 )
             summary = self._finish(store, model, result, train_data, val_data)
-        except KeyboardInterrupt:
-            store.set_status("interrupted")
-            saved = (self.run_dir / STATE_FILE).is_file()
-            log(
-                f"interrupted; continue with `edgenas shrink --resume {self.run_dir}`"
-                if saved
-                else "interrupted before the first shrink step: nothing to resume"
-            )
-            raise
-        except BaseException as err:
-            store.set_status("failed", {"error": str(err).splitlines()[0] if str(err) else ""})
-            raise
         finally:
-            store.close()
             measurer.close()
-        (self.run_dir / STATE_FILE).unlink(missing_ok=True)  # best.pt holds the network
-        written = write_report(self.run_dir)
+        return summary, self._complete_outputs(store, summary)
+
+    def _complete_outputs(self, store, summary: dict) -> list[Path]:
+        """The last steps of a run whose summary is stored: the ``run_finished`` event,
+        the report (written as finished), the status, and then the state file goes
+        (best.pt holds the network). Returns the files the report wrote."""
+        from edgenas.hrnas.report import write_report
+
+        if not store.events(kinds=("run_finished",)):
+            store.append_event("run_finished", summary)
+        written = write_report(self.run_dir, status="finished")
+        store.set_status("finished")
+        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+        return written
+
+    def _stored_summary(self) -> dict | None:
+        """The summary of a run stopped after its final model was stored (only the
+        report or the status is missing), else None."""
+        from edgenas.store import RunStore, StoreError
+
+        try:
+            summary = RunStore.read_info(self.run_dir).summary
+        except StoreError as err:
+            raise UserError(str(err)) from None
+        return summary if summary and summary.get("architecture") else None
+
+    def _complete_stopped_run(self) -> int:
+        """``--resume`` of a run stopped after its final model: write what is missing."""
+        from edgenas.store import RunStore, StoreError
+
+        try:
+            store = RunStore.open(self.run_dir)
+        except StoreError as err:
+            raise UserError(str(err)) from None
+        try:
+            summary = store.run_info().summary
+            self.log("the shrinking and the final model had finished; writing the missing outputs")
+            store.append_event("run_resumed", {"outputs_only": True})
+            written = self._complete_outputs(store, summary)
+        except BaseException as err:
+            reported, _ = self._stopped(store, err)
+            store.close()
+            raise reported from None
+        store.close()
         self._log_summary(summary, written)
         return 0
 
+    def _stopped(self, store, err: BaseException) -> tuple[BaseException, bool]:
+        """Record in the store why the run stopped (``interrupted`` or ``failed``, unless
+        the store cannot take the write: the error reported matters more). Returns the
+        exception to report and whether the run left anything ``--resume`` continues:
+        Ctrl-C and SIGTERM become :class:`Interrupted` with the ``--resume`` command (or
+        the note that nothing was saved), a full disk under the store one line with it."""
+        from edgenas.checkpoint import CheckpointWriteError
+        from edgenas.errors import Interrupted
+        from edgenas.store import StoreError, StoreWriteError
+
+        summary = None
+        with contextlib.suppress(StoreError):
+            summary = store.run_info().summary
+        resumable = (self.run_dir / STATE_FILE).is_file() or bool(
+            (summary or {}).get("architecture")
+        )
+        interrupted = isinstance(err, KeyboardInterrupt)
+        with contextlib.suppress(StoreError):
+            if not interrupted:
+                store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"[:500]})
+            store.set_status("interrupted" if interrupted else "failed")
+        resume = f"continue with `edgenas shrink --resume {self.run_dir}`"
+        if interrupted:
+            hint = (
+                resume
+                if resumable
+                else "stopped before the first shrink step, so nothing was saved; run the "
+                "command again to start"
+            )
+            return Interrupted.after(err, hint), resumable
+        if isinstance(err, StoreWriteError):
+            return UserError(f"{err}; free space, then {resume}"), resumable
+        if isinstance(err, CheckpointWriteError) and resumable:
+            return UserError(
+                f"cannot write {err.path}: {err.reason}; free space, then {resume}"
+            ), resumable
+        return err, resumable
+
     def _open_run(self, state: dict | None, info):
         """``(model, store)``: a new supernet and store, or the state's shrunk network
-        and the existing store (marked running again)."""
+        and the existing store (marked running again). The store is opened for writing
+        (this process holds the run's lock until it closes it)."""
         import torch
 
         from edgenas.hrnas.arch import build_architecture
@@ -359,9 +456,16 @@ class ShrinkSession:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise UserError(f"cannot rebuild the network of {STATE_FILE}: {err}") from None
-        store = RunStore.open(self.run_dir)
-        store.set_status("running")
-        store.append_event("run_resumed", {"epoch": state["epoch"], "batch": state["batch"]})
+        try:
+            store = RunStore.open(self.run_dir)
+        except StoreError as err:
+            raise UserError(str(err)) from None
+        try:
+            store.set_status("running")
+            store.append_event("run_resumed", {"epoch": state["epoch"], "batch": state["batch"]})
+        except BaseException:
+            store.close()
+            raise
         return model, store
 
     def _replay_missing_steps(self, store, state: dict) -> None:
@@ -492,8 +596,8 @@ class ShrinkSession:
             "deployed": deployed.to_dict(),
         }
         summary.update(self._samples_and_baselines(static, result, train_data, val_data))
-        store.set_status("finished", summary)
-        store.append_event("run_finished", summary)
+        # Stored now; the status says finished once the report exists too.
+        store.set_summary(summary)
         return summary
 
     def _samples_and_baselines(self, static, result, train_data, val_data) -> dict:

@@ -10,42 +10,7 @@ from torch.utils.data import Dataset
 
 from edgenas.data.loading import iterate_loader, make_loader
 from edgenas.errors import UserError, first_line
-
-# What eval (and every predictor here) feeds a model: one float32 batch of RGB images.
-SUPPORTED_MODELS = (
-    "eval runs models with one input, a float32 Nx3xHxW image batch (only N, H and W may "
-    "be symbolic), and one output"
-)
-
-
-def _dims(shape) -> str:
-    return "x".join(str(d) if isinstance(d, int) else str(d or "?") for d in shape)
-
-
-def check_image_model(path: Path, inputs: list, outputs: list) -> None:
-    """Refuse an exported model the predictors cannot feed, naming what it takes.
-
-    ``inputs``: (name, shape, element type) per input, symbolic dimensions as strings
-    or None; ``outputs``: the output names.
-    """
-    if len(inputs) != 1:
-        names = ", ".join(name for name, _shape, _type in inputs)
-        raise UserError(f"{path} has {len(inputs)} inputs ({names}); {SUPPORTED_MODELS}")
-    name, shape, element = inputs[0]
-    if len(shape) != 4 or shape[1] != 3:
-        raise UserError(f"{path} takes {name} {_dims(shape)}; {SUPPORTED_MODELS}")
-    if element not in (None, "tensor(float)", "f32"):
-        raise UserError(f"{path} takes {name} as {element}; {SUPPORTED_MODELS}")
-    fixed = [isinstance(d, int) for d in shape[2:]]
-    if fixed[0] != fixed[1]:
-        raise UserError(
-            f"{path} takes {name} {_dims(shape)}: a fixed height with a free width or the "
-            f"other way round; {SUPPORTED_MODELS}, with both H and W fixed or both free"
-        )
-    if len(outputs) != 1:
-        raise UserError(
-            f"{path} has {len(outputs)} outputs ({', '.join(outputs)}); {SUPPORTED_MODELS}"
-        )
+from edgenas.model_files import check_image_model
 
 
 def _check_model_file(path: Path, what: str) -> None:
@@ -85,8 +50,6 @@ class OnnxPredictor:
         self.fixed_hw = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.path = path
-        # edgenas.* metadata of `edgenas export` (task, task.scale, ...); empty otherwise
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:
@@ -129,7 +92,6 @@ class OpenVinoPredictor:
         self.fixed_hw = tuple(dims[2:]) if all(d is not None for d in dims[2:]) else None
         self.fixed_batch = dims[0]
         self.path = path
-        self.metadata: dict[str, str] = {}
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if self.fixed_batch is not None and images.shape[0] != self.fixed_batch:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edgenas.cli.common import add_command, parse_task
 from edgenas.cli.model_args import scale_number
-from edgenas.cli.profile_cmd import check_output_file
+from edgenas.cli.profile_cmd import check_model_file, check_output_file
 from edgenas.errors import UserError
+from edgenas.model_files import read_onnx
 from edgenas.parsing import number
 
 DESCRIPTION = """\
@@ -97,8 +99,6 @@ def register(subparsers) -> None:
 
 def _auto_split(task, data: str | None) -> str:
     """``val`` when the layout has a validation split, else ``all`` (e.g. Set5)."""
-    from pathlib import Path
-
     if data is None:
         return "val"
     root = Path(data)
@@ -108,9 +108,12 @@ def _auto_split(task, data: str | None) -> str:
     return "val" if has_val else "all"
 
 
-def _check_arguments(args: argparse.Namespace) -> tuple[int, int] | None:
-    """Everything that can be checked without loading a model or data; returns --input
-    as (H, W) (None when not given)."""
+def _check_arguments(args: argparse.Namespace) -> tuple[tuple[int, ...] | None, int | None]:
+    """Everything that can be checked without loading torch, a runtime or data.
+
+    Returns --input as (H, W) and the sr scale: --scale, else the one an exported ONNX
+    model records (None when neither says).
+    """
     from edgenas.parsing import check_input_fits, parse_shape
 
     task = parse_task(args.task)
@@ -118,34 +121,41 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int] | None:
         check_output_file(args.json, "--json")
     if args.baseline and task != "sr":
         raise UserError("--baseline bicubic is for --task sr only")
+    size = None
+    if args.input is not None:
+        if task == "sr":
+            raise UserError(
+                "--input does not apply to --task sr: super-resolution images are evaluated "
+                "whole, at their own size; drop --input"
+            )
+        size = parse_shape(args.input, ndim=2)
+        check_input_fits((args.batch_size, 3, *size), "--input")
     exported = args.onnx or args.openvino
     if args.onnx and exported.endswith(".xml"):
         raise UserError(f"{exported} is an OpenVINO IR: evaluate it with --openvino")
     if args.openvino and not exported.endswith(".xml"):
         raise UserError(f"--openvino takes an IR .xml file, not {exported}; ONNX: --onnx")
-    if args.input is None:
-        return None
-    if task == "sr":
-        raise UserError(
-            "--input does not apply to --task sr: super-resolution images are evaluated "
-            "whole, at their own size; drop --input"
-        )
-    size = parse_shape(args.input, ndim=2)
-    check_input_fits((args.batch_size, 3, *size), "--input")
-    return size  # type: ignore[return-value]
+    if exported:
+        check_model_file(exported)
+        if Path(exported).stat().st_size == 0:
+            raise UserError(f"model file {exported} is empty; export it again")
+    scale = args.scale
+    if args.onnx:
+        scale = _exported_scale(read_onnx(args.onnx), args.onnx, task, scale)
+    return size, scale
 
 
-def _exported_scale(model, exported: str, task, scale: int | None) -> int | None:
-    """The task and scale an `edgenas export` file records must agree with the command
-    line; the recorded scale is the default."""
-    recorded = model.metadata.get("edgenas.task")
-    if recorded is not None and recorded != task.name:
+def _exported_scale(metadata: dict, exported: str, task: str, scale: int | None) -> int | None:
+    """The task and scale an `edgenas export` file records (``metadata``) must agree
+    with the command line; the recorded scale is the default."""
+    recorded = metadata.get("edgenas.task")
+    if recorded is not None and recorded != task:
         raise UserError(
             f"{exported} was exported for task {recorded} (its edgenas metadata says so), "
-            f"not {task.name}; evaluate it with --task {recorded}"
+            f"not {task}; evaluate it with --task {recorded}"
         )
-    stored = model.metadata.get("edgenas.task.scale")
-    if task.name != "sr" or stored is None or not stored.isdigit():
+    stored = metadata.get("edgenas.task.scale")
+    if task != "sr" or stored is None or not stored.isdigit():
         return scale
     if scale is not None and scale != int(stored):
         raise UserError(f"{exported} upscales x{stored}, not x{scale}; drop --scale")
@@ -160,7 +170,7 @@ def _summary_stream(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    size = _check_arguments(args)
+    size, scale = _check_arguments(args)
 
     from edgenas.inference import load_predictor
     from edgenas.tasks import get_task
@@ -176,7 +186,6 @@ def run(args: argparse.Namespace) -> int:
 
     task = get_task(args.task)
     set_threads(args.torch_threads)
-    scale = args.scale
     if args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint)
         model = model_from_checkpoint(ckpt)
@@ -196,7 +205,6 @@ def run(args: argparse.Namespace) -> int:
     elif args.onnx or args.openvino:
         exported = args.onnx or args.openvino
         model = load_predictor(exported)
-        scale = _exported_scale(model, exported, task, scale)
         fixed = model.fixed_hw
         if fixed is not None and task.name != "sr":
             if size is not None and tuple(size) != tuple(fixed):

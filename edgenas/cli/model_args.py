@@ -131,8 +131,6 @@ def model_from_args(
     activations cannot (see :func:`check_genotype_fits`); ``checked``: the caller has
     done that check already.
     """
-    from edgenas.models.builder import build_model
-
     reference = getattr(args, "model", None)
     if reference is not None:
         if input_shape is not None and not checked:
@@ -149,6 +147,8 @@ def model_from_args(
         check_genotype_fits(
             genotype, input_shape, option=option, classes=options.get("num_classes")
         )
+    from edgenas.models.builder import build_model  # torch: only once the checks passed
+
     try:
         return build_model(genotype, task, **options)
     except ValueError as err:

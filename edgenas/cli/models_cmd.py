@@ -116,10 +116,10 @@ def _options(args: argparse.Namespace, defaults: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    names = _select(args)
     text = getattr(args, "input", None)
     if text is not None:
         _input_shape(text, "sr")  # a bad --input fails before any model is built
+    names = _select(args)
 
     import torch
 

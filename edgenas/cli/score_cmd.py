@@ -18,6 +18,9 @@ from edgenas.parsing import number
 
 # The largest seed torch.manual_seed and numpy accept alike.
 MAX_SEED = 2**32 - 1
+# K_H is batch x batch float64 (a few copies alive while it is summed): 4096 takes
+# 128 MiB a copy; NASWOT uses 32-128. A larger batch is a typo that would exhaust memory.
+MAX_BATCH = 4096
 
 
 def register(subparsers) -> None:
@@ -42,7 +45,12 @@ def register(subparsers) -> None:
     parser.add_argument("--input", default="64x64", help="image size HxW of the scoring batch")
     parser.add_argument(
         "--batch",
-        type=number(int, minimum=2, choices_text="at least 2 (K_H is batch x batch)"),
+        type=number(
+            int,
+            minimum=2,
+            maximum=MAX_BATCH,
+            choices_text=f"2 to {MAX_BATCH} (K_H is batch x batch)",
+        ),
         default=32,
         help="batch size (K_H is batch x batch)",
     )
@@ -88,17 +96,17 @@ def run(args: argparse.Namespace) -> None:
     shape = (args.batch, 3, height, width)
     task_options(args, parse_task(args.task))  # a stray --scale etc. before any work
     texts = _genotype_texts(args.genotype)
+    # Every network's weights and activations at the batch's size are checked before
+    # anything is allocated or printed.
+    classes = getattr(args, "num_classes", None)
+    for text in texts:
+        check_genotype_fits(parse_genotype(text), shape, option="--input", classes=classes)
 
     import torch
 
     from edgenas.models.complexity import count_params
     from edgenas.naswot import fixed_batch, naswot_score
 
-    # Every network's weights and activations at the batch's size are checked before
-    # anything is allocated or printed.
-    classes = getattr(args, "num_classes", None)
-    for text in texts:
-        check_genotype_fits(parse_genotype(text), shape, option="--input", classes=classes)
     images = fixed_batch(shape, args.seed)
     results = []
     for text in texts:

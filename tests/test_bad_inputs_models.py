@@ -113,9 +113,13 @@ def workspace(tmp_path_factory):
     (root / "a-folder").mkdir()
     (root / "runs" / "none-yet").mkdir(parents=True)
     sr_folder(root / "sr-tiny", size=16)
+    protocol = 'devices = ["cpu"]\n[protocol]\nruns = 1\nwarmup = 0\nsessions = 4\n'
     (root / "bench.toml").write_text(
-        'devices = ["cpu"]\n[protocol]\nruns = 1\nwarmup = 0\nsessions = 4\n'
-        '[[case]]\nname = "sr"\nonnx = "sr.onnx"\ninput = "1x3x16x16"\n'
+        protocol + '[[case]]\nname = "sr"\nonnx = "sr.onnx"\ninput = "1x3x16x16"\n'
+    )
+    (root / "huge-input.toml").write_text(
+        protocol + f'[[case]]\nname = "big"\ngenotype = "{SMALL}"\ntask = "sr"\n'
+        'input = "1x3x99999x99999"\n'
     )
     _bench_files(root)
     return root
@@ -147,6 +151,8 @@ CASES = [
     case("eval", "--task", "sr", "--onnx", "sr.onnx", "--input", "64x64",
          says="--input does not apply to --task sr"),
     case("models", "--input", "99999x99999", "--no-latency", says=("--input", "GiB")),
+    case("bench", "run", "huge-input.toml", "-o", "r.json",
+         says=("case 'big': input 1x3x99999x99999", "GiB")),
     # outputs (case 4)
     case("eval", "--task", "sr", "--onnx", "sr.onnx", "--json", "a-folder",
          says="--json a-folder is a folder"),
@@ -154,6 +160,7 @@ CASES = [
          says="notes.txt is a file, not a folder"),
     case("export", "--genotype", SMALL, "-o", "a-folder", says="a-folder is a folder"),
     case("export", "--genotype", SMALL, "-o", "m.xml", says="add --format openvino"),
+    case("export", "--genotype", SMALL, "-o", "-", says="not standard output"),
     case("bench", "run", "bench.toml", "-o", "a-folder", says="-o a-folder is a folder"),
     case("bench", "check", "results.json", "--junit", "a-folder", says="--junit a-folder"),
     case("bench", "check", "results.json", "--json", "-", "--junit", "-",

@@ -43,7 +43,9 @@ def prepare_model(case: BenchCase, folder: Path, label: str = "") -> ReadyModel:
 
 
 def check_case(case: BenchCase) -> None:
-    """The cheap checks (file present, genotype and task readable), before anything runs."""
+    """The cheap checks (file present, genotype and task readable, the genotype's network
+    within memory at its input), before anything runs."""
+    from edgenas.network_memory import check_genotype_fits
     from edgenas.parsing import parse_genotype, parse_task
 
     where = f"case {case.name!r}: "
@@ -52,8 +54,10 @@ def check_case(case: BenchCase) -> None:
             raise UserError(f"{where}model file {case.onnx} not found")
         return
     try:
-        parse_genotype(case.genotype or "")
+        genotype = parse_genotype(case.genotype or "")
         parse_task(case.task)
+        classes = case.task_options.get("num_classes")
+        check_genotype_fits(genotype, case.input, option="input", classes=classes)
     except UserError as err:
         raise UserError(where + str(err)) from None
 

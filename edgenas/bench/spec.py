@@ -151,11 +151,13 @@ def parse_threshold(value: object, where: str = "threshold") -> float:
 
 
 def _parse_shape(text: object, where: str) -> tuple[int, ...]:
-    from edgenas.parsing import parse_input_shape
+    from edgenas.parsing import check_input_fits, parse_input_shape
 
     if not isinstance(text, str):
         raise UserError(f'{where}: input must be a string like "1x3x240x320"')
-    return parse_input_shape(text)
+    shape = parse_input_shape(text)
+    check_input_fits(shape, f"{where}: input")
+    return shape
 
 
 def _check_keys(data: dict, allowed: set[str], where: str) -> None:

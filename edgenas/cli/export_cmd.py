@@ -153,6 +153,11 @@ def _output_path(args: argparse.Namespace) -> Path:
     """The file to write, refused up front when it has the wrong suffix or cannot be
     written (a folder, a parent that is a file, no permission)."""
     suffix = ".xml" if args.format == "openvino" else ".onnx"
+    if args.output == "-":
+        raise UserError(
+            f"-o -: export writes a {suffix} file, not standard output; give a file name "
+            f"such as model{suffix} (--json prints the summary on standard output)"
+        )
     output = Path(args.output or f"model{suffix}")
     if output.is_dir():
         raise UserError(

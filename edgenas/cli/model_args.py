@@ -7,16 +7,13 @@ import argparse
 
 from edgenas.cli.common import parse_genotype, parse_task
 from edgenas.errors import UserError
-from edgenas.parsing import BYTES_PER_PIXEL, MEMORY_SHARE, number, physical_memory_bytes
+from edgenas.network_memory import check_genotype_fits
+from edgenas.parsing import number
 from edgenas.task_names import SR_SCALES
 
 # More classes than ImageNet's 1000 make the segmentation output alone (classes x
 # pixels floats) larger than any network of the space; nothing edgenas trains has them.
 MAX_CLASSES = 1000
-# Bytes one parameter ends up costing: float32 weights, their gradients and two Adam
-# moments in training; the PyTorch module, the ONNX file and onnxruntime's copy in
-# export. Deliberately rough: it only has to catch networks that cannot work.
-BYTES_PER_PARAMETER = 16
 
 
 def add_model_arguments(
@@ -153,70 +150,6 @@ def model_from_args(
         return build_model(genotype, task, **options)
     except ValueError as err:
         raise UserError(str(err)) from None
-
-
-def activation_bytes_per_pixel(genotype, classes: int | None = None) -> int:
-    """Bytes of live activations per input pixel for ``genotype``'s network (rough).
-
-    :data:`edgenas.parsing.BYTES_PER_PIXEL` assumes at most 64 channels at full
-    resolution; a wider block (an inverted bottleneck's hidden width counts) raises it
-    in proportion, weighted by the share of the input's pixels its scale computes on,
-    and so does a segmentation output of many classes.
-    """
-    from edgenas.space.genotype import role_scale
-
-    per_channel = BYTES_PER_PIXEL // 64
-    widest = max(
-        block.channels * block.expansion / 4 ** (role_scale(role) - 1)
-        for role, block in zip(genotype.roles, genotype.blocks, strict=True)
-    )
-    return int(per_channel * max(64, widest, classes or 0))
-
-
-def check_genotype_fits(
-    genotype, input_shape=None, *, option: str = "--input", classes: int | None = None
-) -> None:
-    """Refuse a network, or an input size for it, that cannot fit in this machine's memory.
-
-    The parameters are counted on PyTorch's meta device (no memory is allocated) and
-    refused beyond :data:`edgenas.parsing.MEMORY_SHARE` of the physical memory at
-    :data:`BYTES_PER_PARAMETER`; ``input_shape`` (NCHW) goes through
-    :func:`edgenas.parsing.check_input_fits` with this network's activation width.
-    ``genotype`` None (a reference model): only the input is checked, at the default
-    width.
-    """
-    from edgenas.parsing import check_input_fits
-
-    if input_shape is not None:
-        per_pixel = (
-            BYTES_PER_PIXEL if genotype is None else activation_bytes_per_pixel(genotype, classes)
-        )
-        check_input_fits(input_shape, option, bytes_per_pixel=per_pixel)
-    memory = physical_memory_bytes()
-    if genotype is None or memory is None:
-        return
-    params = _backbone_params(genotype)
-    needed = params * BYTES_PER_PARAMETER
-    if needed > MEMORY_SHARE * memory:
-        raise UserError(
-            f"the network of this genotype has {params / 1e6:,.0f} M parameters, about "
-            f"{needed / 2**30:,.0f} GiB to build and use, more than this machine can give "
-            f"({memory / 2**30:.0f} GiB); use fewer channels or layers"
-        )
-
-
-def _backbone_params(genotype) -> int:
-    """Parameters of the genotype's backbone, counted on the meta device (nothing is
-    allocated). The task heads (a convolution or two from the backbone's output width)
-    are left out: building a whole model also initialises its weights, and the first
-    normal-distribution fill on the meta device costs seconds."""
-    import torch
-
-    from edgenas.models.ldp import LDPBackbone
-
-    with torch.device("meta"):
-        backbone = LDPBackbone(genotype)
-    return sum(p.numel() for p in backbone.parameters())
 
 
 def _reference_from_args(args: argparse.Namespace, name: str):

@@ -7,13 +7,9 @@ import json
 import sys
 
 from edgenas.cli.common import add_command, parse_genotype, parse_shape, parse_task
-from edgenas.cli.model_args import (
-    add_model_arguments,
-    check_genotype_fits,
-    model_from_args,
-    task_options,
-)
+from edgenas.cli.model_args import add_model_arguments, model_from_args, task_options
 from edgenas.errors import UserError
+from edgenas.network_memory import check_genotype_fits
 from edgenas.parsing import number
 
 # The largest seed torch.manual_seed and numpy accept alike.

@@ -12,6 +12,7 @@ import sqlite3
 
 import pytest
 from bad_inputs import case, check_rejected
+from data_helpers import nyu
 
 from edgenas.search.config import SearchConfig
 from edgenas.store import RunStore
@@ -59,6 +60,8 @@ def workspace(tmp_path_factory):
     (corrupt / "run.sqlite").write_bytes(b"\x00garbage" * 64)
     (runs / "empty-folder").mkdir()
     (root / "a-file").write_text("not a folder\n")
+    nyu(root / "one-image", n=1)  # depth pairs: one to train on
+    nyu(root / "val-images", n=2)
     return root
 
 
@@ -117,6 +120,7 @@ SEARCH_CASES = [
     case("search", "--budget", "5m", "--final-steps", "10", says="final training in seconds"),
     case("search", "--preset", "huge", says="invalid choice"),
     case("search", "--executor", "threads", says="invalid choice"),
+    case("search", "--data", "one-image", "--val-data", "val-images", says="at least 2"),
     # run folder
     case("search", "--name", "a/b", says="run name"),
     case("search", "--runs-dir", "a-file", says="is a file"),

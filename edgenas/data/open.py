@@ -205,10 +205,16 @@ def check_data(
     scale: int = 2,
     patch: int = 48,
 ) -> None:
-    """Check a run's data as :func:`open_train_val` opens it (``patch``: the SR LR patch
-    side) before the run creates anything: the format, the folders, every file."""
+    """Check a search's data as :func:`open_train_val` opens it (``patch``: the SR LR
+    patch side) before the run creates anything: the format, the folders, every file,
+    and at least 2 training images (NASWOT compares images with each other)."""
     check_format(task, fmt)
     if data is None and val_data is None:
         return  # the built-in demo data
-    open_train_val(task, data, val_data, fmt=fmt, size=None, val_size=None, scale=scale,
-                   patch=patch)  # fmt: skip
+    train, _ = open_train_val(task, data, val_data, fmt=fmt, size=None, val_size=None,
+                              scale=scale, patch=patch)  # fmt: skip
+    if len(train) < 2:
+        raise UserError(
+            f"{data} gives {len(train)} training image(s); a search needs at least 2 "
+            "(NASWOT scores a network by how it tells images apart): add images"
+        )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from edgenas.errors import UserError
+from edgenas.parsing import check_accelerator_name
 
 ACCELERATORS = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -95,9 +96,8 @@ def resolve_accelerator(
     fp32 on the CPU. ``channels_last=None``: on (it measured faster on both).
     """
     name = (name or "auto").lower()
+    check_accelerator_name(name)  # cpu:x, tpu: one line before torch.device() raises
     base = name.split(":", 1)[0]
-    if base not in ACCELERATORS:
-        raise UserError(f"unknown accelerator {name!r} (choose from {', '.join(ACCELERATORS)})")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     has_cuda = torch.cuda.is_available()

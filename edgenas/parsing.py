@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 
 from edgenas.errors import UserError
 
 __all__ = [
+    "check_accelerator_name",
     "check_input_fits",
     "number",
     "parse_genotype",
@@ -177,4 +179,16 @@ def check_input_fits(shape, option: str, *, bytes_per_pixel: int = BYTES_PER_PIX
         raise UserError(
             f"{option} {size} needs about {needed / 2**30:.0f} GiB for activations, more than "
             f"this machine can give ({memory / 2**30:.0f} GiB); use a smaller size"
+        )
+
+
+_ACCELERATOR = re.compile(r"(auto|cpu|cuda(:\d+)?)")
+
+
+def check_accelerator_name(name: str | None, option: str = "--accelerator") -> None:
+    """Refuse an accelerator name that is none of auto, cpu, cuda, cuda:N (torch is not
+    needed to tell; whether a GPU is there is checked once torch is loaded)."""
+    if name is not None and not _ACCELERATOR.fullmatch(name.lower()):
+        raise UserError(
+            f"{option}: unknown accelerator {name!r} (choose from auto, cpu, cuda or cuda:N)"
         )

@@ -347,13 +347,13 @@ def _start_genotypes(text: str | None) -> tuple[str, ...] | None:
 def config_from_args(args: argparse.Namespace):
     """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
     from edgenas.baselines import parse_baselines
-    from edgenas.task_names import canonical_task
     from edgenas.search.config import (
         parse_count,
         parse_duration,
         parse_milliseconds,
         preset_config,
     )
+    from edgenas.task_names import canonical_task
 
     try:
         task = canonical_task(args.task)

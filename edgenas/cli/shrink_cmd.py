@@ -11,9 +11,9 @@ import argparse
 import dataclasses
 
 from edgenas.cli.common import add_command
-from edgenas.cli.train_cmd import SEED, check_accelerator_name
+from edgenas.cli.train_cmd import SEED
 from edgenas.errors import UserError
-from edgenas.parsing import number
+from edgenas.parsing import check_accelerator_name, number
 
 DESCRIPTION = """\
 Search a network by HR-NAS resource-aware progressive shrinking (Ding et al., CVPR

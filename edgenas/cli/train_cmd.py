@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from edgenas.cli.common import add_command, parse_genotype
 from edgenas.cli.profile_cmd import add_device_arguments, backend_options
 from edgenas.errors import Interrupted, UserError
-from edgenas.parsing import number
+from edgenas.parsing import check_accelerator_name, number
 
 DESCRIPTION = """\
 Train a network on monocular depth, semantic segmentation, super-resolution or
@@ -261,18 +260,6 @@ def _check(args: argparse.Namespace) -> _Plan:
     out = _output_folder(args, task)
     _check_output_folder(out, args)
     return _Plan(task, input_hw, deploy_hw, out, deploy_entry)
-
-
-_ACCELERATOR = re.compile(r"(auto|cpu|cuda(:\d+)?)")
-
-
-def check_accelerator_name(name: str | None, option: str = "--accelerator") -> None:
-    """Refuse an accelerator name that is none of auto, cpu, cuda, cuda:N (torch is not
-    needed to tell; whether a GPU is there is checked once torch is loaded)."""
-    if name is not None and not _ACCELERATOR.fullmatch(name.lower()):
-        raise UserError(
-            f"{option}: unknown accelerator {name!r} (choose from auto, cpu, cuda or cuda:N)"
-        )
 
 
 def _output_folder(args: argparse.Namespace, task: str) -> Path:

@@ -91,12 +91,13 @@ def check_config(config: SearchConfig) -> None:
 
     Cheap checks come first, so most bad input is refused before torch loads.
     """
-    from edgenas.parsing import check_input_fits
+    from edgenas.parsing import check_accelerator_name, check_input_fits
 
     try:
         config.validate()
     except ValueError as err:
         raise UserError(str(err)) from None
+    check_accelerator_name(config.accelerator)
     for option, size in (
         ("--input", config.proxy_input),
         ("--final-input", config.final_input),

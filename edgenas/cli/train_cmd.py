@@ -160,7 +160,12 @@ def register(subparsers) -> None:
         help="continue from this checkpoint (towards its budget); the outputs go beside it "
         "unless -o says otherwise",
     )
-    parser.add_argument("-o", "--out", help="output folder (default runs/<task>)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        help="output folder (default runs/<task>; runs/<task>-2, -3, ... when an earlier "
+        "training holds it)",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -264,12 +269,18 @@ def _check(args: argparse.Namespace) -> _Plan:
 
 def _output_folder(args: argparse.Namespace, task: str) -> Path:
     """-o, else the resumed checkpoint's folder (a resumed run writes where it was
-    trained), else runs/<task>."""
+    trained), else runs/<task>, or runs/<task>-2, -3, ... when an earlier training holds
+    it: without -o a second training never overwrites nor stops on the first."""
     if args.out:
         return Path(args.out)
     if args.resume:
         return Path(args.resume).parent
-    return Path("runs") / task
+    base = Path("runs") / task
+    candidate, number = base, 1
+    while (candidate / "checkpoint.pt").exists() and not args.overwrite:
+        number += 1
+        candidate = base.with_name(f"{task}-{number}")
+    return candidate
 
 
 def _check_output_folder(out: Path, args: argparse.Namespace) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -209,3 +210,23 @@ def test_train_a_reference_model_then_resume_it_towards_its_budget(tmp_path, cap
     assert resumed["model"] == "espcn" and resumed["steps"] == 2 * first_steps
     assert main([*resume, "--model", "fsrcnn"]) == 2
     assert "drop --genotype/--model" in capsys.readouterr().err
+
+
+def test_train_without_o_takes_the_next_free_folder(tmp_path, monkeypatch):
+    import argparse
+
+    from edgenas.cli.train_cmd import _output_folder
+
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(out=None, resume=None, overwrite=False)
+    assert _output_folder(args, "sr") == Path("runs/sr")
+    for name in ("sr", "sr-2"):  # earlier trainings hold these
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "checkpoint.pt").write_bytes(b"x")
+    assert _output_folder(args, "sr") == Path("runs/sr-3")
+    assert _output_folder(argparse.Namespace(out=None, resume=None, overwrite=True), "sr") == (
+        Path("runs/sr")
+    )
+    assert _output_folder(argparse.Namespace(out="mine", resume=None, overwrite=False), "sr") == (
+        Path("mine")
+    )

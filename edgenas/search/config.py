@@ -297,6 +297,15 @@ class SearchConfig:
         ):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value:g}")
+        if self.top_k < 1:
+            raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
+        if self.budget_seconds is not None:
+            if not self.budget_seconds > 0:
+                raise ValueError(f"budget must be a positive time, got {self.budget_seconds}")
+            if self.final_seconds is None:
+                raise ValueError("a --budget needs the final training in seconds, not steps")
+            if self.alpha_grid:
+                raise ValueError("--budget and --alpha-grid cannot be combined yet: drop one")
         for name, value in (
             ("--train-seconds", self.train_seconds),
             ("--final-seconds", self.final_seconds),
@@ -309,15 +318,6 @@ class SearchConfig:
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.top_k < 1:
-            raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.budget_seconds is not None:
-            if not self.budget_seconds > 0:
-                raise ValueError(f"budget must be a positive time, got {self.budget_seconds}")
-            if self.final_seconds is None:
-                raise ValueError("a --budget needs the final training in seconds, not steps")
-            if self.alpha_grid:
-                raise ValueError("--budget and --alpha-grid cannot be combined yet: drop one")
         if self.start_genotypes:
             from edgenas.space import decode
 

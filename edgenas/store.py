@@ -147,13 +147,19 @@ class RunLock:
         path = Path(run_dir) / LOCK_FILENAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _take(fd)
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
             raise StoreLockedError(
                 f"run {run_dir} is being written by {holder}; wait for it to end or stop it, "
                 "then try again (reading it is fine: edgenas monitor)"
+            ) from None
+        except OSError as err:  # ENOLCK, EOPNOTSUPP: a file system without flock
+            os.close(fd)
+            raise StoreError(
+                f"cannot lock {path} ({os.strerror(err.errno or 0)}): this file system does "
+                "not support file locks; put --runs-dir on a local disk"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {_command_line()}\n".encode(), 0)
@@ -166,7 +172,28 @@ class RunLock:
             self._fd = -1
 
 
+# How long a writer waits for a lock held by no live process: a reader's brief shared
+# lock (writer_pid) or a writer that has just died, never a live writer.
+_LOCK_PATIENCE_S = 0.5
+
+
+def _take(fd: int) -> None:
+    """Take the exclusive lock on ``fd``, or raise BlockingIOError when a live process
+    holds it. A monitor's probe (:func:`writer_pid`) holds a shared lock for an instant,
+    so a lock whose recorded holder is not alive is tried again for a moment."""
+    deadline = time.monotonic() + _LOCK_PATIENCE_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if _read_holder(fd) != "another process" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _command_line() -> str:
+    """This process's command line, shortened, for the message a second writer gets."""
     try:
         raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
     except OSError:
@@ -180,6 +207,8 @@ def _command_line() -> str:
 
 
 def _read_holder(fd: int) -> str:
+    """``process PID (COMMAND)`` from the lock file, or ``another process`` when the id
+    recorded there is not a live process."""
     text = os.pread(fd, 512, 0).decode(errors="replace").strip()
     pid, _, command = text.partition(" ")
     if not pid.isdigit() or not _alive(int(pid)):
@@ -198,6 +227,7 @@ def _write_failure(path: Path, err: sqlite3.OperationalError) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -353,9 +383,10 @@ class RunStore:
         try:
             return cls._build(path, name, kind, config, lock)
         except BaseException as err:
+            if created:  # unlink before unlocking: no one may lock a file being removed
+                lock.path.unlink(missing_ok=True)
             lock.release()
             if created:
-                lock.path.unlink(missing_ok=True)
                 for folder in created:  # deepest first
                     with contextlib.suppress(OSError):
                         folder.rmdir()

@@ -195,7 +195,7 @@ CASES = [
          says="too small to score at x4"),
     # monitor: no run there (case 10)
     case("monitor", "sr.onnx", says="not a run folder or run store"),
-    case("monitor", "no-such-run", says="no-such-run does not exist"),
+    case("monitor", "no-such.onnx", says="no-such.onnx does not exist"),
     case("monitor", "runs", says="holds no runs"),
     case("monitor", "fake.sqlite", says="not an SQLite run store"),
     case("monitor", "--runs-dir", "notes.txt", says="--runs-dir notes.txt is a file"),

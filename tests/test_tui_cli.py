@@ -55,3 +55,12 @@ def test_tui_refuses_an_existing_run(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["python", "-c"])
     with pytest.raises(UserError, match="command line"):
         search_with_monitor(run_dir, name="done", resume=False)
+
+
+def test_a_run_not_started_yet_is_waited_for(tmp_path):
+    from edgenas.cli.monitor_cmd import _is_run
+
+    # docs/monitor.md: the monitor may start before the search that creates the run.
+    assert _is_run(tmp_path / "runs" / "later") is True
+    (tmp_path / "empty").mkdir()
+    assert _is_run(tmp_path / "empty") is True

@@ -51,12 +51,20 @@ def register(subparsers) -> None:
 
 def _is_run(target: Path) -> bool:
     """True for a run (its folder or its store), False for a folder of runs to list;
-    anything else is refused in one line instead of a dashboard that waits forever."""
+    anything else is refused in one line instead of a dashboard that waits forever.
+
+    A run folder that does not exist yet (or is empty) is a run about to start: the
+    dashboard shows it as waiting until the search creates its store (docs/monitor.md).
+    """
     from edgenas.store import STORE_FILENAME
 
     hint = "give a run folder (runs/NAME) or its run.sqlite; `edgenas monitor` lists the runs"
     if not target.exists():
-        raise UserError(f"{target} does not exist; {hint}")
+        if target.suffix and target.suffix != ".sqlite":  # a file name, not a run to come
+            raise UserError(f"{target} does not exist; {hint}")
+        return True  # a run about to start: the dashboard waits for its store
+    if target.is_dir() and not any(target.iterdir()):
+        return True  # created by a search that is about to write its store
     if target.is_file():
         if target.suffix != ".sqlite":
             raise UserError(f"{target} is not a run folder or run store; {hint}")

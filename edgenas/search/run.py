@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -305,7 +306,12 @@ def _open_run(config: SearchConfig, run_dir: Path, resume: bool) -> RunStore:
     try:
         if resume:
             store = RunStore.open(run_dir)
-            if store.run_info().status == "finished":  # finished while this one started
+            try:
+                status = store.run_info().status
+            except BaseException:
+                store.close()
+                raise
+            if status == "finished":  # finished while this one started
                 store.close()
                 raise UserError(f"{run_dir} has finished; its report is {run_dir / 'report.md'}")
             return store
@@ -340,17 +346,12 @@ def run_search(
     if not resume:
         config = with_planned_proxy(config)
     store = _open_run(config, run_dir, resume)
-    if prepare is not None:
-        prepare()
-    if not resume:
-        targets = ", ".join(f"{k} <= {v:g}" for k, v in config.targets().items())
-        log(
-            f"run {run_dir}: task {config.task}, data {config.data or 'built-in demo'}, "
-            f"device {config.device}, targets {targets}, a {config.alpha}"
-        )
     resume_hint = f"continue with `edgenas search --resume {run_dir}`"
     try:
+        if prepare is not None:
+            prepare()
         if resume:
+            store.set_status("running")  # an interrupted or failed run runs again
             store.append_event("run_resumed", {})
             summary = store.run_info().summary
             if summary and summary.get("best"):
@@ -358,6 +359,11 @@ def run_search(
                 log("the search and final training had finished; writing the missing outputs")
                 return _complete_outputs(store, run_dir, summary)
         else:
+            targets = ", ".join(f"{k} <= {v:g}" for k, v in config.targets().items())
+            log(
+                f"run {run_dir}: task {config.task}, data {config.data or 'built-in demo'}, "
+                f"device {config.device}, targets {targets}, a {config.alpha}"
+            )
             # Marks when the run's time starts counting (resume: edgenas.search.budget).
             store.append_event("run_started", {})
         summary = _search_and_finalise(config, store, run_dir, log, resume)
@@ -368,26 +374,29 @@ def run_search(
     except StoreWriteError as err:
         _set_status_quietly(store, "failed")
         raise UserError(f"{err}; free space, then {resume_hint}") from None
-    except OSError as err:
-        line = environment_error_line(err)  # disk full while writing an output
+    except Exception as err:
+        _record_failure(store, err)
+        line = environment_error_line(err) if isinstance(err, OSError) else None
         if line is None:
             raise
-        _set_status_quietly(store, "failed")
+        # A full disk or a permission while writing an output: the run resumes once fixed.
         raise UserError(line.replace("run the command again", resume_hint)) from None
-    except Exception as err:
-        # The store may take no more (disk full): the error raised says why.
-        with contextlib.suppress(StoreError):
-            store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"})
-        _set_status_quietly(store, "failed")
-        raise
     finally:
         store.close()
+
+
+def _record_failure(store: RunStore, err: Exception) -> None:
+    """A ``run_failed`` event and status ``failed``, as far as the store can take them
+    (on a full disk it may take nothing: the error being raised says why)."""
+    with contextlib.suppress(StoreError, sqlite3.Error):
+        store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"})
+    _set_status_quietly(store, "failed")
 
 
 def _set_status_quietly(store: RunStore, status: str) -> None:
     """Record why the run stopped, unless the store cannot take the write (the error
     being reported matters more than the status)."""
-    with contextlib.suppress(StoreError):
+    with contextlib.suppress(StoreError, sqlite3.Error):
         store.set_status(status)
 
 

@@ -9,12 +9,11 @@ cannot work. Used by the commands that build genotype networks and by the bench 
 from __future__ import annotations
 
 from edgenas.errors import UserError
-from edgenas.parsing import (
-    BYTES_PER_PIXEL,
-    MEMORY_SHARE,
-    check_input_fits,
-    physical_memory_bytes,
-)
+from edgenas.parsing import BYTES_PER_PIXEL, check_input_fits, physical_memory_bytes
+
+# The most memory a network's parameters may claim, as a share of the machine's: beyond
+# it a run would swap or be killed long after it started.
+MEMORY_SHARE = 0.5
 
 # Bytes one parameter ends up costing: float32 weights, their gradients and two Adam
 # moments in training; the PyTorch module, the ONNX file and onnxruntime's copy in
@@ -46,7 +45,7 @@ def check_genotype_fits(
     """Refuse a network, or an input size for it, that cannot fit in this machine's memory.
 
     The parameters are counted on PyTorch's meta device (no memory is allocated) and
-    refused beyond :data:`edgenas.parsing.MEMORY_SHARE` of the physical memory at
+    refused beyond :data:`MEMORY_SHARE` of the physical memory at
     :data:`BYTES_PER_PARAMETER`; ``input_shape`` (NCHW) goes through
     :func:`edgenas.parsing.check_input_fits` with this network's activation width.
     ``genotype`` None (a reference model): only the input is checked, at the default

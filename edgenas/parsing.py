@@ -18,6 +18,7 @@ import re
 from edgenas.errors import UserError
 
 __all__ = [
+    "SEED_MAX",
     "check_accelerator_name",
     "check_input_fits",
     "number",
@@ -26,6 +27,9 @@ __all__ = [
     "parse_list",
     "parse_shape",
     "parse_task",
+    "scale_number",
+    "scales_text",
+    "seed_number",
 ]
 
 
@@ -143,13 +147,11 @@ def number(
     return convert
 
 
-# The most memory one input may claim for its activations, as a share of the machine's
-# physical memory: beyond it a run would swap or be killed long after it started.
-MEMORY_SHARE = 0.5
-# Bytes per input pixel for a network's live activations: float32 x the widest feature
-# maps (about 64 channels at full resolution) x a few tensors alive at once (forward
-# and backward). Deliberately generous: it only has to catch sizes that cannot work.
-BYTES_PER_PIXEL = 4 * 64 * 4
+# What one input pixel costs at the least while a network runs on it: a float32 feature
+# map of 64 channels at full resolution (the widest the spaces build). A lower bound, not
+# an estimate: the check only has to catch sizes that cannot run at all (99999x99999),
+# never a large but workable one (a batch of full-resolution Cityscapes frames).
+BYTES_PER_PIXEL = 4 * 64
 
 
 def physical_memory_bytes() -> int | None:
@@ -161,11 +163,12 @@ def physical_memory_bytes() -> int | None:
 
 
 def check_input_fits(shape, option: str, *, bytes_per_pixel: int = BYTES_PER_PIXEL) -> None:
-    """Refuse an input size whose activations cannot fit in this machine's memory.
+    """Refuse an input size whose feature maps cannot fit in this machine's memory.
 
     ``shape`` is HxW or NCHW (the last two are height and width, a leading batch
-    multiplies). The estimate is rough on purpose: it catches ``--input 99999x99999``
-    before a folder is created, not a network that is merely large.
+    multiplies). The bound is a floor (:data:`BYTES_PER_PIXEL`): it catches
+    ``--input 99999x99999`` before a folder is created, not a network that is merely
+    large.
     """
     dims = [int(d) for d in shape]
     batch = dims[0] if len(dims) == 4 else 1
@@ -174,11 +177,11 @@ def check_input_fits(shape, option: str, *, bytes_per_pixel: int = BYTES_PER_PIX
     if memory is None:
         return
     needed = pixels * bytes_per_pixel
-    if needed > MEMORY_SHARE * memory:
+    if needed > memory:
         size = "x".join(str(d) for d in dims)
         raise UserError(
-            f"{option} {size} needs about {needed / 2**30:.0f} GiB for activations, more than "
-            f"this machine can give ({memory / 2**30:.0f} GiB); use a smaller size"
+            f"{option} {size} needs at least {needed / 2**30:.0f} GiB for one feature map, "
+            f"more than this machine's {memory / 2**30:.0f} GiB of memory; use a smaller size"
         )
 
 
@@ -192,3 +195,28 @@ def check_accelerator_name(name: str | None, option: str = "--accelerator") -> N
         raise UserError(
             f"{option}: unknown accelerator {name!r} (choose from auto, cpu, cuda or cuda:N)"
         )
+
+
+# Seeds are 32-bit like every other framework's: torch and the loaders take them whole.
+SEED_MAX = 2**32 - 1
+
+
+def seed_number():
+    """argparse type of a ``--seed``: an integer from 0 to :data:`SEED_MAX`."""
+    return number(int, minimum=0, maximum=SEED_MAX, choices_text=f"an integer from 0 to {SEED_MAX}")
+
+
+def scales_text() -> str:
+    """The super-resolution factors in words, e.g. ``2, 3 or 4``."""
+    from edgenas.task_names import SR_SCALES
+
+    return ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
+
+
+def scale_number():
+    """argparse type of a super-resolution ``--scale``: one of the factors the heads
+    build (:data:`edgenas.task_names.SR_SCALES`, consecutive, so a range check is a
+    membership check)."""
+    from edgenas.task_names import SR_SCALES
+
+    return number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=scales_text())

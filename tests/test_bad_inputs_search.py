@@ -115,6 +115,7 @@ SEARCH_CASES = [
     case("search", "--batch-size", "0", says="--batch-size"),
     case("search", "--workers", "0", says="--workers"),
     case("search", "--seed", "-1", says="--seed"),
+    case("search", "--seed", str(2**64), says="from 0 to 4294967295"),
     case("search", "--budget", "soon", says="bad duration"),
     case("search", "--budget", "1m", "--final-seconds", "60", says="larger --budget"),
     case("search", "--budget", "5m", "--final-steps", "10", says="final training in seconds"),

@@ -116,7 +116,7 @@ def test_eval_bicubic_baseline_on_demo_sr(capsys):
         ),
         (["eval", "--task", "seg", "--baseline", "bicubic"], "for --task sr only"),
         (["eval", "--task", "seg", "--checkpoint", "/no/ckpt.pt"], "does not exist"),
-        (["eval", "--task", "depth", "--onnx", "/no/m.onnx"], "does not exist"),
+        (["eval", "--task", "depth", "--onnx", "/no/m.onnx"], "not found"),
         (["train", "--task", "sr", "--model", "nope"], "unknown model 'nope'"),
         (["train", "--task", "seg", "--device", "toaster"], "unknown device 'toaster'"),
         (

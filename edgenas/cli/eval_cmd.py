@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 
 from edgenas.cli.common import add_command, parse_task
-from edgenas.cli.model_args import scale_number
 from edgenas.cli.profile_cmd import check_model_file, check_output_file
 from edgenas.errors import UserError
 from edgenas.model_files import read_onnx
-from edgenas.parsing import number
+from edgenas.parsing import number, scale_number
 
 DESCRIPTION = """\
 Evaluate a trained network (--checkpoint from `edgenas train`, or a search's or

@@ -8,8 +8,7 @@ import argparse
 from edgenas.cli.common import parse_genotype, parse_task
 from edgenas.errors import UserError
 from edgenas.network_memory import check_genotype_fits
-from edgenas.parsing import number
-from edgenas.task_names import SR_SCALES
+from edgenas.parsing import number, scale_number
 
 # More classes than ImageNet's 1000 make the segmentation output alone (classes x
 # pixels floats) larger than any network of the space; nothing edgenas trains has them.
@@ -82,13 +81,6 @@ def add_model_arguments(
         default=None,
         help="super-resolution upsampler (default pixelshuffle)",
     )
-
-
-def scale_number():
-    """argparse type of a super-resolution ``--scale``: one of :data:`SR_SCALES` (a run
-    of consecutive factors, so a range check is a membership check)."""
-    text = ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
-    return number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=text)
 
 
 def task_options(args: argparse.Namespace, task: str) -> dict:

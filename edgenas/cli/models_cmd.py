@@ -6,9 +6,9 @@ import argparse
 import json
 
 from edgenas.cli.common import add_command, parse_input_shape, parse_task
-from edgenas.cli.model_args import MAX_CLASSES, scale_number
+from edgenas.cli.model_args import MAX_CLASSES
 from edgenas.errors import UserError
-from edgenas.parsing import check_input_fits, number
+from edgenas.parsing import check_input_fits, number, scale_number
 
 # Input sizes (H, W) the table is computed at unless --input says otherwise; for sr it is
 # the low-resolution input (the output is scale times larger).

@@ -10,10 +10,9 @@ from edgenas.cli.common import add_command, parse_genotype, parse_shape, parse_t
 from edgenas.cli.model_args import add_model_arguments, model_from_args, task_options
 from edgenas.errors import UserError
 from edgenas.network_memory import check_genotype_fits
-from edgenas.parsing import number
+from edgenas.parsing import number, seed_number
 
 # The largest seed torch.manual_seed and numpy accept alike.
-MAX_SEED = 2**32 - 1
 # K_H is batch x batch float64 (a few copies alive while it is summed): 4096 takes
 # 128 MiB a copy; NASWOT uses 32-128. A larger batch is a typo that would exhaust memory.
 MAX_BATCH = 4096
@@ -52,7 +51,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=number(int, minimum=0, maximum=MAX_SEED, choices_text=f"a seed from 0 to {MAX_SEED}"),
+        type=seed_number(),
         default=0,
         help="seed of the batch and of the weights",
     )

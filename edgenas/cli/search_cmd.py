@@ -7,7 +7,7 @@ import time
 
 from edgenas.cli.common import add_command, parse_list, parse_shape
 from edgenas.errors import UserError
-from edgenas.parsing import number
+from edgenas.parsing import number, scale_number, scales_text, seed_number
 from edgenas.search.config import (
     BUDGET_FINAL_SHARE,
     BUDGET_MAX_ITERATIONS,
@@ -80,9 +80,9 @@ def register(subparsers) -> None:
     )
     data.add_argument(
         "--scale",
-        type=number(int, minimum=2, maximum=4, choices_text="2, 3 or 4"),
+        type=scale_number(),
         default=None,
-        help=f"super-resolution factor, 2, 3 or 4 (--task sr only; default {d.scale})",
+        help=f"super-resolution factor, {scales_text()} (--task sr only; default {d.scale})",
     )
     data.add_argument(
         "--input",
@@ -308,7 +308,7 @@ def register(subparsers) -> None:
         f"e.g. espcn,fsrcnn (default: {per_task}); each learned one costs one more final "
         "budget; none to skip",
     )
-    add("--seed", type=number(int, minimum=0), default=d.seed)
+    add("--seed", type=seed_number(), default=d.seed)
 
     run = parser.add_argument_group("run")
     run.add_argument("--name", default=None, help="run name (default: search-<task>-<time>)")

@@ -11,9 +11,14 @@ import argparse
 import dataclasses
 
 from edgenas.cli.common import add_command
-from edgenas.cli.train_cmd import SEED
 from edgenas.errors import UserError
-from edgenas.parsing import check_accelerator_name, number
+from edgenas.parsing import (
+    check_accelerator_name,
+    number,
+    scale_number,
+    scales_text,
+    seed_number,
+)
 
 DESCRIPTION = """\
 Search a network by HR-NAS resource-aware progressive shrinking (Ding et al., CVPR
@@ -150,12 +155,10 @@ def register(subparsers) -> None:
         help="HxW at which the final model is verified and its latency measured "
         "(default: --input; sr: the LR size)",
     )
-    from edgenas.task_names import SR_SCALES
-
-    scales = ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
+    scales = scales_text()
     parser.add_argument(
         "--scale",
-        type=number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=scales),
+        type=scale_number(),
         default=d["scale"],
         help=f"super-resolution factor ({scales}; default {_field_default(ShrinkSession, 'scale')})",
     )
@@ -254,7 +257,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--lr", type=number(float, above=0), default=d["lr"], help="initial learning rate"
     )
-    parser.add_argument("--seed", type=SEED, default=d["seed"], help="seed")
+    parser.add_argument("--seed", type=seed_number(), default=d["seed"], help="seed")
     parser.add_argument(
         "--workers",
         type=number(int, minimum=0),

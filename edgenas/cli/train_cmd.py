@@ -11,7 +11,13 @@ from pathlib import Path
 from edgenas.cli.common import add_command, parse_genotype
 from edgenas.cli.profile_cmd import add_device_arguments, backend_options
 from edgenas.errors import Interrupted, UserError
-from edgenas.parsing import check_accelerator_name, number
+from edgenas.parsing import (
+    check_accelerator_name,
+    number,
+    scale_number,
+    scales_text,
+    seed_number,
+)
 
 DESCRIPTION = """\
 Train a network on monocular depth, semantic segmentation, super-resolution or
@@ -58,23 +64,13 @@ examples:
   edgenas train --task depth --resume runs/depth/checkpoint.pt      continue an interrupted run"""
 
 
-# Seeds are 32-bit like every other framework's: torch and the loaders take them whole.
-SEED_MAX = 2**32 - 1
-
-
-# An argparse type: a seed from 0 to SEED_MAX.
-SEED = number(int, minimum=0, maximum=SEED_MAX, choices_text=f"an integer from 0 to {SEED_MAX}")
-
-
 # Super-resolution trains on small LR patches; its latency counts on a whole LR image,
 # the size the search measures SR candidates at.
 DEPLOY_SR = (120, 160)
 
 
 def register(subparsers) -> None:
-    from edgenas.task_names import SR_SCALES
-
-    scales = ", ".join(map(str, SR_SCALES[:-1])) + f" or {SR_SCALES[-1]}"
+    scales = scales_text()
     parser = add_command(
         subparsers,
         "train",
@@ -106,7 +102,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--scale",
-        type=number(int, minimum=min(SR_SCALES), maximum=max(SR_SCALES), choices_text=scales),
+        type=scale_number(),
         default=None,
         help=f"super-resolution factor ({scales}; default 2)",
     )
@@ -134,7 +130,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     parser.add_argument("--eval-every-epoch", action="store_true", help="validate every epoch")
-    parser.add_argument("--seed", type=SEED, help="seed of init, order, augmentation (default 0)")
+    parser.add_argument(
+        "--seed", type=seed_number(), help="seed of init, order, augmentation (default 0)"
+    )
     parser.add_argument(
         "--accelerator",
         help="auto (CUDA when present), cpu or cuda[:N] (default auto)",

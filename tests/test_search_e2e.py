@@ -220,10 +220,12 @@ def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
         )
         for _ in range(2)
     ]
-    outcomes = sorted((p.wait(timeout=240), p.stderr.read()) for p in both)
+    outcomes = sorted((p.returncode, err) for p in both for _, err in [p.communicate(timeout=240)])
     (ok, _), (refused, message) = outcomes
     assert (ok, refused) == (0, 2), outcomes
-    assert "being written by process" in message or "has finished" in message, message
+    # Both start together and a resume holds the run for many seconds (replay, final
+    # training): the second is refused by the lock, not because the run had finished.
+    assert "being written by process" in message, message
     candidates, kinds, info = _snapshot(run_dir)
     assert info.status == "finished"
     assert candidates == full_candidates
@@ -254,8 +256,10 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
         assert "run_resumed" not in kinds and "run_failed" not in kinds
 
     # SIGTERM (a CI timeout, `kill`): the run says it was interrupted and how to go on.
+    # After the second training: most of the search is still to come when the second
+    # writer (a second or two) has been refused, so SIGTERM finds the search running.
     run_dir, process = _start_and_kill(
-        args, tmp_path, "latency", trained=3, sig=signal.SIGTERM, while_running=second_writer
+        args, tmp_path, "latency", trained=2, sig=signal.SIGTERM, while_running=second_writer
     )
     assert process.returncode == 143, process.stderr_text
     assert f"edgenas search --resume {run_dir.relative_to(tmp_path)}" in process.stderr_text

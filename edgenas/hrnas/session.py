@@ -256,6 +256,9 @@ class ShrinkSession:
         resolve_accelerator(self.shrink.accelerator, "fp32")  # no GPU there: before any work
         if resume and self._stored_summary() is not None:
             return self._complete_stopped_run()
+        # What this resume continues from, to check again once it holds the run's lock
+        # (another process may have moved the run on while the data were opened).
+        self._state_stamp = _file_stamp(self.run_dir / STATE_FILE)
         state = load_shrink_state(self.run_dir / STATE_FILE) if resume else None
         train_data, val_data = self._open_data()
         created = not self.run_dir.exists()
@@ -376,8 +379,12 @@ class ShrinkSession:
             store = RunStore.open(self.run_dir)
         except StoreError as err:
             raise UserError(str(err)) from None
+        info = store.run_info()
+        if info.status == "finished":  # finished by another process meanwhile
+            store.close()
+            raise UserError(f"{self.run_dir} has finished; its report is in that folder")
         try:
-            summary = store.run_info().summary
+            summary = info.summary
             self.log("the shrinking and the final model had finished; writing the missing outputs")
             store.append_event("run_resumed", {"outputs_only": True})
             written = self._complete_outputs(store, summary)
@@ -461,6 +468,13 @@ class ShrinkSession:
         except StoreError as err:
             raise UserError(str(err)) from None
         try:
+            if store.run_info().status == "finished" or (
+                _file_stamp(self.run_dir / STATE_FILE) != self._state_stamp
+            ):
+                raise UserError(
+                    f"{self.run_dir} was moved on by another process while this resume "
+                    f"started; see `edgenas monitor {self.run_dir}` and resume again if needed"
+                )
             store.set_status("running")
             store.append_event("run_resumed", {"epoch": state["epoch"], "batch": state["batch"]})
         except BaseException:
@@ -690,3 +704,12 @@ class _Bar:
     def __exit__(self, *exc) -> None:
         if self.enabled:
             self.progress.stop()
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """``(size, modification time)`` of a file, None when it does not exist."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_size, info.st_mtime_ns

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,21 +102,11 @@ def write_atomic(path: str | Path, text: str) -> None:
     becomes a one-line UserError naming the file.
     """
     path = Path(path)
-    missing = []
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
     try:
         write_text_atomic(path, text)
-    except BaseException as err:
-        for folder in missing:  # deepest first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        if isinstance(err, OSError):
-            reason = err.strerror or type(err).__name__
-            raise UserError(
-                f"cannot write {path}: {reason}; free some space or pick another path, "
-                "then run the command again (nothing was written)"
-            ) from None
-        raise
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(
+            f"cannot write {path}: {reason}; free some space or pick another path, "
+            "then run the command again (nothing was written)"
+        ) from None

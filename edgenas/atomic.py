@@ -30,17 +30,46 @@ def default_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def nearest_existing_folder(path: str | Path) -> Path:
+    """The nearest folder on ``path``'s way that exists (its parent, or further up)."""
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path``'s parent folders that do not exist yet, deepest first."""
+    missing, folder = [], path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; one that got other files stays
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``.
 
     For writers that want a file name (``torch.save``, ``fig.savefig``, ``onnx.save``).
-    The parent folder is created; on any error (Ctrl-C included) the temporary file is
-    removed and ``path`` is left as it was.
+    Missing parent folders are created; on any error (Ctrl-C, a full disk) the
+    temporary file and the folders this call created are removed and ``path`` is left
+    as it was, so a failed write leaves nothing behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    created = _missing_folders(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except BaseException:
+        _remove_folders(created)
+        raise
     os.close(fd)
     try:
         yield Path(tmp)
@@ -48,6 +77,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        _remove_folders(created)
         raise
 
 

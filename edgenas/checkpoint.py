@@ -14,7 +14,7 @@ import errno
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgenas.atomic import atomic_path
+from edgenas.atomic import atomic_path, nearest_existing_folder
 from edgenas.errors import UserError, first_line
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def _why_writes_fail(path: Path, err: BaseException) -> str:
     }
     if isinstance(err, OSError) and err.errno in known:
         return known[err.errno]
-    folder = _existing_folder(path)
+    folder = nearest_existing_folder(path)
     free = shutil.disk_usage(folder).free
     if free < 64 * 2**20:
         return f"the disk is full ({free / 2**20:.0f} MiB free in {folder})"
@@ -95,14 +95,6 @@ def _why_writes_fail(path: Path, err: BaseException) -> str:
     if limit != resource.RLIM_INFINITY:
         return f"the file size limit of this shell (ulimit -f, {limit:,} bytes) was reached"
     return first_line(err)
-
-
-def _existing_folder(path: Path) -> Path:
-    """The nearest folder on ``path``'s way that exists (``path``'s own if it does)."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
 
 
 def check_room(path: str | Path, nbytes: int, option: str) -> None:
@@ -123,7 +115,7 @@ def check_room(path: str | Path, nbytes: int, option: str) -> None:
             f"{option}: {path} will take about {_size(needed)} but this shell's file size "
             f"limit (ulimit -f) is {_size(limit)}; raise the limit and run the command again"
         )
-    folder = _existing_folder(path)
+    folder = nearest_existing_folder(path)
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise UserError(

@@ -151,7 +151,19 @@ def test_run_store_gives_0644_and_opens(tmp_path, umask_022):
 
     with RunStore.create(tmp_path / "run", name="r", kind="test", config={"a": 1}) as store:
         assert mode(store.path) == 0o644
-    assert listing(tmp_path / "run")[0] == "run.sqlite"  # no staging file left behind
+    # No staging file left behind; run.lock is the run's writer lock (edgenas.store).
+    assert listing(tmp_path / "run") == ["run.lock", "run.sqlite"]
     assert not [n for n in listing(tmp_path / "run") if n.startswith(".")]
     with RunStore.open_readonly(tmp_path / "run") as store:
         assert store.run_info().config == {"a": 1}
+
+
+def test_a_failed_write_removes_the_folders_it_made(tmp_path):
+    target = tmp_path / "new" / "deeper" / "file.txt"
+    with pytest.raises(RuntimeError), atomic_path(target):
+        raise RuntimeError("the writer failed")
+    assert listing(tmp_path) == []  # neither the file, a temporary file nor new/deeper
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "kept" / "f"):
+        raise RuntimeError("the writer failed")
+    assert listing(tmp_path) == ["kept"]  # a folder that was there stays

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgenas.cli.common import add_command
+from edgenas.cli.common import add_command, check_output_file
 from edgenas.cli.devices_cmd import add_catalog_arg
-from edgenas.cli.profile_cmd import check_output_file
 from edgenas.errors import UserError
 
 EPILOG = """\

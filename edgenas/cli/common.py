@@ -7,9 +7,11 @@ are re-exported here for the command modules.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
+from pathlib import Path
 
 from edgenas.errors import Interrupted, Terminated, UserError, environment_error_line
 from edgenas.parsing import (  # re-exported for the command modules
@@ -123,3 +125,30 @@ def _handle_sigterm():
         return signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:
         return None
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Refuse a folder that cannot be written in: ``folder`` (or, while it does not
+    exist, the nearest folder on its way) must be a folder this user may write in.
+    ``what`` starts the message, e.g. ``-o out``."""
+    from edgenas.atomic import nearest_existing_folder
+
+    existing = folder if folder.exists() else nearest_existing_folder(folder)
+    if not existing.is_dir():
+        raise UserError(f"{what}: {existing} is a file, not a folder; pick another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what}: cannot write in {existing} (permission denied)")
+
+
+def check_output_file(path: str, option: str) -> None:
+    """Refuse an output file path that cannot be written, before any work starts.
+
+    ``path`` must not be a folder, and the nearest folder that exists on its way must
+    be a writable folder (missing folders are created when the file is written).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(
+            f"{option} {path} is a folder; give a file name, e.g. {target / 'out.json'}"
+        )
+    check_writable_folder(target.parent, f"{option} {path}")

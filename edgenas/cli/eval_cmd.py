@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgenas.cli.common import add_command, parse_task
-from edgenas.cli.profile_cmd import check_model_file, check_output_file
+from edgenas.cli.common import add_command, check_output_file, parse_task
+from edgenas.cli.profile_cmd import check_model_file
 from edgenas.errors import UserError
 from edgenas.model_files import read_onnx
 from edgenas.parsing import number, scale_number

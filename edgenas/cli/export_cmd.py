@@ -7,9 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from edgenas.cli.common import add_command, parse_input_shape
+from edgenas.cli.common import add_command, check_output_file, parse_input_shape
 from edgenas.cli.model_args import add_model_arguments, model_from_args
-from edgenas.cli.profile_cmd import check_output_file
 from edgenas.errors import UserError
 from edgenas.parsing import number
 

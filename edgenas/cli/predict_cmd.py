@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from edgenas.cli.common import add_command, parse_input_shape, parse_list
-from edgenas.cli.profile_cmd import add_threads_argument, check_output_file
+from edgenas.cli.common import add_command, check_output_file, parse_input_shape, parse_list
+from edgenas.cli.profile_cmd import add_threads_argument
 from edgenas.errors import UserError
 from edgenas.parsing import check_input_fits, number
 

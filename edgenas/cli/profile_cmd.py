@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from edgenas.cli.common import add_command, parse_genotype, parse_input_shape, parse_task
+from edgenas.cli.common import (
+    add_command,
+    check_output_file,
+    parse_genotype,
+    parse_input_shape,
+    parse_task,
+)
 from edgenas.cli.model_args import add_model_arguments, model_from_args
 from edgenas.devices.catalog import MAX_COOLDOWN_S, MAX_THREADS
 from edgenas.errors import UserError
@@ -150,26 +155,6 @@ def protocol_from_args(args: argparse.Namespace, entry):
 
 def backend_options(args: argparse.Namespace, entry) -> dict:
     return {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
-
-
-def check_output_file(path: str, option: str) -> None:
-    """Refuse an output path that cannot be written, before any measuring starts.
-
-    ``path`` must not be a folder, and the nearest folder that exists on its way must
-    be a writable folder (missing folders are created when the file is written).
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise UserError(
-            f"{option} {path} is a folder; give a file name, e.g. {target / 'out.json'}"
-        )
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"{option} {path}: {parent} is a file, not a folder; pick another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {path}: cannot write in {parent} (permission denied)")
 
 
 def check_model_file(path: str) -> None:

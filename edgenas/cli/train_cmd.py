@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from edgenas.cli.common import add_command, parse_genotype
+from edgenas.cli.common import add_command, check_writable_folder, parse_genotype
 from edgenas.cli.profile_cmd import add_device_arguments, backend_options
 from edgenas.errors import Interrupted, UserError
 from edgenas.parsing import (
@@ -291,15 +290,7 @@ def _check_output_folder(out: Path, args: argparse.Namespace) -> None:
             f"{option} is a file; -o names the folder the outputs go in (checkpoint.pt, "
             "metrics.json, samples.png, model.onnx): choose a folder"
         )
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"{option}: {parent} is a file, not a folder; choose another -o")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(
-            f"{option}: cannot write in {parent} (permission denied); choose another -o"
-        )
+    check_writable_folder(out, option)
     checkpoint = out / "checkpoint.pt"
     if not checkpoint.exists() or args.overwrite:
         return

@@ -60,12 +60,7 @@ def add_model_arguments(
         )
     parser.add_argument(
         "--num-classes",
-        type=number(
-            int,
-            minimum=2,
-            maximum=MAX_CLASSES,
-            choices_text=f"a whole number from 2 to {MAX_CLASSES}",
-        ),
+        type=classes_number(),
         default=None,
         help="classes (segmentation: 11, classification: 10)",
     )
@@ -80,6 +75,13 @@ def add_model_arguments(
         choices=("pixelshuffle", "deconv"),
         default=None,
         help="super-resolution upsampler (default pixelshuffle)",
+    )
+
+
+def classes_number():
+    """argparse type of a ``--num-classes``: a whole number from 2 to :data:`MAX_CLASSES`."""
+    return number(
+        int, minimum=2, maximum=MAX_CLASSES, choices_text=f"a whole number from 2 to {MAX_CLASSES}"
     )
 
 

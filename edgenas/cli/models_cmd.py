@@ -6,7 +6,7 @@ import argparse
 import json
 
 from edgenas.cli.common import add_command, parse_input_shape, parse_task
-from edgenas.cli.model_args import MAX_CLASSES
+from edgenas.cli.model_args import classes_number
 from edgenas.errors import UserError
 from edgenas.parsing import check_input_fits, number, scale_number
 
@@ -59,12 +59,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--num-classes",
-        type=number(
-            int,
-            minimum=2,
-            maximum=MAX_CLASSES,
-            choices_text=f"a whole number from 2 to {MAX_CLASSES}",
-        ),
+        type=classes_number(),
         default=11,
         help="classes of the segmentation models",
     )

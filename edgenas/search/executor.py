@@ -8,7 +8,12 @@ methods later.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
@@ -20,11 +25,17 @@ ALLOWED_METHODS = ("score", "train", "static_resources")
 
 
 class Executor(Protocol):
-    """Runs evaluator methods on genotypes; results come back in input order."""
+    """Runs evaluator methods on genotypes; results come back in input order.
+
+    ``close`` ends a finished search's executor; ``abort`` one stopped by an error,
+    Ctrl-C or SIGTERM: work in flight is dropped, not waited for.
+    """
 
     def map(self, method: str, genotypes: Sequence[str]) -> list[Any]: ...
 
     def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class InlineExecutor:
@@ -41,16 +52,40 @@ class InlineExecutor:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass
+
 
 _WORKER_EVALUATOR: CandidateEvaluator | None = None
+
+
+# How often a worker checks that the search that started it is still there.
+PARENT_CHECK_S = 0.5
 
 
 def _init_worker(config: dict, threads: int) -> None:
     import torch
 
     global _WORKER_EVALUATOR
+    # Ctrl-C reaches the whole process group: the search handles it (it marks the run
+    # interrupted and stops the workers); a worker would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent(os.getppid())
     torch.set_num_threads(threads)
     _WORKER_EVALUATOR = CandidateEvaluator(SearchConfig.from_dict(config))
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker when the search process that started it is gone (kill -9 of
+    the search, a crash): an orphaned worker would go on training and holding its
+    memory. The OS gives an orphan a new parent, which is what is watched for."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)  # no clean-up to run: the search that wanted the result is gone
+
+    threading.Thread(target=watch, name="edgenas-parent-watch", daemon=True).start()
 
 
 def _run(method: str, genotype: str):
@@ -82,3 +117,12 @@ class ProcessExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop the workers now, also in the middle of a training (SIGTERM)."""
+        # ProcessPoolExecutor has no public way to stop running work before Python
+        # 3.14 (terminate_workers); its process table is the documented-in-practice one.
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -82,8 +82,10 @@ def _search(
             config, evaluator, executor, Recorder(store), log, search_deadline=search_deadline
         )
         search.run()
-    finally:
-        executor.close()
+    except BaseException:
+        executor.abort()  # Ctrl-C, SIGTERM, an error: work in flight is not waited for
+        raise
+    executor.close()
     return search
 
 

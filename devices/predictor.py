@@ -42,6 +42,13 @@ def default_table_path(device: str, threads: int | None) -> Path:
     return cache_dir() / "latency" / f"{device}-t{threads or 'default'}.json"
 
 
+def table_threads(entry_threads: int | None, threads: int | None) -> int | None:
+    """The thread count a table is kept under: ``threads`` when given, else the device
+    entry's. `edgenas predict`, calibration and the search's measurer all resolve it
+    here, so the same device and threads always name the same table file."""
+    return threads if threads is not None else entry_threads
+
+
 @dataclass
 class Calibration:
     """One whole network measured during calibration."""

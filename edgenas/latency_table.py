@@ -29,7 +29,7 @@ from torch import nn
 
 from edgenas.atomic import atomic_path
 from edgenas.devices.catalog import DeviceEntry
-from edgenas.devices.predictor import Calibration, LatencyTable, accuracy_report
+from edgenas.devices.predictor import Calibration, LatencyTable, accuracy_report, table_threads
 from edgenas.devices.profile import profile_model, resolve_device
 from edgenas.devices.protocol import Protocol
 from edgenas.errors import UserError
@@ -194,7 +194,7 @@ class Measurer:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.entry = resolve_device(device)
-        self.threads = threads if threads is not None else self.entry.threads
+        self.threads = table_threads(self.entry.threads, threads)
         self.table = table or LatencyTable.open(self.entry.name, self.threads, table_path)
         self.part_protocol = part_protocol
         self.network_protocol = network_protocol

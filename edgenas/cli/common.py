@@ -40,11 +40,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
     An option whose default is None takes its value from elsewhere (a config dataclass,
     a recipe, the data); its help text says what that is, so "(default: None)" is not
-    appended.
+    appended. Nor is it after a flag (an on/off switch has no value to default; "(default:
+    False)" read as a second, contrary default next to help such as "the default for
+    trained weights"), nor after help that already names its default.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
+        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 

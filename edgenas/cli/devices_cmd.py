@@ -6,6 +6,7 @@ import argparse
 import json
 
 from edgenas.cli.common import add_command
+from edgenas.cli.json_flag import add_json_flag
 from edgenas.errors import UserError
 from edgenas.parsing import number
 
@@ -43,7 +44,7 @@ def register(subparsers) -> None:
         "(phone connected? runner installed? OpenVINO plugin present?).",
     )
     add_catalog_arg(listing)
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_flag(listing, "print JSON instead of a table")
     listing.set_defaults(func=run_list)
 
     show = add_command(
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
     show.add_argument("name", help="device name")
     add_catalog_arg(show)
     show.add_argument("--serial", default=None, help="adb serial when several phones are connected")
-    show.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(show, "print JSON")
     show.set_defaults(func=run_show)
 
     setup = add_command(
@@ -85,8 +86,9 @@ def register(subparsers) -> None:
         "emulate",
         help="serve an emulated Pixel 3a on a loopback adb port (no phone needed)",
         description="Start a fake adb server on 127.0.0.1 that emulates a Pixel 3a. Point "
-        "edgenas at it with ANDROID_ADB_SERVER_PORT, set up the emulated runner with "
-        "--emulated-runner, and profile with --device pixel3a; results say kind 'emulated'.",
+        "edgenas at it with ANDROID_ADB_SERVER_PORT, write the emulated runner with "
+        "--write-runner PATH and install it with `edgenas devices setup pixel3a --runner "
+        "PATH`, then profile with --device pixel3a; results say kind 'emulated'.",
         epilog=(
             "examples:\n"
             "  edgenas devices emulate --port 5038 &\n"

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from edgenas.cli.common import add_command, check_output_file, parse_input_shape
+from edgenas.cli.json_flag import add_json_flag
 from edgenas.cli.model_args import add_model_arguments, model_from_args
 from edgenas.errors import UserError
 from edgenas.parsing import number
@@ -99,7 +100,7 @@ def register(subparsers) -> None:
         default=1e-3,
         help="verification tolerance: max error relative to the output's magnitude",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    add_json_flag(parser, "print a JSON summary only")
     parser.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from edgenas.cli.common import add_command, parse_input_shape, parse_task
+from edgenas.cli.json_flag import add_json_flag
 from edgenas.cli.model_args import classes_number
 from edgenas.errors import UserError
 from edgenas.parsing import check_input_fits, number, scale_number
@@ -73,7 +74,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-latency", action="store_true", help="skip the latency measurement (fast)"
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON list only")
+    add_json_flag(parser, "print a JSON list only")
     parser.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 from edgenas.cli.common import add_command, check_output_file, parse_input_shape, parse_list
+from edgenas.cli.json_flag import add_json_flag
 from edgenas.cli.profile_cmd import add_threads_argument
 from edgenas.errors import UserError
 from edgenas.parsing import check_input_fits, number
@@ -18,7 +19,10 @@ MAX_NETWORKS = 10_000
 def _table_arguments(parser: argparse.ArgumentParser) -> None:
     add_threads_argument(parser)
     parser.add_argument(
-        "--table", default=None, help="table file (default ~/.cache/edgenas/latency/DEVICE-tN.json)"
+        "--table",
+        default=None,
+        help="table file (default ~/.cache/edgenas/latency/DEVICE-tN.json with N = --threads, "
+        "the file `edgenas search --device DEVICE --threads N` fills too)",
     )
     parser.add_argument("--devices-file", default=None, help="user device catalog")
     parser.add_argument(
@@ -57,7 +61,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--measure", action="store_true", help="also measure the whole network and compare"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(parser, "print JSON")
     parser.set_defaults(func=run_predict)
 
 
@@ -90,7 +94,7 @@ def register_calibrate(actions) -> None:
     calibrate.add_argument("--seed", type=number(int, minimum=0), default=0, help="sampling seed")
     calibrate.add_argument("--scales", default="2,3", help="scale counts to sample from")
     _table_arguments(calibrate)
-    calibrate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json_flag(calibrate, "print the summary as JSON")
     calibrate.set_defaults(func=run_calibrate)
 
 
@@ -108,13 +112,14 @@ def _open_table(args: argparse.Namespace):
     belong to this device and thread count.
     """
     from edgenas.devices.catalog import load_catalog
-    from edgenas.devices.predictor import LatencyTable
+    from edgenas.devices.predictor import LatencyTable, table_threads
 
     entry = load_catalog(args.devices_file).get(args.device)
     if args.table is not None:
         check_output_file(args.table, "--table")
-    threads = args.threads if args.threads is not None else entry.threads
-    return entry, LatencyTable.open(entry.name, threads, args.table)
+    return entry, LatencyTable.open(
+        entry.name, table_threads(entry.threads, args.threads), args.table
+    )
 
 
 def _measurer(args: argparse.Namespace, entry, table, log):

@@ -7,6 +7,7 @@ import json
 import sys
 
 from edgenas.cli.common import add_command, parse_genotype, parse_shape, parse_task
+from edgenas.cli.json_flag import add_json_flag
 from edgenas.cli.model_args import add_model_arguments, model_from_args, task_options
 from edgenas.errors import UserError
 from edgenas.network_memory import check_genotype_fits
@@ -27,7 +28,9 @@ def register(subparsers) -> None:
             "Score genotypes with NASWOT (Mellor et al., 2021): the log-determinant of the\n"
             "Hamming kernel of the binary ReLU codes of one batch, network in train mode\n"
             "with fresh weights. Higher is better. The batch is standard-normal noise from\n"
-            "--seed, the same for every genotype, so scores of one call are comparable."
+            "--seed, the same for every genotype, so scores of one call are comparable.\n"
+            "Output is sorted by score, best (highest) first: one line per genotype\n"
+            "(score, parameters, genotype), or with --json a list of objects in that order."
         ),
         epilog=(
             "examples:\n"
@@ -36,7 +39,6 @@ def register(subparsers) -> None:
         ),
     )
     add_model_arguments(parser)
-    parser.set_defaults()
     parser.add_argument("--input", default="64x64", help="image size HxW of the scoring batch")
     parser.add_argument(
         "--batch",
@@ -55,7 +57,7 @@ def register(subparsers) -> None:
         default=0,
         help="seed of the batch and of the weights",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON only")
+    add_json_flag(parser, "print JSON only")
     parser.set_defaults(func=run)
 
 
@@ -111,7 +113,10 @@ def run(args: argparse.Namespace) -> None:
         results.append(
             {"genotype": model.genotype.encode(), "score": score, "params": count_params(model)}
         )
-        if not args.json:
-            print(f"{score:10.3f}  {results[-1]['params']:>9,} params  {results[-1]['genotype']}")
+    # Best first; sorted() is stable, so equal scores keep their input order.
+    results = sorted(results, key=lambda r: -r["score"])
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        return
+    for result in results:
+        print(f"{result['score']:10.3f}  {result['params']:>9,} params  {result['genotype']}")

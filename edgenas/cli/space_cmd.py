@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 
-from edgenas.cli.common import add_command, parse_genotype, parse_list
+from edgenas.cli.common import add_command, parse_genotype, parse_list, parse_shape, parse_task
 from edgenas.errors import UserError
+from edgenas.network_memory import check_genotype_fits
 from edgenas.parsing import number
+from edgenas.search.config import SPACE_BY_TASK, SearchConfig
 
 # More genotypes than a sampling call may print: a million take minutes to draw and
 # hold in memory; a larger --n is more likely a typo than a plan.
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  edgenas space sample --n 10 --seed 0 --scales 2,3\n"
+            "  edgenas space sample --n 10 --seed 0 --task sr\n"
             '  edgenas space describe "$(edgenas space sample --n 1 --seed 3)"\n'
             "  edgenas space size"
         ),
@@ -39,7 +41,10 @@ def register(subparsers) -> None:
         "sample",
         help="print random valid genotypes, one canonical string per line",
         description="Print N distinct random genotypes (uniform over the choice lists, "
-        "rejection-sampled under the compute budget), one canonical string per line.",
+        "rejection-sampled under the compute budget), one canonical string per line. "
+        "They come from the space `edgenas search` searches by default for --task "
+        "(its scale counts, widths and operator lists); --scales and --channels narrow "
+        "or widen it as they do for the search.",
     )
     sample.add_argument(
         "--n",
@@ -50,9 +55,7 @@ def register(subparsers) -> None:
     sample.add_argument(
         "--seed", type=number(int, minimum=0), default=0, help="random seed (0 or more)"
     )
-    sample.add_argument(
-        "--scales", default=None, help="comma-separated scale counts to draw from, e.g. 2,3"
-    )
+    add_space_arguments(sample)
     sample.set_defaults(func=run_sample)
 
     describe = add_command(
@@ -60,9 +63,21 @@ def register(subparsers) -> None:
         "describe",
         help="print the blocks of a genotype as a table",
         description="Print each block of a genotype with its role, scale and layer spec, "
-        "and the genotype's compute units against the budget.",
+        "the genotype's compute units against the budget, and the network's parameters "
+        "and MACs (with --task's head) at --input.",
     )
     describe.add_argument("genotype", help="a genotype string")
+    describe.add_argument(
+        "--task",
+        default="depth",
+        help="task whose head the network gets and whose search space it is checked against "
+        "(depth, seg, sr, cls)",
+    )
+    describe.add_argument(
+        "--input",
+        default=_shape_text(SearchConfig().deploy_input),
+        help="input HxW at which MACs are counted (the search's deploy size)",
+    )
     describe.set_defaults(func=run_describe)
 
     size = add_command(
@@ -75,21 +90,65 @@ def register(subparsers) -> None:
     size.set_defaults(func=run_size)
 
 
+def _join(values) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def add_space_arguments(parser: argparse.ArgumentParser) -> None:
+    """--task, --scales and --channels: the space `edgenas search` searches by default
+    (SearchConfig's SPACE_BY_TASK), narrowed or widened as the search's options do."""
+    sr_space, dense_space = SPACE_BY_TASK["sr"], SPACE_BY_TASK["dense"]
+    parser.add_argument(
+        "--task",
+        default="depth",
+        help="task whose default search space is sampled (depth, seg, sr, cls)",
+    )
+    parser.add_argument(
+        "--scales",
+        default=None,
+        help=f"comma-separated pyramid scale counts to draw from (default as the search: "
+        f"sr {_join(sr_space['scales'])}; others {_join(dense_space['scales'])})",
+    )
+    parser.add_argument(
+        "--channels",
+        default=None,
+        help=f"comma-separated block widths to choose from (default as the search: "
+        f"sr {_join(sr_space['channels'])}; others {_join(dense_space['channels'])})",
+    )
+
+
+def search_space(args: argparse.Namespace):
+    """The LDPSpace `edgenas search --task TASK [--scales] [--channels]` would search."""
+    from edgenas.space import LDPSpace
+
+    task = parse_task(args.task)
+    scales = parse_list(args.scales, "--scales") if getattr(args, "scales", None) else None
+    channels = parse_list(args.channels, "--channels") if getattr(args, "channels", None) else None
+    for count in scales or ():
+        if count not in LDPSpace().scales:
+            raise UserError(f"--scales {count} is not among {_join(LDPSpace().scales)}")
+    config = SearchConfig(task=task, scales=scales, channels=channels)
+    try:
+        return config.space()
+    except ValueError as err:
+        raise UserError(f"bad search space: {err}") from None
+
+
 def _missing_action(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    from edgenas.space import LDPSpace
-
-    space = LDPSpace()
+    space = search_space(args)
     try:
-        genotypes = space.sample_unique(
-            args.n, args.seed, scales=parse_list(args.scales, "--scales") if args.scales else None
-        )
-    except ValueError as err:
-        raise UserError(f"{err}; use --scales with values from {space.scales}") from None
+        genotypes = space.sample_unique(args.n, args.seed)
+    except (ValueError, RuntimeError) as err:
+        raise UserError(f"{err}; ask for fewer with --n or widen --scales/--channels") from None
     for genotype in genotypes:
         print(genotype.encode())
 
@@ -98,11 +157,13 @@ def run_describe(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edgenas.space import LDPSpace
     from edgenas.space.genotype import role_scale
 
     genotype = parse_genotype(args.genotype)
-    space = LDPSpace()
+    height, width = parse_shape(args.input, ndim=2)
+    task = parse_task(args.task)
+    check_genotype_fits(genotype, (1, 3, height, width), option="--input")
+    space = search_space(argparse.Namespace(task=args.task))
     table = Table(title=f"{genotype.scales}-scale genotype, {len(genotype.blocks)} blocks")
     for column in ("#", "role", "scale", "op", "kernel", "SE", "skip", "channels", "layers"):
         table.add_column(column, justify="right" if column in ("#", "scale") else "left")
@@ -122,9 +183,26 @@ def run_describe(args: argparse.Namespace) -> None:
     console.print(table)
     units, budget = space.compute_units(genotype), space.budget(genotype.scales)
     console.print(f"compute units {units:.0f} of budget {budget:.0f}")
+    params, macs = _complexity(genotype, task, (1, 3, height, width))
+    console.print(f"parameters {params:,}   MACs {macs:,} at {height}x{width} ({task} head)")
     problems = space.problems(genotype)
     if problems:
-        console.print("[yellow]outside the default space:[/] " + "; ".join(problems))
+        console.print(
+            f"[yellow]outside the {task} search's default space:[/] " + "; ".join(problems)
+        )
+
+
+def _complexity(genotype, task: str, shape: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Parameters and MACs of the genotype's network with ``task``'s head at ``shape``,
+    counted as the search counts them (edgenas.models.complexity)."""
+    from edgenas.models.builder import build_model
+    from edgenas.models.complexity import count_macs, count_params
+
+    try:
+        model = build_model(genotype, task)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return count_params(model), count_macs(model, shape)
 
 
 def run_size(args: argparse.Namespace) -> None:

@@ -121,6 +121,7 @@ def test_score_sorted_best_first_and_json_dash(capsys, monkeypatch):
         ["models", "--no-latency", "--task", "sr", "--json", "-"],
         ["devices", "list", "--json", "-"],
         ["devices", "show", "cpu", "--json", "-"],
+        ["devices", "show", "--json", "cpu"],  # the flag takes no value: cpu is the device
     ],
     ids=lambda argv: " ".join(argv[:2]),
 )

@@ -63,6 +63,18 @@ class EdgenasArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-\.?\d")
+        self.json_flag = False  # edgenas.cli.json_flag sets it
+
+    def parse_known_args(self, args=None, namespace=None):
+        # A command whose --json is a flag (JSON on standard output) takes `--json -`
+        # as the same: the `-` is dropped rather than read as a stray argument.
+        if self.json_flag and args is not None:
+            args = list(args)
+            for index in range(len(args) - 1):
+                if args[index] == "--json" and args[index + 1] == "-":
+                    del args[index + 1]
+                    break
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")

@@ -1,9 +1,10 @@
 """``--json`` for commands that print their JSON on standard output.
 
 ``eval``, ``profile`` and ``bench`` take ``--json FILE`` with ``-`` for standard
-output; the commands that only print JSON accept the same ``--json -`` (and a bare
-``--json``), so one spelling works everywhere instead of ``-`` being refused as an
-unrecognised argument.
+output; the commands that only print JSON take a plain ``--json`` flag and accept
+``--json -`` as the same thing, so one spelling works everywhere. The flag takes no
+value, so ``edgenas devices show --json cpu`` still reads ``cpu`` as the device:
+:class:`edgenas.cli.common.EdgenasArgumentParser` drops a ``-`` that follows it.
 """
 
 from __future__ import annotations
@@ -11,24 +12,9 @@ from __future__ import annotations
 import argparse
 
 
-def _stdout_only(value: str) -> str:
-    """argparse type: only ``-`` (standard output) is a valid --json value here."""
-    if value != "-":
-        raise argparse.ArgumentTypeError(
-            f"this command prints its JSON on standard output ('-' or nothing), got {value!r}; "
-            f"redirect it to a file with > {value}"
-        )
-    return value
-
-
 def add_json_flag(parser: argparse.ArgumentParser, help: str) -> None:
-    """Add ``--json [-]``: print JSON on standard output (``args.json`` is then ``"-"``)."""
+    """Add the ``--json`` flag (``args.json`` True): JSON on standard output."""
     parser.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        type=_stdout_only,
-        metavar="-",
-        help=f"{help} (on standard output; '-' says the same)",
+        "--json", action="store_true", help=f"{help} (on standard output; --json - says the same)"
     )
+    parser.json_flag = True  # read by EdgenasArgumentParser.parse_known_args

@@ -217,12 +217,18 @@ def _read_holder(fd: int) -> str:
 
 
 def _is_write_failure(err: sqlite3.OperationalError) -> bool:
-    # SQLite reports a full disk as "database or disk is full" (ENOSPC) and a write past
-    # a file-size limit as "disk I/O error".
-    return "full" in str(err) or "I/O error" in str(err)
+    """Whether a failed write is the machine's doing rather than edgenas's: SQLite
+    reports a full disk as "database or disk is full" (ENOSPC), a write past a file-size
+    limit as "disk I/O error", and a lock another program holds for longer than the
+    connection waits (30 s; an open sqlite3 shell, say) as "database is locked"."""
+    text = str(err)
+    return "full" in text or "I/O error" in text or "locked" in text
 
 
 def _write_failure(path: Path, err: sqlite3.OperationalError) -> str:
+    """The one line for a write :func:`_is_write_failure` accepts."""
+    if "locked" in str(err):
+        return f"cannot write {path}: another program holds it locked (an open sqlite3 shell?)"
     return f"cannot write {path} ({err}; is the disk full?)"
 
 

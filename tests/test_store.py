@@ -131,3 +131,23 @@ def test_bad_files_give_clear_errors(tmp_path):
 def test_store_module_needs_no_torch():
     code = "import sys, edgenas.store; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_store_another_program_locks_is_a_write_error_naming_it(tmp_path):
+    import sqlite3
+
+    from edgenas.store import StoreWriteError
+
+    store = RunStore.create(tmp_path / "r", name="r", kind="test", config={})
+    store._db.execute("PRAGMA busy_timeout = 200")  # instead of waiting the usual 30 s
+    other = sqlite3.connect(str(tmp_path / "r" / "run.sqlite"))
+    other.execute("BEGIN EXCLUSIVE")  # e.g. an sqlite3 shell in the middle of an edit
+    try:
+        with pytest.raises(StoreWriteError, match="another program holds it locked"):
+            store.append_event("run_started", {})
+    finally:
+        other.rollback()
+        other.close()
+    store.append_event("run_started", {})  # once it is let go, the run goes on
+    assert [e.kind for e in store.events()] == ["run_started"]
+    store.close()

@@ -375,7 +375,8 @@ def run_search(
         raise Interrupted.after(err, resume_hint) from None
     except StoreWriteError as err:
         _set_status_quietly(store, "failed")
-        raise UserError(f"{err}; free space, then {resume_hint}") from None
+        fix = "close it" if "locked" in str(err) else "free space"
+        raise UserError(f"{err}; {fix}, then {resume_hint}") from None
     except Exception as err:
         _record_failure(store, err)
         line = environment_error_line(err) if isinstance(err, OSError) else None

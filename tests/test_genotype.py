@@ -41,7 +41,7 @@ def genotypes(draw):
     return Genotype(scales, tuple(blocks))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(genotypes())
 def test_round_trip_is_exact(genotype):
     text = genotype.encode()
@@ -50,7 +50,7 @@ def test_round_trip_is_exact(genotype):
     assert hash(decode(text)) == hash(genotype)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(genotypes(), genotypes())
 def test_distinct_genotypes_have_distinct_strings(a, b):
     assert (a == b) == (a.encode() == b.encode())

@@ -56,12 +56,13 @@ _ENVIRONMENT_ERRNOS = {
 }
 
 
-def environment_error_line(err: OSError) -> str | None:
-    """One line for an OSError the user can fix (disk full, permissions), else None."""
+def environment_error_line(err: OSError, then: str = "run the command again") -> str | None:
+    """One line for an OSError the user can fix (disk full, permissions), else None;
+    ``then`` says what to do once it is fixed."""
     reason = _ENVIRONMENT_ERRNOS.get(err.errno or 0)
     if reason is None:
         return None
     where = f" writing {err.filename}" if err.filename else ""
     if err.errno in (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR):
         where = f" at {err.filename}" if err.filename else ""
-    return f"{reason}{where}; fix that and run the command again"
+    return f"{reason}{where}; fix that and {then}"

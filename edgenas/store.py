@@ -121,8 +121,13 @@ class StoreLockedError(StoreError):
 
 
 class StoreWriteError(StoreError):
-    """A write failed for a reason outside edgenas (disk full, I/O error); what was
-    committed before stays, so the run can be resumed once the cause is fixed."""
+    """A write failed for a reason outside edgenas (disk full, I/O error, a lock another
+    program holds); what was committed before stays, so the run can be resumed once the
+    cause is fixed. ``remedy`` says what fixes it, e.g. ``free space``."""
+
+    def __init__(self, message: str, remedy: str = "free space") -> None:
+        super().__init__(message)
+        self.remedy = remedy
 
 
 LOCK_FILENAME = "run.lock"
@@ -225,11 +230,14 @@ def _is_write_failure(err: sqlite3.OperationalError) -> bool:
     return "full" in text or "I/O error" in text or "locked" in text
 
 
-def _write_failure(path: Path, err: sqlite3.OperationalError) -> str:
-    """The one line for a write :func:`_is_write_failure` accepts."""
+def _write_failure(path: Path, err: sqlite3.OperationalError) -> StoreWriteError:
+    """The error for a write :func:`_is_write_failure` accepts."""
     if "locked" in str(err):
-        return f"cannot write {path}: another program holds it locked (an open sqlite3 shell?)"
-    return f"cannot write {path} ({err}; is the disk full?)"
+        return StoreWriteError(
+            f"cannot write {path}: another program holds it locked (an open sqlite3 shell?)",
+            remedy="close it",
+        )
+    return StoreWriteError(f"cannot write {path} ({err}; is the disk full?)")
 
 
 def _alive(pid: int) -> bool:
@@ -397,7 +405,7 @@ class RunStore:
                     with contextlib.suppress(OSError):
                         folder.rmdir()
             if isinstance(err, sqlite3.OperationalError):
-                raise StoreWriteError(_write_failure(path, err)) from None
+                raise _write_failure(path, err) from None
             raise
 
     @classmethod
@@ -512,7 +520,7 @@ class RunStore:
         except sqlite3.OperationalError as err:
             # Either way the committed part of the run is intact.
             if _is_write_failure(err):
-                raise StoreWriteError(_write_failure(self.path, err)) from None
+                raise _write_failure(self.path, err) from None
             raise
 
     # ----------------------------------------------------------------- run
@@ -545,6 +553,17 @@ class RunStore:
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), updated_at = ? WHERE id = 1",
                 (status, json.dumps(summary) if summary is not None else None, time.time()),
             )
+
+    def record_stop(self, err: BaseException) -> None:
+        """Record why the run stopped: ``interrupted`` for Ctrl-C and SIGTERM, else a
+        ``run_failed`` event with the error and ``failed``; each as far as the store can
+        take it (on a full disk maybe nothing: the error being reported says why)."""
+        interrupted = isinstance(err, KeyboardInterrupt)
+        if not interrupted:
+            with contextlib.suppress(StoreError, sqlite3.Error):
+                self.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"[:500]})
+        with contextlib.suppress(StoreError, sqlite3.Error):
+            self.set_status("interrupted" if interrupted else "failed")
 
     def set_summary(self, summary: dict[str, Any]) -> None:
         """Store the run's summary without changing its status (the outputs it names

@@ -13,7 +13,9 @@ the file, so the CLI reports them in one line.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,18 +67,27 @@ def read_rgb(path: Path) -> np.ndarray:
     """
     from PIL import Image
 
+    with read_errors(path, "image"), Image.open(path) as img:
+        bits16 = _sixteen_bit(img, path)
+        if bits16 is not None:
+            return bits16
+        return np.asarray(img.convert("RGB"))
+
+
+@contextlib.contextmanager
+def read_errors(path: Path, what: str = "") -> Iterator[None]:
+    """Turn a failure to read ``path`` into a one-line UserError naming the file
+    (``what``: e.g. ``image`` or ``depth``, for "missing image file ..."); UserErrors
+    raised inside pass unchanged."""
+    kind = f"{what} " if what else ""
     try:
-        with Image.open(path) as img:
-            bits16 = _sixteen_bit(img, path)
-            if bits16 is not None:
-                return bits16
-            return np.asarray(img.convert("RGB"))
+        yield
     except UserError:
         raise
     except FileNotFoundError:
-        raise UserError(f"missing image file {path}") from None
+        raise UserError(f"missing {kind}file {path}") from None
     except Exception as err:
-        raise UserError(f"cannot read image {path}: {first_line(err)}") from None
+        raise UserError(f"cannot read {kind}{path}: {first_line(err)}") from None
 
 
 def _rawmode(img) -> str:
@@ -135,16 +146,11 @@ def read_raw(path: Path) -> np.ndarray:
     """
     from PIL import Image
 
-    try:
-        with Image.open(path) as img:
-            array = np.asarray(img)
-            if array.dtype.byteorder not in ("=", "|"):
-                array = array.astype(array.dtype.newbyteorder("="))
-            return array.copy()
-    except FileNotFoundError:
-        raise UserError(f"missing file {path}") from None
-    except Exception as err:
-        raise UserError(f"cannot read {path}: {first_line(err)}") from None
+    with read_errors(path), Image.open(path) as img:
+        array = np.asarray(img)
+        if array.dtype.byteorder not in ("=", "|"):
+            array = array.astype(array.dtype.newbyteorder("="))
+        return array.copy()
 
 
 def image_size(path: Path, *, verify: bool = True) -> tuple[int, int]:
@@ -157,19 +163,12 @@ def image_size(path: Path, *, verify: bool = True) -> tuple[int, int]:
     """
     from PIL import Image
 
-    try:
-        with Image.open(path) as img:
-            size = img.size[1], img.size[0]
-            if img.mode in ("I", "F") and ";16" not in _rawmode(img):
-                _sixteen_bit(img, path)  # raises the 32-bit message
-            if verify and img.format == "PNG":
-                img.verify()
-    except UserError:
-        raise
-    except FileNotFoundError:
-        raise UserError(f"missing image file {path}") from None
-    except Exception as err:
-        raise UserError(f"cannot read image {path}: {first_line(err)}") from None
+    with read_errors(path, "image"), Image.open(path) as img:
+        size = img.size[1], img.size[0]
+        if img.mode in ("I", "F") and ";16" not in _rawmode(img):
+            _sixteen_bit(img, path)  # raises the 32-bit message
+        if verify and img.format == "PNG":
+            img.verify()
     if min(size) < 1:
         raise UserError(f"image {path} is empty ({size[1]}x{size[0]} pixels)")
     return size

@@ -31,6 +31,7 @@ from edgenas.data.base import (
     check_same_size,
     image_size,
     list_images,
+    read_errors,
     read_raw,
     read_rgb,
     resize_nearest,
@@ -77,7 +78,7 @@ def read_depth(path: Path, png_divisor: float) -> np.ndarray:
                 f"16-bit in {png_units(png_divisor)} (0 = invalid), or .npy/.h5 in metres"
             )
         return raw.astype(np.float32) / png_divisor
-    try:
+    with read_errors(path, "depth"):
         if suffix == ".npy":
             depth = np.load(path)
         elif suffix == ".h5":
@@ -85,12 +86,6 @@ def read_depth(path: Path, png_divisor: float) -> np.ndarray:
                 depth = np.asarray(f["depth"])
         else:
             raise UserError(f"unsupported depth file {path} (use .png, .npy or .h5)")
-    except UserError:
-        raise
-    except FileNotFoundError:
-        raise UserError(f"missing depth file {path}") from None
-    except Exception as err:
-        raise UserError(f"cannot read depth {path}: {err}") from None
     depth = np.squeeze(np.asarray(depth, dtype=np.float32))
     if depth.ndim != 2:
         raise UserError(f"depth {path} must be H x W, got shape {depth.shape}")

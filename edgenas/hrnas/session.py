@@ -413,10 +413,7 @@ class ShrinkSession:
             (summary or {}).get("architecture")
         )
         interrupted = isinstance(err, KeyboardInterrupt)
-        with contextlib.suppress(StoreError):
-            if not interrupted:
-                store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"[:500]})
-            store.set_status("interrupted" if interrupted else "failed")
+        store.record_stop(err)
         resume = f"continue with `edgenas shrink --resume {self.run_dir}`"
         if interrupted:
             hint = (
@@ -427,7 +424,7 @@ class ShrinkSession:
             )
             return Interrupted.after(err, hint), resumable
         if isinstance(err, StoreWriteError):
-            return UserError(f"{err}; free space, then {resume}"), resumable
+            return UserError(f"{err}; {err.remedy}, then {resume}"), resumable
         if isinstance(err, CheckpointWriteError) and resumable:
             return UserError(
                 f"cannot write {err.path}: {err.reason}; free space, then {resume}"

@@ -17,10 +17,8 @@ continues one from its store. Both end with the outputs of a run:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -371,36 +369,20 @@ def run_search(
         summary = _search_and_finalise(config, store, run_dir, log, resume)
         return _complete_outputs(store, run_dir, summary)
     except KeyboardInterrupt as err:
-        _set_status_quietly(store, "interrupted")
+        store.record_stop(err)
         raise Interrupted.after(err, resume_hint) from None
     except StoreWriteError as err:
-        _set_status_quietly(store, "failed")
-        fix = "close it" if "locked" in str(err) else "free space"
-        raise UserError(f"{err}; {fix}, then {resume_hint}") from None
+        store.record_stop(err)
+        raise UserError(f"{err}; {err.remedy}, then {resume_hint}") from None
     except Exception as err:
-        _record_failure(store, err)
-        line = environment_error_line(err) if isinstance(err, OSError) else None
+        store.record_stop(err)
+        line = environment_error_line(err, resume_hint) if isinstance(err, OSError) else None
         if line is None:
             raise
         # A full disk or a permission while writing an output: the run resumes once fixed.
-        raise UserError(line.replace("run the command again", resume_hint)) from None
+        raise UserError(line) from None
     finally:
         store.close()
-
-
-def _record_failure(store: RunStore, err: Exception) -> None:
-    """A ``run_failed`` event and status ``failed``, as far as the store can take them
-    (on a full disk it may take nothing: the error being raised says why)."""
-    with contextlib.suppress(StoreError, sqlite3.Error):
-        store.append_event("run_failed", {"error": f"{type(err).__name__}: {err}"})
-    _set_status_quietly(store, "failed")
-
-
-def _set_status_quietly(store: RunStore, status: str) -> None:
-    """Record why the run stopped, unless the store cannot take the write (the error
-    being reported matters more than the status)."""
-    with contextlib.suppress(StoreError, sqlite3.Error):
-        store.set_status(status)
 
 
 def _search_and_finalise(

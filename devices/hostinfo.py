@@ -49,3 +49,47 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def _status_kb(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), or None off Linux."""
+    for line in (_read("/proc/self/status") or "").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+class PeakMemory:
+    """How much the process's resident memory grew at its peak since the block began.
+
+    Linux keeps the peak RSS (VmHWM); writing 5 to /proc/self/clear_refs resets it
+    to the current RSS, so the peak since then minus the RSS before is what loading
+    and running the model took (runtime libraries loaded for the first time
+    included). Without the reset the figure is known only when the work set a new
+    process-wide peak. Creating one starts the count; :meth:`sample` gives
+    ``(mb, source)``: mb is None and source says why when the figure is unknown.
+    """
+
+    def __init__(self) -> None:
+        self._before = _status_kb("VmRSS")
+        self._old_peak = _status_kb("VmHWM")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self._reset = True
+        except OSError:
+            self._reset = False
+
+    def sample(self) -> tuple[float | None, str]:
+        """The peak RSS increase so far (MB) and what it is, or None and why not."""
+        peak = _status_kb("VmHWM")
+        if self._before is None or peak is None:
+            return None, "unknown: this OS has no /proc/self/status (VmRSS, VmHWM)"
+        if self._reset or (self._old_peak is not None and peak > self._old_peak):
+            return (
+                max(0, peak - self._before) / 1024.0,
+                "host process peak RSS increase since loading began (VmHWM - VmRSS before)",
+            )
+        return None, (
+            "unknown: the process's earlier peak RSS hides this one "
+            "(/proc/self/clear_refs not writable)"
+        )

@@ -47,15 +47,19 @@ class ModelInfo:
     inputs: tuple[TensorSpec, ...]
     size_bytes: int
     node_names: tuple[str, ...] = field(default=(), repr=False)
+    genotype: str | None = None
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "path": self.path,
             "sha256": self.sha256,
             "opset": self.opset,
             "size_bytes": self.size_bytes,
             "inputs": [t.to_dict() for t in self.inputs],
         }
+        if self.genotype is not None:  # the network's genotype, from the file's metadata
+            data["genotype"] = self.genotype
+        return data
 
 
 def sha256_file(path: str | Path) -> str:
@@ -119,6 +123,9 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
         inputs=tuple(inputs),
         size_bytes=path.stat().st_size,
         node_names=tuple(n.name for n in model.graph.node),
+        # Written by `edgenas export` (edgenas.export.METADATA_PREFIX + "genotype"):
+        # it maps the per-layer profile back to the genotype's blocks.
+        genotype=next((p.value for p in model.metadata_props if p.key == "edgenas.genotype"), None),
     )
 
 

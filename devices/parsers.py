@@ -21,37 +21,89 @@ def _field(text: str, label: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def parse_perf_test(text: str) -> SessionTimings:
-    """Parse the summary printed by onnxruntime's ``onnxruntime_perf_test``.
+def parse_perf_test(text: str, times: str = "") -> SessionTimings:
+    """Parse one run of onnxruntime's ``onnxruntime_perf_test``.
 
-    Uses ``Average inference time cost: X ms``, ``Total inference requests: N`` and the
-    ``Min/P50/P90 Latency: X s`` lines. perf_test prints no raw samples, so the session
-    carries no samples and no MAD / CV.
+    ``text`` is what it prints; ``times`` the result file it wrote when given one
+    (one ``model,seconds,peak_bytes,cpu_percent,run`` line per timed run, then with
+    ``-s`` a blank line and the statistics): the session's raw samples. Without that
+    file the session is built from the printed summary (``Average inference time
+    cost``, ``Total inference requests``, ``Min/Max/P50/P90/P95/P99 Latency``) and
+    carries no samples, MAD or CV. Session creation time, first inference time,
+    inferences per second and peak working set come from the printed summary.
     """
-    mean = _field(text, "Average inference time cost")
+    samples = parse_perf_test_times(times)
     runs = _field(text, "Total inference requests")
     if runs is None:
         runs = _field(text, "Runs")
+    if samples:
+        if runs is not None and int(runs) != len(samples):
+            raise ParseError(
+                f"onnxruntime_perf_test ran {int(runs)} times but its result file "
+                f"has {len(samples)} lines"
+            )
+        timings = SessionTimings.from_samples(samples, warmup_runs=1)
+        timings.source = "onnxruntime_perf_test result file (raw samples)"
+    else:
+        timings = _perf_test_summary(text, runs)
+    _perf_test_extras(text, timings)
+    return timings
+
+
+def parse_perf_test_times(text: str) -> list[float]:
+    """Per-run times (ms) from a perf_test result file (``name,seconds,peak,cpu,run``
+    lines, in run order); the statistics lines after them are skipped."""
+    samples = []
+    for line in text.splitlines():
+        parts = line.rsplit(",", 4)
+        if len(parts) == 5 and all(re.fullmatch(_NUM, p.strip()) for p in parts[1:]):
+            samples.append(float(parts[1]) * 1000.0)
+    return samples
+
+
+def _perf_test_summary(text: str, runs: float | None) -> SessionTimings:
+    """A session from perf_test's printed summary alone (no raw samples)."""
+    mean = _field(text, "Average inference time cost")
     p50 = _field(text, "P50 Latency")
     if mean is None or runs is None or p50 is None:
         raise ParseError(
             "onnxruntime_perf_test output lacks 'Average inference time cost', "
             "'Total inference requests' or 'P50 Latency'"
         )
-    p90 = _field(text, "P90 Latency")
-    low = _field(text, "Min Latency")
+    ms = {q: _field(text, f"{q} Latency") for q in ("P90", "P95", "P99", "Min", "Max")}
+    ms = {q: None if v is None else v * 1000.0 for q, v in ms.items()}
     return SessionTimings(
         n=int(runs),
         median=p50 * 1000.0,
-        p90=None if p90 is None else p90 * 1000.0,
-        min=(low * 1000.0) if low is not None else p50 * 1000.0,
+        p90=ms["P90"],
+        min=ms["Min"] if ms["Min"] is not None else p50 * 1000.0,
         mean=mean,
         mad=None,
         cv=None,
         samples_ms=[],
         warmup_runs=1,  # perf_test's untimed first inference
         source="onnxruntime_perf_test summary",
+        p95=ms["P95"],
+        p99=ms["P99"],
+        max=ms["Max"],
+        throughput_ips=1000.0 / mean if mean > 0 else None,
     )
+
+
+def _perf_test_extras(text: str, timings: SessionTimings) -> None:
+    """Load, first inference, throughput and peak memory from perf_test's summary."""
+    created = _field(text, "Session creation time cost")
+    timings.load_ms = None if created is None else created * 1000.0
+    timings.first_ms = _field(text, "First inference time cost")  # whole ms
+    ips = _field(text, "Number of inferences per second")
+    if ips is not None and ips > 0:
+        timings.throughput_ips = ips
+    peak = _field(text, "Peak working set size")
+    if peak:
+        timings.peak_memory_mb = peak / (1024.0 * 1024.0)
+        timings.memory_source = "runner's peak working set (whole runner process)"
+    else:
+        timings.memory_source = "unknown: the runner reported no peak working set"
 
 
 _BM_LINE = re.compile(
@@ -74,7 +126,7 @@ def parse_benchmark_model(text: str) -> SessionTimings:
     warmup = int(lines[0]["count"]) if len(lines) > 1 else 0
     avg_ms = float(timed["avg"]) / 1000.0
     std_ms = float(timed["std"]) / 1000.0
-    return SessionTimings(
+    timings = SessionTimings(
         n=int(timed["count"]),
         median=avg_ms,
         p90=None,
@@ -85,7 +137,22 @@ def parse_benchmark_model(text: str) -> SessionTimings:
         samples_ms=[],
         warmup_runs=warmup,
         source="benchmark_model summary (no median reported: median = mean)",
+        max=float(timed["max"]) / 1000.0,
+        throughput_ips=1000.0 / avg_ms if avg_ms > 0 else None,
     )
+    # "Inference timings in us: Init: 3500, First inference: 900, ..." and
+    # "Peak memory footprint (MB): init=2.1 overall=9.8".
+    init = re.search(rf"Init:\s*{_NUM}", text)
+    first = re.search(rf"First inference:\s*{_NUM}", text)
+    timings.load_ms = float(init.group(1)) / 1000.0 if init else None
+    timings.first_ms = float(first.group(1)) / 1000.0 if first else None
+    peak = re.search(rf"Peak memory footprint \(MB\):.*overall={_NUM}", text)
+    if peak:
+        timings.peak_memory_mb = float(peak.group(1))
+        timings.memory_source = "runner's peak memory footprint (benchmark_model, overall)"
+    else:
+        timings.memory_source = "unknown: the runner reported no peak memory footprint"
+    return timings
 
 
 def parse_cpu_max_freqs(text: str) -> dict[int, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edgenas.devices.backends import make_backend
 from edgenas.devices.catalog import Catalog, DeviceEntry, load_catalog
+from edgenas.devices.hostinfo import PeakMemory
 from edgenas.devices.modelinfo import inspect_model
 from edgenas.devices.protocol import Protocol
 from edgenas.devices.result import LatencyResult
@@ -76,12 +77,17 @@ def profile_model(
     if owned:
         backend = make_backend(entry, threads=threads, **(backend_options or {}))
     try:
+        # Host runtimes run in this process: its peak RSS growth from before the model
+        # is loaded is their memory figure (a phone's runner reports its own).
+        memory = PeakMemory()
         backend.prepare(model)
         sessions = []
         for i in range(protocol.sessions):
             if i and protocol.cooldown_s:
                 time.sleep(protocol.cooldown_s)
             timings = backend.measure(protocol)
+            if timings.memory_source is None:
+                timings.peak_memory_mb, timings.memory_source = memory.sample()
             sessions.append(timings)
             if on_session is not None:
                 on_session(i, timings)

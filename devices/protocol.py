@@ -61,4 +61,26 @@ def timed_session(run_once: Callable[[], object], protocol: Protocol) -> Session
         t0 = clock()
         run_once()
         samples.append((clock() - t0) / 1e6)
-    return SessionTimings.from_samples(samples, warmup_runs=done)
+    wall_s = (clock() - start) / 1e9
+    return SessionTimings.from_samples(samples, warmup_runs=done, wall_s=wall_s)
+
+
+def host_session(load: Callable[[], Callable[[], object]], protocol: Protocol) -> SessionTimings:
+    """One host session from scratch: ``load()`` creates the runtime session (or
+    compiles the model) and returns its ``run_once``; then the first inference, then
+    :func:`timed_session`.
+
+    Records the load time and the first inference's time (it also counts as a
+    warm-up run); :func:`~edgenas.devices.profile.profile_model` adds the memory.
+    """
+    clock = time.perf_counter_ns
+    t0 = clock()
+    run_once = load()
+    load_ms = (clock() - t0) / 1e6
+    t0 = clock()
+    run_once()
+    first_ms = (clock() - t0) / 1e6
+    timings = timed_session(run_once, protocol)
+    timings.warmup_runs += 1
+    timings.load_ms, timings.first_ms = load_ms, first_ms
+    return timings

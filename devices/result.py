@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgenas.devices.breakdown import summarise
 from edgenas.devices.stats import SessionTimings, overall
 
 from edgenas.atomic import write_text_atomic
@@ -29,6 +30,11 @@ class LayerTime:
     op_type: str
     time_ms: float
     onnx_node: str | None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LayerTime:
+        """Read a layer back (derived fields such as ``share`` and ``block`` dropped)."""
+        return cls(data["name"], data["op_type"], data["time_ms"], data.get("onnx_node"))
 
     def to_dict(self) -> dict:
         return {
@@ -57,10 +63,19 @@ class LatencyResult:
         """The headline figure: median of the session medians."""
         return overall(self.sessions)["median_ms"]
 
+    @property
+    def warnings(self) -> list[str]:
+        """What makes this measurement doubtful (e.g. sessions that disagree)."""
+        return overall(self.sessions)["warnings"]
+
     def to_dict(self) -> dict:
         timings = overall(self.sessions)
+        warnings = timings.pop("warnings")
         timings["unit"] = "ms"
         timings["sessions"] = [s.to_dict() for s in self.sessions]
+        layers, summary = None, None
+        if self.layers is not None:
+            layers, summary = summarise(self.layers, self.model.get("genotype"))
         return {
             "schema": SCHEMA,
             "model": self.model,
@@ -69,7 +84,9 @@ class LatencyResult:
             "protocol": self.protocol,
             "timings": timings,
             "environment": self.environment,
-            "layers": None if self.layers is None else [lt.to_dict() for lt in self.layers],
+            "layers": layers,
+            "layer_summary": summary,
+            "warnings": warnings,
         }
 
     def to_json(self) -> str:
@@ -77,7 +94,11 @@ class LatencyResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> LatencyResult:
-        """Read a result dict back; ValueError if the schema id is not ours."""
+        """Read a result dict back; ValueError if the schema id is not ours.
+
+        Results written before the schema grew (no percentiles beyond p90, no load or
+        memory figures, no layer shares) load too: the missing fields are None.
+        """
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not an {SCHEMA} result (schema={data.get('schema')!r})")
         layers = data.get("layers")
@@ -88,7 +109,7 @@ class LatencyResult:
             protocol=data["protocol"],
             sessions=[SessionTimings.from_dict(s) for s in data["timings"]["sessions"]],
             environment=data["environment"],
-            layers=None if layers is None else [LayerTime(**lt) for lt in layers],
+            layers=None if layers is None else [LayerTime.from_dict(lt) for lt in layers],
         )
 
 

@@ -485,7 +485,8 @@ class AndroidBackend(Backend):
                 f"--min_secs={protocol.min_time_s}",
             ]
         # perf_test: fixed run count, intra-op threads, sequential (its default), all
-        # graph optimisations, generated inputs, CPU provider.
+        # graph optimisations, generated inputs, CPU provider; the result file gets one
+        # line per timed run (the raw samples) and -s prints the statistics as well.
         return [
             *prefix,
             "-m",
@@ -500,31 +501,47 @@ class AndroidBackend(Backend):
             "99",
             "-e",
             "cpu",
+            "-s",
             "-I",
             model,
+            self.times_file(),
         ]
+
+    def times_file(self) -> str:
+        """Where perf_test writes the per-run times: beside the model, one file per
+        edgenas process (perf_test appends, so it is removed before each session)."""
+        return posixpath.join(posixpath.dirname(self._remote_model), f"times-{os.getpid()}.csv")
 
     def measure(self, protocol: Protocol) -> SessionTimings:
         argv = self.command(protocol)
         # The runner, then (same connection) the temperature and thermal status after
         # it; the runner's exit status is the command's.
+        # perf_test's result file (its raw samples) is printed and removed in between.
         status = "".join(f"; echo {MARK}; {c}" for c in self._status_commands())
+        times = ""
+        if self.entry.runner != "benchmark_model":
+            quoted = shlex.quote(self.times_file())
+            argv_line = f"rm -f {quoted} && {shlex.join(argv)}"
+            times = f"; echo {MARK}; cat {quoted} 2>/dev/null; rm -f {quoted}"
+        else:
+            argv_line = shlex.join(argv)
         line = (
-            f"cd {shlex.quote(REMOTE_DIR)} && {shlex.join(argv)}; status=$?{status}; exit $status"
+            f"cd {shlex.quote(REMOTE_DIR)} && {argv_line}; status=$?{times}{status}; exit $status"
         )
         exit_code, output = self._run(line, timeout=RUN_TIMEOUT_S)
+        sections = 4 if times else 3
         try:
-            run, battery, thermal = parsers.split_sections(output, MARK, 3)
+            run, *samples, battery, thermal = parsers.split_sections(output, MARK, sections)
         except parsers.ParseError:
             # The tail is missing: the runner (or the shell) died before it.
-            run, battery, thermal = output, "", ""
+            run, samples, battery, thermal = output, [], "", ""
         if exit_code != 0:
             self._failed(exit_code, run)
         self._read_status(battery, thermal)
         try:
             if self.entry.runner == "benchmark_model":
                 return parsers.parse_benchmark_model(run)
-            return parsers.parse_perf_test(run)
+            return parsers.parse_perf_test(run, "".join(samples))
         except parsers.ParseError as err:
             raise UserError(f"cannot read the runner's output on {self.serial}: {err}") from None
 

@@ -7,7 +7,7 @@ from edgenas.devices.backends.base import Availability, Backend
 from edgenas.devices.hostinfo import host_facts
 from edgenas.devices.modelinfo import ModelInfo, random_inputs
 from edgenas.devices.parsers import map_to_onnx_node
-from edgenas.devices.protocol import Protocol, timed_session
+from edgenas.devices.protocol import Protocol, host_session
 from edgenas.devices.result import LayerTime
 from edgenas.devices.stats import SessionTimings
 
@@ -118,12 +118,15 @@ class OpenVinoBackend(Backend):
     def measure(self, protocol: Protocol) -> SessionTimings:
         import openvino as ov
 
-        compiled = self._compile()
-        request = compiled.create_infer_request()
-        for name, value in self._feeds.items():
-            request.set_tensor(name, ov.Tensor(value))
-        # infer() with no arguments reuses the bound tensors: no copy inside the timing.
-        return timed_session(request.infer, protocol)
+        def load():
+            # load time: read_model + compile_model + the infer request
+            request = self._compile().create_infer_request()
+            for name, value in self._feeds.items():
+                request.set_tensor(name, ov.Tensor(value))
+            # infer() with no arguments reuses the bound tensors: no copy in the timing.
+            return request.infer
+
+        return host_session(load, protocol)
 
     def layers(self, runs: int = 10) -> list[LayerTime]:
         compiled = self._compile(profile=True)

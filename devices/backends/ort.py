@@ -10,7 +10,7 @@ from edgenas.devices.backends.base import Availability, Backend
 from edgenas.devices.hostinfo import host_facts, usable_cores
 from edgenas.devices.modelinfo import ModelInfo, random_inputs
 from edgenas.devices.parsers import parse_ort_profile
-from edgenas.devices.protocol import Protocol, timed_session
+from edgenas.devices.protocol import Protocol, host_session
 from edgenas.devices.result import LayerTime
 from edgenas.devices.stats import SessionTimings
 
@@ -83,9 +83,13 @@ class OrtBackend(Backend):
         self._session().run(None, self._feeds)  # fail early, before any timing
 
     def measure(self, protocol: Protocol) -> SessionTimings:
-        session = self._session()
         feeds = self._feeds
-        return timed_session(lambda: session.run(None, feeds), protocol)
+
+        def load():
+            session = self._session()  # load time: InferenceSession creation
+            return lambda: session.run(None, feeds)
+
+        return host_session(load, protocol)
 
     def layers(self, runs: int = 10) -> list[LayerTime]:
         import tempfile

@@ -8,7 +8,8 @@ It is what ``edgenas devices setup`` pushes to the emulated phone; see
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", dest="opt", type=int, default=99)
     parser.add_argument("-e", dest="provider", default="cpu")
     parser.add_argument("-I", dest="generate", action="store_true")
+    parser.add_argument("-s", dest="statistics", action="store_true")
     parser.add_argument("model")
     parser.add_argument("result_file", nargs="?")
     return parser
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     session.run(None, feeds)
     first = time.perf_counter() - t0
     costs = []
+    cpu_start = os.times()
     start = time.perf_counter()
     while True:
         t0 = time.perf_counter()
@@ -72,32 +75,65 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "duration" and elapsed >= args.seconds:
             break
     total = sum(costs)
-    ordered = sorted(costs)
-
-    def pct(q: float) -> float:
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    # Process CPU time over wall time and cores, and the peak RSS in bytes, as
+    # perf_test's posix utils measure them (getrusage).
+    cpu = os.times()
+    used = cpu.user + cpu.system - cpu_start.user - cpu_start.system
+    usage = used / max(elapsed, 1e-9) / (os.cpu_count() or 1) * 100
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     # Line format of onnxruntime/test/perftest/performance_runner.cc (ORT 1.1x).
     print(f"Session creation time cost: {created:g} s")
-    print(f"First inference time cost: {first * 1000:.0f} ms")
+    print(f"First inference time cost: {int(first * 1000)} ms")
     print(f"Total inference time cost: {total:g} s")
     print(f"Total inference requests: {len(costs)}")
     print(f"Average inference time cost: {total / len(costs) * 1000:g} ms")
     print(f"Total inference run time: {elapsed:g} s")
     print(f"Number of inferences per second: {len(costs) / elapsed:g} ")
-    print("Avg CPU usage: 100 %")
-    print("Peak working set size: 0 bytes")
-    print("Avg CPU usage:100")
-    print("Peak working set size:0")
-    print(f"Runs:{len(costs)}")
-    print(f"Min Latency: {ordered[0]:g} s")
-    print(f"Max Latency: {ordered[-1]:g} s")
-    print(f"P50 Latency: {statistics.median(costs):g} s")
-    print(f"P90 Latency: {pct(0.90):g} s")
-    print(f"P95 Latency: {pct(0.95):g} s")
-    print(f"P99 Latency: {pct(0.99):g} s")
-    print(f"P999 Latency: {pct(0.999):g} s")
+    print(f"Avg CPU usage: {usage:.0f} %")
+    print(f"Peak working set size: {peak} bytes")
+    _dump_result(args, costs, peak, round(usage))
     return 0
+
+
+def _dump_result(args, costs: list[float], peak: int, usage: int) -> None:
+    """perf_test's PerformanceResult::DumpToFile: with a result file, one
+    ``model,seconds,peak,cpu,run`` line per timed run appended to it (and with ``-s``
+    the statistics after a blank line); without one, a short summary. The statistics
+    go to stdout with ``-s`` or when there is no result file (their default then)."""
+    statistics_on = args.statistics or args.result_file is None
+    out = None
+    if args.result_file is not None:
+        try:
+            out = open(args.result_file, "a")  # noqa: SIM115 (closed below)
+        except OSError:
+            print(f"failed to open result file '{args.result_file}'. will dump stats to output.")
+            statistics_on = True
+    if out is not None:
+        # perf_test names the run after the model's folder ("test_" prefix dropped).
+        name = Path(args.model).resolve().parent.name.removeprefix("test_")
+        for run, cost in enumerate(costs):
+            out.write(f"{name},{cost:g},{peak},{usage},{run}\n")
+    else:
+        print(f"Avg CPU usage:{usage}\nPeak working set size:{peak}\nRuns:{len(costs)}")
+    if statistics_on:
+        ordered = sorted(costs)
+        total = len(ordered)
+        stats = (
+            f"Min Latency: {ordered[0]:g} s\n"
+            f"Max Latency: {ordered[-1]:g} s\n"
+            # perf_test's percentile: the sorted value at index int(total * q).
+            + "".join(
+                f"{label} Latency: {ordered[int(total * q)]:g} s\n"
+                for label, q in (("P50", 0.5), ("P90", 0.9), ("P95", 0.95), ("P99", 0.99))
+            )
+            + f"P999 Latency: {ordered[int(total * 0.999)]:g} s\n"
+        )
+        if out is not None:
+            out.write("\n" + stats)
+        sys.stdout.write(stats)
+    if out is not None:
+        out.close()
 
 
 def write_runner_script(path: str | Path) -> Path:

@@ -229,6 +229,7 @@ def run_profile(args: argparse.Namespace) -> int:
         if args.genotype is not None:
             result.model["genotype"] = args.genotype.strip()
             result.model["task"] = args.task
+    print_warnings(result)
     if args.json == "-":
         sys.stdout.write(result.to_json() + "\n")
         return 0
@@ -264,12 +265,26 @@ def _export_genotype(args: argparse.Namespace, folder: Path) -> str:
     return str(path)
 
 
-def print_result(result) -> None:
-    """Readable summary of a LatencyResult (rich tables)."""
+def _ms(value: float | None) -> str:
+    """A time in ms with 3 significant decimals at most, so columns stay narrow."""
+    if value is None:
+        return "-"
+    return format(value, ".1f" if value >= 100 else ".2f" if value >= 10 else ".3f")
+
+
+def print_warnings(result) -> None:
+    """The result's warnings, one line each on stderr (also in the JSON)."""
+    for warning in result.warnings:
+        sys.stderr.write(f"edgenas: warning: {warning}\n")
+
+
+def print_result(result, console=None) -> None:
+    """Readable summary of a LatencyResult (rich tables that fit 80 columns)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = console or Console()
     data = result.to_dict()
     device, runtime, timings = data["device"], data["runtime"], data["timings"]
     console.print(
@@ -277,28 +292,79 @@ def print_result(result) -> None:
         f"({device['kind']}): {runtime['name']} {runtime['version']}, {runtime['provider']}, "
         f"{runtime['threads']} thread(s), {runtime['precision']}"
     )
-    table = Table("session", "runs", "median ms", "p90 ms", "min ms", "mean ms", "MAD ms", "CV")
-    fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
+    table = Table(
+        "#", "runs", "median", "p90", "p99", "max", "CV", "load", "first",
+        title="sessions (ms)", box=box.SIMPLE_HEAD, pad_edge=False,
+    )  # fmt: skip
     for i, s in enumerate(result.sessions, 1):
+        cv = "-" if s.cv is None else f"{s.cv:.1%}"
         table.add_row(
-            str(i),
-            str(s.n),
-            fmt(s.median),
-            fmt(s.p90),
-            fmt(s.min),
-            fmt(s.mean),
-            fmt(s.mad),
-            fmt(s.cv, ".1%"),
-        )
+            str(i), str(s.n), _ms(s.median), _ms(s.p90), _ms(s.p99), _ms(s.max), cv,
+            _ms(s.load_ms), _ms(s.first_ms),
+        )  # fmt: skip
     console.print(table)
+    pooled = timings["pooled_samples"]
+    if pooled:
+        console.print(
+            f"overall ({pooled} samples): p50 {_ms(timings['p50_ms'])}  "
+            f"p90 {_ms(timings['p90_ms'])}  p95 {_ms(timings['p95_ms'])}  "
+            f"p99 {_ms(timings['p99_ms'])}  max {_ms(timings['max_ms'])} ms"
+        )
+    console.print(_once_line(timings))
     console.print(
         f"latency: [bold]{timings['median_ms']:.3f} ms[/bold] (median of {len(result.sessions)} "
-        f"session medians; spread {timings['session_spread']:.1%})"
+        f"session medians; spread {timings['session_spread']:.1%}, "
+        f"tolerance {timings['spread_tolerance']:.0%})"
     )
     if result.layers:
-        layers = Table("layer", "op", "ms", "ONNX node", title="slowest layers")
-        for layer in result.layers[:15]:
-            layers.add_row(
-                layer.name, layer.op_type, f"{layer.time_ms:.3f}", layer.onnx_node or "-"
-            )
-        console.print(layers)
+        print_layers(data, console)
+
+
+def _once_line(timings: dict) -> str:
+    """Throughput, load, first inference and peak memory in one line."""
+    parts = []
+    if timings["throughput_ips"] is not None:
+        parts.append(f"throughput {timings['throughput_ips']:.1f}/s")
+    parts.append(f"load {_ms(timings['load_ms'])} ms")
+    parts.append(f"first inference {_ms(timings['first_inference_ms'])} ms")
+    memory = timings["peak_memory_mb"]
+    if memory is None:
+        parts.append("memory unknown")
+    elif "runner" in (timings["memory_source"] or ""):
+        parts.append(f"memory {memory:.1f} MB (runner peak)")
+    else:
+        parts.append(f"memory +{memory:.1f} MB")
+    return ", ".join(parts)
+
+
+def print_layers(data: dict, console) -> None:
+    """Per-operator-type and per-block tables, then the slowest layers."""
+    from rich import box
+    from rich.table import Table
+
+    summary = data["layer_summary"]
+    ops = Table(
+        "op type", "count", "ms", "share",
+        title=f"per operator type (layers total {_ms(summary['total_ms'])} ms)",
+        box=box.SIMPLE_HEAD,
+    )  # fmt: skip
+    for op in summary["op_types"]:
+        ops.add_row(op["op_type"], str(op["count"]), _ms(op["total_ms"]), f"{op['share']:.1%}")
+    console.print(ops)
+    if summary["blocks"] is not None:
+        blocks = Table(
+            "#", "block", "layers", "ms", "share", title="per block", box=box.SIMPLE_HEAD
+        )
+        for block in summary["blocks"]:
+            index = "-" if block["index"] is None else str(block["index"])
+            blocks.add_row(
+                index, block["name"], str(block["layers"]), _ms(block["total_ms"]),
+                f"{block['share']:.1%}",
+            )  # fmt: skip
+        console.print(blocks)
+    layers = Table("layer", "op", "ms", "share", title="slowest layers", box=box.SIMPLE_HEAD)
+    for layer in data["layers"][:15]:
+        layers.add_row(
+            layer["name"], layer["op_type"], _ms(layer["time_ms"]), f"{layer['share']:.1%}"
+        )
+    console.print(layers)

@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     reward REAL,
     timings TEXT,
     onnx_path TEXT,
+    loss_history TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -109,7 +110,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
 """
 
-_JSON_COLUMNS = ("metrics", "timings")
+_JSON_COLUMNS = ("metrics", "timings", "loss_history")
+# Columns added to the candidates table after stores were first written: an older store
+# gains them when opened for writing (a reader of an older store gets the defaults).
+_ADDED_COLUMNS = (("loss_history", "TEXT"),)
 
 
 class StoreError(Exception):
@@ -301,6 +305,7 @@ class Candidate:
     reward: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     onnx_path: str | None = None
+    loss_history: list[list[float]] = field(default_factory=list)  # [[step, loss], ...]
     created_at: float = 0.0
     updated_at: float = 0.0
 
@@ -495,6 +500,13 @@ class RunStore:
             raise StoreError(f"{path} is not an edgenas run store (schema {SCHEMA} expected)")
         if not readonly:
             connection.execute("PRAGMA synchronous=NORMAL")
+            try:
+                _add_missing_columns(connection)
+            except sqlite3.OperationalError as err:
+                connection.close()
+                if _is_write_failure(err):
+                    raise _write_failure(path, err) from None
+                raise
         return cls(connection, path, readonly)
 
     def close(self) -> None:
@@ -683,10 +695,20 @@ class RunStore:
         return int(row["last"])
 
 
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Give a store written before :data:`_ADDED_COLUMNS` existed those columns."""
+    present = {row["name"] for row in connection.execute("PRAGMA table_info(candidates)")}
+    with connection:
+        for name, kind in _ADDED_COLUMNS:
+            if name not in present:
+                connection.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
+
+
 def _candidate(row: sqlite3.Row) -> Candidate:
     values = {key: row[key] for key in row.keys() if key in _CANDIDATE_FIELDS}  # noqa: SIM118
     for key in _JSON_COLUMNS:
-        values[key] = json.loads(values[key]) if values.get(key) else {}
+        empty = [] if key == "loss_history" else {}
+        values[key] = json.loads(values[key]) if values.get(key) else empty
     return Candidate(**values)
 
 

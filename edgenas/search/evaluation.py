@@ -32,6 +32,58 @@ class TrainedCandidate:
     flops: int
     latency_ms: float | None
     timings: dict[str, float] = field(default_factory=dict)
+    loss_history: list[list[float]] = field(default_factory=list)  # [[step, loss], ...]
+
+
+# A recorded loss curve keeps at most this many points (the monitor plots it).
+LOSS_POINTS = 64
+
+
+class LossCurve:
+    """``on_step`` of :func:`edgenas.training.train` that keeps a loss curve of at most
+    ``max_points`` points, evenly spaced: when full, every other point goes and the
+    stride between kept steps doubles (a long training costs no more than a short one).
+    """
+
+    def __init__(self, max_points: int = LOSS_POINTS) -> None:
+        self.max_points = max_points
+        self.stride = 1
+        self.points: list[list[float]] = []
+
+    def __call__(self, step: int, loss: float) -> None:
+        if step % self.stride or not math.isfinite(loss):
+            return
+        self.points.append([step, round(float(loss), 6)])
+        if len(self.points) > self.max_points:
+            self.stride *= 2
+            self.points = [p for p in self.points if p[0] % self.stride == 0]
+
+
+def loss_history(result, curve: LossCurve | None = None) -> list[list[float]]:
+    """A training's loss curve, ``[[step, loss], ...]``: the per-step ``curve`` when
+    one was recorded, else the loss of each epoch in ``result.history``; the final
+    loss is always the last point."""
+    points = (
+        list(curve.points)
+        if curve is not None and curve.points
+        else [
+            [int(r["step"]), round(float(r["loss"]), 6)]
+            for r in result.history
+            if isinstance(r.get("loss"), int | float) and math.isfinite(r["loss"])
+        ]
+    )
+    final = result.final_loss
+    if math.isfinite(final) and (not points or points[-1][0] != result.steps):
+        points.append([result.steps, round(float(final), 6)])
+    return points
+
+
+def records_every_step(accelerator: str | None) -> bool:
+    """Whether a training on ``accelerator`` can report its loss at every step for free:
+    the CPU loop reads the loss every step anyway, a GPU loop only every 25 steps (an
+    ``on_step`` callback would make it wait for the GPU at every step)."""
+    name = (accelerator or "auto").lower()
+    return name == "cpu" or (name == "auto" and not torch.cuda.is_available())
 
 
 # NASWOT images are downsized to at most this many pixels (the default proxy size,
@@ -224,9 +276,11 @@ class CandidateEvaluator:
         start = time.perf_counter()
         model = self.build(genotype)
         budget = Budget(seconds=config.train_seconds, steps=config.train_steps)
+        curve = LossCurve() if records_every_step(self.train_config.accelerator) else None
         result = train(
-            model, self.task, self.train_source, self.val_data, budget, self.train_config
-        )
+            model, self.task, self.train_source, self.val_data, budget, self.train_config,
+            on_step=curve,
+        )  # fmt: skip
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         values, _source = self.resources(genotype, measured=True, model=model)
@@ -245,6 +299,7 @@ class CandidateEvaluator:
                 "measure": time.perf_counter() - start,
                 "steps": float(result.steps),
             },
+            loss_history=loss_history(result, curve),
         )
 
     def close(self) -> None:

@@ -320,6 +320,7 @@ class LDPSearch:
                 device=self.config.device if outcome.latency_ms is not None else None,
                 grade=objectives.grade(outcome.accuracy, values, self.targets, self.config.alpha),
                 timings=outcome.timings,
+                loss_history=outcome.loss_history,
                 iteration=self.iteration,
             )
         self.iteration += 1

@@ -407,7 +407,7 @@ def _search_and_finalise(
         if config.alpha_grid:
             chosen_alpha, grid_rows = _alpha_grid(config, run_dir, log)
         main_config = dataclasses.replace(config, alpha=chosen_alpha, subsample=1.0, alpha_grid=())
-        from edgenas.search.evaluation import CandidateEvaluator
+        from edgenas.search.evaluation import CandidateEvaluator, loss_history
 
         evaluator = CandidateEvaluator(main_config)
         search = _search(main_config, store, log, evaluator, search_deadline)
@@ -446,6 +446,7 @@ def _search_and_finalise(
             "final_metrics": final.metrics,
             "final_iou_per_class": _class_iou(evaluator, model),
             "final_accuracy": final.normalised_accuracy,
+            "final_loss_history": loss_history(final),  # the monitor's loss curve
             "final_params": int(resources["params"]),
             "final_macs": int(resources["flops"]),
             "onnx": str(onnx_path),

@@ -146,12 +146,17 @@ def parse_benchmark_model(text: str) -> SessionTimings:
     first = re.search(rf"First inference:\s*{_NUM}", text)
     timings.load_ms = float(init.group(1)) / 1000.0 if init else None
     timings.first_ms = float(first.group(1)) / 1000.0 if first else None
+    # Newer builds print the peak; older ones only the growth since the tool started.
     peak = re.search(rf"Peak memory footprint \(MB\):.*overall={_NUM}", text)
+    delta = re.search(rf"Memory footprint delta from the start .*overall={_NUM}", text)
     if peak:
         timings.peak_memory_mb = float(peak.group(1))
         timings.memory_source = "runner's peak memory footprint (benchmark_model, overall)"
+    elif delta:
+        timings.peak_memory_mb = float(delta.group(1))
+        timings.memory_source = "runner's memory footprint delta since it started (benchmark_model)"
     else:
-        timings.memory_source = "unknown: the runner reported no peak memory footprint"
+        timings.memory_source = "unknown: the runner reported no memory footprint"
     return timings
 
 

@@ -135,6 +135,38 @@ def test_perf_test_summary_in_milliseconds():
     assert s.min == pytest.approx(19.7211)
     assert s.mean == pytest.approx(20.6812)
     assert s.mad is None and s.cv is None and s.samples_ms == []
+    # The rest of the summary: tail percentiles, and what a deployment pays once.
+    assert (s.p95, s.p99, s.max) == pytest.approx((22.1871, 25.1002, 25.4031))
+    assert s.load_ms == pytest.approx(43.1127) and s.first_ms == 27
+    assert s.throughput_ips == pytest.approx(48.3377)
+    assert s.peak_memory_mb == pytest.approx(41156608 / 2**20)
+    assert "peak working set" in s.memory_source
+
+
+# perf_test's result file (PerformanceResult::DumpToFile, ORT 1.1x): one line per timed
+# run, "model folder,seconds,peak working set bytes,CPU %,run index"; with -s a blank
+# line and the statistics follow. 4 runs here (the summary above says 100: edited).
+PERF_TEST_TIMES = """0123456789abcdef,0.0201,41156608,24,0
+0123456789abcdef,0.0199,41156608,24,1
+0123456789abcdef,0.0254,41156608,24,2
+0123456789abcdef,0.0205,41156608,24,3
+
+Min Latency: 0.0199 s
+Max Latency: 0.0254 s
+P50 Latency: 0.0205 s
+"""
+
+
+def test_perf_test_result_file_gives_the_raw_samples():
+    text = PERF_TEST_OUTPUT.replace("requests: 100", "requests: 4").replace("Runs:100", "Runs:4")
+    s = parsers.parse_perf_test(text, PERF_TEST_TIMES)
+    assert s.samples_ms == pytest.approx([20.1, 19.9, 25.4, 20.5])
+    assert s.n == 4 and s.median == pytest.approx(20.3) and s.max == pytest.approx(25.4)
+    assert s.mad is not None and s.cv is not None and "result file" in s.source
+    assert s.load_ms == pytest.approx(43.1127) and s.throughput_ips == pytest.approx(48.3377)
+    # A file that disagrees with the printed run count is refused, not half-read.
+    with pytest.raises(parsers.ParseError, match="100 times"):
+        parsers.parse_perf_test(PERF_TEST_OUTPUT, PERF_TEST_TIMES)
 
 
 def test_perf_test_rejects_other_text():
@@ -158,6 +190,15 @@ def test_benchmark_model_uses_the_timed_pass(text, n, avg, low, std):
     assert s.min == pytest.approx(low / 1000)
     assert s.cv == pytest.approx(std / avg)
     assert s.warmup_runs in (38, 56)
+
+
+def test_benchmark_model_load_first_inference_and_memory():
+    s = parsers.parse_benchmark_model(BENCHMARK_MODEL_OUTPUT)
+    assert s.load_ms == pytest.approx(31.543) and s.first_ms == pytest.approx(22.085)
+    assert s.peak_memory_mb == pytest.approx(12.6797) and "delta" in s.memory_source
+    assert s.max is not None and s.max >= s.mean >= s.min
+    old = parsers.parse_benchmark_model(BENCHMARK_MODEL_OLD_OUTPUT)
+    assert old.load_ms == pytest.approx(5.482) and old.peak_memory_mb is None
 
 
 def test_benchmark_model_rejects_other_text():

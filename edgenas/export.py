@@ -61,12 +61,17 @@ class ExportReport:
     seconds: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     extra_files: list[str] = field(default_factory=list)
+    # INT8 exports: how the model was quantized and fp32 vs int8 accuracy and latency
+    # (see :func:`export_int8`); None for float exports, whose JSON has no such key.
+    quantization: dict | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         data["output_shape"] = list(self.output_shape)
+        if self.quantization is None:
+            del data["quantization"]
         return data
 
 
@@ -397,3 +402,111 @@ def _to_openvino(
                 f"OpenVINO output differs from PyTorch: relative error {rel_err:.3g} > {rtol:g}"
             )
     return xml, staging / "model.bin"
+
+
+def export_int8(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    path: str | Path,
+    batches: list[np.ndarray],
+    *,
+    calibration: dict,
+    validation=None,
+    openvino: bool = False,
+    protocol=None,
+    on_stage=None,
+    **float_options,
+) -> ExportReport:
+    """Export ``model`` to INT8 at ``path``: the fp32 model exported and verified as by
+    :func:`export_onnx`, quantized, measured against the fp32 model, then published.
+
+    Args:
+        batches: calibration inputs (NCHW float32 arrays at ``input_shape``).
+        calibration: where they came from (``source``, ``split``, ``images``), reported.
+        validation: a dataset to compare fp32 and int8 accuracy on with the task's
+            metrics (None: no accuracy, e.g. random weights).
+        openvino: an OpenVINO IR quantized by NNCF, timed on ``openvino-cpu``;
+            otherwise an ONNX file quantized by onnxruntime (QDQ), timed on ``cpu``.
+        protocol: the latency protocol (:class:`edgenas.devices.protocol.Protocol`).
+        on_stage: called with a short text as each stage starts (progress display).
+        float_options: :func:`export_onnx`'s options (dynamic, opset, rtol, example,
+            metadata).
+
+    The report is the fp32 export's with ``path`` the int8 file and ``quantization``
+    holding the tool, calibration, graph counts, output difference, accuracy and
+    latency. Nothing is written at ``path`` unless every stage passed.
+    """
+    from edgenas.devices.protocol import Protocol
+    from edgenas.quantize import (
+        accuracy_pair,
+        latency_pair,
+        onnx_quantization,
+        openvino_fake_quantize_nodes,
+        output_difference,
+        quantize_onnx,
+        quantize_openvino,
+    )
+
+    stage = on_stage or (lambda text: None)
+    destination = Path(path)
+    suffix = ".xml" if openvino else ".onnx"
+    with _naming_failed_writes(destination), _staging_dir(destination) as staging:
+        fp32, int8 = staging / f"fp32{suffix}", staging / f"int8{suffix}"
+        stage("exporting and verifying the fp32 model")
+        report = export_onnx(model, input_shape, fp32, openvino=openvino, **float_options)
+        stage(f"quantizing to int8 on {calibration['images']} calibration images")
+        start = time.perf_counter()
+        if openvino:
+            tool = "nncf"
+            quantize_openvino(fp32, int8, batches)
+            graph = {"fake_quantize_nodes": openvino_fake_quantize_nodes(int8)}
+        else:
+            tool = "onnxruntime"
+            quantize_onnx(fp32, int8, batches)
+            proto = onnx.load(str(int8))
+            _set_metadata(proto, {"precision": "int8", "calibration": calibration["source"]})
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(int8))
+            graph = onnx_quantization(int8).to_dict()
+        report.seconds["quantize"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        difference = output_difference(fp32, int8, batches[0])
+        accuracy = None
+        if validation is not None:
+            stage(f"comparing fp32 and int8 accuracy on {len(validation)} validation images")
+            task = getattr(model, "task", None)
+            size = None if task == "sr" else tuple(input_shape[2:])
+            accuracy = accuracy_pair(fp32, int8, task, validation, size)
+            accuracy.update(data=validation.info.root, images=len(validation))
+        device = "openvino-cpu" if openvino else "cpu"
+        stage(f"timing fp32 and int8 on {device}")
+        protocol = protocol or Protocol(warmup_runs=5, runs=20, min_time_s=0.2, sessions=3)
+        latency = latency_pair(fp32, int8, device, input_shape, protocol)
+        report.seconds["compare"] = time.perf_counter() - start
+
+        if openvino:
+            _publish(int8.with_suffix(".bin"), destination.with_suffix(".bin"))
+        _publish(int8, destination)
+    report.path = str(destination)
+    report.extra_files = [str(destination.with_suffix(".bin"))] if openvino else []
+    report.quantization = {
+        "precision": "int8",
+        "tool": tool,
+        "method": QUANTIZATION_METHODS[tool],
+        "calibration": calibration,
+        "graph": graph,
+        "output_difference": difference,
+        "accuracy": accuracy,
+        "latency": latency,
+    }
+    return report
+
+
+# How each tool quantizes (reported with the model; docs/deploy-int8.md explains why).
+QUANTIZATION_METHODS = {
+    "onnxruntime": "onnxruntime static quantization: QDQ format, int8 per-channel "
+    "symmetric weights, uint8 activations, min-max ranges",
+    "nncf": "NNCF post-training quantization: int8 per-channel symmetric weights, int8 "
+    "activations, min-max ranges, fast bias correction",
+}

@@ -133,6 +133,13 @@ CASES = [
     case(*SHRINK, "--name", "../escape", says="plain folder name"),
     case(*SHRINK, "--runs-dir", "a-file", says="is a file"),
     case(*SHRINK, "--accelerator", "tpu", says="unknown accelerator 'tpu'"),
+    # shrink to a budget: malformed, both, unreachable, already met (checked on the
+    # tiny supernet before the run folder exists)
+    case(*SHRINK, "--target-latency", "fast", says=("--target-latency", "30ms")),
+    case(*SHRINK, "--target-flops", "-3M", says="--target-flops"),
+    case(*SHRINK, "--target-flops", "1M", "--target-latency", "5ms", says="not allowed with"),
+    case(*SHRINK, *SHRINK_TINY, "--target-flops", "1k", says=("cannot be reached", "smallest")),
+    case(*SHRINK, *SHRINK_TINY, "--target-flops", "1G", says="already met by the unshrunk"),
     # shrink --resume: other settings are refused, not ignored
     case("shrink", "--resume", "runs/paused", "--task", "seg", says="drop --task"),
     case("shrink", "--resume", "runs/paused", "--scale", "3", says="drop --scale"),

@@ -19,7 +19,7 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
 
     result = run_cli(
         "shrink", "--task", "seg", "--epochs", "2", "--lambda", "0.05", "--epsilon", "0.05",
-        "--alpha-lr-mult", "200", *TINY, "--deploy-input", "48x64", "--threads", "1",
+        "--alpha-lr-mult", "200", "--shrink-every", "1", *TINY, "--deploy-input", "48x64", "--threads", "1",
         "--runs-dir", str(tmp_path), "--name", "demo", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -112,7 +112,7 @@ def test_interrupted_shrink_resumes_from_its_folder(tmp_path):
     session = ShrinkSession(
         task="seg",
         config=SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2),
-        shrink=ShrinkConfig(epochs=2, lam=0.05, epsilon=0.05, alpha_lr_mult=200),
+        shrink=ShrinkConfig(epochs=2, lam=0.05, epsilon=0.05, alpha_lr_mult=200, shrink_every=1),
         input_hw=(32, 40),
         baselines=(),
         run_dir=run,

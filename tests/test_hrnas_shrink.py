@@ -51,6 +51,7 @@ def test_shrinking_removes_units_physically_and_records_every_step():
         batch_size=8,
         alpha_lr_mult=200,
         align=1,
+        shrink_every=1,
     )
     seen = []
     result = run_shrink(
@@ -81,7 +82,14 @@ def test_shrinking_removes_units_physically_and_records_every_step():
 
 
 RESUMABLE = ShrinkConfig(
-    lam=0.05, epsilon=0.05, epochs=3, warmup_epochs=0.5, batch_size=8, alpha_lr_mult=200, align=1
+    lam=0.05,
+    epsilon=0.05,
+    epochs=3,
+    warmup_epochs=0.5,
+    batch_size=8,
+    alpha_lr_mult=200,
+    align=1,
+    shrink_every=1,
 )
 
 

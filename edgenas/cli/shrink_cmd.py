@@ -37,9 +37,20 @@ statistics recalibrated). Channel counts are rounded up to multiples of --align
 with dynamic height and width (verified on a validation image at two sizes) and
 profiled on --device at --deploy-input.
 
+To a budget: --target-latency 5ms (measured on --device) or --target-flops 300M
+(MACs), both at --deploy-input, make lambda adaptive: raised while the network, even
+after removing what is below epsilon, is far (>25%) above the target, lowered once the
+next shrink can reach it, 0 once it is reached. A shrink step removes no more units
+than bring the cost to the target, pruning stops there (training continues for the
+rest of the budget), and if the budget ends above the target the final step removes
+the least important units until it is met. A target the supernet already meets, or
+one below its smallest network, is refused before training.
+
 The paper's epsilon (1e-3) prunes almost nothing in a few CPU minutes; the defaults
-(lambda 2e-3, epsilon 2e-2, importance learning rate x50) are chosen so that the
-built-in demo visibly removes units in a few minutes. Tune them for real runs.
+(lambda 2e-3, epsilon 2e-2, importance learning rate x50 with the ldp optimiser) are
+chosen so that the built-in demo visibly removes units in a few minutes. Tune them for
+real runs. --optimizer hrnas is the official HR-NAS recipe (AdamW, one-cycle, lr 0.04
+per 32 images); --shrink-every 5 is the paper's interval, 1 the fast setting.
 
 The run saves its state (shrunk supernet, weights, Adam state, progress) at every
 epoch end and shrink step and on Ctrl-C; `--resume runs/NAME` continues it to the end
@@ -55,6 +66,9 @@ EPILOG = """\
 examples:
   edgenas shrink --task seg                                  built-in scenes, ~3 minutes
   edgenas shrink --task seg --cost latency --device cpu --epochs 4
+  edgenas shrink --task seg --target-latency 5ms --device cpu   adaptive lambda, stops at 5 ms
+  edgenas shrink --task seg --target-flops 12M --shrink-every 1  MACs at --deploy-input
+  edgenas shrink --task seg --optimizer hrnas --epsilon 1e-3       the paper's recipe
   edgenas shrink --task seg --data ../shared/data/camvid --input 96x128 --epochs 6 \\
       --lambda 1.4e-4 --epsilon 1e-3 --deploy-input 360x480 --name camvid-flops
   edgenas shrink --resume runs/camvid-flops                  after Ctrl-C or a crash
@@ -105,15 +119,18 @@ def defaults() -> dict:
         "epochs": None,
         "seconds": None,
         "shrink_every": shrink.shrink_every,
+        "optimizer": shrink.optimizer,
+        "target_latency": None,
+        "target_flops": None,
         "warmup": shrink.warmup_epochs,
-        "alpha_lr_mult": shrink.alpha_lr_mult,
+        "alpha_lr_mult": None,  # per optimiser
         "widths": ",".join(map(str, net.widths)),
         "branches": ",".join(map(str, net.branches)),
         "depth": net.depth,
         "expansion": net.expansion,
         "tokens": net.tokens,
         "batch_size": shrink.batch_size,
-        "lr": shrink.lr,
+        "lr": None,  # per optimiser
         "seed": shrink.seed,
         "workers": shrink.workers,
         "accelerator": shrink.accelerator,
@@ -182,6 +199,18 @@ def register(subparsers) -> None:
         help="keep channels per kernel in multiples of this (1: fully fine-grained)",
     )
     parser.add_argument("--cost", choices=COSTS, default=d["cost"], help="Delta_i")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--target-latency",
+        default=d["target_latency"],
+        help="shrink to this latency on --device at --deploy-input, e.g. 5ms; lambda "
+        "(--lambda: its start) adapts and pruning stops there",
+    )
+    target.add_argument(
+        "--target-flops",
+        default=d["target_flops"],
+        help="shrink to this many MACs at --deploy-input, e.g. 300M (as --target-latency)",
+    )
     add_device_arguments(parser, default=d["device"])
     parser.add_argument(
         "--threads",
@@ -217,7 +246,17 @@ def register(subparsers) -> None:
         "--shrink-every",
         type=number(int, above=0),
         default=d["shrink_every"],
-        help="epochs between shrinks",
+        help="epochs between shrinks (the paper's 5; 1: the fast setting for short budgets)",
+    )
+    from edgenas.hrnas.config import OPTIMIZERS
+
+    parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=d["optimizer"],
+        help="ldp: Adam, lr 7e-4, importances at x50; hrnas: the official HR-NAS recipe "
+        "(AdamW eps 1e-3, one-cycle schedule, lr 0.04 x batch/32, L2 1e-5 on weights, "
+        "importances at x1)",
     )
     parser.add_argument(
         "--warmup",
@@ -229,7 +268,7 @@ def register(subparsers) -> None:
         "--alpha-lr-mult",
         type=number(float, above=0),
         default=d["alpha_lr_mult"],
-        help="learning-rate factor of the alphas",
+        help="learning-rate factor of the alphas (default: 50 with ldp, 1 with hrnas)",
     )
     parser.add_argument("--widths", default=d["widths"], help="branch widths")
     parser.add_argument("--branches", default=d["branches"], help="branches per parallel module")
@@ -255,7 +294,11 @@ def register(subparsers) -> None:
         "--batch-size", type=number(int, above=0), default=d["batch_size"], help="images per step"
     )
     parser.add_argument(
-        "--lr", type=number(float, above=0), default=d["lr"], help="initial learning rate"
+        "--lr",
+        type=number(float, above=0),
+        default=d["lr"],
+        help="initial (ldp) or peak (hrnas) learning rate (default: 7e-4 with ldp, "
+        "0.04 x batch-size/32 with hrnas)",
     )
     parser.add_argument("--seed", type=seed_number(), default=d["seed"], help="seed")
     parser.add_argument(
@@ -315,6 +358,7 @@ def _check(args: argparse.Namespace):
     check_accelerator_name(args.accelerator)
     _check_sizes(args, task)
     _check_run_folder(args)
+    _targets(args)  # a malformed target fails before the data are read
     for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
         if folder is not None:
             check_folder(flag, folder)  # from edgenas.data.open: missing, a file, unreadable
@@ -369,6 +413,21 @@ def _check_run_folder(args: argparse.Namespace) -> None:
         )
 
 
+def _targets(args: argparse.Namespace) -> dict:
+    """``{"target_flops": MACs}`` / ``{"target_latency_ms": ms}`` from the flags."""
+    from edgenas.search.config import parse_count, parse_milliseconds
+
+    try:
+        if args.target_latency is not None:
+            return {"target_latency_ms": parse_milliseconds(args.target_latency)}
+        if args.target_flops is not None:
+            return {"target_flops": parse_count(args.target_flops)}
+    except ValueError as err:
+        flag = "--target-latency" if args.target_latency is not None else "--target-flops"
+        raise UserError(f"{flag}: {err}") from None
+    return {}
+
+
 def session_from_args(args: argparse.Namespace, task: str, config, entry):
     """The :class:`ShrinkSession` the flags describe (checked by :func:`_check`)."""
     from pathlib import Path
@@ -401,6 +460,8 @@ def session_from_args(args: argparse.Namespace, task: str, config, entry):
             seed=args.seed,
             workers=args.workers,
             accelerator=args.accelerator,
+            optimizer=args.optimizer,
+            **_targets(args),
         )
     except ValueError as err:
         raise UserError(str(err)) from None

@@ -52,12 +52,27 @@ class SupernetConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+OPTIMIZERS = ("ldp", "hrnas")
+# Per optimiser: (learning rate at batch 32, importance learning-rate factor). "hrnas" is
+# the official HR-NAS segmentation recipe (configs/seg_*.yml: AdamW, base_lr 0.04 for a
+# total batch of 32, scaled linearly with the batch; one-cycle schedule; the importances
+# train at the same rate as everything else). "ldp" is LDP's Adam at 7e-4 (not scaled).
+OPTIMIZER_DEFAULTS = {"ldp": (7e-4, 50.0), "hrnas": (0.04, 1.0)}
+
+
 @dataclass(frozen=True)
 class ShrinkConfig:
-    """Hyper-parameters of progressive shrinking (training recipe: LDP's Adam).
+    """Hyper-parameters of progressive shrinking.
 
     The budget is ``epochs``, ``seconds`` or both (the first reached ends training);
-    with neither, :attr:`DEFAULT_EPOCHS` epochs.
+    with neither, :attr:`DEFAULT_EPOCHS` epochs. ``optimizer`` is ``ldp`` (LDP's Adam,
+    the default) or ``hrnas`` (the official HR-NAS recipe: AdamW with a one-cycle
+    schedule, see :func:`edgenas.hrnas.shrink.make_optimizer`); ``lr`` and
+    ``alpha_lr_mult`` default per optimiser (:data:`OPTIMIZER_DEFAULTS`).
+
+    ``target_flops`` (MACs) or ``target_latency_ms`` (ms on the device) at the deploy
+    size turn the fixed ``lam`` into the starting value of a controller that adapts it
+    and stops pruning at the target (:mod:`edgenas.hrnas.target`).
     """
 
     DEFAULT_EPOCHS: ClassVar[int] = 5
@@ -67,12 +82,14 @@ class ShrinkConfig:
     align: int = 8
     epochs: int | None = None
     seconds: float | None = None
-    shrink_every: int = 1
+    # The paper shrinks every 5 epochs; 1 (shrink after every epoch) is the fast setting
+    # for CPU budgets of a few epochs.
+    shrink_every: int = 5
     warmup_epochs: float = 1.0
-    alpha_lr_mult: float = 50.0
+    alpha_lr_mult: float | None = None
     recalibrate_batches: int = 4
     batch_size: int = 8
-    lr: float = 7e-4
+    lr: float | None = None
     seed: int = 0
     workers: int = 0
     augment: bool = True
@@ -80,10 +97,23 @@ class ShrinkConfig:
     # Where the supernet trains (auto: CUDA when present). Shrink steps, costs, exports
     # and latency measurements run on a CPU copy of the state either way.
     accelerator: str = "auto"
+    optimizer: str = "ldp"
+    target_flops: float | None = None
+    target_latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.seconds is None:
             object.__setattr__(self, "epochs", self.DEFAULT_EPOCHS)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        base_lr, alpha_mult = OPTIMIZER_DEFAULTS[self.optimizer]
+        if self.lr is None:
+            scale = self.batch_size / 32 if self.optimizer == "hrnas" else 1.0
+            object.__setattr__(self, "lr", base_lr * scale)
+        if self.alpha_lr_mult is None:
+            object.__setattr__(self, "alpha_lr_mult", alpha_mult)
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.seconds is not None and self.seconds <= 0:
@@ -96,3 +126,18 @@ class ShrinkConfig:
             raise ValueError("shrink_every must be at least 1")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if self.target_flops is not None and self.target_latency_ms is not None:
+            raise ValueError("give one target: --target-flops or --target-latency, not both")
+        for name in ("target_flops", "target_latency_ms"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and value < float("inf")):
+                raise ValueError(f"{name.replace('_', ' ')} must be positive, got {value}")
+
+    @property
+    def target(self) -> tuple[str, float] | None:
+        """``("flops", MACs)``, ``("latency", ms)`` or None (the fixed-lambda path)."""
+        if self.target_flops is not None:
+            return "flops", float(self.target_flops)
+        if self.target_latency_ms is not None:
+            return "latency", float(self.target_latency_ms)
+        return None

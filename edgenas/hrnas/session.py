@@ -150,6 +150,9 @@ class ShrinkSession:
             "augment": s.augment,
             "eval_batches": s.eval_batches,
             "accelerator": s.accelerator,
+            "optimizer": s.optimizer,
+            "target_flops": s.target_flops,
+            "target_latency_ms": s.target_latency_ms,
         }
 
     @classmethod
@@ -261,6 +264,8 @@ class ShrinkSession:
         self._state_stamp = _file_stamp(self.run_dir / STATE_FILE)
         state = load_shrink_state(self.run_dir / STATE_FILE) if resume else None
         train_data, val_data = self._open_data()
+        # An unreachable or already met target is refused before anything is written.
+        self._target_points = self._check_target(train_data.info) if state is None else []
         created = not self.run_dir.exists()
         model, store = self._open_run(state, train_data.info)
         try:
@@ -274,6 +279,53 @@ class ShrinkSession:
         store.close()
         self._log_summary(summary, written)
         return 0
+
+    def _measurer(self):
+        from edgenas.latency_table import Measurer
+
+        threads = self.threads if self.threads is not None else self.device.threads
+        return Measurer(self.device, threads=threads, backend_options=self.backend_options)
+
+    def _target_cost(self, measurer):
+        """The :class:`~edgenas.hrnas.target.TargetCost` of ``--target-flops`` /
+        ``--target-latency`` at the deploy size (None without a target)."""
+        from edgenas.hrnas.target import TargetCost
+
+        if self.shrink.target is None:
+            return None
+        kind, value = self.shrink.target
+        return TargetCost(
+            kind, value, (1, 3, *self.deploy_hw), measurer if kind == "latency" else None
+        )
+
+    def _check_target(self, info) -> list:
+        """Refuse a target the supernet already meets or cannot reach (one line, before
+        the run folder exists); returns the latency points measured for it."""
+        if self.shrink.target is None:
+            return []
+        import torch
+
+        from edgenas.hrnas.supernet import HRSupernet
+        from edgenas.hrnas.target import check_reachable
+
+        torch.manual_seed(self.shrink.seed)  # the same supernet the run will build
+        model = HRSupernet(self.config, self.task.name, **self.task.head_options(info))
+        latency = self.shrink.target[0] == "latency"
+        if latency:
+            self.log(f"measuring the supernet and its smallest network on {self.device.name}")
+        measurer = self._measurer() if latency else None
+        try:
+            cost = self._target_cost(measurer)
+            full, least = check_reachable(cost, model, self.shrink.align)
+        finally:
+            if measurer is not None:
+                measurer.close()
+        self.log(
+            f"target {cost.text(cost.target)} at 1x3x{'x'.join(map(str, self.deploy_hw))}: "
+            f"supernet {cost.text(full)}, smallest reachable {cost.text(least)}; lambda "
+            f"starts at {self.shrink.lam:g} and adapts"
+        )
+        return list(cost.points)
 
     def _shrink_and_finish(self, store, model, state, train_data, val_data):
         """Shrink (or continue shrinking), extract and finalise, then complete the
@@ -321,6 +373,9 @@ class ShrinkSession:
             if self.cost == "latency":
                 log("measuring latency slopes of the units on the device (cached in its table)")
             cost_fn, measure_fn, blocks_ms_fn = self._cost_functions(measurer, shape)
+            target = self._target_cost(measurer)
+            if target is not None:
+                target.points = list(getattr(self, "_target_points", []))
 
             def on_step(step, _model):
                 store.append_event("shrink_step", step.to_dict(), iteration=step.epoch)
@@ -341,6 +396,7 @@ class ShrinkSession:
                     progress=bar.update,
                     state_path=self.run_dir / STATE_FILE,
                     resume=state,
+                    target=target,
                 )
             summary = self._finish(store, model, result, train_data, val_data)
         finally:
@@ -605,11 +661,34 @@ class ShrinkSession:
             "onnx": deployed.onnx_path,
             "checkpoint": str(self.run_dir / "best.pt"),
             "deployed": deployed.to_dict(),
+            "target": self._target_summary(static, deployed),
         }
         summary.update(self._samples_and_baselines(static, result, train_data, val_data))
         # Stored now; the status says finished once the report exists too.
         store.set_summary(summary)
         return summary
+
+    def _target_summary(self, static, deployed) -> dict | None:
+        """The target and the final network's cost against it: MACs counted at the deploy
+        size, or the latency ``finalise_model`` measured there on the device."""
+        from edgenas.hrnas.costs import count_hrnas_macs
+
+        if self.shrink.target is None:
+            return None
+        kind, value = self.shrink.target
+        if kind == "flops":
+            final, source = float(count_hrnas_macs(static, (1, 3, *self.deploy_hw))), "counted"
+        else:
+            final, source = float(deployed.latency_ms), deployed.latency_source
+        return {
+            "kind": kind,
+            "value": value,
+            "final": final,
+            "source": source,
+            "relative_error": final / value - 1.0,
+            "input_shape": [1, 3, *self.deploy_hw],
+            "device": deployed.device if kind == "latency" else None,
+        }
 
     def _samples_and_baselines(self, static, result, train_data, val_data) -> dict:
         """``samples.png`` of the final model, and the task's reference baselines trained
@@ -664,6 +743,9 @@ class ShrinkSession:
             deployed["device_kind"],
         )
         self.log(f"latency: {label}")
+        target = summary.get("target")
+        if target:
+            self.log(f"target: {target_text(target)}")
         self.log(
             f"wrote {self.run_dir}/: run.sqlite, best.pt, best.onnx, best.latency.json, "
             + ", ".join(p.name for p in written)
@@ -710,3 +792,15 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return info.st_size, info.st_mtime_ns
+
+
+def target_text(target: dict) -> str:
+    """``5.00 ms, final 4.83 ms measured on cpu at 1x3x64x80 (-3.4%)``."""
+    if target["kind"] == "latency":
+        value, final = f"{target['value']:.2f} ms", f"{target['final']:.2f} ms"
+        how = f"{target['source']} on {target['device']}"
+    else:
+        value, final = f"{target['value'] / 1e6:.1f}M MACs", f"{target['final'] / 1e6:.1f}M"
+        how = "counted"
+    size = "x".join(map(str, target["input_shape"]))
+    return f"{value}, final {final} {how} at {size} ({100 * target['relative_error']:+.1f}%)"

@@ -46,6 +46,7 @@ from edgenas.hrnas.costs import UnitCosts, mean_unit_cost, penalty, removed_cost
 from edgenas.hrnas.extract import removed_units, select_units, shrink_model
 from edgenas.hrnas.supernet import HRSupernet
 from edgenas.hrnas.surgery import Surgery
+from edgenas.hrnas.target import LambdaController, TargetCost, select_to_target, shrunk_copy
 
 
 @dataclass
@@ -65,6 +66,8 @@ class ShrinkStep:
     predicted_ms: float | None = None
     slope_predicted_ms: float | None = None
     measured_ms: float | None = None
+    # With a target: the cost in its unit (MACs or ms) at the deploy size after the step.
+    target_cost: float | None = None
     seconds: float = 0.0
     train_seconds: float = 0.0
 
@@ -117,14 +120,51 @@ def _importance_params(model: HRSupernet) -> list[nn.Parameter]:
     return out
 
 
+# The official HR-NAS recipe's L2 weight decay: 1e-5 on convolution and linear weights
+# only (its "mnas" rule), added to the loss as 0.5 * wd * sum w^2 (AdamW's own decoupled
+# decay is 0 while pruning).
+HRNAS_WEIGHT_DECAY = 1e-5
+HRNAS_ADAM_EPS = 1e-3  # configs/seg_*.yml: epsilon 0.001
+
+
+def one_cycle(progress: float, max_lr: float) -> tuple[float, float]:
+    """``(learning rate, Adam beta1)`` of torch's ``OneCycleLR`` with its defaults (the
+    official HR-NAS schedule: 30% cosine warm-up from max_lr/25 to max_lr while beta1
+    falls from 0.95 to 0.85, then cosine down to max_lr/25/1e4 while beta1 returns),
+    as a function of the share of the budget spent, so that a --seconds budget (whose
+    step count is not known up front) follows the same curve."""
+    p = min(max(progress, 0.0), 1.0)
+
+    def cos(start: float, end: float, pct: float) -> float:
+        return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+    initial = max_lr / 25.0
+    if p <= 0.3:
+        pct = p / 0.3
+        return cos(initial, max_lr, pct), cos(0.95, 0.85, pct)
+    pct = (p - 0.3) / 0.7
+    return cos(max_lr, initial / 1e4, pct), cos(0.85, 0.95, pct)
+
+
+def l2_penalty(model: nn.Module) -> torch.Tensor:
+    """The official recipe's weight decay term (see :data:`HRNAS_WEIGHT_DECAY`)."""
+    terms = [p.pow(2).sum() for p in model.parameters() if p.dim() in (2, 4)]
+    return 0.5 * HRNAS_WEIGHT_DECAY * torch.stack(terms).sum()
+
+
 def make_optimizer(model: HRSupernet, config: ShrinkConfig) -> torch.optim.Optimizer:
-    """Adam over every parameter; the importance scales (a second parameter group) get
-    ``alpha_lr_mult`` times the learning rate, so that within a CPU budget of minutes
-    the L1 term can actually drive unimportant ones to zero (Adam moves a parameter by
-    about the learning rate per step, whatever the gradient's size)."""
+    """Adam (``ldp``) or AdamW with eps 1e-3 (``hrnas``, the official recipe) over every
+    parameter; the importance scales (a second parameter group) get ``alpha_lr_mult``
+    times the learning rate. With ``ldp`` that factor is 50 by default, so that within
+    a CPU budget of minutes the L1 term can actually drive unimportant ones to zero
+    (Adam moves a parameter by about the learning rate per step, whatever the
+    gradient's size); ``hrnas`` trains them at the base rate (1x), as the paper does."""
     alphas = {id(p) for p in _importance_params(model)}
     rest = [p for p in model.parameters() if id(p) not in alphas]
-    return torch.optim.Adam(
+    hrnas = config.optimizer == "hrnas"
+    kind = torch.optim.AdamW if hrnas else torch.optim.Adam
+    extra = {"weight_decay": 0.0} if hrnas else {}
+    return kind(
         [
             {"params": rest, "lr_mult": 1.0, "lr": config.lr},
             {
@@ -135,7 +175,8 @@ def make_optimizer(model: HRSupernet, config: ShrinkConfig) -> torch.optim.Optim
         ],
         lr=config.lr,
         betas=(0.9, 0.999),
-        eps=1e-8,
+        eps=HRNAS_ADAM_EPS if hrnas else 1e-8,
+        **extra,
     )
 
 
@@ -154,6 +195,7 @@ def run_shrink(
     progress: Callable[[float, str], None] | None = None,
     state_path: str | Path | None = None,
     resume: dict | None = None,
+    target: TargetCost | None = None,
 ) -> ShrinkResult:
     """Train ``model`` with the resource penalty and shrink it progressively (in place).
 
@@ -175,6 +217,9 @@ def run_shrink(
             same ``config``; ``model`` must already have the state's structure
             (:func:`edgenas.hrnas.arch.build_architecture`). A finished state returns
             its result at once.
+        target: with ``config.target_flops`` / ``target_latency_ms``, the cost in the
+            target's unit (:class:`edgenas.hrnas.target.TargetCost`): lambda is then
+            adapted and pruning stops at the target (:mod:`edgenas.hrnas.target`).
     """
     return _Shrinker(
         model,
@@ -189,6 +234,7 @@ def run_shrink(
         on_step=on_step,
         progress=progress,
         state_path=Path(state_path) if state_path is not None else None,
+        target=target,
     ).run(resume)
 
 
@@ -230,6 +276,7 @@ class _Shrinker:
         on_step,
         progress,
         state_path: Path | None,
+        target: TargetCost | None = None,
     ) -> None:
         from edgenas.accelerator import resolve_accelerator
         from edgenas.data.augment import AugmentConfig
@@ -259,6 +306,15 @@ class _Shrinker:
         self.base: dict[str, float] = {}  # step-0 measurement and block-table sum
         self.wall_offset = 0.0
         self.start = time.perf_counter()
+        # Shrinking to a budget: the target's cost, lambda's controller, and the cost of
+        # the network as it is (set at every step).
+        if (target is None) != (config.target is None):
+            raise ValueError("a target cost goes with a config target, and only then")
+        self.target = target
+        self.controller = (
+            LambdaController(target.target, config.lam) if target is not None else None
+        )
+        self.current_cost: float | None = None
 
     # ----- state ------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -287,6 +343,9 @@ class _Shrinker:
             "pending_shrink": self.pending_shrink,
             "finished": self.finished,
             "wall_seconds": self.wall_seconds(),
+            "controller": self.controller.state_dict() if self.controller else None,
+            "target_cost": self.target.state_dict() if self.target else None,
+            "current_cost": self.current_cost,
             "result": {
                 "steps": [s.to_dict() for s in self.result.steps],
                 "epochs": self.result.epochs,
@@ -309,6 +368,10 @@ class _Shrinker:
             setattr(self, key, state[key])
         self.base = dict(state["base"])
         self.wall_offset = float(state["wall_seconds"])
+        if self.controller is not None:
+            self.controller.load_state_dict(state["controller"])
+            self.target.load_state_dict(state["target_cost"])
+            self.current_cost = state["current_cost"]
         torch.set_rng_state(state["rng"])
         saved = state["result"]
         self.result = ShrinkResult(
@@ -358,6 +421,8 @@ class _Shrinker:
             if len(self.calib) >= config.recalibrate_batches:
                 break
         if resume is None:
+            if self.target is not None:
+                self._measure_target()
             empty = dict.fromkeys(("k3", "k5", "k7", "tokens"), 0)
             self._record(0, 0, {name: dict(empty) for name, _ in model.blocks()}, 0.0)
         elif self.pending_shrink:  # stopped between an epoch's training and its shrink
@@ -374,13 +439,10 @@ class _Shrinker:
         """Train one epoch (or the rest of it), then shrink when it is time."""
         from edgenas.data.augment import augment_dense
         from edgenas.data.loading import iterate_loader, make_loader
-        from edgenas.schedules import ldp_epoch_factor
 
         config, model, task = self.config, self.model, self.task
         epoch = self.epoch
-        base_lr = config.lr * ldp_epoch_factor(epoch)
-        for group in self.optimizer.param_groups:
-            group["lr"] = base_lr * group["lr_mult"]
+        self._set_lr(epoch, 0.0)
         if hasattr(self.train_data, "set_epoch"):
             self.train_data.set_epoch(epoch)
         seed = config.seed * 100_003 + epoch
@@ -406,11 +468,10 @@ class _Shrinker:
                     images, targets, task.name, aug_gen, self.augment, self.ignore
                 )
                 done = epoch + i / self.steps_per_epoch
-                lam = (
-                    config.lam * min(1.0, done / config.warmup_epochs)
-                    if config.warmup_epochs
-                    else config.lam
-                )
+                if config.optimizer == "hrnas":
+                    self._set_lr(epoch, self._spent(tick, i))
+                base = self.controller.lam if self.controller is not None else config.lam
+                lam = base * min(1.0, done / config.warmup_epochs) if config.warmup_epochs else base
                 pred = model(images)
                 loss = task.loss(pred, targets, self.info)
                 if not math.isfinite(loss.item()):
@@ -418,6 +479,8 @@ class _Shrinker:
                         f"shrinking diverged (loss {float(loss)}) at step {self.batches}"
                     )
                 total = loss + lam * penalty(model, self.costs, self.scale) if lam > 0 else loss
+                if config.optimizer == "hrnas":
+                    total = total + l2_penalty(model)
                 self.optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 self.optimizer.step()
@@ -427,6 +490,8 @@ class _Shrinker:
                 self.loss_sum += loss.item()
                 self.last_loss = self.loss_sum / (i + 1)
                 self.aug_state = aug_gen.get_state()
+                if self.controller is not None and (i + 1) % self.control_every == 0:
+                    self._control()
                 elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
                 if self.progress is not None:
                     frac = (
@@ -462,10 +527,63 @@ class _Shrinker:
         else:
             self.save()
 
-    def _shrink(self, epoch: int, lam: float) -> None:
-        """Remove the units below epsilon physically, recalibrate, record the step."""
+    @property
+    def control_every(self) -> int:
+        """Batches between two updates of lambda's controller (four per epoch)."""
+        return max(1, self.steps_per_epoch // 4)
+
+    def _spent(self, tick: float, i: int) -> float:
+        """Share of the budget spent before batch ``i`` of the current epoch."""
+        config = self.config
+        if config.epochs is not None:
+            return (self.epoch + i / self.steps_per_epoch) / config.epochs
+        elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
+        return elapsed / config.seconds
+
+    def _set_lr(self, epoch: int, progress: float) -> None:
+        """The learning rate (and for ``hrnas`` Adam's beta1) of every group: LDP's
+        per-epoch factor, or the official one-cycle curve at ``progress``."""
+        from edgenas.schedules import ldp_epoch_factor
+
+        config = self.config
+        beta1 = None
+        if config.optimizer == "hrnas":
+            base_lr, beta1 = one_cycle(progress, config.lr)
+        else:
+            base_lr = config.lr * ldp_epoch_factor(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = base_lr * group["lr_mult"]
+            if beta1 is not None:
+                group["betas"] = (beta1, group["betas"][1])
+
+    def _control(self) -> None:
+        """One update of lambda's controller from the projected and current cost."""
+        config = self.config
+        if self.controller.reached:
+            return
+        projected = self.target.predict(shrunk_copy(self.model, config.epsilon, config.align))
+        self.controller.update(projected, self.current_cost)
+
+    def _selection(self):
+        """The units a shrink step removes: those below epsilon; with a target no more
+        than brings the cost to it, none once it is reached, and at the end of the
+        budget as many more (by importance) as the target still needs."""
         config, model = self.config, self.model
-        selection = select_units(model, config.epsilon, config.align)
+        if self.controller is None:
+            return select_units(model, config.epsilon, config.align)
+        if self.controller.reached:
+            return select_units(model, 0.0, config.align)  # keeps every unit
+        threshold, _ = select_to_target(
+            model, self.target.predict, self.target.target, config.epsilon, config.align,
+            force=self.finished,
+        )  # fmt: skip
+        return select_units(model, threshold, config.align)
+
+    def _shrink(self, epoch: int, lam: float) -> None:
+        """Remove the units below epsilon (or as the target needs) physically,
+        recalibrate, record the step."""
+        config, model = self.config, self.model
+        selection = self._selection()
         removed = removed_units(model, selection)
         if self.slope_predicted is not None:
             self.slope_predicted = self.slope_predicted - removed_cost(self.costs, removed)
@@ -475,9 +593,48 @@ class _Shrinker:
             self.optimizer, model, lambda m: make_optimizer(m, config)
         )
         recalibrate_batchnorm(model, self.calib)
+        if self.controller is not None:
+            self._measure_target()
+            if self.finished:
+                removed = self._finish_at_target(removed)
         self.costs = self.cost_fn(model)
         self.pending_shrink = False
         self._record(len(self.result.steps), epoch, removed, lam)
+
+    def _measure_target(self) -> None:
+        """The cost of the network as it is; lambda's controller sees it."""
+        self.current_cost = self.target.now(self.model)
+        if self.current_cost <= self.target.target:
+            self.controller.update(self.current_cost, self.current_cost)
+
+    def _finish_at_target(self, removed, tries: int = 3):
+        """At the end of the budget: while the measured cost is still above the target
+        (a latency prediction that was off), remove more units by importance and measure
+        again (at most ``tries`` times). Returns the removed counts of the whole step."""
+        config, model = self.config, self.model
+        for _ in range(tries):
+            if self.controller.reached:
+                break
+            threshold, _ = select_to_target(
+                model, self.target.predict, self.target.target, config.epsilon,
+                config.align, force=True,
+            )  # fmt: skip
+            selection = select_units(model, threshold, config.align)
+            more = removed_units(model, selection)
+            if not sum(sum(r.values()) for r in more.values()):
+                break  # nothing left to remove
+            surgery = Surgery()  # a fresh record: the optimiser now holds the cut params
+            shrink_model(model, selection, surgery)
+            self.optimizer = surgery.transfer(
+                self.optimizer, model, lambda m: make_optimizer(m, config)
+            )
+            recalibrate_batchnorm(model, self.calib)
+            removed = {
+                name: {kind: n + more[name][kind] for kind, n in r.items()}
+                for name, r in removed.items()
+            }
+            self._measure_target()
+        return removed
 
     def _record(self, step: int, epoch: int, removed, lam: float) -> None:
         """Evaluate and measure the network as it is now; save; hand the step on."""
@@ -518,6 +675,7 @@ class _Shrinker:
             predicted_ms=predicted,
             slope_predicted_ms=self.slope_predicted,
             measured_ms=measured,
+            target_cost=self.current_cost,
             seconds=self.wall_seconds(),
             train_seconds=self.result.train_seconds,
         )

@@ -2,9 +2,12 @@
 
 A feature map (C x H x W) becomes ``n`` tokens of dimension ``s * s``:
 
-- projector: the map concatenated with a 2-channel positional map (i/h, j/w), a 1x1
-  conv + BN down to ``n`` channels, bilinear resize to ``s x s``; channel ``t`` is token
-  ``t`` (its ``s * s`` pixels are its features);
+- projector (the official code's order): bilinear resize of the map to ``s x s``, then
+  the 2-channel positional map of the ``s x s`` grid (i/s, j/s) concatenated, then a
+  1x1 conv + BN down to ``n`` channels; channel ``t`` is token ``t`` (its ``s * s``
+  pixels are its features). Resizing first makes the projector cost ``(C+2) s^2`` MACs
+  per token whatever the feature map's size (convolving at full resolution first, as
+  this module once did, cost ``(C+2) H W``: about 7x more at Cityscapes' 1/4 scale);
 - encoder: multi-head self-attention and a feed-forward network (two linear layers,
   ReLU, 4x hidden), each with a residual and LayerNorm (post-norm);
 - decoder: ``n`` learnable queries attend to the encoder output (no self-attention
@@ -137,11 +140,11 @@ class LightTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
         s = self.size
+        x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
         t = self.proj_bn(self.proj_conv(torch.cat([x, positional_map(x)], dim=1)))
         mask = self.token_mask
         if mask is not None:
             t = t * mask.to(t.dtype).view(1, -1, 1, 1)
-        t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False)
         tokens = t.flatten(2)  # N x n x s*s
         enc = self.enc_norm1(tokens + self.enc_attn(tokens, tokens, mask))
         enc = self.enc_norm2(enc + self.enc_ffn(enc))
@@ -173,16 +176,19 @@ def transformer_macs(
     ffn_ratio: int = 4,
 ) -> int:
     """MACs of one forward pass (batch 1): convolutions, linear layers and the attention
-    matrix products (as :func:`edgenas.hrnas.costs.count_hrnas_macs` counts them).
+    matrix products (as :func:`edgenas.hrnas.costs.count_hrnas_macs` counts them; torch's
+    FLOP counter gives twice this, tested). Bilinear resizing, normalisation and softmax
+    are not counted (no multiply-accumulates of a layer).
 
-    With d = s^2: projector (C+2)HW per token; encoder q/k/v/o 4d^2 and FFN 2*r*d^2 per
+    With d = s^2: projector (C+2)s^2 per token (it runs after the resize to s x s, so
+    ``in_hw`` does not change the count; it stays an argument for the callers); encoder q/k/v/o 4d^2 and FFN 2*r*d^2 per
     token plus 2 n^2 d for scores and weighted sum; decoder the same; inverse projector
     C' s^2 per token. The marginal cost of one token therefore grows with n (the n^2
     attention terms) and is recomputed as tokens disappear.
     """
+    del in_hw  # the projector works on the s x s resized map (see the docstring)
     n, d = tokens, size * size
-    h, w = in_hw
-    per_token = (in_channels + 2) * h * w + 2 * (4 * d * d + 2 * ffn_ratio * d * d)
+    per_token = (in_channels + 2) * d + 2 * (4 * d * d + 2 * ffn_ratio * d * d)
     per_token += out_channels * d
     return n * per_token + 4 * n * n * d
 

@@ -1,0 +1,70 @@
+"""The lightweight transformer's projector order and the MAC formulas, checked against
+torch's own FLOP counter (``torch.utils.flop_counter.FlopCounterMode``: 2 FLOPs per
+multiply-accumulate of convolutions, linear layers and matrix products)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from edgenas.hrnas.costs import count_hrnas_macs, flops_costs
+from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
+from edgenas.hrnas.transformer import LightTransformer, marginal_token_macs, transformer_macs
+
+# (in channels, out channels, tokens, input H x W, token size s, heads)
+CONFIGS = [
+    (5, 7, 3, (10, 12), 4, 1),
+    (16, 16, 8, (24, 40), 8, 2),  # a high-resolution branch: H x W much larger than s x s
+    (8, 12, 1, (3, 5), 4, 1),  # smaller than s x s: the resize enlarges
+]
+
+
+def _torch_flops(module, *args) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(*args)
+    return counter.get_total_flops()
+
+
+def test_projector_resizes_to_s_by_s_before_its_1x1_convolution():
+    """The official order: the 1x1 conv sees the (C + 2) x s x s map, whatever H x W."""
+    tf = LightTransformer(6, 6, 4, size=4).eval()
+    seen = []
+    tf.proj_conv.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].shape))
+    with torch.no_grad():
+        tf(torch.rand(2, 6, 24, 40), (24, 40))
+    assert seen == [torch.Size([2, 8, 4, 4])]
+
+
+@pytest.mark.parametrize(("c", "c_out", "n", "hw", "s", "heads"), CONFIGS)
+def test_transformer_macs_match_torch_flop_counter(c, c_out, n, hw, s, heads):
+    torch.manual_seed(0)
+    tf = LightTransformer(c, c_out, n, size=s, heads=heads).eval()
+    macs = transformer_macs(c, c_out, n, hw, size=s)
+    assert _torch_flops(tf, torch.rand(1, c, *hw), hw) == 2 * macs
+    # Eq. 6's token cost: the saving of removing one token is what torch counts less.
+    fewer = LightTransformer(c, c_out, n + 1, size=s, heads=heads).eval()
+    saved = _torch_flops(fewer, torch.rand(1, c, *hw), hw) - 2 * macs
+    assert saved == 2 * marginal_token_macs(c, c_out, n + 1, hw, size=s)
+    # The projector costs (C + 2) s^2 per token at any input size: no H x W term.
+    assert transformer_macs(c, c_out, n, (4 * hw[0], 4 * hw[1]), size=s) == macs
+
+
+def test_network_macs_and_unit_costs_match_torch_flop_counter():
+    """count_hrnas_macs of a small supernet with transformers in its fusion blocks too,
+    and every unit kind's cost in flops_costs, against torch's count."""
+    config = SupernetConfig(
+        widths=(4, 8), branches=(1, 2), tokens=2, fusion_tokens=2, token_size=4, head_channels=8
+    )
+    torch.manual_seed(0)
+    model = HRSupernet(config, "seg", num_classes=3).eval()
+    shape = (1, 3, 32, 40)
+    assert _torch_flops(model, torch.zeros(shape)) == 2 * count_hrnas_macs(model, shape)
+    costs = flops_costs(model, shape)
+    name, block = next((n, b) for n, b in model.blocks() if b.transformer is not None)
+    before = _torch_flops(model, torch.zeros(shape))
+    keep = torch.arange(1, block.transformer.tokens)  # drop token 0
+    from edgenas.hrnas.surgery import Surgery
+
+    block.transformer.keep_tokens(keep, Surgery())
+    assert before - _torch_flops(model, torch.zeros(shape)) == 2 * costs[name]["tokens"]

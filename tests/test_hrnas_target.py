@@ -1,0 +1,149 @@
+"""Shrinking to a budget (``--target-flops`` / ``--target-latency``): lambda's controller
+on synthetic cost sequences, the bisection that stops at the target, a whole tiny run
+that ends at its MAC target and stops pruning there, and the official optimiser's
+schedule against torch's OneCycleLR."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgenas.errors import UserError
+from edgenas.hrnas.costs import count_hrnas_macs, flops_costs
+from edgenas.hrnas.shrink import ShrinkConfig, one_cycle, run_shrink
+from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
+from edgenas.hrnas.target import (
+    LambdaController,
+    TargetCost,
+    check_reachable,
+    select_to_target,
+    shrunk_copy,
+)
+
+TINY = SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2, token_size=4, head_channels=8)
+SHAPE = (1, 3, 32, 40)
+
+
+def _controller(**kw) -> LambdaController:
+    return LambdaController(target=100.0, lam=0.01, **kw)
+
+
+def test_controller_raises_lambda_far_above_the_target_and_caps_it():
+    c = _controller(lam_max=0.05)
+    lams = [c.update(projected, 200.0) for projected in (300, 200, 126, 125.1)]
+    assert lams == [0.02, 0.04, 0.05, 0.05]  # x2 while more than 25% above, capped
+
+
+def test_controller_holds_near_lowers_when_reachable_and_stops_at_the_target():
+    c = _controller(lam_min=0.004)
+    assert c.update(120.0, 150.0) == 0.01  # within 25% above: unchanged
+    assert c.update(100.0, 150.0) == 0.005  # the next shrink reaches it: halved
+    assert c.update(90.0, 150.0) == 0.004  # never below lam_min while not reached
+    assert c.update(90.0, 100.0) == 0.0 and c.reached  # reached: pruning stops
+    assert c.update(500.0, 500.0) == 0.0  # and stays stopped
+
+
+def test_controller_state_round_trips():
+    c = _controller()
+    c.update(300.0, 300.0)
+    d = _controller()
+    d.load_state_dict(c.state_dict())
+    assert (d.lam, d.reached) == (c.lam, c.reached) == (0.02, False)
+
+
+def _model():
+    torch.manual_seed(0)
+    model = HRSupernet(TINY, "seg", num_classes=3)
+    with torch.no_grad():  # spread importances so that thresholds separate units
+        for p in (*(b.channel_importance(k) for _, b in model.blocks() for k in b.kernels
+                    if b.splits[k]), *(b.transformer.importance for _, b in model.blocks()
+                                       if b.transformer is not None)):  # fmt: skip
+            p.copy_(torch.rand(p.shape))
+    return model
+
+
+def test_select_to_target_removes_the_fewest_units_that_meet_it():
+    model = _model()
+    cost = TargetCost("flops", 0.0, SHAPE)
+    full = cost.now(model)
+    target = 0.8 * full
+    threshold, predicted = select_to_target(model, cost.predict, target, 0.5, 1)
+    assert predicted == cost.now(shrunk_copy(model, threshold, 1)) <= target
+    lower = max(v for v in _levels(model) if v < threshold)  # one unit fewer removed
+    assert cost.now(shrunk_copy(model, lower, 1)) > target
+    # Without force, units above epsilon stay even if the target needs them gone ...
+    eps_only, at_eps = select_to_target(model, cost.predict, 0.1 * full, 0.3, 1)
+    assert eps_only == 0.3 and at_eps > 0.1 * full
+    # ... with force they go, down to the target.
+    forced, at_forced = select_to_target(model, cost.predict, 0.5 * full, 0.3, 1, force=True)
+    assert forced > 0.3 and at_forced <= 0.5 * full
+
+
+def _levels(model):
+    from edgenas.hrnas.target import importance_levels
+
+    return importance_levels(model)
+
+
+def test_unreachable_and_already_met_targets_are_one_line_errors():
+    model = _model()
+    full, least = check_reachable(TargetCost("flops", 3e5, SHAPE), model, 1)
+    assert least < 3e5 < full
+    with pytest.raises(UserError, match="already met by the unshrunk supernet"):
+        check_reachable(TargetCost("flops", 2 * full, SHAPE), model, 1)
+    with pytest.raises(UserError, match=r"cannot be reached.*smallest network"):
+        check_reachable(TargetCost("flops", least / 2, SHAPE), model, 1)
+
+
+class _Few(torch.utils.data.Dataset):
+    def __init__(self, data, n: int) -> None:
+        self.data, self.n, self.info = data, n, data.info
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        return self.data[i]
+
+
+def test_target_flops_run_ends_within_10_percent_and_stops_pruning_there():
+    from edgenas.tasks import get_task
+
+    task = get_task("seg")
+    train = _Few(task.dataset(None, "train", size=SHAPE[2:]), 32)
+    val = _Few(task.dataset(None, "val", size=SHAPE[2:]), 8)
+    torch.manual_seed(0)
+    model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
+    target = 0.85 * count_hrnas_macs(model, SHAPE)
+    config = ShrinkConfig(
+        lam=0.05, epsilon=0.05, epochs=5, warmup_epochs=0.5, alpha_lr_mult=200, align=1,
+        shrink_every=1, target_flops=target,
+    )  # fmt: skip
+    result = run_shrink(
+        model, task, train, val, config, input_shape=SHAPE,
+        cost_fn=lambda m: flops_costs(m, SHAPE), target=TargetCost("flops", target, SHAPE),
+    )  # fmt: skip
+    final = count_hrnas_macs(model, SHAPE)
+    assert 0.9 * target <= final <= target
+    steps = result.steps
+    assert [s.target_cost for s in steps] == [s.macs for s in steps]  # deploy = input here
+    reached = next(i for i, s in enumerate(steps) if s.target_cost <= target)
+    assert 0 < reached < len(steps) - 1  # reached before the budget ended ...
+    assert all(s.removed_total == 0 and s.lam == 0 for s in steps[reached + 1 :])  # ... stopped
+
+
+def test_one_cycle_is_torch_one_cycle_lr():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=0.04)
+    # torch's curve is per step (its warm-up ends at step 0.3 * total - 1), ours per
+    # share of the budget: the two agree to a step's width.
+    total = 1000
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.04, total_steps=total)
+    for step in range(total):
+        lr, beta1 = one_cycle(step / (total - 1), 0.04)
+        group = opt.param_groups[0]
+        assert lr == pytest.approx(group["lr"], rel=0.01, abs=1e-5)
+        assert beta1 == pytest.approx(group["betas"][0], rel=1e-3)
+        opt.step()
+        if step < total - 1:
+            sched.step()

@@ -116,6 +116,10 @@ def test_search_writes_model_report_and_store(finished_run):
     assert kinds[:6] == ["parent_scored"] * 6 and kinds[6] == "parents_selected"
     with RunStore.open_readonly(run_dir) as store:
         assert store.events()[0].kind == "run_started"  # the budget's clock on resume
+        # The loss curves the monitor plots: every proxy step on the CPU, the final
+        # training's epochs and its last step.
+        assert all(len(c.loss_history) == 2 for c in store.candidates("trained"))
+    assert summary["final_loss_history"][-1][0] == 2
     assert {"child_proposed", "candidate_trained", "tabu_updated", "parent_finished"} <= set(kinds)
     assert kinds[-1] == "run_finished"
     meta = {p.key: p.value for p in onnx.load(str(run_dir / "best.onnx")).metadata_props}

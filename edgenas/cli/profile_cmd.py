@@ -110,9 +110,12 @@ def register(subparsers) -> None:
         "profile",
         help="measure the latency of an ONNX model (or a genotype) on a device",
         description=(
-            "Measure an ONNX model (or OpenVINO IR, or checkpoint) on a device: warm-up, timed runs and several sessions,\n"
-            "raw samples kept, per-session median / p90 / min / mean / MAD / CV. Prints a\n"
-            "table; --json writes the full edgenas.latency/v1 result."
+            "Measure an ONNX model (or OpenVINO IR, or checkpoint) on a device: warm-up, timed\n"
+            "runs and several sessions, raw samples kept. Per session and overall (pooled):\n"
+            "p50/p90/p95/p99/max, mean, MAD, CV, throughput, load (compile) time, first\n"
+            "inference, peak memory; a warning when the sessions spread beyond 10%. --layers\n"
+            "adds per-layer, per-operator-type and per-block shares. Prints tables; --json\n"
+            "writes the full edgenas.latency/v1 result (docs/devices.md lists its fields)."
         ),
         epilog=EPILOG,
     )
@@ -125,7 +128,11 @@ def register(subparsers) -> None:
     )
     add_device_arguments(parser)
     add_protocol_arguments(parser)
-    parser.add_argument("--layers", action="store_true", help="also report per-layer times")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="also report per-layer times, totals per operator type and per searched block",
+    )
     parser.add_argument(
         "--json", metavar="OUT", default=None, help="write JSON here; '-' = stdout only"
     )

@@ -70,13 +70,20 @@ def penalty_text(config: dict) -> str:
         f"Resource penalty: lambda = {config.get('lambda')} times the importance-weighted "
         f"cost of the kept units, cost = {resource}; units with importance below epsilon = "
         f"{config.get('epsilon')} are removed every {config.get('shrink_every', 1)} epoch(s), "
-        f"channels kept in multiples of {config.get('align')}. There is no hard target: "
-        "lambda trades accuracy for the resource."
+        f"channels kept in multiples of {config.get('align')}."
     )
-    targets = {k: v for k, v in config.items() if k.startswith("target") and v is not None}
-    if targets:
-        text += " Targets: " + ", ".join(f"{k} {_fmt(v)}" for k, v in targets.items()) + "."
-    return text
+    deploy = "x".join(str(d) for d in config.get("deploy_input") or config.get("input", ()))
+    if config.get("target_latency_ms") is not None:
+        goal = f"{config['target_latency_ms']:g} ms on {config.get('device')} at 1x3x{deploy}"
+    elif config.get("target_flops") is not None:
+        goal = f"{_fmt(config['target_flops'])} MACs at 1x3x{deploy}"
+    else:
+        return text + " There is no hard target: lambda trades accuracy for the resource."
+    return (
+        text + f" Target: {goal}; lambda starts at {config.get('lambda')} and adapts (raised "
+        "while the network is far above the target, lowered near it, 0 once it is reached: "
+        "pruning then stops and training continues)."
+    )
 
 
 def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list[str]:
@@ -90,6 +97,10 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
     if summary.get("onnx_metrics"):
         lines.append(f"| metrics (ONNX) | {metric_text(task, summary['onnx_metrics'])} |")
     lines.append(f"| latency | {latency or '-'} |")
+    if summary.get("target"):
+        from edgenas.hrnas.session import target_text
+
+        lines.append(f"| target | {target_text(summary['target'])} |")
     trained_at = "x".join(str(d) for d in config.get("input") or []) or "the training input"
     for label, key in (("params", "params"), (f"MACs at {trained_at}", "macs")):
         before, after = summary.get(f"{key}_before"), summary.get(f"{key}_after")

@@ -481,7 +481,7 @@ def export_int8(
             accuracy.update(data=validation.info.root, images=len(validation))
         device = "openvino-cpu" if openvino else "cpu"
         stage(f"timing fp32 and int8 on {device}")
-        protocol = protocol or Protocol(warmup_runs=5, runs=20, min_time_s=0.2, sessions=3)
+        protocol = protocol or Protocol(**INT8_PROTOCOL_OPTIONS)
         latency = latency_pair(fp32, int8, device, input_shape, protocol)
         report.seconds["compare"] = time.perf_counter() - start
 
@@ -502,6 +502,10 @@ def export_int8(
     }
     return report
 
+
+# The latency protocol of the fp32 vs int8 comparison: short (the export waits on it)
+# but three sessions, so that one disturbed session does not decide the speed-up.
+INT8_PROTOCOL_OPTIONS = dict(warmup_runs=5, warmup_min_s=0.05, runs=20, min_time_s=0.1, sessions=3)
 
 # How each tool quantizes (reported with the model; docs/deploy-int8.md explains why).
 QUANTIZATION_METHODS = {

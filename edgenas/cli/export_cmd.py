@@ -45,8 +45,8 @@ def register(subparsers) -> None:
             "training split; --calibration-data DIR instead). ONNX: onnxruntime static\n"
             "quantization, QDQ format, int8 per-channel weights. OpenVINO (--format\n"
             "openvino): NNCF. A table compares fp32 and int8: the task's metrics on up to\n"
-            f"{MAX_VALIDATION_IMAGES} validation images (PSNR for sr, mIoU for seg, REL/delta1 for depth)\n"
-            "and the latency on cpu (onnxruntime) or openvino-cpu (IR), with the speed-up.\n"
+            f"{MAX_VALIDATION_IMAGES} validation images (--validation-images; PSNR for sr, mIoU for\n"
+            "seg, REL/delta1 for depth) and the latency on cpu (onnxruntime) or openvino-cpu (IR), with the speed-up.\n"
             "With --genotype / --model (random weights) it calibrates on random images: the\n"
             "int8 file is for latency only and no accuracy is reported. See docs/deploy-int8.md."
         ),
@@ -137,6 +137,13 @@ def register(subparsers) -> None:
         help=f"images to calibrate on, evenly spaced over the split "
         f"(default {DEFAULT_CALIBRATION_IMAGES})",
     )
+    quantize.add_argument(
+        "--validation-images",
+        metavar="N",
+        type=number(int, minimum=1, maximum=100_000),
+        help="validation images to compare fp32 and int8 accuracy on, evenly spaced "
+        f"(default {MAX_VALIDATION_IMAGES})",
+    )
     add_json_flag(parser, "print a JSON summary only")
     parser.set_defaults(func=run)
 
@@ -187,17 +194,20 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _check_quantize_flags(args: argparse.Namespace) -> None:
-    """Calibration options need --quantize; random weights take no calibration data."""
-    calibration = [
+    """The int8 options need --quantize; random weights take no calibration data."""
+    int8_only = [
         flag
         for flag, value in (
             ("--calibration-data", args.calibration_data),
             ("--calibration-images", args.calibration_images),
+            ("--validation-images", args.validation_images),
         )
         if value is not None
     ]
-    if calibration and not args.quantize:
-        raise UserError(f"{' and '.join(calibration)} calibrate an int8 model: add --quantize int8")
+    if int8_only and not args.quantize:
+        raise UserError(
+            f"{' and '.join(int8_only)}: options of an int8 export; add --quantize int8"
+        )
     if args.calibration_data is not None and not (args.checkpoint or args.run):
         raise UserError(
             "--calibration-data: --genotype / --model export random weights, whose int8 "
@@ -243,7 +253,7 @@ def _export_int8(args, model, ckpt, shape, output, options):
         elif validation is None:
             notes.append("note: no validation data readable here: accuracy not compared")
         if validation is not None:
-            validation = SpacedSubset(validation, MAX_VALIDATION_IMAGES)
+            validation = SpacedSubset(validation, args.validation_images or MAX_VALIDATION_IMAGES)
     with _stage_display(args.json) as on_stage:
         report = export_int8(
             model,

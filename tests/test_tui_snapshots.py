@@ -1,5 +1,6 @@
-"""Snapshot tests (pytest-textual-snapshot) of the dashboard and the detail screen,
-from a fixture store with frozen timestamps. Update after an intended change with
+"""Snapshot tests (pytest-textual-snapshot) of the monitor's fixed screens at 80x24
+(the smallest terminal it is made for; the plots also at 100x30), from fixture stores
+with frozen timestamps. Update after an intended change with
 ``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVGs."""
 
 from __future__ import annotations
@@ -54,17 +55,30 @@ def test_dashboard_plots_80x24(snap_compare, ldp_run):
 
 def test_dashboard_candidates_sorted_by_grade(snap_compare, ldp_run):
     keys = ("2", "s", "s", "s", "s", "s", "s")  # id -> ... -> grade (best first)
-    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys(*keys))
+    assert snap_compare(_app(ldp_run), terminal_size=(80, 24), run_before=_keys(*keys))
 
 
 def test_dashboard_search(snap_compare, ldp_run):
-    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys("3"))
+    assert snap_compare(_app(ldp_run), terminal_size=(80, 24), run_before=_keys("3"))
+
+
+def test_dashboard_without_trained_candidates(snap_compare, tmp_path):
+    app = _app(write_ldp_run(tmp_path / "pool", finished=False))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_keys())
 
 
 def test_candidate_detail(snap_compare, ldp_run):
-    assert snap_compare(_app(ldp_run), terminal_size=(100, 30), run_before=_keys("b"))
+    assert snap_compare(_app(ldp_run), terminal_size=(80, 24), run_before=_keys("b"))
+
+
+def test_candidate_detail_scrolled_to_the_end(snap_compare, ldp_run):
+    assert snap_compare(_app(ldp_run), terminal_size=(80, 24), run_before=_keys("b", "end"))
+
+
+def test_final_training_loss(snap_compare, ldp_run):
+    assert snap_compare(_app(ldp_run), terminal_size=(80, 24), run_before=_keys("l"))
 
 
 def test_shrink_dashboard(snap_compare, tmp_path):
     app = _app(write_shrink_run(tmp_path / "shrink"))
-    assert snap_compare(app, terminal_size=(100, 30), run_before=_keys("3"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_keys("3"))

@@ -34,6 +34,11 @@ LDP_CONFIG = {
 }
 
 
+def loss_curve(final: float, steps: int = 20) -> list[list[float]]:
+    """A made-up decaying loss curve ``[[step, loss], ...]`` ending near ``final``."""
+    return [[s, round(final + 2.0 / (1 + s), 4)] for s in range(1, steps + 1)]
+
+
 class FakeLDPRun:
     """Writes an LDP search step by step (so a test can write part of it, then more)."""
 
@@ -93,6 +98,7 @@ class FakeLDPRun:
             flops=params * 200,
             iteration=self.iteration,
             timings={"train": 1.5, "steps": 2.0},
+            loss_history=loss_curve(1.0 - accuracy),
         )
         self.store.append_event(
             "candidate_trained",
@@ -187,6 +193,7 @@ class FakeLDPRun:
             "best": best.genotype,
             "best_candidate_id": best.id,
             "best_grade": best.grade,
+            "final_loss_history": loss_curve(0.1, steps=60),
         }
         self.store.append_event("run_finished", summary)
         self.store.set_status("finished", summary)

@@ -48,6 +48,7 @@ class MonitorApp(App):
         self.open_as_run = is_run_dir(self.target) if run is None else run
         self.poll_interval = poll_interval
         self.clock = clock
+        self.last_run: Path | None = None  # the run opened last (for the exit message)
 
     def on_mount(self) -> None:
         if self.open_as_run:
@@ -61,6 +62,7 @@ class MonitorApp(App):
         """Push the dashboard of one run."""
         from edgenas.tui.screens.dashboard import DashboardScreen
 
+        self.last_run = Path(run_dir)
         self.push_screen(
             DashboardScreen(run_dir, poll_interval=self.poll_interval, clock=self.clock)
         )

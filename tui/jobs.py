@@ -86,6 +86,26 @@ class LayerRow:
     name: str
     op_type: str
     time_ms: float
+    block: str = "-"  # the genotype's block the layer belongs to (see layer_block)
+
+
+# Container names an exported network's layers sit under before their block's name.
+_WRAPPERS = {"backbone", "model", "net", "module"}
+
+
+def layer_block(name: str) -> tuple[str, str]:
+    """``/backbone/enc1b/enc1b.1/body/body.2/act/Relu`` -> ``("enc1b", "1/body/body.2/
+    act/Relu")``: the block an ONNX node belongs to (the first path part after the
+    network's wrappers: a role such as ``enc1b``, or ``head``) and the rest of its name."""
+    parts = [p for p in name.split("/") if p]
+    while len(parts) > 1 and parts[0] in _WRAPPERS:
+        parts = parts[1:]
+    if len(parts) < 2:
+        return "-", name.strip("/")
+    block, rest = parts[0], parts[1:]
+    if rest[0].startswith(block + "."):  # "enc1b.1": the layer index within the block
+        rest[0] = rest[0][len(block) + 1 :]
+    return block, "/".join(rest)
 
 
 @dataclass(frozen=True)
@@ -104,7 +124,12 @@ def read_profile(run_dir: Path, candidate_id: int, top: int = 12) -> Profile | N
         data = json.loads(latency_path(run_dir, candidate_id).read_text())
         layers = sorted(
             (
-                LayerRow(lt["name"], lt["op_type"], float(lt["time_ms"]))
+                LayerRow(
+                    lt["name"],
+                    lt["op_type"],
+                    float(lt["time_ms"]),
+                    str(lt.get("block") or layer_block(lt["name"])[0]),
+                )
                 for lt in data.get("layers") or []
             ),
             key=lambda r: -r.time_ms,

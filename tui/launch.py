@@ -63,6 +63,7 @@ def search_with_monitor(run_dir: Path, *, name: str | None, resume: bool) -> int
         raise UserError(f"the search stopped (exit {process.returncode}); see {log_path}")
 
     from edgenas.tui.app import MonitorApp
+    from edgenas.tui.outputs import exit_lines
 
     MonitorApp(run_dir, run=True).run()
     if process.poll() is None:
@@ -72,4 +73,6 @@ def search_with_monitor(run_dir: Path, *, name: str | None, resume: bool) -> int
         )
     else:
         print(f"the search ended (exit {process.returncode}); log {log_path}")
+    for line in exit_lines(run_dir, always=True):
+        print(line)
     return 0

@@ -35,7 +35,7 @@ class PlotSpec:
     xlabel: str
     ylabel: str
     series: tuple[Series, ...] = ()
-    empty_message: str = "waiting for trained candidates"
+    empty_message: str = "no trained candidates yet"
 
 
 def scale_for(values) -> tuple[float, str]:
@@ -155,7 +155,7 @@ def shrink_plots(state: RunState) -> tuple[PlotSpec, ...]:
             (Series("units", xs, tuple(float(sum(u)) for u in shrink.units)),)
             if shrink.units
             else (),
-            "waiting for shrink steps",
+            "no shrink steps yet",
         )
     ]
     for i, key in enumerate(("macs", "params", "accuracy")):
@@ -166,5 +166,18 @@ def shrink_plots(state: RunState) -> tuple[PlotSpec, ...]:
             px, py = zip(*pairs, strict=True)
             py, title = scaled(py, key)
             series = (Series(title, px, py, COLORS[(i + 1) % len(COLORS)]),)
-        specs.append(PlotSpec(f"{title} vs step", "step", key, series, "waiting for shrink steps"))
+        specs.append(PlotSpec(f"{title} vs step", "step", key, series, "no shrink steps yet"))
     return tuple(specs)
+
+
+def loss_plot(
+    title: str, curves: tuple[tuple[str, tuple[tuple[float, float], ...]], ...], empty: str
+) -> PlotSpec:
+    """Training loss against the step: one line per ``(label, points)`` with points;
+    ``empty`` is the message when none has any."""
+    series = tuple(
+        Series(label, tuple(p[0] for p in points), tuple(p[1] for p in points), color)
+        for (label, points), color in zip(curves, COLORS, strict=False)
+        if points
+    )
+    return PlotSpec(title, "step", "loss", series, empty)

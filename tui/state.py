@@ -40,6 +40,7 @@ class Header:
     data: str = "built-in demo"
     device: str = "?"
     targets: str = "-"
+    shrink: str | None = None  # HR-NAS shrinking: its cost and lambda
     alpha: float | None = None
     elapsed_s: float = 0.0
     trained: int = 0
@@ -94,6 +95,7 @@ class CandidateRow:
     onnx_path: str | None = None
     metrics: tuple[tuple[str, float], ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
+    loss_history: tuple[tuple[float, float], ...] = ()  # (step, loss) of its proxy training
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class RunState:
     shrink: ShrinkState = field(default_factory=ShrinkState)
     log: tuple[LogLine, ...] = ()
     best_id: int | None = None
+    final_loss: tuple[tuple[float, float], ...] = ()  # (step, loss) of the final training
     error: str | None = None
     version: int = 0
     config: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -244,18 +247,43 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
         shrink=_shrink(events),
         log=tuple(_log_line(e, by_id) for e in events[-LOG_LINES:]),
         best_id=best_id,
+        final_loss=_curve((info.summary or {}).get("final_loss_history")),
         error=snapshot.error,
         version=snapshot.version,
         config=config,
     )
 
 
+def _curve(points) -> tuple[tuple[float, float], ...]:
+    """A stored loss curve (``[[step, loss], ...]``) as pairs; malformed points dropped."""
+    if not isinstance(points, list):
+        return ()
+    pairs = []
+    for point in points:
+        if isinstance(point, list | tuple) and len(point) == 2:
+            step, loss = _num(point[0]), _num(point[1])
+            if step is not None and loss is not None:
+                pairs.append((step, loss))
+    return tuple(pairs)
+
+
+def _shrink_settings(config: dict[str, Any], events: list[Event]) -> str | None:
+    """HR-NAS shrinking: the resource it shrinks and lambda, its weight (the latest
+    step's when the run adapts it); None for other runs."""
+    if config.get("cost") is None:
+        return None
+    parts = [f"cost {config['cost']}"]
+    steps = [e.payload for e in events if e.kind == "shrink_step"]
+    lam = _num(steps[-1].get("lam")) if steps else None
+    if lam is None:
+        lam = _num(config.get("lambda"))
+    if lam is not None:
+        parts.append(f"λ={lam:g}")
+    return " ".join(parts)
+
+
 def _targets(config: dict[str, Any]) -> str:
     parts = []
-    if config.get("cost") is not None:  # HR-NAS shrinking: resource and its weight
-        parts.append(f"cost {config['cost']}")
-    if isinstance(config.get("lambda"), int | float):
-        parts.append(f"λ={config['lambda']:g}")
     if config.get("target_params") is not None:
         parts.append(f"params≤{format_count(config['target_params'])}")
     if config.get("target_flops") is not None:
@@ -304,6 +332,7 @@ def _header(info, events: list[Event], now: float, trained: int) -> Header:
         data=str(config.get("data") or "built-in demo"),
         device=str(config.get("device", "?")),
         targets=_targets(config),
+        shrink=_shrink_settings(config, events),
         alpha=float(alpha) if isinstance(alpha, int | float) else None,
         elapsed_s=elapsed,
         trained=trained,
@@ -372,6 +401,7 @@ def _row(c: Candidate, metric_name: str) -> CandidateRow:
         onnx_path=c.onnx_path,
         metrics=tuple(sorted((k, v) for k, v in (c.metrics or {}).items())),
         timings=tuple(sorted((k, v) for k, v in (c.timings or {}).items())),
+        loss_history=_curve(getattr(c, "loss_history", None)),
     )
 
 

@@ -102,5 +102,10 @@ def run_monitor_command(args: argparse.Namespace) -> None:
             )
         run = False
     from edgenas.tui.app import MonitorApp
+    from edgenas.tui.outputs import exit_lines
 
-    MonitorApp(target, run=run, poll_interval=args.interval).run()
+    app = MonitorApp(target, run=run, poll_interval=args.interval)
+    app.run()
+    if app.last_run is not None:  # a finished run: where its model and report are
+        for line in exit_lines(app.last_run):
+            print(line)

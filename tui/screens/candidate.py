@@ -6,22 +6,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from edgenas.tui import jobs
+from edgenas.tui import clipboard, jobs
+from edgenas.tui.genotypes import changes, fit, outline
+from edgenas.tui.plots import loss_plot
 from edgenas.tui.state import CandidateRow, RunState, format_count
+from edgenas.tui.widgets.plot import SpecPlot
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
+CHANGED_STYLE = "bold yellow"  # blocks that differ from the parent
 
-def hrnas_block_table(genotype: str, names: tuple[str, ...] = ()) -> Table | None:
+
+def hrnas_block_table(
+    genotype: str, names: tuple[str, ...] = (), changed: frozenset[int] = frozenset()
+) -> Table | None:
     """An HR-NAS architecture string (``hrnas(...):k3/k5/k7/tokens,...``) as a table of
-    units per block, named after the shrink run's blocks when the counts agree."""
+    units per block, named after the shrink run's blocks when the counts agree;
+    ``changed`` blocks are highlighted."""
     head, _, body = genotype.partition("):")
     if not head.startswith("hrnas(") or not body:
         return None
@@ -34,19 +42,22 @@ def hrnas_block_table(genotype: str, names: tuple[str, ...] = ()) -> Table | Non
         "block", "k3", "k5", "k7", "tokens",
         title=f"{head}), {len(blocks)} blocks", title_justify="left", box=None, pad_edge=False,
     )  # fmt: skip
-    for name, units in zip(names, blocks, strict=True):
-        table.add_row(name, *units)
+    for i, (name, units) in enumerate(zip(names, blocks, strict=True)):
+        table.add_row(name, *units, style=CHANGED_STYLE if i in changed else None)
     return table
 
 
-def block_table(genotype: str, names: tuple[str, ...] = ()) -> Table | Text:
+def block_table(
+    genotype: str, names: tuple[str, ...] = (), changed: frozenset[int] = frozenset()
+) -> Table | Text:
     """The genotype as a per-block table (role, scale, op, kernel, SE, residual, width,
-    layers; for HR-NAS strings units per block, see :func:`hrnas_block_table`); a string
-    that does not decode is shown as text with the reason."""
+    layers; for HR-NAS strings units per block, see :func:`hrnas_block_table`), the
+    ``changed`` blocks highlighted; a string that does not decode is shown as text with
+    the reason."""
     from edgenas.space import decode
     from edgenas.space.genotype import role_scale
 
-    hrnas = hrnas_block_table(genotype, names)
+    hrnas = hrnas_block_table(genotype, names, changed)
     if hrnas is not None:
         return hrnas
     try:
@@ -79,6 +90,7 @@ def block_table(genotype: str, names: tuple[str, ...] = ()) -> Table | Text:
             "✓" if block.residual else "-",
             str(block.channels),
             str(block.layers),
+            style=CHANGED_STYLE if i in changed else None,
         )
     return table
 
@@ -119,14 +131,63 @@ def _metrics(row: CandidateRow, metric_name: str) -> Table:
     return table
 
 
+def genotype_text(genotype: str, changed: frozenset[int], width: int = 78) -> Text:
+    """The whole genotype string, the ``changed`` blocks highlighted, broken into lines
+    of ``width`` after a block separator (a block longer than a line folds)."""
+    head, sep, body = genotype.partition(":")
+    if not sep:
+        return Text(genotype, "dim", overflow="fold")
+    joiner = "," if head.startswith("hrnas(") else "-"
+    blocks = body.split(joiner)
+    text = Text(overflow="fold")
+    text.append(head + sep, "dim")
+    column = len(head) + 1
+    for i, block in enumerate(blocks):
+        piece = block + (joiner if i < len(blocks) - 1 else "")
+        if column and column + len(piece) > width:
+            text.append("\n")
+            column = 0
+        text.append(block, CHANGED_STYLE if i in changed else "dim")
+        if i < len(blocks) - 1:
+            text.append(joiner, "dim")
+        column += len(piece)
+    return text
+
+
+def layer_table(profile: jobs.Profile, width: int) -> Table:
+    """The slowest layers of a profile with the block each belongs to."""
+    table = Table(
+        "block",
+        "layer",
+        "op",
+        "ms",
+        box=None,
+        title_justify="left",
+        pad_edge=False,
+        title=f"per-layer latency, slowest first ({profile.device}, {profile.runtime})",
+    )
+    room = max(8, width - 24)  # what block, op and ms leave for the rest of the name
+    for layer in profile.layers:
+        _, rest = jobs.layer_block(layer.name)
+        rest = rest if len(rest) <= room else "…" + rest[-(room - 1) :]
+        table.add_row(layer.block, rest, layer.op_type, f"{layer.time_ms:.3f}")
+    return table
+
+
 class CandidateScreen(Screen):
-    """One candidate; ``escape`` goes back to the dashboard."""
+    """One candidate; ``escape`` goes back to the dashboard.
+
+    The body scrolls as one (it has the focus, so the arrows, Page Up/Down, Home and End
+    work at once); the blocks in which the candidate differs from its parent are
+    highlighted, and the whole genotype string is at the bottom (``c`` copies it).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("x", "export", "Export ONNX"),
+        Binding("x", "export", "Export"),
         Binding("p", "profile", "Profile"),
-        Binding("c", "copy", "Copy genotype"),
+        Binding("c", "copy", "Copy"),
+        Binding("l", "loss", "Loss"),
     ]
 
     def __init__(self, state: RunState, candidate_id: int) -> None:
@@ -139,25 +200,54 @@ class CandidateScreen(Screen):
     def row(self) -> CandidateRow | None:
         return next((r for r in self.state.rows if r.id == self.candidate_id), None)
 
+    @property
+    def parent_row(self) -> CandidateRow | None:
+        row = self.row
+        if row is None or row.parent_id is None:
+            return None
+        return next((r for r in self.state.rows if r.id == row.parent_id), None)
+
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
-        with Horizontal(id="detail-body"):
-            with VerticalScroll(id="detail-blocks"):
-                yield Static(id="blocks")
-            with VerticalScroll(id="detail-side"):
-                yield Static(id="metrics")
-                yield Static(id="lineage")
-                yield Static(id="layers")
+        with VerticalScroll(id="detail-body"):
+            with Horizontal(id="detail-columns"):
+                with Vertical(id="detail-blocks"):
+                    yield Static(id="blocks")
+                with Vertical(id="detail-side"):
+                    yield Static(id="metrics")
+                    yield SpecPlot(id="loss-plot")
+                    yield Static(id="lineage")
+                    yield Static(id="layers")
+            yield Static(id="genotype")
         yield RichLog(id="job-log", max_lines=200, wrap=False, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
+        # The job log only shows output: keys go to the body without a Tab first.
+        self.query_one("#job-log", RichLog).can_focus = False
+        self.query_one("#detail-body").focus()
         self.show_state(self.state)
         self.query_one("#job-log", RichLog).write(
             Text(
-                "x: export ONNX   p: profile on the run's device (per-layer)   c: copy genotype",
+                "x: export ONNX  p: profile per layer  c: copy genotype  l: loss curve",
                 "dim",
             )
+        )
+
+    def _changed(self) -> tuple[frozenset[int], str | None]:
+        """The blocks that differ from the parent, and a line naming them (None
+        without a parent to compare with)."""
+        row, parent = self.row, self.parent_row
+        if row is None or parent is None:
+            return frozenset(), None
+        diff = changes(row.genotype, parent.genotype, self.state.shrink.blocks)
+        if diff is None:
+            return frozenset(), f"vs parent #{parent.id}: {outline(row.genotype)}"
+        if not diff:
+            return frozenset(), f"vs parent #{parent.id}: the same blocks"
+        return (
+            frozenset(c.index for c in diff),
+            f"vs parent #{parent.id}: " + " ".join(c.text() for c in diff),
         )
 
     def show_state(self, state: RunState) -> None:
@@ -168,7 +258,9 @@ class CandidateScreen(Screen):
         if row is None:
             title.update(Text(f"candidate #{self.candidate_id} is not in this run", "bold red"))
             return
-        text = Text()
+        changed, versus = self._changed()
+        width = max(20, self.app.size.width - 2)
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"candidate #{row.id}", "bold")
         if row.id == state.best_id:
             text.append(" ★ best", "bold red")
@@ -177,10 +269,18 @@ class CandidateScreen(Screen):
             text.append(f"  parent #{row.parent_id}")
         if row.iteration is not None:
             text.append(f"  iteration {row.iteration}")
-        text.append(f"\n{row.genotype}", "dim")
+        text.append("\n")
+        text.append(
+            fit(versus or outline(row.genotype), width), CHANGED_STYLE if changed else "dim"
+        )
         title.update(text)
-        self.query_one("#blocks", Static).update(block_table(row.genotype, state.shrink.blocks))
+        blocks = block_table(row.genotype, state.shrink.blocks, changed)
+        self.query_one("#blocks", Static).update(blocks)
+        genotype = Text("genotype (c copies it)\n", "bold")
+        genotype.append_text(genotype_text(row.genotype, changed, width - 2))
+        self.query_one("#genotype", Static).update(genotype)
         self.query_one("#metrics", Static).update(_metrics(row, state.metric_name))
+        self.query_one("#loss-plot", SpecPlot).show(self.loss_spec(compact=True))
         chain = lineage(state, row.id)
         lines = Text("lineage\n", "bold")
         lines.append(
@@ -197,31 +297,49 @@ class CandidateScreen(Screen):
         self.query_one("#lineage", Static).update(lines)
         self._show_profile()
 
+    def loss_spec(self, compact: bool = False):
+        """The plot of this candidate's training loss, with its parent's to compare."""
+        row, parent = self.row, self.parent_row
+        curves = []
+        if row is not None:
+            curves.append((f"#{row.id}", row.loss_history))
+        if parent is not None and parent.loss_history:
+            curves.append((f"parent #{parent.id}", parent.loss_history))
+        if row is not None and row.status != "trained":
+            empty = "not trained"
+        else:
+            empty = "no loss recorded (a run from before loss curves)"
+        title = (
+            "training loss" if compact else f"candidate #{self.candidate_id}: proxy training loss"
+        )
+        return loss_plot(title, tuple(curves), empty)
+
     def _show_profile(self) -> None:
         profile = jobs.read_profile(self.state.run_dir, self.candidate_id)
         widget = self.query_one("#layers", Static)
         if profile is None:
             widget.update(Text("\nper-layer latency: not profiled (press p)", "dim"))
             return
-        table = Table(
-            "layer",
-            "op",
-            "ms",
-            box=None,
-            title_justify="left",
-            pad_edge=False,
-            title=f"per-layer latency, slowest first ({profile.device}, {profile.runtime})",
-        )
-        for layer in profile.layers:
-            table.add_row(layer.name[-28:], layer.op_type, f"{layer.time_ms:.3f}")
         median = "-" if profile.median_ms is None else f"{profile.median_ms:.3f} ms"
-        widget.update(Group(Text(f"\nprofiled median {median}", "bold"), table))
+        width = self.query_one("#detail-side").size.width or 34
+        widget.update(
+            Group(Text(f"\nprofiled median {median}", "bold"), layer_table(profile, width))
+        )
 
     # ------------------------------------------------------------------ actions
     def action_copy(self) -> None:
-        if self.row is not None:
-            self.app.copy_to_clipboard(self.row.genotype)
-            self.notify("genotype copied to the clipboard", timeout=2)
+        if self.row is None:
+            return
+        copied, how = clipboard.copy(self.app, self.row.genotype)
+        self.query_one("#job-log", RichLog).write(
+            Text(f"genotype: {how}", "bold green" if copied else "bold red")
+        )
+        self.notify(how, severity="information" if copied else "error", timeout=4)
+
+    def action_loss(self) -> None:
+        from edgenas.tui.screens.loss import LossScreen
+
+        self.app.push_screen(LossScreen(self.loss_spec()))
 
     def _model_file(self) -> Path | None:
         """The candidate's own ONNX file, if the run wrote one (HR-NAS extraction)."""

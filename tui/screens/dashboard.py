@@ -39,6 +39,7 @@ class DashboardScreen(Screen):
         Binding("5", "tab('device')", "Device", show=False),
         Binding("r", "cycle_resource", "Resource"),
         Binding("b", "open_best", "Best"),
+        Binding("l", "final_loss", "Loss"),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -144,6 +145,28 @@ class DashboardScreen(Screen):
             self.notify("no trained candidate yet", timeout=2)
             return
         self.open_candidate(self.state.best_id)
+
+    def action_final_loss(self) -> None:
+        """The final training's loss curve, with the best candidate's proxy training."""
+        from edgenas.tui.plots import loss_plot
+        from edgenas.tui.screens.loss import LossScreen
+
+        state = self.state
+        curves = []
+        if state is not None:
+            curves.append(("final training", state.final_loss))
+            best = next((r for r in state.rows if r.id == state.best_id), None)
+            if best is not None:
+                curves.append((f"proxy #{best.id} (best)", best.loss_history))
+        finished = state is not None and state.header.status == "finished"
+        empty = (
+            "no loss recorded for the final training (a run from before loss curves)"
+            if finished
+            else "the final training has not finished yet"
+        )
+        self.app.push_screen(
+            LossScreen(loss_plot("training loss: final training", tuple(curves), empty))
+        )
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

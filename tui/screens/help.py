@@ -21,11 +21,14 @@ A search can run in another terminal (or under `edgenas search --tui`).
 | `1`..`5` | dashboard | Plots, Candidates, Search (ATS), Events, Device |
 | `r` | dashboard | plots against parameters / MACs / latency |
 | `b` | dashboard | open the best candidate |
+| `l` | dashboard | loss curve of the final training (and the best's proxy training) |
 | `s` / `S` | candidates | next sort column / reverse (or click a header) |
 | `enter` | candidates, runs | open the candidate / run |
 | `x` | candidate | export its ONNX file (background `edgenas export`) |
 | `p` | candidate | profile it on the run's device, per layer |
-| `c` | candidate | copy the genotype |
+| `c` | candidate | copy the genotype (system clipboard, tmux buffer or OSC 52) |
+| `l` | candidate | its loss curve (and its parent's) on the whole screen |
+| arrows, `PgUp` `PgDn` `Home` `End` | candidate | scroll |
 | `escape` | anywhere | back |
 | `?` | anywhere | this help |
 | `q` | anywhere | quit |
@@ -34,7 +37,11 @@ A search can run in another terminal (or under `edgenas search --tui`).
 G = a·A + (1-a)·compactness against the training iteration, and the Pareto plane
 (accuracy vs resource; green: the front, red x: the best G).
 Latencies in the table end in `m` (measured on the device) or `p` (predicted
-from the lookup table). The mouse works: click tabs, rows and column headers.
+from the lookup table). The status column `st`: `✓` trained, `·` scored (pool),
+`?` proposed (a child not trained), `✗` failed. The genotype column shows a child by
+the blocks in which it differs from its parent (`enc2a:k5_res`: block enc2a now has
+kernel 5 and a residual), a pool candidate by the op of each block; the candidate
+screen shows the whole string. The mouse works: click tabs, rows and column headers.
 """
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from edgenas.tui.state import CandidateRow, RunState, format_count, short_genotype
+from edgenas.tui.genotypes import describe
+from edgenas.tui.state import CandidateRow, RunState, format_count
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
@@ -21,9 +22,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("score", "NASWOT"),
     ("metric", "metric"),
     ("grade", "G"),
-    ("status", "status"),
+    ("status", "st"),
 )
 SORTABLE = ("id", "params", "flops", "latency", "score", "metric", "grade", "status")
+# The status as one coloured glyph (the help lists them): the width goes to the genotype.
+STATUS_GLYPH = {
+    "trained": ("✓", "green"),
+    "proposed": ("?", "yellow"),
+    "scored": ("·", ""),
+    "failed": ("✗", "bold red"),
+}
+# Columns other than the genotype take about this many terminal columns (padding included).
+OTHER_COLUMNS_WIDTH = 63
 
 
 def _sort_value(row: CandidateRow, key: str):
@@ -42,7 +52,9 @@ def _sort_value(row: CandidateRow, key: str):
     }[key]
 
 
-def _cells(row: CandidateRow, best_id: int | None, genotype_width: int = 22) -> list:
+def _cells(row: CandidateRow, best_id: int | None, genotype: str, genotype_width: int = 22) -> list:
+    """The table cells of a row; ``genotype`` is the string the genotype is shown
+    against (the parent's), if known."""
     latency = "-"
     if row.latency_ms is not None:
         mark = "m" if row.latency_source == "measured" else "p"
@@ -50,18 +62,18 @@ def _cells(row: CandidateRow, best_id: int | None, genotype_width: int = 22) -> 
     ident = Text(str(row.id), style="bold red" if row.id == best_id else "")
     if row.id == best_id:
         ident.append("★")
-    status_style = {"trained": "green", "proposed": "yellow"}.get(row.status, "")
+    glyph, status_style = STATUS_GLYPH.get(row.status, (row.status[:1] or "?", ""))
     return [
         ident,
         "-" if row.parent_id is None else str(row.parent_id),
-        short_genotype(row.genotype, genotype_width),
+        describe(row.genotype, genotype, genotype_width),
         format_count(row.params),
         format_count(row.flops),
         latency,
         "-" if row.score is None else f"{row.score:.1f}",
         "-" if row.metric is None else f"{row.metric:.3f}",
         "-" if row.grade is None else f"{row.grade:.4f}",
-        Text(row.status, style=status_style),
+        Text(glyph, style=status_style),
     ]
 
 
@@ -93,10 +105,12 @@ class CandidatesTable(DataTable):
         self._metric_name = state.metric_name
         best_changed = state.best_id != self._best_id
         self._best_id = state.best_id
-        # The genotype column gets what an 80-column terminal leaves (the rest scrolls).
-        width = min(22, max(8, self.app.size.width - 70))
+        # The genotype column gets the width the other columns leave (children are shown
+        # by the blocks in which they differ from their parent, see tui/genotypes.py).
+        width = max(16, self.app.size.width - OTHER_COLUMNS_WIDTH)
+        genotypes = {r.id: r.genotype for r in state.rows}
         for row in state.rows:
-            cells = _cells(row, state.best_id, width)
+            cells = _cells(row, state.best_id, genotypes.get(row.parent_id), width)
             signature = (*(str(c) for c in cells), row.id == state.best_id)
             self._by_id[row.id] = row
             if row.id not in self._signatures:

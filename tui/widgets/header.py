@@ -33,12 +33,15 @@ class RunHeader(Static):
         if header.eta_s is not None:
             text.append(f"  ETA ≤{format_duration(header.eta_s)}")
         text.append("\n")
-        alpha = f"  a={header.alpha:g}" if header.alpha is not None else ""
-        text.append(
-            f"task {header.task}  data {header.data}  device {header.device}  "
-            f"targets {header.targets}{alpha}",
-            "dim",
-        )
+        parts = [f"task {header.task}", f"data {header.data}", f"device {header.device}"]
+        if header.targets != "-" or header.shrink is None:
+            parts.append(f"targets {header.targets}")
+        if header.shrink is not None:
+            parts.append(f"shrink {header.shrink}")
+        if header.alpha is not None:
+            parts.append(f"a={header.alpha:g}")
+        line = Text("  ".join(parts), "dim", no_wrap=True, overflow="ellipsis")
+        text.append_text(line)
         if error:
             text.append("\n")
             text.append(f"⚠ {error}", "bold red")

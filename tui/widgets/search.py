@@ -3,7 +3,8 @@ their rewards, the tabu list and the candidate list."""
 
 from __future__ import annotations
 
-from edgenas.tui.state import AtsState, short_genotype
+from edgenas.tui.genotypes import describe, fit, outline
+from edgenas.tui.state import AtsState
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -33,13 +34,22 @@ class SearchPanel(Static):
         head.append(f"parent {parent}", "bold")
         if ats.step is not None:
             head.append(f"  step {ats.step + 1}")
-        head.append(f"\nparent  {short_genotype(ats.parent_genotype or '-', 60)}")
-        current = f"#{ats.current_id} " if ats.current_id is not None else ""
-        head.append(f"\ncurrent {current}{short_genotype(ats.current_genotype, 52)}")
-        head.append(f"  G {_g(ats.current_grade)}", "bold")
+        # Children and tabu entries differ from the current architecture in a block or
+        # two: each is shown by those blocks (tui/genotypes.py), in the width there is.
+        width = max(20, self.app.size.width - 4)
+        current = ats.current_genotype
+        parent = ats.parent_genotype
+        head.append("\nparent  " + fit(outline(parent) if parent else "-", width - 8))
+        ident = f"#{ats.current_id} " if ats.current_id is not None else ""
+        grade = f"  G {_g(ats.current_grade)}"
+        against = describe(current, parent, same="the parent") if parent else outline(current)
+        label = "vs parent " if parent and against != "the parent" else ""
+        room = width - 8 - len(ident) - len(label) - len(grade)
+        head.append(f"\ncurrent {ident}{label}{fit(against, room)}")
+        head.append(grade, "bold")
         children = Table(
             "child",
-            "genotype",
+            "blocks changed from current",
             "R",
             "NASWOT",
             "G",
@@ -53,20 +63,20 @@ class SearchPanel(Static):
             style = "green" if child.trained else ""
             children.add_row(
                 ident,
-                short_genotype(child.genotype, 30),
+                describe(child.genotype, current, width - 32),
                 _g(child.reward),
                 _g(child.score, ".1f"),
                 _g(child.grade) if child.trained else "·",
                 style=style,
             )
-        tabu = Table("tabu list", expand=True, box=None)
+        tabu = Table("tabu list (blocks that differ from current)", expand=True, box=None)
         for genotype in ats.tabu:
-            tabu.add_row(short_genotype(genotype, 70))
+            tabu.add_row(describe(genotype, current, width - 2, same="= current"))
         if not ats.tabu:
             tabu.add_row(Text("(empty)", "dim"))
-        cands = Table("candidate list", expand=True, box=None)
+        cands = Table("candidate list (blocks that differ from current)", expand=True, box=None)
         for genotype in ats.candidate_list:
-            cands.add_row(short_genotype(genotype, 70))
+            cands.add_row(describe(genotype, current, width - 2))
         if not ats.candidate_list:
             cands.add_row(Text("(empty)", "dim"))
         moves = Text("\n".join(ats.moves), "dim")

@@ -147,3 +147,23 @@ def test_one_cycle_is_torch_one_cycle_lr():
         opt.step()
         if step < total - 1:
             sched.step()
+
+
+def test_hrnas_optimizer_is_the_official_recipe():
+    from edgenas.hrnas.shrink import l2_penalty, make_optimizer
+
+    torch.manual_seed(0)
+    model = HRSupernet(TINY, "seg", num_classes=3)
+    config = ShrinkConfig(optimizer="hrnas", batch_size=8)
+    assert config.lr == pytest.approx(0.04 * 8 / 32) and config.alpha_lr_mult == 1.0
+    opt = make_optimizer(model, config)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert [g["lr"] for g in opt.param_groups] == [config.lr, config.lr]
+    assert all(g["eps"] == 1e-3 and g["weight_decay"] == 0.0 for g in opt.param_groups)
+    weights = [p for p in model.parameters() if p.dim() in (2, 4)]  # convs, linears, queries
+    expected = 0.5 * 1e-5 * sum(float(p.detach().pow(2).sum()) for p in weights)
+    assert float(l2_penalty(model).detach()) == pytest.approx(expected, rel=1e-5)
+    # The default stays LDP's Adam with the importances at x50.
+    ldp = make_optimizer(model, ShrinkConfig())
+    assert type(ldp) is torch.optim.Adam
+    assert [g["lr"] for g in ldp.param_groups] == pytest.approx([7e-4, 7e-4 * 50])

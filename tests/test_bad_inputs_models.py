@@ -122,7 +122,27 @@ def workspace(tmp_path_factory):
         'input = "1x3x99999x99999"\n'
     )
     _bench_files(root)
+    _checkpoints(root)
     return root
+
+
+def _checkpoints(root) -> None:
+    """Segmentation checkpoints (untrained weights) as `edgenas train` writes them: one
+    trained on the built-in data, one on a folder that is gone (nothing to calibrate on)."""
+    import torch
+
+    from edgenas.checkpoint import CHECKPOINT_FORMAT, model_spec
+    from edgenas.models.builder import build_model
+
+    model = build_model(SMALL, "segmentation", num_classes=5)
+    for name, data in (("seg.pt", "<built-in>"), ("seg-moved.pt", str(root / "gone"))):
+        ckpt = {
+            "format": CHECKPOINT_FORMAT,
+            "model_spec": model_spec(model),
+            "model": model.state_dict(),
+            "extra": {"input": [16, 16], "data": data, "format": "camvid"},
+        }
+        torch.save(ckpt, root / name)
 
 
 CASES = [
@@ -190,6 +210,24 @@ CASES = [
     case("export", "--genotype", SMALL, "--rtol", "nan", "-o", "m.onnx", says="--rtol"),
     case("export", "--genotype", SMALL, "--task", "seg", "--num-classes", "0", "-o", "m.onnx",
          says=("--num-classes", "from 2 to 1000")),
+    # int8 export (issue 16): an unknown precision, int8 options without --quantize,
+    # random weights given data, no data or not the task's layout to calibrate on
+    case("export", "--genotype", SMALL, "--quantize", "fp16", "-o", "m.onnx",
+         says=("--quantize", "invalid choice: 'fp16'")),
+    case("export", "--genotype", SMALL, "--calibration-images", "8", "-o", "m.onnx",
+         says="add --quantize int8"),
+    case("export", "--genotype", SMALL, "--quantize", "int8", "--calibration-images", "0",
+         "-o", "m.onnx", says="--calibration-images"),
+    case("export", "--genotype", SMALL, "--quantize", "int8", "--calibration-data", "sr-tiny",
+         "-o", "m.onnx", says=("random weights", "drop --calibration-data")),
+    case("export", "--checkpoint", "seg-moved.pt", "--quantize", "int8", "-o", "m.onnx",
+         says=("no data to calibrate on", "gone", "--calibration-data DIR")),
+    case("export", "--checkpoint", "seg.pt", "--quantize", "int8", "--calibration-data",
+         "sr-tiny", "-o", "m.onnx", says="sr-tiny"),
+    case("export", "--checkpoint", "seg.pt", "--quantize", "int8", "--calibration-data",
+         "no-such-dir", "-o", "m.onnx", says="no-such-dir does not exist"),
+    case("export", "--checkpoint", "seg.pt", "--quantize", "int8", "--calibration-data",
+         "notes.txt", "-o", "m.onnx", says="notes.txt is a file"),
     # SR images too small for SSIM's window at x4 (case 8)
     case("eval", "--task", "sr", "--baseline", "bicubic", "--scale", "4", "--data", "sr-tiny",
          says="too small to score at x4"),

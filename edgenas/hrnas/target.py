@@ -26,10 +26,10 @@ Three pieces, each usable on its own:
 - :class:`TargetCost`: the cost in the target's unit at the deploy size. MACs are
   counted exactly (:func:`edgenas.hrnas.costs.count_hrnas_macs`). Latency is measured
   on the device for the network as it is (``now``) and predicted for a candidate
-  selection from its MACs, on the line through the latest measurement whose slope is
-  fitted to every (MACs, measured ms) pair of the run (the smallest network and the
-  supernet are measured before training starts); measurement noise is handled by
-  measuring again after each step (the loop only stops pruning on a measurement).
+  selection from its MACs, on the secant through the latest measurement and the most
+  recent one at another MAC count (the smallest network and the supernet are measured
+  before training starts); the loop measures again after every step and only stops
+  pruning on a measurement.
 """
 
 from __future__ import annotations
@@ -166,15 +166,15 @@ class TargetCost:
         return self.line(macs)
 
     def slope(self) -> float:
-        """ms per MAC: least squares over the measured points (0 with fewer than two
-        distinct MAC counts: then every prediction is the latest measurement)."""
-        xs = [p[0] for p in self.points]
-        ys = [p[1] for p in self.points]
-        if len(set(xs)) < 2:
-            return 0.0
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        return max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx)
+        """ms per MAC: the secant through the latest measurement and the most recent
+        one at another MAC count (latency is not linear in MACs over the whole range, and
+        the machine's load drifts: recent, nearby points describe the next step best);
+        0 with a single MAC count (every prediction is then the latest measurement)."""
+        last_macs, last_ms = self.points[-1]
+        for macs, ms in reversed(self.points[:-1]):
+            if macs != last_macs:
+                return max(0.0, (last_ms - ms) / (last_macs - macs))
+        return 0.0
 
     def line(self, macs: float) -> float:
         """Latency predicted for ``macs`` through the latest measurement."""

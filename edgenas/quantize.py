@@ -296,13 +296,26 @@ def accuracy_pair(fp32, int8, task, data, input_size) -> dict:
 
 def latency_pair(fp32, int8, device: str, input_shape, protocol) -> dict:
     """Median latency of both models on ``device`` (``cpu``: onnxruntime on this
-    machine; ``openvino-cpu`` for IR) with ``protocol``, and the speed-up fp32 / int8."""
+    machine; ``openvino-cpu`` for IR) and the speed-up fp32 / int8.
+
+    The ``protocol.sessions`` sessions of the two models alternate (fp32, int8, fp32,
+    ...), so that a machine that gets busier or quieter meanwhile moves both alike;
+    each latency is the median of its session medians.
+    """
+    import statistics
+    from dataclasses import replace
+
     from edgenas.devices.profile import profile_model
     from edgenas.export import INPUT_NAME
 
     shapes = {INPUT_NAME: tuple(input_shape)}
-    before = profile_model(fp32, device, protocol, input_shapes=shapes).median_ms
-    after = profile_model(int8, device, protocol, input_shapes=shapes).median_ms
+    one_session = replace(protocol, sessions=1)
+    medians: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for _ in range(protocol.sessions):
+        for name, path in (("fp32", fp32), ("int8", int8)):
+            result = profile_model(path, device, one_session, input_shapes=shapes)
+            medians[name].append(result.median_ms)
+    before, after = (statistics.median(medians[name]) for name in ("fp32", "int8"))
     return {
         "device": device,
         "input_shape": list(input_shape),
@@ -310,6 +323,7 @@ def latency_pair(fp32, int8, device: str, input_shape, protocol) -> dict:
         "fp32_ms": before,
         "int8_ms": after,
         "speedup": before / after if after > 0 else None,
+        "sessions_ms": medians,
     }
 
 

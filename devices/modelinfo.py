@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgenas.devices.precision import graph_precision
+
 from edgenas.errors import UserError, first_line
 
 # ONNX TensorProto element types -> numpy dtype names (the ones models actually use).
@@ -48,6 +50,8 @@ class ModelInfo:
     size_bytes: int
     node_names: tuple[str, ...] = field(default=(), repr=False)
     genotype: str | None = None
+    # How the weights are stored: fp32, fp16 or int8 (edgenas.devices.precision).
+    precision: str = "fp32"
 
     def to_dict(self) -> dict:
         data = {
@@ -56,6 +60,7 @@ class ModelInfo:
             "opset": self.opset,
             "size_bytes": self.size_bytes,
             "inputs": [t.to_dict() for t in self.inputs],
+            "precision": self.precision,
         }
         if self.genotype is not None:  # the network's genotype, from the file's metadata
             data["genotype"] = self.genotype
@@ -126,6 +131,12 @@ def inspect_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | N
         # Written by `edgenas export` (edgenas.export.METADATA_PREFIX + "genotype"):
         # it maps the per-layer profile back to the genotype's blocks.
         genotype=next((p.value for p in model.metadata_props if p.key == "edgenas.genotype"), None),
+        precision=graph_precision(
+            (n.op_type for n in model.graph.node),
+            float16_weights=any(
+                init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer
+            ),
+        ),
     )
 
 
@@ -209,6 +220,9 @@ def _inspect_openvino_ir(path: Path, overrides: dict) -> ModelInfo:
         inputs=tuple(inputs),
         size_bytes=path.stat().st_size + weights.stat().st_size,
         node_names=tuple(op.get_friendly_name() for op in model.get_ordered_ops()),
+        # fp16-compressed IR weights are decompressed to fp32 at load: only FakeQuantize
+        # nodes (NNCF's int8) change what runs.
+        precision=graph_precision(op.get_type_name() for op in model.get_ordered_ops()),
     )
 
 

@@ -99,6 +99,8 @@ CASES = [
     case("profile", TINY, "--json", "folder", says=("--json", "is a folder")),
     case("profile", TINY, "--json", "notes.onnx/out.json", says="is a file"),
     case("profile", TINY, "--device", "pixel3a", "--layers", says="per-layer"),
+    case("profile", TINY, "--precision", "fp16", says=("--precision fp16", "fp16 kernels")),
+    case("profile", TINY, "--precision", "bf16", says="--precision"),
     case(
         "profile",
         TINY,

@@ -140,8 +140,14 @@ class AndroidBackend(Backend):
 
     device_kind = "android"
 
-    def __init__(self, entry: DeviceEntry, threads: int | None = None, serial: str | None = None):
-        super().__init__(entry, threads)
+    def __init__(
+        self,
+        entry: DeviceEntry,
+        threads: int | None = None,
+        serial: str | None = None,
+        precision: str = "fp32",
+    ):
+        super().__init__(entry, threads, precision)
         self.serial = serial or entry.serial or None
         self._device = None
         self._props: dict[str, str] = {}
@@ -152,6 +158,7 @@ class AndroidBackend(Backend):
         self._thermal: int | None = None
         self._push_mkdir = False
         self._remote_model: str | None = None
+        self._model_info: ModelInfo | None = None
         self._runner: dict | None = None
         self._threads_used: int | None = None
         self._facts: dict = {}
@@ -432,11 +439,12 @@ class AndroidBackend(Backend):
             "version": (self._runner or {}).get("sha256", "")[:12] or None,
             "provider": "cpu",
             "threads": self._threads_used,
-            "precision": "f32",
+            "precision": self.model_precision(self._model_info),
             "cpu_mask": self._facts.get("cpu_mask"),
         }
 
     def prepare(self, model: ModelInfo) -> None:
+        self._model_info = model
         self.connect()
         if self._runner is None:
             raise UserError(

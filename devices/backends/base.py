@@ -30,9 +30,14 @@ class Backend(ABC):
 
     device_kind: str = "host"
 
-    def __init__(self, entry: DeviceEntry, threads: int | None = None) -> None:
+    def __init__(
+        self, entry: DeviceEntry, threads: int | None = None, precision: str = "fp32"
+    ) -> None:
         self.entry = entry
         self.threads = threads if threads is not None else entry.threads
+        # The precision asked for (edgenas.devices.precision.PRECISIONS). A quantized
+        # model runs int8 whatever is asked; fp16 is a runtime setting (OpenVINO).
+        self.precision = precision
 
     @abstractmethod
     def availability(self) -> Availability:
@@ -53,6 +58,12 @@ class Backend(ABC):
     @abstractmethod
     def measure(self, protocol: Protocol) -> SessionTimings:
         """Run one measurement session (fresh runtime session, warm-up, timed runs)."""
+
+    @staticmethod
+    def model_precision(model: ModelInfo | None) -> str:
+        """The runtime's precision name for a model file's weights (``f32``, ``int8``)."""
+        stored = model.precision if model is not None else "fp32"
+        return {"fp32": "f32", "fp16": "f16"}.get(stored, stored)
 
     def layers(self, runs: int = 10) -> list[LayerTime] | None:
         """Per-layer times from a separate profiling pass; None if unsupported."""

@@ -7,6 +7,7 @@ from edgenas.devices.backends.base import Availability, Backend
 from edgenas.devices.hostinfo import host_facts
 from edgenas.devices.modelinfo import ModelInfo, random_inputs
 from edgenas.devices.parsers import map_to_onnx_node
+from edgenas.devices.precision import check_plugin_precision
 from edgenas.devices.protocol import Protocol, host_session
 from edgenas.devices.result import LayerTime
 from edgenas.devices.stats import SessionTimings
@@ -19,8 +20,8 @@ class OpenVinoBackend(Backend):
 
     device_kind = "openvino"
 
-    def __init__(self, entry, threads: int | None = None) -> None:
-        super().__init__(entry, threads)
+    def __init__(self, entry, threads: int | None = None, precision: str = "fp32") -> None:
+        super().__init__(entry, threads, precision)
         self.plugin = entry.plugin or "CPU"
         self._core = None
         self._model: ModelInfo | None = None
@@ -70,7 +71,12 @@ class OpenVinoBackend(Backend):
             "version": ov.get_version(),
             "provider": self.plugin,
             "threads": self.threads,
-            "precision": self._precision,
+            # A quantized model's int8 kernels, else the plugin's own precision.
+            "precision": (
+                "int8"
+                if self._model is not None and self._model.precision == "int8"
+                else self._precision
+            ),
             "performance_hint": "LATENCY",
             "inference": "synchronous",
         }
@@ -83,7 +89,7 @@ class OpenVinoBackend(Backend):
         assert self._model is not None, "prepare() first"
         config = {
             hints.performance_mode: hints.PerformanceMode.LATENCY,
-            hints.inference_precision: ov.Type.f32,
+            hints.inference_precision: ov.Type.f16 if self.precision == "fp16" else ov.Type.f32,
         }
         if self.threads and self.plugin == "CPU":
             config[props.inference_num_threads] = int(self.threads)
@@ -110,6 +116,11 @@ class OpenVinoBackend(Backend):
         availability = self.availability()
         if not availability.usable:
             raise UserError(availability.reason)
+        if self.precision == "fp16":
+            import openvino.properties as props
+
+            capabilities = self._get_core().get_property(self.plugin, props.device.capabilities)
+            check_plugin_precision(self.plugin, capabilities, "fp16")
         self._model = model
         self._feeds = random_inputs(model)
         compiled = self._compile()

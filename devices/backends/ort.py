@@ -22,8 +22,8 @@ class OrtBackend(Backend):
 
     device_kind = "host"
 
-    def __init__(self, entry, threads: int | None = None) -> None:
-        super().__init__(entry, threads)
+    def __init__(self, entry, threads: int | None = None, precision: str = "fp32") -> None:
+        super().__init__(entry, threads, precision)
         self.threads = self.threads or 1
         self._model: ModelInfo | None = None
         self._feeds: dict | None = None
@@ -46,7 +46,7 @@ class OrtBackend(Backend):
             "version": ort.__version__,
             "provider": "CPUExecutionProvider",
             "threads": self.threads,
-            "precision": "f32",
+            "precision": self.model_precision(self._model),
             "graph_optimization": "ORT_ENABLE_ALL",
             "execution_mode": "sequential",
         }

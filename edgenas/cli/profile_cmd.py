@@ -16,6 +16,7 @@ from edgenas.cli.common import (
 )
 from edgenas.cli.model_args import add_model_arguments, model_from_args
 from edgenas.devices.catalog import MAX_COOLDOWN_S, MAX_THREADS
+from edgenas.devices.precision import PRECISIONS, unsupported_reason
 from edgenas.errors import UserError
 from edgenas.parsing import check_input_fits, number
 
@@ -134,6 +135,15 @@ def register(subparsers) -> None:
         help="also report per-layer times, totals per operator type and per searched block",
     )
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="measure at this precision (default: as the file is stored). int8 of a float "
+        "model quantizes it on the fly with random calibration (latency only; "
+        "`edgenas export --quantize int8` makes the deployable one); fp16 needs a "
+        "runtime with fp16 kernels (an OpenVINO plugin listing FP16)",
+    )
+    parser.add_argument(
         "--json", metavar="OUT", default=None, help="write JSON here; '-' = stdout only"
     )
     group = parser.add_argument_group(
@@ -161,7 +171,10 @@ def protocol_from_args(args: argparse.Namespace, entry):
 
 
 def backend_options(args: argparse.Namespace, entry) -> dict:
-    return {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
+    options = {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
+    if getattr(args, "precision", None):
+        options["precision"] = args.precision
+    return options
 
 
 def check_model_file(path: str) -> None:
@@ -185,6 +198,10 @@ def run_profile(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.devices_file)
     entry = catalog.get(args.device)
     protocol = protocol_from_args(args, entry)
+    if args.precision is not None:
+        reason = unsupported_reason(entry.backend, args.precision)
+        if reason is not None:
+            raise UserError(f"--precision {args.precision} on {entry.name}: {reason}")
     if args.layers and entry.backend == "adb":
         raise UserError(
             f"device {entry.name} cannot report per-layer times (its runner prints totals "
@@ -216,6 +233,8 @@ def run_profile(args: argparse.Namespace) -> int:
                 from edgenas.devices.modelinfo import shapes_for_single_input
 
                 input_shapes = shapes_for_single_input(model_path, shape)
+        source_path = model_path
+        model_path = _at_precision(model_path, args.precision, input_shapes, Path(tmp), quiet)
 
         def progress(i, timings):
             if not quiet:
@@ -236,6 +255,9 @@ def run_profile(args: argparse.Namespace) -> int:
         if args.genotype is not None:
             result.model["genotype"] = args.genotype.strip()
             result.model["task"] = args.task
+        if model_path != source_path:
+            result.model["path"] = str(source_path)
+            result.model["quantized"] = ON_THE_FLY
     print_warnings(result)
     if args.json == "-":
         sys.stdout.write(result.to_json() + "\n")
@@ -245,6 +267,45 @@ def run_profile(args: argparse.Namespace) -> int:
         write_atomic(args.json, result.to_json() + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+# What result.model["quantized"] says of a model quantized by `profile --precision int8`.
+ON_THE_FLY = "int8 on the fly, random calibration (latency only)"
+
+
+def _at_precision(model_path, precision, input_shapes, folder: Path, quiet: bool) -> str:
+    """The file to measure for ``--precision``: the model itself, or (int8 asked of a
+    float model) an int8 copy quantized on the fly in ``folder``.
+
+    Random calibration inputs give the right int8 graph and kernels, hence the right
+    latency; the accuracy of such a model means nothing, which the output says.
+    """
+    if precision is None:
+        return model_path
+    from edgenas.devices.modelinfo import inspect_model
+    from edgenas.devices.precision import check_model_precision
+
+    info = inspect_model(model_path, input_shapes)
+    check_model_precision(info.precision, precision)
+    if precision != "int8" or info.precision == "int8":
+        return model_path
+    if len(info.inputs) != 1:
+        raise UserError(
+            f"{model_path} has {len(info.inputs)} inputs; --precision int8 quantizes "
+            "single-input models only (quantize it with `edgenas export --quantize int8`)"
+        )
+    from edgenas.quantize import quantize_onnx, quantize_openvino, random_batches
+
+    if not quiet:
+        sys.stderr.write("quantizing to int8 (random calibration: latency only)\n")
+    batches = random_batches(4, info.inputs[0].shape)
+    if Path(model_path).suffix == ".xml":
+        quantized = folder / "int8.xml"
+        quantize_openvino(model_path, quantized, batches)
+    else:
+        quantized = folder / "int8.onnx"
+        quantize_onnx(model_path, quantized, batches)
+    return str(quantized)
 
 
 def _export_checkpoint(args: argparse.Namespace, folder: Path):

@@ -167,3 +167,13 @@ def test_hrnas_optimizer_is_the_official_recipe():
     ldp = make_optimizer(model, ShrinkConfig())
     assert type(ldp) is torch.optim.Adam
     assert [g["lr"] for g in ldp.param_groups] == pytest.approx([7e-4, 7e-4 * 50])
+
+
+def test_latency_prediction_scales_the_latest_measurement_by_macs():
+    """Under-predicts a smaller network whose latency has a fixed part, so a step aimed
+    at the target by it lands at or above the target."""
+    cost = TargetCost("latency", 4.0, SHAPE, points=[(40e6, 20.0), (20e6, 6.0)])
+    assert cost.line(10e6) == pytest.approx(3.0)  # from the latest point, not the first
+    true_ms = lambda macs: 1.0 + 0.25e-6 * macs  # noqa: E731 - 1 ms of overheads
+    aimed = 20e6 * 4.0 / true_ms(20e6)  # the MACs the prediction puts at 4 ms
+    assert true_ms(aimed) > 4.0

@@ -606,24 +606,21 @@ class _Shrinker:
         if self.current_cost <= self.target.target:
             self.controller.update(self.current_cost, self.current_cost)
 
-    def _finish_at_target(self, removed, tries: int = 5):
+    def _finish_at_target(self, removed, tries: int = 6):
         """At the end of the budget, while the cost is still above the target: remove
         more units by importance and measure again (at most ``tries`` times). MACs are
-        exact, so one pass lands on the target; a latency prediction can be off (a
-        line through measurements), so while the measured latency is more than 25%
-        above the target each pass aims only halfway down, and the next one predicts
-        from a measurement closer to the target. Returns the removed counts of the
-        whole step."""
+        exact, so one pass lands on the target; the latency prediction under-predicts
+        smaller networks (:meth:`TargetCost.line`), so each pass lands above the target
+        and the next one starts from a measurement nearer to it. Returns the removed
+        counts of the whole step."""
         config, model = self.config, self.model
         for _ in range(tries):
             if self.controller.reached:
                 break
-            goal = self.target.target
-            if self.target.kind == "latency" and self.current_cost > 1.25 * goal:
-                goal = goal + 0.5 * (self.current_cost - goal)
             threshold, _ = select_to_target(
-                model, self.target.predict, goal, config.epsilon, config.align, force=True
-            )
+                model, self.target.predict, self.target.target, config.epsilon,
+                config.align, force=True,
+            )  # fmt: skip
             selection = select_units(model, threshold, config.align)
             more = removed_units(model, selection)
             if not sum(sum(r.values()) for r in more.values()):

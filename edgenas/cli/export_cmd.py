@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> None:
     _check_quantize_flags(args)
     output = _output_path(args)
     if args.format == "openvino":
-        _check_openvino_installed()
+        _check_openvino_installed(args.quantize)
     example, metadata, note, ckpt = None, {}, None, None
     if args.checkpoint or args.run:
         shape = _input_shape(args.input) if args.input else None
@@ -328,14 +328,20 @@ def _input_shape(text: str) -> tuple[int, int, int, int]:
     return shape
 
 
-def _check_openvino_installed() -> None:
-    """--format openvino needs the openvino package: say so before exporting."""
+def _check_openvino_installed(quantize: str | None = None) -> None:
+    """--format openvino needs the openvino package (and nncf to quantize): say so
+    before exporting."""
     import importlib.util
 
     if importlib.util.find_spec("openvino") is None:
         raise UserError(
             "--format openvino needs the openvino package: pip install openvino "
             "(or export ONNX with --format onnx)"
+        )
+    if quantize and importlib.util.find_spec("nncf") is None:
+        raise UserError(
+            "--quantize int8 --format openvino needs the nncf package: pip install nncf "
+            "(or quantize to ONNX with --format onnx)"
         )
 
 

@@ -82,7 +82,9 @@ def test_train_sr_on_a_folder_and_eval_onnx(tmp_path, capsys):
                  "--genotype", TINY, "--input", "12x12", "--epochs", "1", "--scale", "3",
                  "--workers", "0", "--torch-threads", "1", "-o", str(out), "--quiet"]) == 0  # fmt: skip
     assert "val: psnr" in capsys.readouterr().out
-    model = model_from_checkpoint(load_checkpoint(out / "checkpoint.pt")).eval()
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["extra"]["val_data"] == str(data)  # export and eval validate on it
+    model = model_from_checkpoint(ckpt).eval()
     export_onnx(model, (1, 3, 12, 12), tmp_path / "sr.onnx", dynamic=True)
     for source in (
         ["--checkpoint", str(out / "checkpoint.pt")],

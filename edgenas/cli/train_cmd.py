@@ -472,6 +472,8 @@ def _train(args: argparse.Namespace, plan: _Plan) -> int:
         )
 
     extra = {"input": list(in_shape[2:]), "data": info.root, "format": info.format}
+    if args.val_data:  # a separate validation folder: export and eval find it here
+        extra["val_data"] = val_data.info.root
     try:
         result = train(
             model,

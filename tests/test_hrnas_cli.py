@@ -12,6 +12,35 @@ from cli_helpers import assert_one_line_error, run_cli
 TINY = ["--widths", "4,8", "--branches", "1,2", "--tokens", "2", "--input", "32x40"]
 
 
+def test_shrink_to_a_mac_target_delivers_the_network_it_measured(tmp_path):
+    """The published network is the one the target was checked on: within 10% below the
+    target, with no further units cut when it is extracted."""
+    import torch
+
+    from edgenas.hrnas.config import SupernetConfig
+    from edgenas.hrnas.costs import count_hrnas_macs
+    from edgenas.hrnas.supernet import HRSupernet
+    from edgenas.store import RunStore
+
+    net = HRSupernet(SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2), "seg", num_classes=5)
+    with torch.no_grad():
+        full = count_hrnas_macs(net, (1, 3, 32, 40))
+    target = int(0.8 * full)
+    result = run_cli(
+        "shrink", "--task", "seg", "--epochs", "2", "--alpha-lr-mult", "200", "--shrink-every", "1",
+        *TINY, "--deploy-input", "32x40", "--target-flops", str(target), "--align", "1", "--baselines", "none",
+        "--threads", "1", "--runs-dir", str(tmp_path), "--name", "t", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with RunStore.open_readonly(tmp_path / "t") as store:
+        steps = [e.payload for e in store.events(kinds=("shrink_step",))]
+        (candidate,) = store.candidates()
+    assert steps[0]["macs"] == full  # the supernet counted here is the one shrunk
+    assert 0.9 * target <= steps[-1]["macs"] <= target
+    assert candidate.flops == steps[-1]["macs"]  # extraction cut nothing more
+    assert "target:" in result.stdout
+
+
 def test_shrink_end_to_end_on_builtin_data(tmp_path):
     import onnx
 

@@ -568,7 +568,11 @@ class ShrinkSession:
         from edgenas.inference import class_iou, evaluate
         from edgenas.models.complexity import count_params
 
-        static = extract(model, self.shrink.epsilon, self.shrink.align)
+        # With a target the shrink steps removed exactly what the budget needed and the
+        # network was measured as it is: extracting below epsilon as well would cut
+        # units nobody measured (a 4 ms target ended at 3.45 ms and lost 0.16 mIoU).
+        threshold = 0.0 if self.shrink.target is not None else self.shrink.epsilon
+        static = extract(model, threshold, self.shrink.align)
         arch = architecture(static)
         shape, deploy_shape = (1, 3, *self.input_hw), (1, 3, *self.deploy_hw)
         metrics = evaluate(static, self.task, val_data)

@@ -1,16 +1,22 @@
-"""Latency lookup table and predictor (nn-Meter style, kernel = searched block).
+"""Latency tables and predictors of one device (and thread count), stored as JSON.
 
-The table maps keys (device-independent strings built by the caller: block spec, input
-H x W x C, stride ...) to latencies measured on one device. A network's prediction is
+Two predictors live in a table:
 
-    predicted = a * sum(part latencies) + b + c * concat_megaelements
+* the kernel predictor (host runtimes): profiled kernel samples, the whole networks
+  they came from and the overhead law; the per-kernel-type models of
+  :mod:`edgenas.devices.kernels` are fitted from the samples when first needed;
+* the parts table (nn-Meter style, kernel = searched block): keys (device-independent
+  strings built by the caller: block spec, input H x W x C, stride ...) mapped to
+  latencies measured alone, and
 
-where ``a, b, c`` (the overhead model) are fitted by least squares on whole networks
-measured during calibration. The table is stored per device (and thread count) as JSON
-and grows lazily: a key seen for the first time is measured once and kept.
+      predicted = a * sum(part latencies) + b + c * concat_megaelements
 
-This module knows nothing about genotypes; :mod:`edgenas.latency_table` builds the keys
-and the per-part ONNX files.
+  where ``a, b, c`` (the overhead model) are fitted by least squares on whole networks
+  measured during calibration. It grows lazily: a key seen for the first time is
+  measured once and kept.
+
+This module knows nothing about genotypes; :mod:`edgenas.latency_table` builds the keys,
+the per-part ONNX files and the kernel samples.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgenas.devices.kernels import KernelModel, KernelOverhead, NetworkRecord
 from edgenas.devices.result import write_atomic
 
 from edgenas.errors import UserError
@@ -107,6 +114,35 @@ class LatencyTable:
     runtime: dict = field(default_factory=dict)
     protocol: dict = field(default_factory=dict)
     path: Path | None = None
+    # The kernel predictor (see edgenas.devices.kernels): profiled kernel samples
+    # ``[op, features, ms]``, the whole networks they came from, and the overhead law.
+    kernel_samples: list = field(default_factory=list)
+    kernel_records: list[NetworkRecord] = field(default_factory=list)
+    kernel_overhead: KernelOverhead = field(default_factory=KernelOverhead)
+    _kernel_model: KernelModel | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_kernel_model(self) -> bool:
+        """True once a kernel calibration has run (then predictions use kernels)."""
+        return bool(self.kernel_records and self.kernel_samples)
+
+    def kernel_model(self) -> KernelModel:
+        """The per-kernel-type regressors, fitted on first use after a change."""
+        if self._kernel_model is None:
+            samples = [(str(op), list(f), float(ms)) for op, f, ms in self.kernel_samples]
+            self._kernel_model = KernelModel(samples)
+        return self._kernel_model
+
+    def add_kernels(self, samples: list, record: NetworkRecord | None = None) -> None:
+        """Keep new kernel samples (and a whole-network record); the model refits lazily."""
+        self.kernel_samples.extend(samples)
+        if record is not None:
+            self.kernel_records.append(record)
+        self._kernel_model = None
+
+    def refit_kernels(self) -> KernelOverhead:
+        self.kernel_overhead = KernelOverhead.fit(self.kernel_records)
+        return self.kernel_overhead
 
     def predict(self, keys: list[str], concat_melems: float) -> float:
         """Predicted latency (ms) of a network made of ``keys``; KeyError if one is missing."""
@@ -133,6 +169,9 @@ class LatencyTable:
             "overhead": dict(self.overhead.__dict__),
             "calibration": [c.to_dict() for c in self.calibration],
             "entries": self.entries,
+            "kernel_overhead": dict(self.kernel_overhead.__dict__),
+            "kernel_records": [r.to_dict() for r in self.kernel_records],
+            "kernel_samples": self.kernel_samples,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -165,6 +204,12 @@ class LatencyTable:
                 runtime=dict(data.get("runtime", {})),
                 protocol=dict(data.get("protocol", {})),
                 path=path,
+                kernel_samples=[
+                    [str(op), [float(v) for v in f], float(ms)]
+                    for op, f, ms in data.get("kernel_samples", [])
+                ],
+                kernel_records=[NetworkRecord(**r) for r in data.get("kernel_records", [])],
+                kernel_overhead=KernelOverhead(**data.get("kernel_overhead", {})),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise UserError(

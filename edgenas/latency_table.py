@@ -1,5 +1,7 @@
-"""Search-side glue of the latency predictor: split a network into measurable parts,
-export each part to ONNX, measure it with :mod:`edgenas.devices`, and predict.
+"""Search-side glue of the latency predictors: the kernel predictor (export a network,
+list the kernels its runtime executes, predict each from the device's learned models;
+calibrated by :func:`calibrate_kernels`) and the parts table (split a network into
+measurable parts, export each part to ONNX, measure it with :mod:`edgenas.devices`).
 
 A network of the LDP space is stem + searched blocks + head. Each part becomes a key
 of the device's :class:`~edgenas.devices.predictor.LatencyTable`::
@@ -33,6 +35,11 @@ from edgenas.devices.predictor import Calibration, LatencyTable, accuracy_report
 from edgenas.devices.profile import profile_model, resolve_device
 from edgenas.devices.protocol import Protocol
 from edgenas.errors import UserError
+
+# Runtimes whose executed kernels can be profiled on this machine (catalog backends).
+KERNEL_BACKENDS = ("onnxruntime", "openvino")
+# Profiled runs per kernel read-out (the first is dropped as a warm-up).
+KERNEL_RUNS = 3
 
 # Parts are small and fast: more runs, fewer sessions. Whole networks: more sessions.
 PART_PROTOCOL = Protocol(warmup_runs=5, warmup_min_s=0.05, runs=30, sessions=2)
@@ -203,6 +210,7 @@ class Measurer:
         self.measured_parts = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="edgenas-latency-")
         self._backend = None
+        self._files = 0
 
     def close(self) -> None:
         """Release the device and the temporary files."""
@@ -249,6 +257,57 @@ class Measurer:
     def measure_network(self, model: nn.Module, input_shape: tuple[int, ...]) -> float:
         return self._measure(model, [tuple(input_shape)], self.network_protocol)
 
+    # ------------------------------------------------------------ kernel predictor
+    @property
+    def kernel_backend(self) -> str | None:
+        """The host runtime kernels are profiled on, or None (phones: parts only)."""
+        return self.entry.backend if self.entry.backend in KERNEL_BACKENDS else None
+
+    @property
+    def uses_kernels(self) -> bool:
+        """Predictions come from the kernel model (calibrated, on a host runtime)."""
+        return self.kernel_backend is not None and self.table.has_kernel_model
+
+    def profiler(self, model: nn.Module, input_shape: tuple[int, ...], timed: bool = True):
+        """A :class:`~edgenas.devices.kernels.KernelProfiler` of ``model`` (exported to
+        a fresh file in the measurer's temporary folder)."""
+        from edgenas.devices.kernels import KernelProfiler
+
+        self._files += 1
+        path = export_model(
+            model, [tuple(input_shape)], Path(self._tmp.name) / f"net{self._files}.onnx"
+        )
+        try:
+            return KernelProfiler(
+                path, self.kernel_backend, self.threads or 1, self.entry.plugin or "CPU",
+                timed=timed,
+            )  # fmt: skip
+        finally:
+            path.unlink(missing_ok=True)  # both runtimes hold the graph in memory now
+
+    def learn(
+        self, name: str, model: nn.Module, input_shape: tuple[int, ...], measured: float
+    ) -> None:
+        """Add a measured network to the table (the search calls this after training):
+        kernel samples and an overhead record on a kernel table, else its parts and a
+        calibration record. Refits and saves."""
+        if self.uses_kernels:
+            profiler = self.profiler(model, input_shape, timed=False)
+            try:
+                kernels = profiler.kernels(KERNEL_RUNS)
+            finally:
+                profiler.close()
+            self.table.add_kernels(*kernel_samples(name, kernels, measured))
+            self.table.refit_kernels()
+        else:
+            parts = network_parts(model, input_shape)
+            self.fill(parts)
+            self.table.calibration.append(
+                Calibration(name, measured, self.table.parts_ms(parts.keys), parts.concat_melems)
+            )
+            self.table.refit()
+        self.table.save()
+
 
 def timing_model(genotype, task: str, task_options: dict | None = None) -> nn.Module:
     """The network of ``genotype`` for ``task`` in eval mode, with seed-0 weights.
@@ -279,10 +338,40 @@ def predict_latency(
     ``measure_missing`` is False, in which case a KeyError names the first missing key.
     ``task_options``: the head's options (see :func:`timing_model`).
     """
-    parts = network_parts(timing_model(genotype, task, task_options), input_shape)
+    model = timing_model(genotype, task, task_options)
+    if measurer.uses_kernels:
+        return predict_kernels(measurer, model, input_shape)
+    parts = network_parts(model, input_shape)
     if measure_missing:
         measurer.fill(parts)
     return measurer.table.predict(parts.keys, parts.concat_melems)
+
+
+def kernel_samples(name: str, kernels: list, measured: float | None):
+    """``(samples, record)`` of one profiled network for the table."""
+    from edgenas.devices.kernels import NetworkRecord, kernel_features
+
+    samples = [[k.op, kernel_features(k), round(k.ms, 5)] for k in kernels]
+    record = (
+        NetworkRecord(name, measured, sum(k.ms for k in kernels), len(kernels))
+        if measured is not None
+        else None
+    )
+    return samples, record
+
+
+def predict_kernels(measurer: Measurer, model: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """Kernel-model prediction: the runtime optimises the graph and runs it twice with
+    its profiler on, only to list the kernels it executes and their shapes; their
+    times come from the table's per-type models (not from those runs)."""
+    profiler = measurer.profiler(model, input_shape, timed=False)
+    try:
+        kernels = profiler.kernels(2)
+    finally:
+        profiler.close()
+    table = measurer.table
+    total = sum(table.kernel_model().predict(kernels))
+    return table.kernel_overhead.predict(total, len(kernels))
 
 
 def calibrate(
@@ -344,3 +433,178 @@ def evaluate(measurer: Measurer, genotypes: list, task: str, input_shape: tuple[
     report["predicted_ms"] = predicted
     report["measured_ms"] = measured
     return report
+
+
+# ------------------------------------------------------------- kernel calibration
+# Networks measured together: their rounds interleave (a burst of load lands in one
+# round of each, and the min of round medians skips it); ten keep the open sessions'
+# memory small.
+CHUNK = 10
+
+
+@dataclass
+class KernelProtocol:
+    """Load-robust calibration: ``rounds`` interleaved visits per network, each a
+    session median of ``runs`` timed runs (and ``kernel_runs`` profiled runs); a
+    network's time is the minimum of its round medians, a kernel's the minimum of its
+    per-round medians. A median drops outlier runs, the minimum drops loaded rounds."""
+
+    rounds: int = 3
+    runs: int = 8
+    kernel_runs: int = KERNEL_RUNS
+    max_round_s: float = 0.2  # fewer timed runs for slow networks (at least 3)
+
+
+def measure_kernels(
+    measurer: Measurer,
+    named_models: list[tuple[str, nn.Module]],
+    input_shape: tuple[int, ...],
+    protocol: KernelProtocol | None = None,
+    *,
+    kernels: bool = True,
+) -> list[tuple[str, float, list]]:
+    """``(name, measured_ms, kernels)`` of each model, measured chunk by chunk with
+    interleaved rounds (see :class:`KernelProtocol`); ``kernels=False`` times the
+    networks only (the kernel lists are then empty)."""
+    protocol = protocol or KernelProtocol()
+    out = []
+    for start in range(0, len(named_models), CHUNK):
+        chunk = named_models[start : start + CHUNK]
+        profilers = [measurer.profiler(model, input_shape) for _, model in chunk]
+        try:
+            medians: list[list[float]] = [[] for _ in chunk]
+            kernel_rounds: list[list[list]] = [[] for _ in chunk]
+            for _ in range(protocol.rounds):
+                for i, profiler in enumerate(profilers):
+                    # A short probe sizes the session: slow networks get fewer runs.
+                    probe = profiler.session_median(3, warmup=1)
+                    runs = max(3, min(protocol.runs, int(protocol.max_round_s * 1000 / probe)))
+                    medians[i].append(profiler.session_median(runs, warmup=0))
+                    if kernels:
+                        kernel_rounds[i].append(profiler.kernels(protocol.kernel_runs))
+                    else:
+                        kernel_rounds[i].append([])
+        finally:
+            for profiler in profilers:
+                profiler.close()
+        for (name, _model), times, rounds in zip(chunk, medians, kernel_rounds, strict=True):
+            kernels = rounds[0]
+            per_round = [{k.name: k.ms for k in r} for r in rounds]
+            for kernel in kernels:
+                kernel.ms = min(r.get(kernel.name, kernel.ms) for r in per_round)
+            out.append((name, min(times), kernels))
+        measurer.log(f"measured {len(out)}/{len(named_models)} networks")
+    return out
+
+
+def cross_validated(table: LatencyTable, folds: int = 3) -> dict[str, tuple[float, float]]:
+    """``name -> (predicted, measured)`` of each calibration network, predicted by
+    models fitted without it (networks split into ``folds`` groups)."""
+    from edgenas.devices.kernels import KernelModel, KernelOverhead
+
+    records = table.kernel_records
+    chunks = _split_samples(table)
+    if chunks is None:
+        return {}
+    out: dict[str, tuple[float, float]] = {}
+    for fold in range(folds):
+        held = [i for i in range(len(records)) if i % folds == fold]
+        kept = [i for i in range(len(records)) if i % folds != fold]
+        if not held or len(kept) < 4:
+            continue
+        model = KernelModel([tuple(s) for i in kept for s in chunks[i]])
+        overhead = KernelOverhead.fit([records[i] for i in kept])
+        for i in held:
+            # Predicted from the stored features (a kernel's shapes are not kept).
+            total = sum(model.predict_features([(op, f) for op, f, _ in chunks[i]]))
+            predicted = overhead.predict(total, len(chunks[i]))
+            out[records[i].name] = (predicted, records[i].measured_ms)
+    return out
+
+
+def _split_samples(table: LatencyTable) -> list[list] | None:
+    """The table's kernel samples cut back into one list per kernel record (None when
+    they do not add up: a table edited by hand)."""
+    if sum(r.kernels for r in table.kernel_records) != len(table.kernel_samples):
+        return None
+    chunks, start = [], 0
+    for record in table.kernel_records:
+        chunks.append(table.kernel_samples[start : start + record.kernels])
+        start += record.kernels
+    return chunks
+
+
+def calibrate_kernels(
+    measurer: Measurer,
+    genotypes: list,
+    task: str,
+    input_shape: tuple[int, ...],
+    *,
+    adaptive: float = 0.3,
+    seed: int = 0,
+    space=None,
+    protocol: KernelProtocol | None = None,
+) -> dict:
+    """Kernel calibration: measure ``genotypes`` whole and kernel by kernel, then spend
+    a share ``adaptive`` of them on mutants of the networks the model predicts worst
+    (cross-validated), fit the per-type models and the overhead law, save.
+
+    ``len(genotypes)`` networks are measured in all: the first ``1 - adaptive`` of the
+    list, then as many mutants.
+    """
+    import random
+
+    from edgenas.space.ldp import LDPSpace
+
+    start = time.perf_counter()
+    table = measurer.table
+    space = space or LDPSpace()
+    first = (
+        max(1, round(len(genotypes) * (1 - adaptive))) if len(genotypes) >= 10 else len(genotypes)
+    )
+    _measure_into(measurer, genotypes[:first], task, input_shape, protocol)
+    extra = len(genotypes) - first
+    adaptive_worst: list[float] = []
+    if extra > 0:
+        errors = {n: p / m - 1 for n, (p, m) in cross_validated(table).items()}
+        worst = sorted(errors, key=lambda n: -abs(errors[n]))
+        adaptive_worst = [round(errors[n], 4) for n in worst[:extra]]
+        rng = random.Random(seed)
+        known = {r.name for r in table.kernel_records}
+        mutants = []
+        from edgenas.space import decode
+
+        for name in (worst * extra)[: extra * 4]:
+            if len(mutants) >= extra:
+                break
+            child = space.mutate(decode(name), rng)
+            if child.encode() not in known:
+                known.add(child.encode())
+                mutants.append(child)
+        _measure_into(measurer, mutants, task, input_shape, protocol)
+    overhead = table.refit_kernels()
+    path = table.save()
+    pairs = list(cross_validated(table).values())
+    return {
+        "device": measurer.entry.name,
+        "method": "kernels",
+        "networks": len(table.kernel_records),
+        "kernel_samples": len(table.kernel_samples),
+        "kernel_types": len({s[0] for s in table.kernel_samples}),
+        "seconds": time.perf_counter() - start,
+        "overhead": dict(overhead.__dict__),
+        "adaptive_from_errors": adaptive_worst,
+        "cross_validated": (
+            accuracy_report([p for p, _ in pairs], [m for _, m in pairs]) if pairs else {}
+        ),
+        "table": str(path),
+    }
+
+
+def _measure_into(measurer: Measurer, genotypes: list, task: str, input_shape, protocol) -> None:
+    """Measure ``genotypes`` (kernels and whole) into the measurer's table."""
+    named = [(g.encode(), timing_model(g, task)) for g in genotypes]
+    for name, measured, kernels in measure_kernels(measurer, named, input_shape, protocol):
+        measurer.table.add_kernels(*kernel_samples(name, kernels, measured))
+    if not measurer.table.runtime:
+        measurer.table.runtime = {"name": measurer.kernel_backend, "threads": measurer.threads}

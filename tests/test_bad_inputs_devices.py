@@ -149,6 +149,9 @@ CASES = [
     case("devices", "calibrate", "cpu", "--input", "99999x99999", says="--input"),
     case("devices", "calibrate", "cpu", "--table", "folder", says="--table"),
     case("devices", "calibrate", "tpu", says="unknown device"),
+    case("devices", "calibrate", "pixel3a", "--method", "kernels", says="--method parts"),
+    case("devices", "calibrate", "cpu", "--method", "trees", says="--method"),
+    case("devices", "calibrate", "cpu", "--adaptive", "0.95", says="--adaptive"),
 ]
 
 

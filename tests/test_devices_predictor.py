@@ -172,3 +172,158 @@ def test_damaged_tables_are_one_line(tmp_path):
             path.write_text(text)
         with pytest.raises(UserError, match=says):
             LatencyTable.load(path)
+
+
+# ----------------------------------------------------------------- kernel predictor
+def _synthetic_kernels(count: int, seed: int):
+    """Random convolution kernels (ORT layout) whose time is a known function of
+    their shape features: 2 ns per MAC, 1 ns per element moved, 3 us fixed."""
+    import random
+
+    from edgenas.devices.kernels import Kernel
+
+    rng = random.Random(seed)
+    kernels = []
+    for _ in range(count):
+        c_in, c_out = rng.choice([8, 16, 24, 32, 48, 64, 96]), rng.choice([8, 16, 32, 64])
+        k, side = rng.choice([1, 3, 5]), rng.choice([15, 30, 60, 120])
+        groups = c_in if (k > 1 and rng.random() < 0.5) else 1
+        c_out = c_in if groups > 1 else c_out
+        inputs = [[1, c_in, side, side], [c_out, c_in // groups, k, k], [c_out]]
+        output = [1, c_out, side, side]
+        macs = side * side * c_out * (c_in // groups) * k * k
+        moved = side * side * (c_in + c_out)
+        kernels.append(Kernel("Conv", inputs, output, 2e-6 * macs + 1e-6 * moved + 0.003))
+    return kernels
+
+
+def test_kernel_model_recovers_a_known_latency_function():
+    """Trees per kernel type learn time from shapes: held-out kernels within a few
+    percent, and a 40-kernel network's sum within 2%."""
+    from edgenas.devices.kernels import KernelModel, kernel_features
+
+    train = _synthetic_kernels(300, seed=0)
+    model = KernelModel([(k.op, kernel_features(k), k.ms) for k in train])
+    assert "Conv" in model.trees
+    test = _synthetic_kernels(100, seed=1)
+    predicted = model.predict(test)
+    errors = sorted(abs(p - k.ms) / k.ms for p, k in zip(predicted, test, strict=True))
+    assert errors[len(errors) // 2] < 0.05  # median kernel
+    network = test[:40]
+    total = sum(model.predict(network))
+    assert total == pytest.approx(sum(k.ms for k in network), rel=0.02)
+
+
+def test_rare_kernel_types_use_their_base_law():
+    from edgenas.devices.kernels import Kernel, KernelModel, kernel_features
+
+    rows = [Kernel("Concat", [[1, c, 8, 8], [1, c, 8, 8]], [1, 2 * c, 8, 8]) for c in (4, 8, 16)]
+    samples = [
+        (k.op, kernel_features(k), 1e-5 * 2 * 4 * c * 64)
+        for k, c in zip(rows, (4, 8, 16), strict=True)
+    ]
+    model = KernelModel(samples)
+    assert "Concat" not in model.trees  # three samples: no trees
+    bigger = Kernel("Concat", [[1, 32, 8, 8], [1, 32, 8, 8]], [1, 64, 8, 8])
+    assert model.predict([bigger])[0] == pytest.approx(1e-5 * 2 * 4 * 32 * 64)
+
+
+def test_grouped_convolutions_look_alike_in_both_runtimes():
+    """ORT's [O, I/g, kh, kw] and OpenVINO's [g, O/g, I/g, kh, kw] weights give the
+    same groups, kernel area and MACs; a channel shuffle's 5-D shape counts C."""
+    from edgenas.devices.kernels import FEATURE_NAMES, Kernel, kernel_features
+
+    ort = Kernel("Conv", [[1, 64, 30, 40], [16, 16, 1, 1]], [1, 16, 30, 40])
+    ov = Kernel("GroupConvolution", [[1, 64, 30, 40], [4, 4, 16, 1, 1]], [1, 16, 30, 40])
+    a = dict(zip(FEATURE_NAMES, kernel_features(ort), strict=True))
+    b = dict(zip(FEATURE_NAMES, kernel_features(ov), strict=True))
+    assert a["groups"] == b["groups"] == 4 and a["macs"] == b["macs"] == 30 * 40 * 16 * 16
+    shuffle = Kernel("Transpose", [[1, 4, 4, 60, 80]], [1, 4, 4, 60, 80])
+    assert kernel_features(shuffle)[:3] == [16.0, 60.0, 80.0]
+
+
+def test_kernel_overhead_recovers_a_law_and_never_goes_negative():
+    from edgenas.devices.kernels import KernelOverhead, NetworkRecord
+
+    law = [(10.0, 200), (20.0, 150), (5.0, 300), (40.0, 250), (8.0, 100)]
+    records = [
+        NetworkRecord(f"n{i}", 1.1 * s + 0.2 + 0.001 * n, s, n) for i, (s, n) in enumerate(law)
+    ]
+    fit = KernelOverhead.fit(records)
+    assert (fit.scale, fit.offset_ms, fit.per_kernel_ms) == pytest.approx(
+        (1.1, 0.2, 0.001), rel=1e-6
+    )
+    # A network measured under load (60% slow) is dropped, not averaged in.
+    loaded = [*records, NetworkRecord("busy", 1.6 * (1.1 * 15 + 0.2 + 0.2), 15.0, 200)]
+    fit = KernelOverhead.fit(loaded)
+    assert fit.fitted_on == 5 and fit.scale == pytest.approx(1.1, rel=1e-6)
+    # Networks faster than their kernel sum would ask for a negative offset: clipped at 0.
+    odd = [NetworkRecord(f"n{i}", 0.9 * s - 0.5, s, n) for i, (s, n) in enumerate(law)]
+    fit = KernelOverhead.fit(odd)
+    assert fit.offset_ms >= 0 and fit.per_kernel_ms >= 0 and fit.predict(0.1, 10) >= 0
+
+
+@pytest.fixture(scope="module")
+def kernel_table(tmp_path_factory):
+    """A kernel calibration of 3 tiny networks on the host CPU (shared by the tests)."""
+    from edgenas.latency_table import KernelProtocol, calibrate_kernels
+
+    path = tmp_path_factory.mktemp("kernels") / "cpu.json"
+    genotypes = LDPSpace().sample_unique(3, seed=0, scales=(2,))
+    measurer = Measurer("cpu", threads=1, table_path=path)
+    try:
+        summary = calibrate_kernels(
+            measurer, genotypes, "depth", SHAPE,
+            protocol=KernelProtocol(rounds=2, runs=2, kernel_runs=2),
+        )  # fmt: skip
+    finally:
+        measurer.close()
+    return path, genotypes, summary
+
+
+def test_kernel_calibration_stores_kernels_and_predicts_from_them(kernel_table):
+    path, _genotypes, summary = kernel_table
+    assert summary["method"] == "kernels" and summary["networks"] == 3
+    table = LatencyTable.load(path)
+    assert table.has_kernel_model and not table.entries  # no parts were measured
+    assert sum(r.kernels for r in table.kernel_records) == len(table.kernel_samples)
+    ops = {s[0] for s in table.kernel_samples}
+    assert "Conv" in ops or "FusedConv" in ops  # the runtime's kernels, not our layers
+    assert all(r.measured_ms > 0 and r.kernels_ms > 0 for r in table.kernel_records)
+
+    measurer = Measurer("cpu", threads=1, table_path=path)
+    try:
+        assert measurer.uses_kernels
+        fresh = LDPSpace().sample_unique(1, seed=42, scales=(3,))[0]
+        assert predict_latency(fresh, "depth", SHAPE, measurer, measure_missing=False) > 0
+        assert measurer.measured_parts == 0 and not measurer.table.entries
+        # The search's "measured child" adds its kernels and an overhead record.
+        from edgenas.latency_table import timing_model
+
+        before = len(measurer.table.kernel_records)
+        measurer.learn(fresh.encode(), timing_model(fresh, "depth"), SHAPE, 1.0)
+    finally:
+        measurer.close()
+    grown = LatencyTable.load(path)
+    assert len(grown.kernel_records) == before + 1 and grown.kernel_records[-1].measured_ms == 1.0
+
+
+def test_predict_cli_uses_the_kernel_model(kernel_table, capsys):
+    path = kernel_table[0]
+    genotype = LDPSpace().sample_unique(1, seed=7, scales=(2,))[0].encode()
+    argv = ["predict", "--genotype", genotype, "--input", "32x48", "--table", str(path)]
+    assert main([*argv, "--no-measure", "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["method"] == "kernels" and data["predicted_ms"] > 0 and data["new_parts"] == 0
+    assert "no calibration" not in captured.err
+
+
+def test_damaged_kernel_samples_are_one_line(tmp_path):
+    from edgenas.errors import UserError
+
+    path = tmp_path / "t.json"
+    base = '{"schema": "edgenas.latency-table/v1", "device": "cpu", "entries": {}, '
+    path.write_text(base + '"kernel_samples": [["Conv", 3]]}')
+    with pytest.raises(UserError, match="damaged"):
+        LatencyTable.load(path)

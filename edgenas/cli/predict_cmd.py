@@ -14,6 +14,9 @@ from edgenas.parsing import check_input_fits, number
 
 # More calibration networks than this would take days on a phone; a typo, not a plan.
 MAX_NETWORKS = 10_000
+# Default network counts: the kernel model learns from every kernel of a network
+# (about 250 each), the parts table only from its blocks' keys.
+DEFAULT_NETWORKS = {"kernels": 60, "parts": 25}
 
 
 def _table_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +42,12 @@ def register(subparsers) -> None:
         "predict",
         help="predict a genotype's latency on a device from its latency table",
         description=(
-            "Predict latency as the sum of per-block latencies measured on the device plus\n"
-            "a calibrated overhead term. Blocks missing from the table are measured on the\n"
-            "device first and kept (use --no-measure to refuse). Build the table with\n"
-            "`edgenas devices calibrate DEVICE`."
+            "With a kernel calibration (host runtimes): the runtime optimises the network's\n"
+            "graph and lists the kernels it executes; each kernel's time comes from the\n"
+            "device's learned per-type model, plus a calibrated overhead. Otherwise: the sum\n"
+            "of per-block latencies measured on the device plus an overhead term; blocks\n"
+            "missing from the table are measured first and kept (--no-measure refuses).\n"
+            "Build the predictor with `edgenas devices calibrate DEVICE`."
         ),
         epilog=(
             "examples:\n"
@@ -70,16 +75,24 @@ def register_calibrate(actions) -> None:
     calibrate = add_command(
         actions,
         "calibrate",
-        help="build the device's latency lookup table from random networks",
+        help="build the device's latency predictor from random networks",
         description=(
-            "Sample N random genotypes, measure every block at its real input shape and\n"
-            "each whole network, and fit the overhead term. The table is stored per device\n"
-            "and thread count and reused (and extended) by later calibrations and searches."
+            "Sample N random genotypes and measure them. --method kernels (the default on\n"
+            "host runtimes: cpu, openvino-*): read the kernels the runtime executes after\n"
+            "graph optimisation (fused convolutions, layout reorders ...) and their times\n"
+            "from its profiler, fit one gradient-boosted model per kernel type on shape\n"
+            "features, and spend the last --adaptive share of N on mutants of the networks\n"
+            "predicted worst. Every network is timed in interleaved rounds (min of session\n"
+            "medians), so a burst of load on the machine is skipped. --method parts (phones):\n"
+            "measure every block alone at its real input shape and fit an overhead term.\n"
+            "The table is stored per device and thread count and reused (and extended) by\n"
+            "later calibrations and searches."
         ),
         epilog=(
             "examples:\n"
-            "  edgenas devices calibrate cpu --space ldp --input 240x320 --n 25\n"
-            "  edgenas devices calibrate pixel3a --input 240x320 --n 20 --seed 1"
+            "  edgenas devices calibrate cpu --input 240x320            60 networks, kernels\n"
+            "  edgenas devices calibrate openvino-cpu --n 80 --adaptive 0.4\n"
+            "  edgenas devices calibrate pixel3a --input 240x320 --n 20 --seed 1   parts"
         ),
     )
     calibrate.add_argument("device", help="device name")
@@ -88,8 +101,21 @@ def register_calibrate(actions) -> None:
     calibrate.add_argument(
         "--n",
         type=number(int, minimum=1, maximum=MAX_NETWORKS),
-        default=25,
-        help="networks to measure",
+        default=None,
+        help="networks to measure (default 60 with kernels, 25 with parts)",
+    )
+    calibrate.add_argument(
+        "--method",
+        choices=["kernels", "parts"],
+        default=None,
+        help="kernels: learned per-kernel models (host runtimes, the default there); "
+        "parts: a table of blocks measured alone (every device, the default on phones)",
+    )
+    calibrate.add_argument(
+        "--adaptive",
+        type=number(float, minimum=0, maximum=0.9),
+        default=0.3,
+        help="share of N spent on mutants of the worst-predicted networks (kernels; 0-0.9)",
     )
     calibrate.add_argument("--seed", type=number(int, minimum=0), default=0, help="sampling seed")
     calibrate.add_argument("--scales", default="2,3", help="scale counts to sample from")
@@ -134,24 +160,57 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from edgenas.space.ldp import LDPSpace
 
     scales = parse_list(args.scales, "--scales")
+    entry, table = _open_table(args)
+    from edgenas.latency_table import KERNEL_BACKENDS
+
+    method = args.method or ("kernels" if entry.backend in KERNEL_BACKENDS else "parts")
+    if method == "kernels" and entry.backend not in KERNEL_BACKENDS:
+        raise UserError(
+            f"--method kernels needs a host runtime (onnxruntime or openvino); {entry.name} "
+            f"runs through {entry.backend}: use --method parts"
+        )
+    count = args.n or DEFAULT_NETWORKS[method]
     try:
-        genotypes = LDPSpace().sample_unique(args.n, args.seed, scales=scales)
+        genotypes = LDPSpace().sample_unique(count, args.seed, scales=scales)
     except ValueError as err:
         raise UserError(f"bad --scales {args.scales!r}: {err}") from None
     task = parse_task(args.task)
     shape = _input_shape(args.input)
-    entry, table = _open_table(args)
-    from edgenas.latency_table import calibrate  # torch: only once the input is known good
+    # torch: only once the input is known good
+    from edgenas.latency_table import calibrate, calibrate_kernels
 
     quiet = args.json
     log = None if quiet else lambda m: sys.stderr.write(m + "\n")
     measurer = _measurer(args, entry, table, log)
     try:
-        summary = calibrate(measurer, genotypes, task, shape)
+        if method == "kernels":
+            summary = calibrate_kernels(
+                measurer, genotypes, task, shape, adaptive=args.adaptive, seed=args.seed
+            )
+        else:
+            summary = calibrate(measurer, genotypes, task, shape)
     finally:
         measurer.close()
     if args.json:
         print(json.dumps(summary, indent=2))
+        return 0
+    if method == "kernels":
+        acc, over = summary["cross_validated"], summary["overhead"]
+        print(
+            f"calibrated {summary['device']} on {summary['networks']} networks in "
+            f"{summary['seconds']:.0f} s: {summary['kernel_samples']} kernel samples of "
+            f"{summary['kernel_types']} types"
+        )
+        print(
+            f"overhead: {over['scale']:.3f} x kernels + {over['offset_ms']:.3f} ms + "
+            f"{over['per_kernel_ms'] * 1000:.2f} us per kernel"
+        )
+        if acc:
+            print(
+                f"cross-validated: {acc['within_10pct']:.0%} within 10%, MAPE {acc['mape']:.1%}, "
+                f"Kendall tau {acc['kendall_tau']:.3f}"
+            )
+        print(f"table: {summary['table']}")
         return 0
     acc, over = summary["in_sample"], summary["overhead"]
     print(
@@ -182,7 +241,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     measurer = _measurer(args, entry, table, None)
     try:
-        if not measurer.table.calibration:
+        if not measurer.table.calibration and not measurer.uses_kernels:
             sys.stderr.write(
                 f"edgenas: warning: no calibration for {args.device} yet; the overhead term is 0 "
                 f"(run `edgenas devices calibrate {args.device}`)\n"
@@ -205,6 +264,7 @@ def run_predict(args: argparse.Namespace) -> int:
         "genotype": genotype.encode(),
         "input": list(shape),
         "predicted_ms": predicted,
+        "method": "kernels" if measurer.uses_kernels else "parts",
         "measured_ms": measured,
         "new_parts": measurer.measured_parts,
         "table": str(measurer.table.path),
@@ -212,7 +272,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    line = f"predicted {predicted:.2f} ms on {args.device}"
+    line = f"predicted {predicted:.2f} ms on {args.device} ({data['method']})"
     if measured is not None:
         line += f"; measured {measured:.2f} ms ({(predicted - measured) / measured:+.1%})"
     print(line)

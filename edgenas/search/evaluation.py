@@ -237,19 +237,9 @@ class CandidateEvaluator:
     def measured_latency(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device; it also calibrates the table's
         overhead term, so predictions for later children improve as the search goes."""
-        from edgenas.devices.predictor import Calibration
-        from edgenas.latency_table import network_parts
-
         model = (model if model is not None else self.build(genotype)).eval()
         measured = self.measurer.measure_network(model, self.deploy_shape)
-        parts = network_parts(model, self.deploy_shape)
-        self.measurer.fill(parts)
-        table = self.measurer.table
-        table.calibration.append(
-            Calibration(genotype, measured, table.parts_ms(parts.keys), parts.concat_melems)
-        )
-        table.refit()
-        table.save()
+        self.measurer.learn(genotype, model, self.deploy_shape, measured)
         return measured
 
     def resources(

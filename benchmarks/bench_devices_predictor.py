@@ -2,7 +2,9 @@
 
 One run, one ground truth: N_TEST held-out genotypes of the default LDP space (seed 1,
 none among the calibration networks) and the reference baselines are measured whole
-with the load-robust protocol (--rounds interleaved rounds, min of session medians).
+with the load-robust protocol (--rounds interleaved rounds, fastest run; see
+KernelProtocol); --repeat measures them a second time to show how far the ground truth
+itself moves.
 Then
 
 * new: `calibrate_kernels` on --cal-kernels networks (seed 0, 30% of them adaptive),
@@ -57,6 +59,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--load", type=int, default=0, help="busy background processes")
     parser.add_argument("--no-old", action="store_true", help="skip the parts table")
+    parser.add_argument(
+        "--repeat", action="store_true", help="measure the held-out networks twice (noise ceiling)"
+    )
     parser.add_argument("--out", default=None, help="write the JSON report here")
     args = parser.parse_args()
     from edgenas.latency_table import (
@@ -110,6 +115,16 @@ def main() -> None:
             }
             truth_measurer.close()
             result["ground_truth_seconds"] = round(time.perf_counter() - t0, 1)
+            if args.repeat:
+                # The same networks measured again: how far the ground truth itself
+                # moves on this machine (no predictor can beat this ceiling).
+                again = measure_kernels(
+                    truth_measurer, named[: args.test], shape, KernelProtocol(rounds=args.rounds),
+                    kernels=False,
+                )  # fmt: skip
+                result["ground_truth_repeat"] = _report(
+                    [ms for _n, ms, _k in again], [truth[n] for n, _ms, _k in again]
+                )
             measured = [truth[g.encode()] for g in test]
 
             new = Measurer(

@@ -241,9 +241,10 @@ class KernelOverhead:
 
 
 # ------------------------------------------------------------------------- profilers
-def _median_by_node(runs: list[dict[str, float]]) -> dict[str, float]:
+def _by_node(runs: list[dict[str, float]], reduce=statistics.median) -> dict[str, float]:
+    """``reduce`` (median or min) of each node's time over ``runs``."""
     names = runs[0].keys() if runs else []
-    return {n: statistics.median(r.get(n, 0.0) for r in runs) for n in names}
+    return {n: reduce([r.get(n, 0.0) for r in runs]) for n in names}
 
 
 class KernelProfiler:
@@ -302,8 +303,8 @@ class KernelProfiler:
             self._plain = ort.InferenceSession(self._onnx, self._ort_options(False), providers=cpu)
             self._run_plain = lambda: self._plain.run(None, self.feeds)
 
-    def _ort_kernels(self, runs: int) -> tuple[dict[str, float], dict[str, Kernel]]:
-        """Per-node median time over ``runs`` runs of the profiled session.
+    def _ort_kernels(self, runs: int, reduce) -> tuple[dict[str, float], dict[str, Kernel]]:
+        """Per-node time (``reduce`` over ``runs`` runs) of the profiled session.
 
         ORT writes its trace only at end_profiling(), which also ends the session's
         profiling: a fresh profiled session is made for every call.
@@ -333,7 +334,7 @@ class KernelProfiler:
                 kernels[name] = Kernel(
                     args.get("op_name", "?"), shapes, output[0] if output else [], name=name
                 )
-        return _median_by_node(per_run[1:] or per_run), kernels
+        return _by_node(per_run[1:] or per_run, reduce), kernels
 
     # openvino ------------------------------------------------------------------
     def _ov_compile(self, profile: bool):
@@ -371,7 +372,7 @@ class KernelProfiler:
 
         self._run_plain = run_plain
 
-    def _ov_kernels(self, runs: int) -> tuple[dict[str, float], dict[str, Kernel]]:
+    def _ov_kernels(self, runs: int, reduce) -> tuple[dict[str, float], dict[str, Kernel]]:
         request = self._profiled
         per_run: list[dict[str, float]] = []
         for _ in range(runs):
@@ -402,23 +403,23 @@ class KernelProfiler:
                 types[name], [[int(d) for d in s] for s in inputs], [int(d) for d in output],
                 name=name,
             )  # fmt: skip
-        return _median_by_node(per_run[1:] or per_run), kernels
+        return _by_node(per_run[1:] or per_run, reduce), kernels
 
     # shared ----------------------------------------------------------------------
-    def kernels(self, runs: int = 5) -> list[Kernel]:
-        """The executed kernels with their median time over ``runs`` profiled runs."""
+    def kernels(self, runs: int = 5, reduce=statistics.median) -> list[Kernel]:
+        """The executed kernels with their time over ``runs`` profiled runs (the first
+        dropped as a warm-up), reduced by ``reduce`` (median, or min under load)."""
         runs = max(2, runs)
-        times, kernels = (
-            self._ort_kernels(runs) if self.backend == "onnxruntime" else self._ov_kernels(runs)
-        )
+        read = self._ort_kernels if self.backend == "onnxruntime" else self._ov_kernels
+        times, kernels = read(runs, reduce)
         out = []
         for name, kernel in kernels.items():
             kernel.ms = times.get(name, 0.0)
             out.append(kernel)
         return out
 
-    def session_median(self, runs: int = 10, warmup: int = 2) -> float:
-        """Median time (ms) of ``runs`` plain runs after ``warmup`` untimed ones."""
+    def session_times(self, runs: int = 10, warmup: int = 2) -> list[float]:
+        """Times (ms) of ``runs`` plain runs after ``warmup`` untimed ones."""
         import time
 
         for _ in range(warmup):
@@ -428,7 +429,11 @@ class KernelProfiler:
             t0 = time.perf_counter_ns()
             self._run_plain()
             samples.append((time.perf_counter_ns() - t0) / 1e6)
-        return statistics.median(samples)
+        return samples
+
+    def session_median(self, runs: int = 10, warmup: int = 2) -> float:
+        """Median time (ms) of ``runs`` plain runs after ``warmup`` untimed ones."""
+        return statistics.median(self.session_times(runs, warmup))
 
     def close(self) -> None:
         self._plain = self._profiled = self._profiled_model = self._run_plain = None

@@ -290,14 +290,15 @@ class Measurer:
     ) -> None:
         """Add a measured network to the table (the search calls this after training):
         kernel samples and an overhead record on a kernel table, else its parts and a
-        calibration record. Refits and saves."""
+        calibration record. Refits and saves.
+
+        On a kernel table the network is timed again with the calibration's protocol
+        (:class:`KernelProtocol`, about a second): ``measured`` may come from another
+        statistic (a median of sessions), and the overhead law must compare like with
+        like."""
         if self.uses_kernels:
-            profiler = self.profiler(model, input_shape, timed=False)
-            try:
-                kernels = profiler.kernels(KERNEL_RUNS)
-            finally:
-                profiler.close()
-            self.table.add_kernels(*kernel_samples(name, kernels, measured))
+            _name, ms, kernels = measure_kernels(self, [(name, model)], input_shape)[0]
+            self.table.add_kernels(*kernel_samples(name, kernels, ms))
             self.table.refit_kernels()
         else:
             parts = network_parts(model, input_shape)

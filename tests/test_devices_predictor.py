@@ -305,7 +305,7 @@ def test_kernel_calibration_stores_kernels_and_predicts_from_them(kernel_table):
     finally:
         measurer.close()
     grown = LatencyTable.load(path)
-    assert len(grown.kernel_records) == before + 1 and grown.kernel_records[-1].measured_ms == 1.0
+    assert len(grown.kernel_records) == before + 1 and grown.kernel_records[-1].measured_ms > 0
 
 
 def test_predict_cli_uses_the_kernel_model(kernel_table, capsys):
@@ -317,6 +317,8 @@ def test_predict_cli_uses_the_kernel_model(kernel_table, capsys):
     data = json.loads(captured.out)
     assert data["method"] == "kernels" and data["predicted_ms"] > 0 and data["new_parts"] == 0
     assert "no calibration" not in captured.err
+    assert main([*argv, "--measure"]) == 0
+    assert "(kernels); measured" in capsys.readouterr().out
 
 
 def test_damaged_kernel_samples_are_one_line(tmp_path):

@@ -254,9 +254,16 @@ def run_predict(args: argparse.Namespace) -> int:
             raise UserError(
                 f"block {err.args[0]} is not in the {args.device} table; drop --no-measure to measure it"
             ) from None
-        measured = (
-            measurer.measure_network(timing_model(genotype, task), shape) if args.measure else None
-        )
+        measured = None
+        if args.measure and measurer.uses_kernels:
+            # Timed like the kernel model's calibration networks (fastest run of
+            # interleaved rounds), so the comparison is like with like.
+            from edgenas.latency_table import measure_kernels
+
+            named = [(genotype.encode(), timing_model(genotype, task))]
+            measured = measure_kernels(measurer, named, shape, kernels=False)[0][1]
+        elif args.measure:
+            measured = measurer.measure_network(timing_model(genotype, task), shape)
     finally:
         measurer.close()
     data = {

@@ -609,10 +609,9 @@ class _Shrinker:
     def _finish_at_target(self, removed, tries: int = 6):
         """At the end of the budget, while the cost is still above the target: remove
         more units by importance and measure again (at most ``tries`` times). MACs are
-        exact, so one pass lands on the target; the latency prediction under-predicts
-        smaller networks (:meth:`TargetCost.line`), so each pass lands above the target
-        and the next one starts from a measurement nearer to it. Returns the removed
-        counts of the whole step."""
+        exact, so one pass lands on the target; a latency pass is chosen by measured
+        bisection, and a measurement of the result above the target (noise) starts
+        another. Returns the removed counts of the whole step."""
         config, model = self.config, self.model
         for _ in range(tries):
             if self.controller.reached:

@@ -246,6 +246,7 @@ def test_flag_defaults_are_the_dataclasses_defaults(tmp_path):
     assert from_cli.settings() == ShrinkSession(task="seg").settings()
 
 
+@pytest.mark.slow  # suite time: see docs/testing.md
 def test_shrink_with_latency_cost_tracks_measured_latency(tmp_path, monkeypatch):
     from edgenas.store import RunStore
 

@@ -132,6 +132,7 @@ def test_extracted_network_equals_masked_supernet_and_exports(tmp_path):
     assert report.max_rel_err < 1e-3
 
 
+@pytest.mark.slow  # suite time: see docs/testing.md
 def test_extracted_network_round_trips_a_checkpoint_spec_and_exports_at_any_size(tmp_path):
     """best.pt names an extracted network by its architecture; the rebuilt network takes
     the weights, and its ONNX file has dynamic height and width (verified at two sizes

@@ -242,6 +242,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(finished_run, tmp_path):
     assert_one_line_error(again, "has finished")
 
 
+@pytest.mark.slow  # suite time: see docs/testing.md
 def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
     # Measured latencies differ from run to run, so the resumed run is compared with
     # its own log: the replay must re-make every recorded decision (it reads the

@@ -357,10 +357,10 @@ class KernelProfiler:
 
         self._profiled_model = self._ov_compile(True)
         self._inputs = [(p.any_name, list(p.get_shape())) for p in self._profiled_model.inputs]
+        self._profiled = self._profiled_model.create_infer_request()
         if not self.timed:
             return
         self._plain = self._ov_compile(False).create_infer_request()
-        self._profiled = self._profiled_model.create_infer_request()
         self._bound = False
 
         def run_plain():

@@ -36,6 +36,32 @@ def test_projector_resizes_to_s_by_s_before_its_1x1_convolution():
     assert seen == [torch.Size([2, 8, 4, 4])]
 
 
+def test_a_network_stored_before_the_switch_keeps_its_projector_order():
+    """A config dict without ``projector`` (every run and checkpoint made before the
+    official order) rebuilds a conv-first network, which computes a different function
+    (the positional map differs), so old weights give the outputs they were trained
+    and reported with; new configs store the official order."""
+    config = SupernetConfig(widths=(4, 8), branches=(1, 2), tokens=2, token_size=4)
+    stored = config.to_dict()
+    assert stored["projector"] == "resize-first"
+    assert SupernetConfig.from_dict(stored) == config
+    old = {k: v for k, v in stored.items() if k != "projector"}
+    assert SupernetConfig.from_dict(old).projector == "conv-first"
+
+    torch.manual_seed(0)
+    new_net = HRSupernet(config, "seg", num_classes=3).eval()
+    old_net = HRSupernet(SupernetConfig.from_dict(old), "seg", num_classes=3).eval()
+    old_net.load_state_dict(new_net.state_dict())
+    transformers = [m for m in old_net.modules() if isinstance(m, LightTransformer)]
+    assert transformers and not any(m.resize_first for m in transformers)
+    seen = []
+    transformers[0].proj_conv.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        assert not torch.allclose(new_net(x), old_net(x), atol=1e-4)
+    assert seen[0][-2:] != (4, 4)  # convolved at the branch's own resolution
+
+
 @pytest.mark.parametrize(("c", "c_out", "n", "hw", "s", "heads"), CONFIGS)
 def test_transformer_macs_match_torch_flop_counter(c, c_out, n, hw, s, heads):
     torch.manual_seed(0)

@@ -11,6 +11,8 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+PROJECTORS = ("resize-first", "conv-first")
+
 
 @dataclass(frozen=True)
 class SupernetConfig:
@@ -26,6 +28,11 @@ class SupernetConfig:
     heads: int = 1
     stem_channels: int = 16
     head_channels: int = 32
+    # The transformers' projector order: "resize-first" (the official HR-NAS code:
+    # resize to s x s, then the 1x1 conv) or "conv-first" (1x1 conv at full resolution,
+    # then resize), the order of checkpoints and runs made before edgenas switched; the
+    # two differ in the positional map, so a stored network keeps the order it learned.
+    projector: str = "resize-first"
 
     def __post_init__(self) -> None:
         b = self.branches
@@ -39,6 +46,8 @@ class SupernetConfig:
             raise ValueError("depth, expansion and widths must be positive")
         if self.tokens < 0 or self.fusion_tokens < 0:
             raise ValueError("token counts cannot be negative")
+        if self.projector not in PROJECTORS:
+            raise ValueError(f"projector must be one of {', '.join(PROJECTORS)}")
         if (self.token_size**2) % self.heads:
             raise ValueError(f"token dimension {self.token_size**2} not divisible by heads")
 
@@ -48,7 +57,9 @@ class SupernetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SupernetConfig:
-        """The configuration :meth:`to_dict` wrote."""
+        """The configuration :meth:`to_dict` wrote; one stored before the projector
+        order was recorded is a "conv-first" network."""
+        data = {"projector": "conv-first", **data}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 

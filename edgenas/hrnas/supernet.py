@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from edgenas.hrnas.block import SearchingBlock, reduced_size
 from edgenas.hrnas.config import SupernetConfig
+from edgenas.hrnas.transformer import LightTransformer
 from edgenas.models.builder import HEAD_KINDS, canonical_task
 from edgenas.models.heads import (
     ClassificationHead,
@@ -124,6 +125,9 @@ class HRSupernet(nn.Module):
         init_weights(self)
         if isinstance(self.head, SuperResolutionHead):
             self.head.zero_init()
+        for module in self.modules():  # the stored projector order (SupernetConfig)
+            if isinstance(module, LightTransformer):
+                module.resize_first = c.projector == "resize-first"
 
     def blocks(self) -> Iterator[tuple[str, SearchingBlock]]:
         """Every searching block with a stable name, in network order:

@@ -112,6 +112,10 @@ class LightTransformer(nn.Module):
         if tokens < 1:
             raise ValueError("a transformer needs at least one token")
         self.size = size
+        # False: the order of networks stored before the switch to the official one
+        # (1x1 conv at full resolution, then resize); the supernet sets it from its
+        # config so that an old checkpoint computes what it was trained as.
+        self.resize_first = True
         dim = size * size
         self.proj_conv = nn.Conv2d(in_channels + 2, tokens, 1, bias=False)
         self.proj_bn = nn.BatchNorm2d(tokens)
@@ -140,11 +144,14 @@ class LightTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
         s = self.size
-        x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+        if self.resize_first:
+            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
         t = self.proj_bn(self.proj_conv(torch.cat([x, positional_map(x)], dim=1)))
         mask = self.token_mask
         if mask is not None:
             t = t * mask.to(t.dtype).view(1, -1, 1, 1)
+        if not self.resize_first:
+            t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False)
         tokens = t.flatten(2)  # N x n x s*s
         enc = self.enc_norm1(tokens + self.enc_attn(tokens, tokens, mask))
         enc = self.enc_norm2(enc + self.enc_ffn(enc))

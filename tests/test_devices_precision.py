@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from edgenas.devices.modelinfo import inspect_model
+from edgenas.devices.modelinfo import inspect_model, sha256_file
 from edgenas.devices.precision import (
     check_model_precision,
     check_plugin_precision,
@@ -87,6 +87,8 @@ def test_int8_of_a_float_model_is_quantized_and_measured(float_onnx, tmp_path, d
     assert data["model"]["precision"] == "int8"
     assert data["model"]["quantized"] == ON_THE_FLY
     assert data["model"]["path"] == str(float_onnx)  # the user's file, not the temp copy
+    assert data["model"]["sha256"] == sha256_file(float_onnx)
+    assert data["model"]["size_bytes"] == float_onnx.stat().st_size
     assert data["runtime"]["precision"] == "int8"
     assert data["timings"]["median_ms"] > 0
 

@@ -256,7 +256,12 @@ def run_profile(args: argparse.Namespace) -> int:
             result.model["genotype"] = args.genotype.strip()
             result.model["task"] = args.task
         if model_path != source_path:
+            # The file the user gave identifies the result; the int8 copy was temporary.
+            from edgenas.devices.modelinfo import sha256_file
+
             result.model["path"] = str(source_path)
+            result.model["sha256"] = sha256_file(source_path)
+            result.model["size_bytes"] = Path(source_path).stat().st_size
             result.model["quantized"] = ON_THE_FLY
     print_warnings(result)
     if args.json == "-":

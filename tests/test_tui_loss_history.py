@@ -4,6 +4,7 @@ stored with the candidate by the search, readable from stores written before it.
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 import math
 import sqlite3
 
@@ -29,6 +30,12 @@ def test_a_long_training_keeps_at_most_the_point_budget_evenly_spaced():
     gaps = {b - a for a, b in itertools.pairwise(steps)}
     assert gaps == {curve.stride} and curve.stride == 16
     assert steps[-1] > 1000 - curve.stride  # the curve reaches the end of the training
+    # The history a candidate stores ends at the final step, within the same budget.
+    result = SimpleNamespace(final_loss=0.0005, steps=1030, history=[])
+    for step in range(1001, 1031):
+        curve(step, 1.0 / step)
+    history = loss_history(result, curve)
+    assert len(history) == LOSS_POINTS and history[-1] == [1030, 0.0005]
 
 
 def test_the_proxy_training_of_a_real_candidate_records_its_loss_and_the_store_keeps_it(

@@ -74,6 +74,8 @@ def loss_history(result, curve: LossCurve | None = None) -> list[list[float]]:
     )
     final = result.final_loss
     if math.isfinite(final) and (not points or points[-1][0] != result.steps):
+        if len(points) >= LOSS_POINTS:  # the final point takes the last one's place
+            points = points[: LOSS_POINTS - 1]
         points.append([result.steps, round(float(final), 6)])
     return points
 

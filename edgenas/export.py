@@ -257,6 +257,23 @@ def _publish(staged: Path, destination: Path) -> None:
         os.replace(staged, tmp)
 
 
+def _publish_ir(xml: Path, binary: Path, destination: Path) -> Path:
+    """Publish an OpenVINO IR pair: the weights first, then the ``.xml`` that names them,
+    so a reader never sees an ``.xml`` without its ``.bin``. If the ``.xml`` cannot be
+    published, a ``.bin`` that did not exist before is removed again (nothing half
+    written stays). Returns the ``.bin`` destination."""
+    bin_destination = destination.with_suffix(".bin")
+    existed = bin_destination.exists()
+    _publish(binary, bin_destination)
+    try:
+        _publish(xml, destination)
+    except BaseException:
+        if not existed:
+            bin_destination.unlink(missing_ok=True)
+        raise
+    return bin_destination
+
+
 def export_onnx(
     model: nn.Module,
     input_shape: tuple[int, ...],
@@ -340,10 +357,7 @@ def export_onnx(
                     final, staging, (example, output), shapes, rtol, model, destination
                 )
                 seconds["openvino"] = time.perf_counter() - start
-                bin_destination = destination.with_suffix(".bin")
-                _publish(binary, bin_destination)
-                _publish(xml, destination)
-                extra.append(str(bin_destination))
+                extra.append(str(_publish_ir(xml, binary, destination)))
             else:
                 _publish(final, destination)
     finally:
@@ -486,8 +500,9 @@ def export_int8(
         report.seconds["compare"] = time.perf_counter() - start
 
         if openvino:
-            _publish(int8.with_suffix(".bin"), destination.with_suffix(".bin"))
-        _publish(int8, destination)
+            _publish_ir(int8, int8.with_suffix(".bin"), destination)
+        else:
+            _publish(int8, destination)
     report.path = str(destination)
     report.extra_files = [str(destination.with_suffix(".bin"))] if openvino else []
     report.quantization = {

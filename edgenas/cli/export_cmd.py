@@ -521,7 +521,11 @@ def _print_comparison(quantization: dict) -> None:
         f"latency ms ({latency['device']}, {'x'.join(map(str, latency['input_shape']))})",
         f"{latency['fp32_ms']:.2f}",
         f"{latency['int8_ms']:.2f}",
-        f"{speedup:.2f}x faster" if speedup and speedup >= 1 else f"{speedup:.2f}x (slower)",
+        "-"
+        if speedup is None
+        else f"{speedup:.2f}x faster"
+        if speedup >= 1
+        else f"{speedup:.2f}x (slower)",
     )
     difference = quantization["output_difference"]
     lines = [f"calibrated on {calibration['images']} images of {calibration['source']}"]

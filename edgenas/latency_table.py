@@ -593,6 +593,11 @@ def calibrate_kernels(
             if child.encode() not in known:
                 known.add(child.encode())
                 mutants.append(child)
+        # Too few networks measured for cross-validation to name the worst (a fold
+        # needs 4 others), or too few new mutants: the sampled genotypes fill the rest,
+        # so that len(genotypes) networks are measured as asked.
+        rest = [g for g in genotypes[first:] if g.encode() not in known]
+        mutants += rest[: extra - len(mutants)]
         _measure_into(measurer, mutants, task, input_shape, protocol)
     overhead = table.refit_kernels()
     path = table.save()

@@ -329,3 +329,21 @@ def test_damaged_kernel_samples_are_one_line(tmp_path):
     path.write_text(base + '"kernel_samples": [["Conv", 3]]}')
     with pytest.raises(UserError, match="damaged"):
         LatencyTable.load(path)
+
+
+@pytest.mark.slow  # 10 real calibrations (~12 s): docs/testing.md
+def test_an_adaptive_calibration_measures_as_many_networks_as_asked(tmp_path):
+    """With too few networks measured for cross-validation to name the worst (4 of 10
+    at --adaptive 0.6), the sampled genotypes fill the rest: 10 are measured, not 4."""
+    from edgenas.latency_table import KernelProtocol, calibrate_kernels
+
+    genotypes = LDPSpace().sample_unique(10, seed=1, scales=(2,))
+    measurer = Measurer("cpu", threads=1, table_path=tmp_path / "cpu.json")
+    try:
+        summary = calibrate_kernels(
+            measurer, genotypes, "depth", SHAPE, adaptive=0.6,
+            protocol=KernelProtocol(rounds=2, runs=2, kernel_runs=2),
+        )  # fmt: skip
+    finally:
+        measurer.close()
+    assert summary["networks"] == 10

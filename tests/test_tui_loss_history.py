@@ -4,9 +4,9 @@ stored with the candidate by the search, readable from stores written before it.
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
 import math
 import sqlite3
+from types import SimpleNamespace
 
 import pytest
 

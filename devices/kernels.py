@@ -280,18 +280,9 @@ class KernelProfiler:
 
     # onnxruntime ---------------------------------------------------------------
     def _ort_options(self, profile: bool):
-        import onnxruntime as ort
+        from edgenas.devices.backends.ort import session_options
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        if profile:
-            opts.enable_profiling = True
-            opts.profile_file_prefix = str(Path(self._tmp.name) / "ort")
-        return opts
+        return session_options(self.threads, Path(self._tmp.name) / "ort" if profile else None)
 
     def _open_ort(self) -> None:
         import onnxruntime as ort
@@ -339,17 +330,10 @@ class KernelProfiler:
     # openvino ------------------------------------------------------------------
     def _ov_compile(self, profile: bool):
         import openvino as ov
-        import openvino.properties as props
-        import openvino.properties.hint as hints
+        from edgenas.devices.backends.openvino import compile_config
 
         core = ov.Core()
-        config = {
-            hints.performance_mode: hints.PerformanceMode.LATENCY,
-            hints.inference_precision: ov.Type.f32,
-            props.inference_num_threads: int(self.threads),
-        }
-        if profile:
-            config[props.enable_profiling] = True
+        config = compile_config(self.plugin, self.threads, "fp32", profile)
         return core.compile_model(core.read_model(self.path), self.plugin, config)
 
     def _open_openvino(self) -> None:

@@ -15,6 +15,25 @@ from edgenas.devices.stats import SessionTimings
 from edgenas.errors import UserError, first_line
 
 
+def compile_config(plugin: str, threads: int | None, precision: str, profile: bool) -> dict:
+    """The compile settings every OpenVINO measurement uses (the backend's timings and
+    the kernel profiler's alike): LATENCY hint, fp32 unless fp16 is asked, the thread
+    count on the CPU plugin, performance counters with ``profile``."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    config = {
+        hints.performance_mode: hints.PerformanceMode.LATENCY,
+        hints.inference_precision: ov.Type.f16 if precision == "fp16" else ov.Type.f32,
+    }
+    if threads and plugin == "CPU":
+        config[props.inference_num_threads] = int(threads)
+    if profile:
+        config[props.enable_profiling] = True
+    return config
+
+
 class OpenVinoBackend(Backend):
     """One OpenVINO plugin (``entry.plugin``: CPU, GPU, NPU)."""
 
@@ -82,19 +101,10 @@ class OpenVinoBackend(Backend):
         }
 
     def _compile(self, profile: bool = False):
-        import openvino as ov
-        import openvino.properties as props
         import openvino.properties.hint as hints
 
         assert self._model is not None, "prepare() first"
-        config = {
-            hints.performance_mode: hints.PerformanceMode.LATENCY,
-            hints.inference_precision: ov.Type.f16 if self.precision == "fp16" else ov.Type.f32,
-        }
-        if self.threads and self.plugin == "CPU":
-            config[props.inference_num_threads] = int(self.threads)
-        if profile:
-            config[props.enable_profiling] = True
+        config = compile_config(self.plugin, self.threads, self.precision, profile)
         core = self._get_core()
         try:
             graph = core.read_model(self._model.path)

@@ -17,6 +17,24 @@ from edgenas.devices.stats import SessionTimings
 from edgenas.errors import UserError, first_line
 
 
+def session_options(threads: int, profile_prefix: str | Path | None = None):
+    """The onnxruntime session settings every host measurement uses (the backend's
+    timings and the kernel profiler's alike): ``threads`` intra-op threads, sequential
+    execution, full graph optimisation; with ``profile_prefix`` the per-node trace."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(profile_prefix)
+    return opts
+
+
 class OrtBackend(Backend):
     """onnxruntime CPU execution provider on this machine."""
 
@@ -52,18 +70,8 @@ class OrtBackend(Backend):
         }
 
     def _options(self, profile_dir: str | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        if profile_dir is not None:
-            opts.enable_profiling = True
-            opts.profile_file_prefix = str(Path(profile_dir) / "ort_profile")
-        return opts
+        prefix = None if profile_dir is None else Path(profile_dir) / "ort_profile"
+        return session_options(self.threads, prefix)
 
     def _session(self, profile_dir: str | None = None):
         import onnxruntime as ort

@@ -227,10 +227,15 @@ class Measurer:
             self._backend = make_backend(self.entry, threads=self.threads, **self.backend_options)
         return self._backend
 
-    def _measure(self, module: nn.Module, shapes, protocol: Protocol) -> float:
+    def profile(self, module: nn.Module, shapes, protocol: Protocol):
+        """``module`` exported at ``shapes`` and measured on the device per ``protocol``:
+        the whole :class:`~edgenas.devices.result.LatencyResult`."""
         path = Path(self._tmp.name) / "part.onnx"
         export_model(module, shapes, path)
-        result = profile_model(path, self.entry, protocol, backend=self.backend())
+        return profile_model(path, self.entry, protocol, backend=self.backend())
+
+    def _measure(self, module: nn.Module, shapes, protocol: Protocol) -> float:
+        result = self.profile(module, shapes, protocol)
         if not self.table.runtime:
             self.table.runtime = result.runtime
             self.table.protocol = {

@@ -174,18 +174,7 @@ class TargetCost:
         reads as "still above" and costs units the budget did not ask for (runs on a
         loaded 2-core host ended 43-74% below their target with the plain median).
         """
-        import tempfile
-        from pathlib import Path
-
-        from edgenas.devices.profile import profile_model
-        from edgenas.latency_table import export_model
-
-        with tempfile.TemporaryDirectory(prefix="edgenas-target-") as tmp:
-            path = Path(tmp) / "network.onnx"
-            export_model(static, [tuple(self.shape)], path)
-            result = profile_model(
-                path, self.measurer.entry, TARGET_PROTOCOL, backend=self.measurer.backend()
-            )
+        result = self.measurer.profile(static, [tuple(self.shape)], TARGET_PROTOCOL)
         return float(min(s.median for s in result.sessions))
 
     def predict(self, static) -> float:

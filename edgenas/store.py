@@ -31,7 +31,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -46,7 +46,8 @@ STORE_FILENAME = "run.sqlite"
 EVENT_KINDS = (
     "run_started",
     "run_resumed",
-    "parent_scored",
+    "pool_progress",  # a batch of the pool scored: progress only, not replayed
+    "pool_scored",
     "parents_selected",
     "child_proposed",
     "candidate_trained",
@@ -605,6 +606,29 @@ class RunStore:
                 f"INSERT INTO candidates ({names}) VALUES ({marks})", tuple(columns.values())
             )
         return int(cursor.lastrowid)
+
+    def add_candidates(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert many candidate rows in one transaction (a pool batch); returns their
+        ids in order. Each row holds ``genotype``, ``origin``, ``status`` and any
+        updatable fields; every genotype must be new."""
+        ids = []
+        now = time.time()
+        with self._write() as db:
+            for row in rows:
+                unknown = set(row) - _UPDATABLE - {"genotype", "origin", "status"}
+                if unknown:
+                    raise ValueError(f"unknown candidate fields: {sorted(unknown)}")
+                columns = {**row, "created_at": now, "updated_at": now}
+                for key in _JSON_COLUMNS:
+                    if key in columns:
+                        columns[key] = json.dumps(columns[key])
+                names = ", ".join(columns)
+                marks = ", ".join("?" for _ in columns)
+                cursor = db.execute(
+                    f"INSERT INTO candidates ({names}) VALUES ({marks})", tuple(columns.values())
+                )
+                ids.append(int(cursor.lastrowid))
+        return ids
 
     def update_candidate(self, candidate_id: int, **values: Any) -> None:
         """Update fields of a candidate row."""

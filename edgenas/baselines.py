@@ -110,6 +110,7 @@ def samples_and_baselines(
     names: Sequence[str] | None = None,
     threads: int | None = None,
     backend_options: dict | None = None,
+    profiler=None,
     log: Log = print,
 ) -> list[dict]:
     """The end of a run, shared by search and shrink: ``run_dir/samples.png`` of the
@@ -136,6 +137,7 @@ def samples_and_baselines(
         names=names,
         threads=threads,
         backend_options=backend_options,
+        profiler=profiler,
         log=log,
     )
 
@@ -154,6 +156,7 @@ def train_baselines(
     names: Sequence[str] | None = None,
     threads: int | None = None,
     backend_options: dict | None = None,
+    profiler=None,
     eval_input: tuple[int, int] | None = None,
     log: Log = print,
 ) -> list[dict]:
@@ -173,7 +176,7 @@ def train_baselines(
         device: device name or catalog entry the latency is measured on.
         run_dir: the run folder; files go to ``run_dir/baselines/``.
         names: reference model names (None: :func:`default_baselines`; empty: none).
-        threads, backend_options: as for :func:`edgenas.finalise.finalise_model`.
+        threads, backend_options, profiler: as for :func:`edgenas.finalise.finalise_model`.
         eval_input: (H, W) validation images are resized to for scoring, as for the
             final model (:func:`edgenas.training.train`).
         log: progress messages.
@@ -243,6 +246,7 @@ def train_baselines(
                 device,
                 threads=threads,
                 backend_options=backend_options,
+                profiler=profiler,
                 metadata={"baseline": name, "final_metrics": _json(row["metrics"])},
                 name=f"baseline-{name}",
                 log=log,

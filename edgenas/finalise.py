@@ -102,6 +102,7 @@ def finalise_model(
     *,
     threads: int | None = None,
     backend_options: dict | None = None,
+    profiler=None,
     metadata: dict[str, str] | None = None,
     name: str = "best",
     log=print,
@@ -116,6 +117,9 @@ def finalise_model(
         device: a device name or catalog entry (``edgenas devices list``).
         threads: device threads (None: the device's default).
         backend_options: e.g. ``{"serial": ...}`` for adb devices.
+        profiler: ``profiler(onnx_path, input_shapes) -> LatencyResult`` measures the
+            file instead of a local backend of ``device`` (a device on another
+            machine: :meth:`edgenas.search.latency.LatencyService.profile` in a Ray actor).
         metadata: extra ``edgenas.*`` metadata stored in the ONNX file.
         name: file stem.
         log: progress messages.
@@ -139,14 +143,17 @@ def finalise_model(
     device_name = device if isinstance(device, str) else device.name
     log(f"measuring {onnx_path.name} on {device_name} at {'x'.join(map(str, deploy_shape))}")
     shapes = shapes_for_single_input(onnx_path, tuple(deploy_shape))
-    latency = profile_model(
-        onnx_path,
-        device,
-        Protocol(),
-        threads=threads,
-        input_shapes=shapes,
-        backend_options=backend_options,
-    )
+    if profiler is not None:
+        latency = profiler(onnx_path, shapes)
+    else:
+        latency = profile_model(
+            onnx_path,
+            device,
+            Protocol(),
+            threads=threads,
+            input_shapes=shapes,
+            backend_options=backend_options,
+        )
     latency_path = run_dir / f"{name}.latency.json"
     write_atomic(latency_path, latency.to_json() + "\n")
     return DeployedModel(

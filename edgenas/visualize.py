@@ -86,8 +86,7 @@ def save_predictions(task: str, images, preds, targets, info, path, max_rows: in
             gt = targets[r, 0].cpu().numpy()
             pr = preds[r, 0].detach().cpu().numpy()
             vmax = float(gt[gt > 0].max()) if (gt > 0).any() else float(pr.max())
-            cmap = matplotlib.colormaps["magma_r"].copy()
-            cmap.set_bad("black")
+            cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="black")
             panels = [
                 ("image", _rgb(images[r]), {}),
                 ("prediction (m)", pr, dict(cmap=cmap, vmin=0, vmax=vmax)),

@@ -46,8 +46,8 @@ def test_each_parent_gets_an_equal_share_of_the_time_left():
 
 
 def test_time_spent_before_a_resume_skips_the_gap_while_killed():
-    events = [("run_started", 0.0), ("parent_scored", 50.0), ("run_resumed", 500.0),
-              ("parent_scored", 510.0), ("candidate_trained", 530.0)]  # fmt: skip
+    events = [("run_started", 0.0), ("pool_progress", 50.0), ("run_resumed", 500.0),
+              ("pool_scored", 510.0), ("candidate_trained", 530.0)]  # fmt: skip
     assert spent_before(events) == pytest.approx(50.0 + 20.0)
     assert spent_before([]) == 0.0
 

@@ -13,6 +13,7 @@ import pytest
 
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import TrainedCandidate
+from edgenas.search.executor import InlineExecutor
 from edgenas.search.ldp import LDPSearch
 from edgenas.search.recorder import Recorder
 from edgenas.space import LDPSpace, decode
@@ -36,6 +37,10 @@ class SyntheticEvaluator:
 
     def score(self, genotype: str) -> float:
         return self.score_of(genotype)
+
+    def pool_entry(self, genotype: str) -> tuple[float, int, int]:
+        values = self.static_resources(genotype)
+        return self.score(genotype), values["params"], values["flops"]
 
     def network_latency(self, genotype: str) -> float:
         self.measured.append(genotype)
@@ -64,17 +69,6 @@ class SyntheticEvaluator:
         )
 
 
-class Inline:
-    def __init__(self, evaluator) -> None:
-        self.evaluator = evaluator
-
-    def map(self, method, genotypes):
-        return [getattr(self.evaluator, method)(g) for g in genotypes]
-
-    def close(self) -> None:
-        pass
-
-
 SMALL_SPACE = dict(
     scales=(2,),
     channels=(8, 16),
@@ -96,7 +90,7 @@ def _search(tmp_path, evaluator, name="run", deadline=None, clock=None, **overri
         store = RunStore.create(path, name=name, kind="ldp-search", config={})
     extra = {"clock": clock} if clock else {}
     return LDPSearch(
-        config, evaluator, Inline(evaluator), Recorder(store), search_deadline=deadline, **extra
+        config, evaluator, InlineExecutor(evaluator), Recorder(store), search_deadline=deadline, **extra
     )
 
 

@@ -18,6 +18,7 @@ from edgenas.search.config import (
     DEFAULT_SR_PROXY_INPUT,
     DEFAULT_TARGET_LATENCY_MS,
     DEFAULT_TRAIN_SECONDS,
+    EXECUTORS,
     PRESETS,
     SPACE_BY_TASK,
     SearchConfig,
@@ -58,6 +59,7 @@ def register(subparsers) -> None:
             "  edgenas search --task sr --data T91 --budget 20m --target-latency 15ms  # all in 20 min\n"
             "  edgenas search --preset paper --task seg --data CamVid --accelerator cuda\n"
             "  edgenas search --alpha-grid 0.4,0.5,0.6 --subsample 0.2\n"
+            "  edgenas search --executor ray --workers 4 --ray-address auto  # on a Ray cluster\n"
             "  edgenas search --resume runs/search\n"
             "  edgenas search --name demo --tui      # search and watch it live in this terminal"
         ),
@@ -275,15 +277,33 @@ def register(subparsers) -> None:
     )
     add(
         "--executor",
-        choices=("inline", "process"),
+        choices=EXECUTORS,
         default=d.executor,
-        help="where candidates are evaluated",
+        help="where candidates are scored and trained: inline (this process), process "
+        "(--workers local processes) or ray (--workers Ray tasks on a cluster; needs "
+        'pip install "edgenas[ray]"; see docs/distributed.md)',
     )
     add(
         "--workers",
         type=number(int, above=0),
         default=d.workers,
-        help="processes of --executor process",
+        help="evaluations at once with --executor process or ray; each tabu step then "
+        "trains that many of its best-rewarded children together",
+    )
+    add(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        default=d.ray_address,
+        help="with --executor ray: the cluster to join (auto: the one `ray start` runs "
+        "on this machine); default: a local Ray instance on this machine's cores",
+    )
+    add(
+        "--task-timeout",
+        metavar="SECONDS",
+        type=number(float, above=0),
+        default=d.task_timeout_s,
+        help="with --executor ray: a task running longer is cancelled and its candidate "
+        "recorded as failed (default: 10x the proxy training, at least 600 s)",
     )
     add(
         "--torch-threads",
@@ -418,6 +438,8 @@ def config_from_args(args: argparse.Namespace):
         accelerator=args.accelerator,
         executor=args.executor,
         workers=args.workers,
+        ray_address=args.ray_address,
+        task_timeout_s=args.task_timeout,
         torch_threads=args.torch_threads,
         top_k=args.top_k,
         baselines=parse_baselines(args.baselines),
@@ -438,9 +460,9 @@ def config_from_args(args: argparse.Namespace):
     return config
 
 
-# Flags that --resume may come with: they change how the run is watched or how fast its
-# process runs, not what it computes.
-_RESUME_FLAGS = {"resume", "tui", "torch_threads", "func", "command"}
+# Flags that --resume may come with: they change how the run is watched, how fast its
+# process runs or where the Ray cluster is now, not what it computes.
+_RESUME_FLAGS = {"resume", "tui", "torch_threads", "ray_address", "func", "command"}
 
 
 def refuse_settings_on_resume(args: argparse.Namespace) -> None:
@@ -495,7 +517,9 @@ def run_search_command(args: argparse.Namespace) -> None:
         set_threads(args.torch_threads)
 
     if args.resume:
-        outcome = resume_search(args.resume, log, prepare=set_torch_threads)
+        outcome = resume_search(
+            args.resume, log, prepare=set_torch_threads, ray_address=args.ray_address
+        )
     else:
         outcome = run_search(config_from_args(args), log, prepare=set_torch_threads)
     console.print()

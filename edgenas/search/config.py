@@ -94,7 +94,11 @@ def parse_duration(text: str) -> float:
 # The search loop's version, stored with each run: a run stored by another version
 # would replay differently, so it is refused on resume instead of diverging.
 # 2: parents re-selected between tabu searches, tabu tenure, warm starts, budgets.
-SEARCH_VERSION = 2
+# 3: the pool streams into the store in batches (one pool_scored event, no
+#    parent_scored per network); executors wider than one train the best-rewarded
+#    children of a tabu step together; failed candidates.
+SEARCH_VERSION = 3
+EXECUTORS = ("inline", "process", "ray")
 
 
 @dataclass
@@ -118,7 +122,11 @@ class SearchConfig:
     searches), else 1.0. The main search after a grid always uses all the data.
     ``threads`` are threads on the latency ``device``; ``torch_threads`` are torch's
     intra-op threads per process (search and ``executor="process"`` workers alike).
-    ``workers``: processes of ``executor="process"`` (unused inline).
+    ``workers``: evaluations at once with ``executor="process"`` (processes) or
+    ``"ray"`` (tasks); each tabu step then trains that many of its best-rewarded
+    children together (unused inline). ``ray_address``: the cluster to join (None:
+    a local Ray instance); ``task_timeout_s``: seconds after which a Ray task counts
+    as stuck and is cancelled (None: :func:`edgenas.search.ray_executor.task_timeout`).
 
     ``budget_seconds``: the wall time of the whole run (pool, tabu search, final
     training, baselines, report); see :mod:`edgenas.search.budget`. With a budget,
@@ -189,6 +197,8 @@ class SearchConfig:
     accelerator: str = "auto"
     executor: str = "inline"
     workers: int = 2
+    ray_address: str | None = None
+    task_timeout_s: float | None = None
     torch_threads: int = 1
     top_k: int = 5
     # Reference models trained beside the final model with its budget, for the report
@@ -337,8 +347,12 @@ class SearchConfig:
             raise ValueError("a training budget (train seconds or steps) is required")
         if self.final_seconds is None and self.final_steps is None:
             raise ValueError("a final training budget (final seconds or steps) is required")
-        if self.executor not in ("inline", "process"):
-            raise ValueError(f"executor must be inline or process, got {self.executor!r}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(
+                f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}"
+            )
+        if self.task_timeout_s is not None and self.task_timeout_s <= 0:
+            raise ValueError(f"task timeout must be positive, got {self.task_timeout_s:g} s")
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_name):
             raise ValueError(f"run name {self.run_name!r}: use letters, digits, '.', '_' or '-'")
 

@@ -19,6 +19,7 @@ from torch.utils.data import Subset
 
 from edgenas.errors import UserError
 from edgenas.search.config import SearchConfig
+from edgenas.search.latency import LatencyService, LatencySetup
 
 
 @dataclass
@@ -126,7 +127,9 @@ def _subsample(dataset, fraction: float, seed: int):
 class CandidateEvaluator:
     """Scores, sizes, trains and measures genotypes for one search configuration."""
 
-    def __init__(self, config: SearchConfig) -> None:
+    def __init__(self, config: SearchConfig, latency=None) -> None:
+        """``latency``: where latency questions go (a :class:`LatencyService` or a
+        remote one with its methods); None: a local service on ``config.device``."""
         from edgenas.tasks import get_task
 
         self.config = config
@@ -140,7 +143,7 @@ class CandidateEvaluator:
         # For super-resolution the deploy size is the low-resolution input.
         self.deploy_shape = (1, 3, *config.deploy_input)
         self.wants_latency = config.target_latency_ms is not None
-        self._measurer = None
+        self.latency = latency if latency is not None else LatencyService(self.latency_setup())
 
     # ------------------------------------------------------------------ data
     def _open_data(self, size: tuple[int, int]):
@@ -201,6 +204,15 @@ class CandidateEvaluator:
 
         return naswot_score(self.build(genotype), self.score_images)
 
+    def pool_entry(self, genotype: str) -> tuple[float, int, int]:
+        """``(NASWOT score, params, MACs)`` of a pool genotype, one network built."""
+        from edgenas.naswot import naswot_score
+
+        model = self.build(genotype)
+        score = naswot_score(model, self.score_images)  # first: on the fresh network
+        sizes = self.static_resources(genotype, model)
+        return score, int(sizes["params"]), int(sizes["flops"])
+
     def static_resources(self, genotype: str, model=None) -> dict[str, float]:
         """Parameters and MACs at the deploy input size (of ``model`` if already built)."""
         from edgenas.models.complexity import count_macs, count_params
@@ -209,40 +221,29 @@ class CandidateEvaluator:
         return {"params": count_params(model), "flops": count_macs(model, self.deploy_shape)}
 
     # --------------------------------------------------------------- latency
-    @property
-    def measurer(self):
-        """The device measurer (created on first use: it may probe hardware)."""
-        if self._measurer is None:
-            from edgenas.latency_table import Measurer
-
-            self._measurer = Measurer(self.config.device, threads=self.config.threads)
-        return self._measurer
+    def latency_setup(self) -> LatencySetup:
+        """The device and network shape a latency service needs (no data)."""
+        return LatencySetup(
+            device=self.config.device,
+            threads=self.config.threads,
+            task=self.task.name,
+            deploy_shape=tuple(self.deploy_shape),
+            task_options=self.task.head_options(self.info),
+        )
 
     def predicted_latency(self, genotype: str) -> float:
         """Latency predicted from the device's lookup table (new parts are measured)."""
-        from edgenas.latency_table import predict_latency
-        from edgenas.space import decode
-
-        return predict_latency(
-            decode(genotype),
-            self.task.name,
-            self.deploy_shape,
-            self.measurer,
-            task_options=self.task.head_options(self.info),
-        )
+        return self.latency.predicted(genotype)
 
     def network_latency(self, genotype: str) -> float:
         """The whole network measured on the device, without touching the lookup
         table (one session; a table prediction may first measure every new part)."""
-        return self.measurer.measure_network(self.build(genotype).eval(), self.deploy_shape)
+        return self.latency.network(genotype)
 
     def measured_latency(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device; it also calibrates the table's
         overhead term, so predictions for later children improve as the search goes."""
-        model = (model if model is not None else self.build(genotype)).eval()
-        measured = self.measurer.measure_network(model, self.deploy_shape)
-        self.measurer.learn(genotype, model, self.deploy_shape, measured)
-        return measured
+        return self.latency.measured(genotype, model)
 
     def resources(
         self, genotype: str, *, measured: bool, model=None
@@ -295,6 +296,5 @@ class CandidateEvaluator:
         )
 
     def close(self) -> None:
-        """Release the measurer's temporary files."""
-        if self._measurer is not None:
-            self._measurer.close()
+        """Release the device and the measurer's temporary files."""
+        self.latency.close()

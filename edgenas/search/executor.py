@@ -1,9 +1,10 @@
-"""Where candidate evaluations run: in this process, or in a local process pool.
+"""Where candidate evaluations run: in this process, a local process pool, or on Ray.
 
 The search asks an :class:`Executor` to apply one :class:`CandidateEvaluator` method
-(``score``, ``train``, ...) to a list of genotypes and gets the results back in order.
-It does not know where they ran; a distributed engine can implement the same two
-methods later.
+(``score``, ``train``, ...) to a list of genotypes and gets the results back in order,
+all at once (``map``) or one by one as they arrive (``imap``, for the pool, so that
+scores reach the store while the rest are computed). It does not know where they ran;
+:mod:`edgenas.search.ray_executor` spreads them over a Ray cluster.
 """
 
 from __future__ import annotations
@@ -14,40 +15,69 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 
-ALLOWED_METHODS = ("score", "train", "static_resources")
+ALLOWED_METHODS = ("score", "train", "static_resources", "pool_entry")
+
+
+@dataclass(frozen=True)
+class FailedEvaluation:
+    """An evaluation that did not come back: its worker died more often than it may be
+    retried, or it ran past the task timeout and was cancelled. The search records the
+    candidate as failed and goes on (only the Ray executor produces these: elsewhere a
+    failure is an error of this process)."""
+
+    genotype: str
+    reason: str
 
 
 class Executor(Protocol):
     """Runs evaluator methods on genotypes; results come back in input order.
 
-    ``close`` ends a finished search's executor; ``abort`` one stopped by an error,
-    Ctrl-C or SIGTERM: work in flight is dropped, not waited for.
+    ``width``: how many evaluations run at once (the search trains that many of the
+    best-rewarded children per tabu step). ``close`` ends a finished search's executor;
+    ``abort`` one stopped by an error, Ctrl-C or SIGTERM: work in flight is dropped,
+    not waited for.
     """
 
+    width: int
+
     def map(self, method: str, genotypes: Sequence[str]) -> list[Any]: ...
+
+    def imap(self, method: str, genotypes: Sequence[str]) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
 
 
+def check_method(method: str) -> None:
+    """Refuse a name that is not an evaluation (executors call it by name)."""
+    if method not in ALLOWED_METHODS:
+        raise ValueError(f"unknown evaluation {method!r}")
+
+
 class InlineExecutor:
     """Everything in the calling process, one genotype after another."""
+
+    width = 1
 
     def __init__(self, evaluator: CandidateEvaluator) -> None:
         self.evaluator = evaluator
 
     def map(self, method: str, genotypes: Sequence[str]) -> list[Any]:
-        if method not in ALLOWED_METHODS:
-            raise ValueError(f"unknown evaluation {method!r}")
-        return [getattr(self.evaluator, method)(g) for g in genotypes]
+        return list(self.imap(method, genotypes))
+
+    def imap(self, method: str, genotypes: Sequence[str]) -> Iterator[Any]:
+        check_method(method)
+        evaluate = getattr(self.evaluator, method)
+        return (evaluate(g) for g in genotypes)
 
     def close(self) -> None:
         pass
@@ -103,6 +133,7 @@ class ProcessExecutor:
     """
 
     def __init__(self, config: SearchConfig, workers: int, threads: int = 1) -> None:
+        self.width = workers
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -111,9 +142,14 @@ class ProcessExecutor:
         )
 
     def map(self, method: str, genotypes: Sequence[str]) -> list[Any]:
-        if method not in ALLOWED_METHODS:
-            raise ValueError(f"unknown evaluation {method!r}")
-        return list(self._pool.map(_run, [method] * len(genotypes), genotypes))
+        return list(self.imap(method, genotypes))
+
+    def imap(self, method: str, genotypes: Sequence[str]) -> Iterator[Any]:
+        check_method(method)
+        # Chunks of a few genotypes per round trip: a 60,000-network pool would
+        # otherwise cost 60,000 pickled calls.
+        chunk = max(1, min(16, len(genotypes) // (4 * self.width)))
+        return self._pool.map(_run, [method] * len(genotypes), genotypes, chunksize=chunk)
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from edgenas.search import objectives
 from edgenas.search.budget import expected_candidate_seconds, parent_deadline
 from edgenas.search.config import DEFAULT_TRAIN_SECONDS, SearchConfig
-from edgenas.search.evaluation import CandidateEvaluator, TrainedCandidate
-from edgenas.search.executor import Executor
+from edgenas.search.evaluation import CandidateEvaluator
+from edgenas.search.executor import Executor, FailedEvaluation
 from edgenas.search.recorder import Recorder
 from edgenas.space import decode
 from edgenas.store import Candidate
@@ -47,6 +47,33 @@ CALIBRATION_NETWORKS = 3
 # With a target, the "best score" parents are the best scores among the networks at
 # most this many times over it (a deviation from the paper, docs/search.md).
 SCORE_PARENT_LIMIT = 2.0
+# Pool scores reach the store in batches of this many networks, or after this many
+# seconds: one transaction per batch (a 60,000-network pool), little lost on a kill.
+POOL_BATCH = 256
+POOL_FLUSH_S = 5.0
+
+
+class PoolProgress:
+    """Pool scoring's progress for the ``pool_progress`` events and the log: networks
+    scored, rate and time left (the rate of this process's scoring, not counting rows
+    scored before a resume)."""
+
+    def __init__(self, total: int, done: int, clock: Callable[[], float], log: Log) -> None:
+        self.total, self.done, self.clock, self.log = total, done, clock, log
+        self.start, self.new = clock(), 0
+
+    def advance(self, count: int) -> dict:
+        """Count ``count`` more scored networks; returns the event payload (logged)."""
+        self.done += count
+        self.new += count
+        elapsed = max(1e-9, self.clock() - self.start)
+        rate = self.new / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        self.log(
+            f"  pool {self.done:,}/{self.total:,} scored, {rate:.1f} networks/s"
+            + (f", {_clock_text(eta)} left" if eta is not None and self.done < self.total else "")
+        )
+        return {"scored": self.done, "total": self.total, "rate_per_s": rate, "eta_s": eta}
 
 
 @dataclass
@@ -100,36 +127,45 @@ class LDPSearch:
 
     # ----------------------------------------------------------------- parents
     def score_pool(self) -> list[Candidate]:
-        """Sample and NASWOT-score the pool; returns its rows, best score first."""
+        """Sample and NASWOT-score the pool; returns its rows, best score first.
+
+        Scores stream into the store in batches as they arrive (every
+        :data:`POOL_BATCH` networks or :data:`POOL_FLUSH_S` seconds), in pool order, so
+        a search stopped during the pool resumes without scoring those again.
+        """
         pool = [
             g.encode() for g in self.space.sample_unique(self.config.pool_size, self.config.seed)
         ]
         missing = [g for g in pool if (c := self.recorder.known(g)) is None or c.score is None]
         if missing:
             self.log(f"scoring {len(missing)} random genotypes with NASWOT")
-        scores = dict(zip(missing, self.executor.map("score", missing), strict=True))
-        sizes = dict(zip(missing, self.executor.map("static_resources", missing), strict=True))
-        rows = []
-        for genotype in pool:
-            if genotype in scores:
-                row = self.recorder.ensure(
-                    genotype,
-                    origin="pool",
-                    status="scored",
-                    score=_finite_or_none(scores[genotype]),
-                    params=int(sizes[genotype]["params"]),
-                    flops=int(sizes[genotype]["flops"]),
-                )
-            else:
-                row = self.recorder.known(genotype)
-            self.recorder.event(
-                "parent_scored",
-                {"genotype": genotype, "score": row.score, "params": row.params},
-                candidate_id=row.id,
+        progress = PoolProgress(len(pool), len(pool) - len(missing), self.clock, self.log)
+        batch: list[dict] = []
+        flushed = self.clock()
+        for genotype, entry in zip(missing, self.executor.imap("pool_entry", missing), strict=True):
+            score, params, flops = (
+                (None, None, None) if isinstance(entry, FailedEvaluation) else entry
             )
-            rows.append(row)
+            batch.append(
+                {"genotype": genotype, "origin": "pool", "status": "scored",
+                 "score": _finite_or_none(score) if score is not None else None,
+                 "params": params, "flops": flops}
+            )  # fmt: skip
+            if len(batch) >= POOL_BATCH or self.clock() - flushed >= POOL_FLUSH_S:
+                self._flush_pool(batch, progress)
+                batch, flushed = [], self.clock()
+        if batch:
+            self._flush_pool(batch, progress)
+        rows = [self.recorder.known(g) for g in pool]
+        for genotype in pool:
             self.scored[genotype] = None
+        self.recorder.event("pool_scored", {"total": len(pool), "scored": len(missing)})
         return sorted(rows, key=_score_key)
+
+    def _flush_pool(self, batch: list[dict], progress: PoolProgress) -> None:
+        """Write a batch of pool rows (one transaction) and a progress event."""
+        self.recorder.ensure_many(batch)
+        self.recorder.progress("pool_progress", progress.advance(len(batch)))
 
     def select_parents(
         self, ranked: list[Candidate], used: list[Candidate] | None = None
@@ -200,15 +236,17 @@ class LDPSearch:
         for genotype in self.config.start_genotypes or ():
             row = self.recorder.known(genotype)
             if row is None or row.score is None:
-                score = self.executor.map("score", [genotype])[0]
-                size = self.executor.map("static_resources", [genotype])[0]
+                entry = self.executor.map("pool_entry", [genotype])[0]
+                if isinstance(entry, FailedEvaluation):
+                    raise RuntimeError(f"scoring the start genotype failed: {entry.reason}")
+                score, params, flops = entry
                 row = self.recorder.ensure(
                     genotype,
                     origin="start",
                     status="scored",
                     score=_finite_or_none(score),
-                    params=int(size["params"]),
-                    flops=int(size["flops"]),
+                    params=params,
+                    flops=flops,
                 )
             self.scored[genotype] = None
             rows.append(row)
@@ -299,12 +337,35 @@ class LDPSearch:
     # --------------------------------------------------------------- training
     def evaluate(self, candidate: Candidate) -> Evaluated:
         """Train (or read from the store) a candidate and compute its grade."""
+        return self.evaluate_many([candidate])[0]
+
+    def evaluate_many(self, candidates: list[Candidate]) -> list[Evaluated]:
+        """Train the candidates not trained yet together (as many at once as the
+        executor runs), then record each in order; returns their grades in order. A
+        candidate whose training failed (a Ray task lost or stuck) gets grade -inf."""
+        fresh = [
+            c for c in candidates
+            if c.genotype not in self.trained and c.status not in ("trained", "failed")
+        ]  # fmt: skip
+        for candidate in fresh:
+            self.log(f"training {_short(candidate.genotype)}")
+        outcomes = dict(
+            zip(
+                [c.genotype for c in fresh],
+                self.executor.map("train", [c.genotype for c in fresh]),
+                strict=True,
+            )
+        )
+        return [self._record(c, outcomes.get(c.genotype)) for c in candidates]
+
+    def _record(self, candidate: Candidate, outcome) -> Evaluated:
+        """Store a training's outcome (None: trained before) and its events."""
         genotype = candidate.genotype
         if genotype in self.trained:
             return self.trained[genotype]
-        if candidate.status != "trained":
-            self.log(f"training {_short(genotype)}")
-            outcome: TrainedCandidate = self.executor.map("train", [genotype])[0]
+        if isinstance(outcome, FailedEvaluation):
+            candidate = self.recorder.update(candidate, status="failed", iteration=self.iteration)
+        elif outcome is not None:
             values = {"params": outcome.params, "flops": outcome.flops}
             if outcome.latency_ms is not None:
                 values["latency_ms"] = outcome.latency_ms
@@ -324,6 +385,19 @@ class LDPSearch:
                 iteration=self.iteration,
             )
         self.iteration += 1
+        if candidate.status == "failed":
+            # Replayed too: the reason is not stored in the row, the event has it.
+            reason = outcome.reason if isinstance(outcome, FailedEvaluation) else None
+            self.recorder.event(
+                "candidate_failed",
+                {"genotype": genotype, "reason": reason},
+                candidate_id=candidate.id,
+                iteration=self.iteration,
+            )
+            self.log(f"  failed: {reason or 'see the store'}")
+            evaluated = Evaluated(candidate, -math.inf)
+            self.trained[genotype] = evaluated
+            return evaluated
         payload = {
             "genotype": genotype,
             "accuracy": candidate.accuracy,
@@ -438,13 +512,21 @@ class LDPSearch:
             if not children:
                 self.log("  no new valid child: stopping this parent")
                 break
-            chosen, reward = max(children, key=lambda pair: pair[1])
-            trained_before = chosen.genotype in self.trained
-            child = self.evaluate(chosen)
+            # The child with the highest R; a wider executor trains the next best
+            # rewarded ones beside it (they join the candidate list), and the move
+            # goes to the best graded of them (docs/distributed.md).
+            ranked = sorted(children, key=lambda pair: -pair[1])[: max(1, self.executor.width)]
+            trained_before = all(c.genotype in self.trained for c, _ in ranked)
+            batch = self.evaluate_many([c for c, _ in ranked])
+            best_index = max(range(len(batch)), key=lambda i: (batch[i].grade, -i))
+            child, reward = batch[best_index], ranked[best_index][1]
             if not (replayed or trained_before):
                 self._step_seconds.append(self.clock() - step_start)
             previous = current
             tabu.append(previous.genotype)
+            for i, other in enumerate(batch):
+                if i != best_index and math.isfinite(other.grade):
+                    candidate_list[other.genotype] = other
             if child.grade > current.grade:
                 current = child
                 self.recorder.event(
@@ -461,7 +543,8 @@ class LDPSearch:
                     iteration=self.iteration,
                 )
             else:
-                candidate_list[child.genotype] = child
+                if math.isfinite(child.grade):  # a failed training is no place to move to
+                    candidate_list[child.genotype] = child
                 options = [e for g, e in candidate_list.items() if g not in tabu]
                 if options:
                     current = max(options, key=lambda e: e.grade)
@@ -540,7 +623,7 @@ class LDPSearch:
     def pareto(self) -> list[Evaluated]:
         """Trained candidates on the Pareto front of accuracy vs the primary resource."""
         resource = self.config.primary_resource()
-        evaluated = list(self.trained.values())
+        evaluated = [e for e in self.trained.values() if math.isfinite(e.grade)]
         points = [
             (e.candidate.accuracy or 0.0, float(getattr(e.candidate, resource) or 0.0))
             for e in evaluated

@@ -16,8 +16,9 @@ from typing import Any
 from edgenas.errors import UserError
 from edgenas.store import Candidate, RunStore
 
-# Events about the run's life, not steps of the search: not part of the replayed stream.
-OUTSIDE_REPLAY = ("run_started", "run_resumed", "run_failed")
+# Events about the run's life or progress, not steps of the search: not part of the
+# replayed stream (pool_progress batches depend on timing, not on the search).
+OUTSIDE_REPLAY = ("run_started", "run_resumed", "run_failed", "pool_progress")
 
 
 class ReplayDiverged(UserError):
@@ -84,6 +85,22 @@ class Recorder:
         candidate = self.store.candidate(candidate_id)
         self._by_genotype[genotype] = candidate
         return candidate
+
+    def ensure_many(self, rows: list[dict[str, Any]]) -> list[Candidate]:
+        """The rows of many genotypes (a pool batch), the new ones inserted in one
+        transaction; each row holds ``genotype``, ``origin``, ``status`` and values."""
+        new = [row for row in rows if row["genotype"] not in self._by_genotype]
+        if new:
+            ids = self.store.add_candidates(new)
+            for row, candidate_id in zip(new, ids, strict=True):
+                self._by_genotype[row["genotype"]] = self.store.candidate(candidate_id)
+        return [self._by_genotype[row["genotype"]] for row in rows]
+
+    def progress(self, kind: str, payload: dict[str, Any]) -> None:
+        """Append a progress event (one of :data:`OUTSIDE_REPLAY`): never replayed."""
+        if kind not in OUTSIDE_REPLAY:
+            raise ValueError(f"{kind} is a step of the search, record it with event()")
+        self.store.append_event(kind, payload)
 
     def update(self, candidate: Candidate, **values: Any) -> Candidate:
         """Update a row (skipped when the stored row already holds these values)."""

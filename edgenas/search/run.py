@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,12 +57,28 @@ class SearchOutcome:
     latency_text: str | None = None
 
 
-def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator):
+def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator, session=None):
     from edgenas.search.executor import InlineExecutor, ProcessExecutor
 
+    if config.executor == "ray":
+        from edgenas.search.ray_executor import RayExecutor
+
+        return RayExecutor(config, session)
     if config.executor == "process":
         return ProcessExecutor(config, config.workers, config.torch_threads)
     return InlineExecutor(evaluator)
+
+
+def _open_session(config: SearchConfig, evaluator: CandidateEvaluator):
+    """With ``--executor ray``: the run's Ray session, whose device actor then answers
+    the evaluator's latency questions (the device may be on another node); else None."""
+    if config.executor != "ray":
+        return None
+    from edgenas.search.ray_executor import RaySession
+
+    session = RaySession(config, evaluator.latency_setup())
+    evaluator.latency = session.latency
+    return session
 
 
 def _search(
@@ -70,11 +87,13 @@ def _search(
     log: Log,
     evaluator: CandidateEvaluator,
     search_deadline: float | None = None,
+    session=None,
 ) -> LDPSearch:
-    """Run the search phase against a store (new or resumed); the caller owns ``evaluator``."""
+    """Run the search phase against a store (new or resumed); the caller owns
+    ``evaluator`` and ``session``."""
     from edgenas.search.ldp import LDPSearch
 
-    executor = _make_executor(config, evaluator)
+    executor = _make_executor(config, evaluator, session)
     try:
         search = LDPSearch(
             config, evaluator, executor, Recorder(store), log, search_deadline=search_deadline
@@ -117,12 +136,18 @@ def check_config(config: SearchConfig) -> None:
     from edgenas.devices.backends import make_backend
     from edgenas.devices.profile import resolve_device
 
-    # The final model is always measured on the device, so it must be usable now.
-    availability = make_backend(
-        resolve_device(config.device), threads=config.threads
-    ).availability()
-    if not availability.usable:
-        raise UserError(f"device {config.device} is not usable: {availability.reason}")
+    if config.executor == "ray":
+        from edgenas.search.ray_executor import require_ray
+
+        require_ray()
+    # The final model is always measured on the device, so it must be usable now; on a
+    # Ray cluster the device may be on another node, which the search checks at start.
+    if config.executor != "ray" or config.ray_address is None:
+        availability = make_backend(
+            resolve_device(config.device), threads=config.threads
+        ).availability()
+        if not availability.usable:
+            raise UserError(f"device {config.device} is not usable: {availability.reason}")
     from edgenas.baselines import resolve_baselines
 
     resolve_baselines(config.task, config.baselines)
@@ -188,10 +213,14 @@ def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, l
             from edgenas.search.evaluation import CandidateEvaluator
 
             evaluator = CandidateEvaluator(sub)
+            session = None
             try:
-                search = _search(sub, store, log, evaluator)
+                session = _open_session(sub, evaluator)
+                search = _search(sub, store, log, evaluator, session=session)
             finally:
                 evaluator.close()
+                if session is not None:
+                    session.close()
             store.set_status("finished")
         best = max(
             search.trained.values(),
@@ -283,6 +312,7 @@ def _final_model(
         deploy_example(val_data[0][0], evaluator.deploy_shape),
         config.device,
         threads=config.threads,
+        profiler=evaluator.latency.profile,
         metadata={
             "grade": f"{best.grade:.6f}",
             "proxy_accuracy": f"{best.candidate.accuracy:.6f}",
@@ -391,7 +421,7 @@ def _search_and_finalise(
     """The search, the final model and the baselines; returns the run's summary (stored
     with the run before this returns)."""
     started = time.perf_counter()
-    evaluator = None
+    evaluator = session = None
     plan = budget_plan(config)
     search_deadline = None
     if plan is not None:
@@ -410,9 +440,15 @@ def _search_and_finalise(
         from edgenas.search.evaluation import CandidateEvaluator, loss_history
 
         evaluator = CandidateEvaluator(main_config)
-        search = _search(main_config, store, log, evaluator, search_deadline)
+        session = _open_session(main_config, evaluator)
+        search = _search(main_config, store, log, evaluator, search_deadline, session)
         ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
         best = ranked[0]
+        if not math.isfinite(best.grade):
+            raise UserError(
+                f"every candidate's training failed (lost or stuck Ray tasks); the events "
+                f"in {run_dir / 'run.sqlite'} say why (edgenas monitor), then resume"
+            )
         final_start = time.perf_counter()
         model, deployed, final = _final_model(main_config, evaluator, best, run_dir, log)
         onnx_path, latency_ms = Path(deployed.onnx_path), deployed.latency_ms
@@ -432,6 +468,7 @@ def _search_and_finalise(
             run_dir=run_dir,
             names=main_config.baselines,
             threads=main_config.threads,
+            profiler=evaluator.latency.profile,
             log=log,
         )
         phases["samples_and_baselines"] = time.perf_counter() - baselines_start
@@ -469,6 +506,8 @@ def _search_and_finalise(
     finally:
         if evaluator is not None:
             evaluator.close()
+        if session is not None:
+            session.close()
 
 
 def _complete_outputs(store: RunStore, run_dir: Path, summary: dict) -> SearchOutcome:
@@ -496,13 +535,18 @@ def _complete_outputs(store: RunStore, run_dir: Path, summary: dict) -> SearchOu
 
 
 def resume_search(
-    run_dir: str | Path, log: Log | None = None, prepare: Callable[[], None] | None = None
+    run_dir: str | Path,
+    log: Log | None = None,
+    prepare: Callable[[], None] | None = None,
+    *,
+    ray_address: str | None = None,
 ) -> SearchOutcome:
     """Continue a run from its store (deterministic replay, see :mod:`recorder`).
 
     ``run_dir`` may also name the store file itself (``runs/X/run.sqlite``). A store
     this edgenas cannot continue (another kind of run, a newer or older search loop, a
     config it cannot read) is refused in one line before anything is written.
+    ``ray_address``: the Ray cluster to continue on, when it is not the stored one.
     """
     run_dir = Path(run_dir)
     if run_dir.is_file() and run_dir.suffix == ".sqlite":
@@ -523,6 +567,8 @@ def resume_search(
             "its store stays readable (edgenas monitor), start a new run to search again"
         )
     config = dataclasses.replace(config, runs_dir=str(run_dir.parent), run_name=run_dir.name)
+    if ray_address is not None:  # the cluster may have moved since (a restarted head)
+        config = dataclasses.replace(config, ray_address=ray_address)
     return run_search(config, log, resume=True, prepare=prepare)
 
 

@@ -1,0 +1,94 @@
+"""Latency of genotypes on the run's device, for the search and its final model.
+
+:class:`LatencyService` is everything the search asks the device: a genotype's latency
+predicted (lookup table or kernel model), its whole network measured, and a finished
+ONNX file profiled. It needs only the device and the network's shape (task, head
+options, deploy input), never the data, so it can live where the device is: in the
+search process, or in a Ray actor on the machine the phone is plugged into
+(:mod:`edgenas.search.ray_executor`), which then serialises every measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LatencySetup:
+    """What a :class:`LatencyService` needs: plain values, sent to a remote actor as is."""
+
+    device: str
+    threads: int | None
+    task: str
+    deploy_shape: tuple[int, ...]
+    task_options: dict[str, Any] = field(default_factory=dict)
+
+
+class LatencyService:
+    """Predicts and measures genotypes' latency on one device (one shared measurer)."""
+
+    def __init__(self, setup: LatencySetup) -> None:
+        self.setup = setup
+        self._measurer = None
+
+    @property
+    def measurer(self):
+        """The device measurer (created on first use: it may probe hardware)."""
+        if self._measurer is None:
+            from edgenas.latency_table import Measurer
+
+            self._measurer = Measurer(self.setup.device, threads=self.setup.threads)
+        return self._measurer
+
+    def _network(self, genotype: str):
+        from edgenas.latency_table import timing_model
+        from edgenas.space import decode
+
+        return timing_model(decode(genotype), self.setup.task, self.setup.task_options)
+
+    def predicted(self, genotype: str) -> float:
+        """Latency predicted from the device's lookup table or kernel model (a table
+        prediction first measures the parts it has not seen)."""
+        from edgenas.latency_table import predict_latency
+        from edgenas.space import decode
+
+        setup = self.setup
+        return predict_latency(
+            decode(genotype),
+            setup.task,
+            setup.deploy_shape,
+            self.measurer,
+            task_options=setup.task_options,
+        )
+
+    def network(self, genotype: str) -> float:
+        """The whole network measured on the device, without touching the predictor."""
+        return self.measurer.measure_network(self._network(genotype), self.setup.deploy_shape)
+
+    def measured(self, genotype: str, model=None) -> float:
+        """Whole-network latency measured on the device; it also calibrates the
+        predictor, so predictions for later children improve as the search goes.
+        ``model``: the genotype's network if already built (weights do not matter)."""
+        model = (model if model is not None else self._network(genotype)).eval()
+        latency = self.measurer.measure_network(model, self.setup.deploy_shape)
+        self.measurer.learn(genotype, model, self.setup.deploy_shape, latency)
+        return latency
+
+    def profile(self, onnx_path: str | Path, input_shapes: dict[str, tuple[int, ...]]):
+        """A finished ONNX file profiled on the device with the default protocol:
+        the :class:`~edgenas.devices.result.LatencyResult` (the final model's)."""
+        from edgenas.devices.profile import profile_model
+        from edgenas.devices.protocol import Protocol
+
+        return profile_model(
+            onnx_path, self.setup.device, Protocol(), threads=self.setup.threads,
+            input_shapes=input_shapes,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Release the device and the measurer's temporary files."""
+        if self._measurer is not None:
+            self._measurer.close()
+            self._measurer = None

@@ -60,6 +60,8 @@ def workspace(tmp_path_factory):
     (corrupt / "run.sqlite").write_bytes(b"\x00garbage" * 64)
     (runs / "empty-folder").mkdir()
     (root / "a-file").write_text("not a folder\n")
+    (root / "no-ray" / "ray").mkdir(parents=True)
+    (root / "no-ray" / "ray" / "__init__.py").write_text("raise ImportError('no ray')\n")
     nyu(root / "one-image", n=1)  # depth pairs: one to train on
     nyu(root / "val-images", n=2)
     return root
@@ -121,6 +123,11 @@ SEARCH_CASES = [
     case("search", "--budget", "5m", "--final-steps", "10", says="final training in seconds"),
     case("search", "--preset", "huge", says="invalid choice"),
     case("search", "--executor", "threads", says="invalid choice"),
+    case("search", "--task-timeout", "0", says="--task-timeout"),
+    # Ray: a cluster that does not answer; Ray not installed (a stand-in package that
+    # fails to import, as a missing one does)
+    case("search", "--executor", "ray", "--ray-address", "127.0.0.1:1", says="no Ray cluster"),
+    case("search", "--executor", "ray", says=("needs Ray", "edgenas[ray]"), PYTHONPATH="no-ray"),
     case("search", "--data", "one-image", "--val-data", "val-images", says="at least 2"),
     # run folder
     case("search", "--name", "a/b", says="run name"),

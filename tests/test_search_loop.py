@@ -90,7 +90,12 @@ def _search(tmp_path, evaluator, name="run", deadline=None, clock=None, **overri
         store = RunStore.create(path, name=name, kind="ldp-search", config={})
     extra = {"clock": clock} if clock else {}
     return LDPSearch(
-        config, evaluator, InlineExecutor(evaluator), Recorder(store), search_deadline=deadline, **extra
+        config,
+        evaluator,
+        InlineExecutor(evaluator),
+        Recorder(store),
+        search_deadline=deadline,
+        **extra,
     )
 
 
@@ -346,3 +351,48 @@ def test_a_start_already_trained_leaves_the_paper_rule_all_slots(tmp_path):
     closest = sorted(rest, key=lambda c: abs(math.log(c.params / target)))[: 2 * 4]
     near = [c.genotype for c in sorted(closest, key=lambda c: -c.score)[:2]]
     assert [p.genotype for p in parents] == by_score + near
+
+
+class StopsDuringThePool(SyntheticEvaluator):
+    """Scores ``limit`` pool networks, then is interrupted (Ctrl-C, a kill)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        super().__init__()
+        self.limit = limit
+        self.pool_scored: list[str] = []
+
+    def pool_entry(self, genotype: str):
+        if self.limit is not None and len(self.pool_scored) >= self.limit:
+            raise KeyboardInterrupt
+        self.pool_scored.append(genotype)
+        return super().pool_entry(genotype)
+
+
+def test_a_search_stopped_during_the_pool_resumes_without_scoring_again(tmp_path):
+    from edgenas.search.ldp import POOL_BATCH
+
+    pool = 2 * POOL_BATCH + 40
+    settings = dict(pool_size=pool, parents=2, seed=4, **SMALL_SPACE)
+    first = _search(tmp_path, StopsDuringThePool(limit=POOL_BATCH + 10), **settings)
+    with pytest.raises(KeyboardInterrupt):
+        first.score_pool()
+    first.recorder.store.close()  # the killed search's lock goes with its process
+    with RunStore.open_readonly(tmp_path / "run") as store:
+        kept = {c.genotype for c in store.candidates() if c.score is not None}
+        progress = [e.payload for e in store.events(kinds=("pool_progress",))]
+    # Scores reached the store in batches while the pool was scored.
+    assert len(kept) >= POOL_BATCH and progress[-1]["scored"] == len(kept)
+    assert progress[-1]["total"] == pool
+
+    resumed = StopsDuringThePool()
+    search = _search(tmp_path, resumed, **settings)
+    ranked = search.score_pool()
+    assert len(resumed.pool_scored) == pool - len(kept)
+    assert not kept & set(resumed.pool_scored)
+    assert len(ranked) == pool
+    assert all(c.score == resumed.score(c.genotype) for c in ranked)
+    # The same pool as one uninterrupted run, in the same order (ids included).
+    whole = _search(tmp_path, StopsDuringThePool(), name="whole", **settings).score_pool()
+    assert [(c.id, c.genotype, c.score) for c in whole] == [
+        (c.id, c.genotype, c.score) for c in ranked
+    ]

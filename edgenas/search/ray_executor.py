@@ -57,14 +57,23 @@ def require_ray():
     return ray
 
 
-def connect(address: str | None) -> bool:
+# Whether this process started or joined Ray through connect() (so it leaves at the end);
+# a connection someone else made (a test, a notebook) is theirs to end.
+_STATE = {"joined": False}
+# Seconds to wait for a cluster's address to answer before calling it unreachable
+# (ray.init itself retries for minutes).
+PROBE_S = 5.0
+
+
+def connect(address: str | None) -> None:
     """Join the Ray cluster at ``address`` (``auto``: the one ``ray start`` runs here;
-    None: start a local instance on this machine's cores), unless already connected
-    (a test, a notebook). Returns whether this call started or joined it (so the
-    search disconnects at its end). A cluster that is not there is a one-line UserError."""
+    ``HOST:PORT``: a head node; None: start a local instance on this machine's cores),
+    unless already connected. A cluster that is not there is a one-line UserError."""
     ray = require_ray()
     if ray.is_initialized():
-        return False
+        return
+    if address:
+        _probe(address)
     try:
         ray.init(
             address=address,
@@ -79,7 +88,33 @@ def connect(address: str | None) -> bool:
             f"could not reach a Ray cluster {where} ({first}); start one with `ray start "
             "--head`, or leave out --ray-address for a local instance"
         ) from None
-    return True
+    _STATE["joined"] = True
+
+
+def _probe(address: str) -> None:
+    """Fail fast when a ``HOST:PORT`` address does not answer (``auto`` and ``ray://``
+    addresses are left to Ray)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_S).close()
+    except OSError as err:
+        raise UserError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}); check the head's "
+            "address (`ray status` on it) or leave out --ray-address for a local instance"
+        ) from None
+
+
+def disconnect() -> None:
+    """Leave Ray if :func:`connect` joined it (a local instance ends with it)."""
+    import ray
+
+    if _STATE["joined"] and ray.is_initialized():
+        ray.shutdown()
+    _STATE["joined"] = False
 
 
 def task_timeout(config: SearchConfig, method: str) -> float:
@@ -256,7 +291,7 @@ class RaySession:
     def __init__(self, config: SearchConfig, setup: LatencySetup) -> None:
         self.config = config
         self.setup = setup
-        self._connected_here = connect(config.ray_address)
+        connect(config.ray_address)
         self._actor = None
         if config.ray_address is not None:
             self.actor()
@@ -288,9 +323,7 @@ class RaySession:
             with contextlib.suppress(Exception):
                 ray.kill(self._actor)
             self._actor = None
-        if self._connected_here and ray.is_initialized():
-            ray.shutdown()
-        self._connected_here = False
+        disconnect()
 
 
 class SessionLatency(RemoteLatency):
@@ -319,7 +352,7 @@ class RayExecutor:
     ) -> None:
         import ray
 
-        self._connected_here = connect(config.ray_address) if session is None else False
+        connect(config.ray_address)
         self.config = config
         self.session = session
         self.width = max(1, config.workers)
@@ -379,8 +412,8 @@ class RayExecutor:
             return FailedEvaluation(genotype, reason)
 
     def close(self) -> None:
-        """Nothing in flight after a finished search; leave Ray if this executor joined."""
-        self._disconnect()
+        """Nothing in flight after a finished search; Ray is left by the run's session
+        (or whoever connected), which outlives the search for the final model."""
 
     def abort(self) -> None:
         """Cancel every task in flight (their workers are killed)."""
@@ -390,11 +423,3 @@ class RayExecutor:
             with contextlib.suppress(Exception):  # already finished or gone
                 ray.cancel(ref, force=True)
         self._pending.clear()
-        self._disconnect()
-
-    def _disconnect(self) -> None:
-        import ray
-
-        if self._connected_here and ray.is_initialized():
-            ray.shutdown()
-        self._connected_here = False

@@ -272,16 +272,21 @@ def write_report(run_dir: str | Path, *, status: str | None = None) -> Path:
     once the report exists.
     """
     run_dir = Path(run_dir)
-    with RunStore.open_readonly(run_dir) as store:
+    with RunStore.open_readonly(run_dir) as store, store.reading():
+        # The trained rows and a few sums, not every row: a paper-scale run holds
+        # 60,000 candidates, nearly all of them pool rows the report only counts.
         info = store.run_info()
-        candidates = store.candidates()
-    config, summary = info.config, info.summary or {}
+        summary = info.summary or {}
+        best_id = summary.get("best_candidate_id")
+        trained_rows = store.candidates(status="trained")
+        best = _find(store, best_id)
+        counts = {"all": store.count_candidates(), "trained": len(trained_rows)}
+        timing = store.timing_totals(("train", "measure"))
+    config = info.config
     search_config = SearchConfig.from_dict(config)
     task = search_config.task
     resource = search_config.primary_resource()
-    trained = [c for c in candidates if c.status == "trained" and c.grade is not None]
-    best_id = summary.get("best_candidate_id")
-    best = next((c for c in candidates if c.id == best_id), None)
+    trained = [c for c in trained_rows if c.grade is not None]
     device = (summary.get("deployed") or {}).get("device") or config["device"]
     lines = [f"# edgenas search report: {info.name}", ""]
     lines += [
@@ -390,7 +395,7 @@ def write_report(run_dir: str | Path, *, status: str | None = None) -> Path:
                 f"{_fmt(row['compactness'])} | {_fmt(row['grade'])} |"
             )
         lines.append("")
-    lines += _time_breakdown(candidates, summary.get("phase_seconds") or {})
+    lines += _time_breakdown(timing, counts, summary.get("phase_seconds") or {})
     lines += ["## Configuration", "", "| option | value |", "|---|---|"]
     lines += [f"| {key} | `{value}` |" for key, value in sorted(config.items())]
     lines.append("")
@@ -422,9 +427,22 @@ def _table(title: str, rows: list[Candidate], task: str) -> list[str]:
     return [*lines, ""]
 
 
-def _time_breakdown(candidates: list[Candidate], phases: dict[str, float]) -> list[str]:
-    train = sum(c.timings.get("train", 0.0) for c in candidates)
-    measure = sum(c.timings.get("measure", 0.0) for c in candidates)
+def _find(store: RunStore, candidate_id) -> Candidate | None:
+    """The candidate with this id, if the store has one."""
+    if not isinstance(candidate_id, int):
+        return None
+    try:
+        return store.candidate(candidate_id)
+    except KeyError:
+        return None
+
+
+def _time_breakdown(
+    timing: dict[str, float], counts: dict[str, int], phases: dict[str, float]
+) -> list[str]:
+    """Training and measuring time over all candidates (``timing``: summed ``train``
+    and ``measure`` timings), with how many were trained of how many."""
+    train, measure = timing.get("train", 0.0), timing.get("measure", 0.0)
     if not train and not measure:
         return []
     phase_text = ", ".join(f"{name.replace('_', ' ')} {sec:.1f} s" for name, sec in phases.items())
@@ -433,7 +451,6 @@ def _time_breakdown(candidates: list[Candidate], phases: dict[str, float]) -> li
         "",
         *([f"Phases: {phase_text}.", ""] if phases else []),
         f"training {train:.1f} s, measuring (latency, params, FLOPs) {measure:.1f} s over "
-        f"{sum(1 for c in candidates if c.status == 'trained')} trained candidates; "
-        f"{len(candidates)} candidates in the store.",
+        f"{counts['trained']} trained candidates; {counts['all']} candidates in the store.",
         "",
     ]

@@ -159,6 +159,10 @@ def check_config(config: SearchConfig) -> None:
 
     check_data(config.task, config.data, config.val_data, fmt=config.data_format,
                scale=config.scale, patch=min(config.proxy_input))  # fmt: skip
+    if config.executor == "ray":  # last: it starts (or joins) Ray, seconds
+        from edgenas.search.ray_executor import connect
+
+        connect(config.ray_address)  # an unreachable cluster is refused before the run exists
 
 
 def budget_plan(config: SearchConfig) -> BudgetPlan | None:

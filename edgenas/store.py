@@ -5,7 +5,9 @@ read only this file. Three tables:
 
 - ``runs``: one row: the run's kind, its fully resolved config (JSON), status, summary;
 - ``candidates``: one row per architecture ever proposed or evaluated, keyed by its
-  canonical string;
+  canonical string; every insert and update gives the row the next number of a change
+  counter (``change_seq``), so a reader fetches the rows changed since it last looked
+  (:meth:`RunStore.candidate_digests`) rather than a paper-scale run's 60,000;
 - ``events``: append-only, with a monotonically increasing id; readers poll
   ``events WHERE id > last_seen``.
 
@@ -35,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from edgenas.atomic import atomic_path
 
@@ -98,7 +100,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     onnx_path TEXT,
     loss_history TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    change_seq INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -111,10 +114,35 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
 """
 
+# Made after the columns they need exist (an older store gains change_seq when opened
+# for writing). ``change_seq`` is the candidates' change counter: every insert and every
+# update gives the row the next number, whoever writes it (these triggers are in the
+# file, so a writer of any version keeps the counter), and a reader asks for the rows
+# changed since the largest number it has seen (:meth:`RunStore.candidate_digests`).
+# ``updated_at`` cannot do this: wall-clock times tie and can go backwards. The other
+# indexes serve the monitor's and the report's queries by status and origin (the pool's
+# covers its scores: a reader gets 60,000 of them without visiting the rows).
+_COUNTER_SQL = """
+CREATE INDEX IF NOT EXISTS candidates_change ON candidates(change_seq);
+CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
+CREATE INDEX IF NOT EXISTS candidates_pool ON candidates(origin, status, score, latency_source);
+CREATE TRIGGER IF NOT EXISTS candidates_counted_insert AFTER INSERT ON candidates
+BEGIN
+    UPDATE candidates SET change_seq = (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM candidates)
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS candidates_counted_update AFTER UPDATE ON candidates
+WHEN NEW.change_seq IS OLD.change_seq
+BEGIN
+    UPDATE candidates SET change_seq = (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM candidates)
+    WHERE id = NEW.id;
+END;
+"""
+
 _JSON_COLUMNS = ("metrics", "timings", "loss_history")
 # Columns added to the candidates table after stores were first written: an older store
 # gains them when opened for writing (a reader of an older store gets the defaults).
-_ADDED_COLUMNS = (("loss_history", "TEXT"),)
+_ADDED_COLUMNS = (("loss_history", "TEXT"), ("change_seq", "INTEGER"))
 
 
 class StoreError(Exception):
@@ -312,7 +340,51 @@ class Candidate:
 
 
 _CANDIDATE_FIELDS = {f.name for f in fields(Candidate)}
+_IDS_PER_QUERY = 500  # under SQLite's limit on the parameters of one statement
 _UPDATABLE = _CANDIDATE_FIELDS - {"id", "genotype", "created_at", "updated_at"}
+
+
+class CandidateDigest(NamedTuple):
+    """A candidate without its genotype and JSON fields: what a reader of a big run
+    keeps of every row (counts, the pool's scores); ``change_seq`` is the row's place in
+    the change counter (0 in a store without it)."""
+
+    id: int
+    origin: str
+    status: str
+    score: float | None
+    latency_source: str | None
+    change_seq: int
+
+
+# The candidate lists a reader pages through (:meth:`RunStore.candidate_page`): a pool
+# row that is only scored is "pool"; a row the search did more with (a parent, a child,
+# a trained or failed network) is "searched".
+POOL_ONLY_SQL = "(c.origin = 'pool' AND c.status = 'scored')"
+CANDIDATE_FILTERS = {
+    "all": "1",
+    "searched": f"NOT {POOL_ONLY_SQL}",
+    "trained": "c.status = 'trained'",
+    "pool": POOL_ONLY_SQL,
+}
+# Sort keys of a page and their SQL ("metric" is a field of the metrics JSON).
+CANDIDATE_ORDERS = {
+    "id": "c.id",
+    "parent": "c.parent_id",
+    "genotype": "c.genotype",
+    "params": "c.params",
+    "flops": "c.flops",
+    "latency": "c.latency_ms",
+    "score": "c.score",
+    "metric": "json_extract(c.metrics, :metric)",
+    "grade": "c.grade",
+    "status": "c.status",
+}
+
+
+def is_pool_only(origin: str, status: str) -> bool:
+    """A pool row the search has only scored (see :data:`CANDIDATE_FILTERS`)."""
+    return origin == "pool" and status == "scored"
 
 
 @dataclass(frozen=True)
@@ -427,6 +499,7 @@ class RunStore:
             try:
                 connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
                 connection.executescript(_SCHEMA_SQL)
+                connection.executescript(_COUNTER_SQL)
                 now = time.time()
                 with connection:
                     connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA,))
@@ -661,15 +734,145 @@ class RunStore:
         ).fetchone()
         return _candidate(row) if row is not None else None
 
-    def candidates(self, status: str | None = None) -> list[Candidate]:
-        """All candidates in id order (optionally only those with ``status``)."""
-        if status is None:
-            rows = self._db.execute("SELECT * FROM candidates ORDER BY id")
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM candidates WHERE status = ? ORDER BY id", (status,)
-            )
+    def candidates(
+        self, status: str | None = None, *, pool: bool = True, other_than: str | None = None
+    ) -> list[Candidate]:
+        """All candidates in id order (optionally only those with ``status``, or with a
+        status ``other_than`` one; with ``pool=False`` without the pool rows that are
+        only scored)."""
+        where = ["1"]
+        params: list[Any] = []
+        if status is not None:
+            where.append("c.status = ?")
+            params.append(status)
+        if other_than is not None:
+            where.append("c.status != ?")
+            params.append(other_than)
+        if not pool:
+            where.append(CANDIDATE_FILTERS["searched"])
+        rows = self._db.execute(
+            f"SELECT * FROM candidates AS c WHERE {' AND '.join(where)} ORDER BY c.id", params
+        )
         return [_candidate(row) for row in rows]
+
+    def candidates_by_id(self, ids: Sequence[int]) -> list[Candidate]:
+        """The candidates with these ids (those that exist), in id order."""
+        found = []
+        ids = list(ids)
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[first : first + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            found += self._db.execute(f"SELECT * FROM candidates WHERE id IN ({marks})", chunk)
+        return [_candidate(row) for row in sorted(found, key=lambda row: row["id"])]
+
+    def count_candidates(self, status: str | None = None, *, subset: str = "all") -> int:
+        """How many candidates there are (with ``status``, if given; in ``subset``, a key
+        of :data:`CANDIDATE_FILTERS`)."""
+        query = f"SELECT COUNT(*) FROM candidates AS c WHERE {CANDIDATE_FILTERS[subset]}"
+        if status is None:
+            return int(self._db.execute(query).fetchone()[0])
+        return int(self._db.execute(query + " AND c.status = ?", (status,)).fetchone()[0])
+
+    # ------------------------------------------------------------- readers
+    @property
+    def has_change_counter(self) -> bool:
+        """Whether the candidates carry the change counter. A store written before it
+        gains it when first opened for writing; until then a reader cannot tell which
+        rows changed (:meth:`candidate_signature` tells it that some did)."""
+        columns = self._db.execute("PRAGMA table_info(candidates)")
+        return any(row["name"] == "change_seq" for row in columns)
+
+    @contextmanager
+    def reading(self) -> Iterator[RunStore]:
+        """One consistent view of the store across several queries (a read
+        transaction): what a writer commits meanwhile is seen after the block."""
+        if self._db.in_transaction:
+            yield self
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def candidate_digests(self, after_seq: int = 0) -> list[CandidateDigest]:
+        """The candidates changed after ``after_seq`` of the change counter (all of
+        them by default), in the order of their changes, as light digests. A store
+        without the counter gives all candidates, in id order, with ``change_seq`` 0."""
+        columns = "c.id, c.origin, c.status, c.score, c.latency_source"
+        if self.has_change_counter:
+            rows = self._db.execute(
+                f"SELECT {columns}, c.change_seq FROM candidates AS c "
+                "WHERE c.change_seq > ? ORDER BY c.change_seq",
+                (after_seq,),
+            )
+        else:
+            rows = self._db.execute(f"SELECT {columns}, 0 FROM candidates AS c ORDER BY c.id")
+        return [CandidateDigest(*row) for row in rows]
+
+    def last_change_seq(self) -> int:
+        """The largest number of the change counter (0 in a store without it)."""
+        if not self.has_change_counter:
+            return 0
+        row = self._db.execute("SELECT COALESCE(MAX(change_seq), 0) FROM candidates").fetchone()
+        return int(row[0])
+
+    def pool_digests(self) -> list[tuple[int, float | None, str | None]]:
+        """(id, score, latency source) of the pool rows that are only scored (the bulk
+        of a paper-scale run: plain tuples, no genotype)."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # tuples: 60,000 rows in a fraction of the time
+        return cursor.execute(
+            f"SELECT c.id, c.score, c.latency_source FROM candidates AS c WHERE {POOL_ONLY_SQL}"
+        ).fetchall()
+
+    def candidate_signature(self) -> tuple[int, float, int]:
+        """(count, latest ``updated_at``, largest id) of the candidates: for readers of
+        a store without the change counter, a cheap sign that something changed."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(MAX(id), 0) FROM candidates"
+        ).fetchone()
+        return int(row[0]), float(row[1]), int(row[2])
+
+    def candidate_page(
+        self,
+        *,
+        order: str = "id",
+        descending: bool = False,
+        subset: str = "all",
+        metric: str = "accuracy",
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[tuple[Candidate, str | None]]:
+        """One page of candidates sorted and filtered in SQL, each with its parent's
+        genotype (None without a parent): ``order`` a key of :data:`CANDIDATE_ORDERS`
+        (missing values last in both directions, ties by id), ``subset`` a key of
+        :data:`CANDIDATE_FILTERS`, ``metric`` the metrics field the ``metric`` order
+        sorts by."""
+        column = CANDIDATE_ORDERS[order]
+        direction = "DESC" if descending else "ASC"
+        sort = f"c.id {direction}" if order == "id" else (
+            f"({column}) IS NULL, {column} {direction}, c.id"
+        )  # fmt: skip
+        rows = self._db.execute(
+            "SELECT c.*, p.genotype AS parent_genotype FROM candidates AS c "
+            "LEFT JOIN candidates AS p ON p.id = c.parent_id "
+            f"WHERE {CANDIDATE_FILTERS[subset]} ORDER BY {sort} LIMIT :limit OFFSET :offset",
+            {"metric": f'$."{metric}"', "limit": limit, "offset": offset},
+        )
+        return [(_candidate(row), row["parent_genotype"]) for row in rows]
+
+    def timing_totals(self, keys: Sequence[str]) -> dict[str, float]:
+        """The sum over all candidates of each ``timings`` field in ``keys``."""
+        totals = ", ".join("TOTAL(json_extract(timings, ?))" for _ in keys)
+        row = self._db.execute(
+            f"SELECT {totals} FROM candidates WHERE timings IS NOT NULL",
+            [f'$."{key}"' for key in keys],
+        ).fetchone()
+        return {key: float(value) for key, value in zip(keys, row, strict=True)}
 
     # -------------------------------------------------------------- events
     def append_event(
@@ -701,17 +904,26 @@ class RunStore:
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
-        return [
-            Event(
-                id=row["id"],
-                ts=row["ts"],
-                kind=row["kind"],
-                candidate_id=row["candidate_id"],
-                iteration=row["iteration"],
-                payload=json.loads(row["payload"]),
-            )
-            for row in self._db.execute(query, params)
-        ]
+        return [_event(row) for row in self._db.execute(query, params)]
+
+    def latest_events(self, kinds: tuple[str, ...] | None = None, limit: int = 1) -> list[Event]:
+        """The newest ``limit`` events (of ``kinds``, if given), in id order."""
+        query = "SELECT * FROM events"
+        params: list[Any] = []
+        if kinds:
+            query += f" WHERE kind IN ({', '.join('?' for _ in kinds)})"
+            params += list(kinds)
+        query += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_event(row) for row in reversed(self._db.execute(query, params).fetchall())]
+
+    def event_span(self, kinds: tuple[str, ...]) -> tuple[int, float | None, float | None]:
+        """(count, first time, last time) of the events of ``kinds``."""
+        marks = ", ".join("?" for _ in kinds)
+        row = self._db.execute(
+            f"SELECT COUNT(*), MIN(ts), MAX(ts) FROM events WHERE kind IN ({marks})", kinds
+        ).fetchone()
+        return int(row[0]), row[1], row[2]
 
     def last_event_id(self) -> int:
         """Id of the newest event (0 when there is none)."""
@@ -720,12 +932,28 @@ class RunStore:
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
-    """Give a store written before :data:`_ADDED_COLUMNS` existed those columns."""
+    """Give a store written before :data:`_ADDED_COLUMNS` existed those columns, and
+    the change counter's indexes and triggers (:data:`_COUNTER_SQL`)."""
     present = {row["name"] for row in connection.execute("PRAGMA table_info(candidates)")}
     with connection:
         for name, kind in _ADDED_COLUMNS:
             if name not in present:
                 connection.execute(f"ALTER TABLE candidates ADD COLUMN {name} {kind}")
+        if "change_seq" not in present:
+            # Rows written before the counter: numbered in id order, below every later change.
+            connection.execute("UPDATE candidates SET change_seq = id")
+    connection.executescript(_COUNTER_SQL)  # no-op once they exist
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        ts=row["ts"],
+        kind=row["kind"],
+        candidate_id=row["candidate_id"],
+        iteration=row["iteration"],
+        payload=json.loads(row["payload"]),
+    )
 
 
 def _candidate(row: sqlite3.Row) -> Candidate:

@@ -55,8 +55,15 @@ async def opened(run_dir, size=(100, 30), poll=POLL):
     """The app on ``run_dir``, after its first poll reached the dashboard."""
     app = MonitorApp(run_dir, poll_interval=poll)
     async with app.run_test(size=size) as pilot:
-        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        await wait_until(pilot, lambda: loaded(app), "the run")
         yield app, pilot
+
+
+def loaded(app) -> bool:
+    """Whether the dashboard shows the whole run (its reader is staged: the first poll
+    reads what the first screen needs, the next one the rest)."""
+    state = _dashboard(app).state
+    return state is not None and not state.partial
 
 
 def _dashboard(app) -> DashboardScreen:
@@ -65,6 +72,19 @@ def _dashboard(app) -> DashboardScreen:
 
 def _table_ids(table: CandidatesTable) -> list[int]:
     return [int(table.coordinate_to_cell_key((i, 0))[0].value) for i in range(table.row_count)]
+
+
+def page_ready(app) -> bool:
+    """Whether the candidates table shows the page it last asked for (sorting, filtering
+    and paging are SQL queries the reader runs on its next poll)."""
+    dashboard = _dashboard(app)
+    table = dashboard.query_one(CandidatesTable)
+    state = dashboard.state
+    return (
+        state is not None
+        and state.page_query == table.page_query(state.metric_name)
+        and _table_ids(table) == [r.id for r in state.page]
+    )
 
 
 def text_of(widget) -> str:
@@ -85,7 +105,7 @@ async def test_open_sort_detail_back_quit(tmp_path, size):
     run_dir = write_ldp_run(tmp_path / "run")
     app = MonitorApp(run_dir, poll_interval=POLL)
     async with app.run_test(size=size) as pilot:
-        await wait_until(pilot, lambda: _dashboard(app).state is not None, "the first poll")
+        await wait_until(pilot, lambda: loaded(app), "the run")
         assert "finished" in _header_text(app)
         await pilot.press("2")
         table = app.screen.query_one(CandidatesTable)
@@ -94,11 +114,13 @@ async def test_open_sort_detail_back_quit(tmp_path, size):
         assert ids == sorted(ids)
         # s: next sort column (params, ascending); S: reverse it.
         await pilot.press("s")
-        rows = {r.id: r for r in _dashboard(app).state.rows}
-        params = [rows[i].params for i in _table_ids(table)]
+        await wait_until(pilot, lambda: page_ready(app), "the page sorted by params")
+        params = [table.shown_row(i).params for i in _table_ids(table)]
         assert table.sort_key == "params" and params == sorted(params)
+        assert len(params) == _dashboard(app).state.counts.total  # one page holds them all
         await pilot.press("S")
-        params = [rows[i].params for i in _table_ids(table)]
+        await wait_until(pilot, lambda: page_ready(app), "the page sorted the other way")
+        params = [table.shown_row(i).params for i in _table_ids(table)]
         assert params == sorted(params, reverse=True)
         # Open the candidate under the cursor (the first row), then go back.
         table.move_cursor(row=0)
@@ -127,6 +149,7 @@ async def test_click_header_sorts_and_best_and_help(tmp_path):
         x = sum(c.get_render_width(table) for c in table.ordered_columns[:grade_column]) + 1
         await pilot.click(CandidatesTable, offset=(x, 0))
         assert table.sort_key == "grade" and table.sort_reverse
+        await wait_until(pilot, lambda: page_ready(app), "the page sorted by grade")
         state = _dashboard(app).state
         assert _table_ids(table)[0] == state.best_id
         await pilot.press("b")
@@ -233,8 +256,10 @@ async def test_events_from_another_process_show_up(tmp_path):
         assert state.header.trained == 8 and state.ats.parent_index == 1
         log = app.screen.query_one(EventLog)
         assert log.lines and "latency_measured" in log.lines[-1].text
+        await pilot.press("2")
         table = app.screen.query_one(CandidatesTable)
-        assert table.row_count == len(state.rows) > 6
+        await wait_until(pilot, lambda: page_ready(app), "the candidates")
+        assert table.row_count == state.counts.total > len(state.rows) > 6
 
 
 @pytest.mark.slow
@@ -291,3 +316,42 @@ def test_hrnas_blocks_and_profiling_an_onnx_file(tmp_path):
     assert "cannot decode" in str(block_table("S9:nonsense"))
     spec = jobs.profile_job(tmp_path, 1, genotype, {"device": "cpu"}, model=tmp_path / "m.onnx")
     assert spec.argv[3:5] == ("profile", str(tmp_path / "m.onnx")) and "--genotype" not in spec.argv
+
+
+@async_test
+async def test_a_big_run_is_paged_and_filtered_in_the_table(tmp_path):
+    run_dir = write_ldp_run(tmp_path / "run", freeze=False)
+    with RunStore.open(run_dir) as store:  # 230 more pool rows: three pages
+        store.add_candidates(
+            [{"genotype": f"S2:pool-{i}", "origin": "pool", "status": "scored",
+              "score": 100.0 + i} for i in range(230)]
+        )  # fmt: skip
+    async with opened(run_dir, size=(100, 30)) as (app, pilot):
+        await pilot.press("2")
+        table = app.screen.query_one(CandidatesTable)
+        await wait_until(pilot, lambda: page_ready(app), "the first page")
+        state = _dashboard(app).state
+        total = state.counts.total
+        assert total == 248 and table.row_count == 100
+        caption = text_of(app.screen.query_one("#candidates-caption"))
+        assert caption.startswith("1-100 of 248 candidates") and "] [ pages" in caption
+        await pilot.press("right_square_bracket")
+        await wait_until(pilot, lambda: page_ready(app), "the second page")
+        assert _table_ids(table) == list(range(101, 201))
+        # Enter on a pool row of this page: the detail comes from the page.
+        table.move_cursor(row=5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CandidateScreen), "detail")
+        assert "candidate #106  pool  scored" in text_of(app.screen.query_one("#detail-title"))
+        await pilot.press("escape", "f")  # searched: no pool-only rows, back to page one
+        await wait_until(pilot, lambda: page_ready(app), "the searched rows")
+        searched = _dashboard(app).state
+        assert table.row_count == searched.counts.searched == len(searched.rows) > 6
+        assert all(table.shown_row(i).origin != "pool" or table.shown_row(i).status != "scored"
+                   for i in _table_ids(table))  # fmt: skip
+        await pilot.press("f")  # trained
+        await wait_until(pilot, lambda: page_ready(app), "the trained rows")
+        assert {table.shown_row(i).status for i in _table_ids(table)} == {"trained"}
+        assert table.row_count == _dashboard(app).state.header.trained
+        caption = app.screen.query_one("#candidates-caption")
+        assert caption.display and text_of(caption).startswith(f"1-{table.row_count} of ")

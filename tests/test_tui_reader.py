@@ -15,7 +15,7 @@ from edgenas.tui.reader import RunReader, list_runs
 from edgenas.tui.state import derive, describe_event, format_count, format_duration
 from tui_helpers import BASE_TIME, write_ldp_run, write_shrink_run
 
-from edgenas.store import RunLock, RunStore, store_path
+from edgenas.store import Event, RunLock, RunStore, store_path
 
 
 def test_data_side_imports_no_widgets_or_torch():
@@ -48,7 +48,8 @@ def test_poll_returns_changes_only_and_merges_bursts(tmp_path):
     reader = RunReader(run_dir)
     first = reader.poll()
     assert first is not None and first.error is None
-    assert len(first.new_events) == len(first.events) == 7  # 6 parent_scored + selection
+    # Two batches of the pool (pool_progress), pool_scored, parents_selected.
+    assert len(first.new_events) == len(first.events) == 4
     assert reader.poll() is None  # nothing new
     with RunStore.open(run_dir) as writer:
         for i in range(50):
@@ -183,8 +184,6 @@ def test_formatting_and_unknown_events():
     assert format_count(282_543) == "283k" and format_count(16_827_552) == "16.8M"
     assert format_count(None) == "-" and format_count(12) == "12"
     assert format_duration(3725) == "1h02m" and format_duration(75) == "1m15s"
-    from edgenas.store import Event
-
     assert describe_event(Event(1, 0.0, "brand_new", 4, None, {"b": 1, "a": 2})) == "#4 a, b"
 
 
@@ -251,3 +250,62 @@ def test_close_from_another_thread_while_polling_is_safe(tmp_path):
         worker.join(timeout=30)
     assert not worker.is_alive()
     assert reader.poll() is None or reader.snapshot.error is None
+
+
+def test_the_pareto_front_is_the_set_no_point_dominates():
+    import random
+
+    from edgenas.tui.state import front_ids
+
+    rng = random.Random(0)
+    for _ in range(200):  # small grids: many ties in resource and accuracy
+        items = [(i, float(rng.randint(0, 6)), float(rng.randint(0, 6))) for i in range(20)]
+        every_pair = {
+            cid
+            for cid, r, a in items
+            if not any(r2 <= r and a2 >= a and (r2 < r or a2 > a) for _, r2, a2 in items)
+        }
+        assert front_ids(items) == every_pair
+
+
+def test_plots_draw_no_more_points_than_the_canvas_shows():
+    from edgenas.tui.plots import Series
+    from edgenas.tui.widgets.plot import thin
+
+    xs = tuple(float(i) for i in range(1000))
+    ys = tuple(float((i * 7919) % 1000) for i in range(1000))
+    line = thin(Series("A", xs, ys), columns=10, rows=4)
+    assert len(line.xs) <= 2 * 2 * 10 + 2 and list(line.xs) == sorted(line.xs)
+    assert min(line.ys) == min(ys) and max(line.ys) == max(ys)  # the envelope is kept
+    dots = thin(Series("p", xs, ys, scatter=True), columns=10, rows=4)
+    assert len(dots.xs) <= (2 * 10 + 1) * (4 * 4 + 1) and dots.scatter
+    short = Series("s", xs[:30], ys[:30])
+    assert thin(short, columns=10, rows=4) is short
+
+
+def test_the_header_shows_the_pool_while_it_is_scored(tmp_path):
+    run_dir = tmp_path / "run"
+    with RunStore.create(run_dir, name="run", kind="ldp-search", config={}) as store:
+        store.append_event(
+            "pool_progress", {"scored": 1500, "total": 60000, "rate_per_s": 2.5, "eta_s": 23400}
+        )
+        # Read while this process holds the run: a live writer, the run is "running".
+        state = derive(RunReader(run_dir).poll(), now=BASE_TIME)
+    assert state.header.pool.scored == 1500 and state.header.pool.eta_s == 23400
+    assert state.log[-1].text == "pool 1.5k/60.0k scored, 2.5/s, ETA 6h30m"
+    done = Event(2, 0.0, "pool_scored", None, None, {"total": 60000, "scored": 60000})
+    assert describe_event(done) == "pool scored: 60.0k of 60.0k"
+
+
+def test_the_pool_panel_draws_the_histogram_and_marks_the_parents():
+    from edgenas.tui.reader import PoolSummary, histogram
+    from edgenas.tui.widgets.pool import histogram_lines, parent_marks
+
+    scores = sorted([100.0] * 5 + [150.0] * 20 + [200.0] * 5 + [10_000.0])  # one outlier
+    low, high, bins = histogram(scores, bins=10)
+    assert (low, high) == (100.0, 200.0) and sum(bins) == len(scores)
+    assert bins[0] == 5 and bins[5] == 20 and bins[-1] == 6  # the outlier in the last bar
+    top, bottom = histogram_lines(bins)
+    assert top[5] == "█" and bottom[5] == "█" and top[0] == " " and bottom[0] != " "
+    pool = PoolSummary(size=31, scored=31, low=low, high=high, bins=bins, parents=(10_000.0,))
+    assert parent_marks(pool) == " " * 9 + "▲"

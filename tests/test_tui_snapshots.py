@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from edgenas.tui.app import MonitorApp
 from edgenas.tui.screens.dashboard import DashboardScreen
+from test_tui_app import page_ready
 from tui_helpers import BASE_TIME, write_ldp_run, write_shrink_run
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -16,10 +17,10 @@ WAIT_STEPS = 300  # x 0.05 s: bound of the wait for the first poll
 
 
 async def _loaded(pilot) -> None:
-    """Wait for the first poll to reach the screen (bounded)."""
+    """Wait for the whole run to reach the screen (bounded; the first poll is partial)."""
     for _ in range(WAIT_STEPS):
         dashboards = [s for s in pilot.app.screen_stack if isinstance(s, DashboardScreen)]
-        if dashboards and dashboards[0].state is not None:
+        if dashboards and dashboards[0].state is not None and not dashboards[0].state.partial:
             break
         await pilot.pause(0.05)
     await pilot.pause()
@@ -35,6 +36,11 @@ def _keys(*keys):
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
+        if "2" in keys:  # the candidates table: the page its keys asked for (bounded wait)
+            for _ in range(WAIT_STEPS):
+                if page_ready(pilot.app):
+                    break
+                await pilot.pause(0.05)
         await pilot.pause(0.2)
 
     return run_before

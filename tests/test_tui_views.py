@@ -57,7 +57,7 @@ async def test_the_candidates_table_and_the_search_tab_show_the_differing_blocks
         rows = {r.id: r for r in state.rows}
         await pilot.press("2")
         table = app.screen.query_one(CandidatesTable)
-        await wait_until(pilot, lambda: table.row_count == len(rows), "the candidates")
+        await wait_until(pilot, lambda: table.row_count == state.counts.total, "the candidates")
         children = [r for r in state.rows if r.parent_id is not None]
         shown = {r.id: str(table.get_cell(str(r.id), "genotype")) for r in children}
         for child in children:

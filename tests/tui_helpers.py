@@ -53,27 +53,32 @@ class FakeLDPRun:
         blocks = decode(genotype).blocks
         return sum(b.channels * b.channels * b.layers * 9 for b in blocks)
 
-    def pool(self) -> list[tuple[int, str]]:
-        """Score the pool and select the parents; returns [(id, genotype)] of the parents."""
-        rows = []
-        for g in self.space.sample_unique(self.config["pool_size"], 0):
+    def pool(self, batch: int = 3) -> list[tuple[int, str]]:
+        """Score the pool and select the parents; returns [(id, genotype)] of the parents.
+
+        As the search streams it: rows inserted ``batch`` at a time, a ``pool_progress``
+        event per batch, ``pool_scored`` at the end."""
+        total = self.config["pool_size"]
+        scored = []
+        for g in self.space.sample_unique(total, 0):
             genotype = g.encode()
             score = round(180 + 30 * self.rng.random(), 3)
             params = self._params(genotype)
-            cid = self.store.add_candidate(
-                genotype,
-                origin="pool",
-                status="scored",
-                score=score,
-                params=params,
-                flops=params * 200,
-            )
+            scored.append(
+                {"genotype": genotype, "origin": "pool", "status": "scored", "score": score,
+                 "params": params, "flops": params * 200}
+            )  # fmt: skip
+        rows = []
+        for first in range(0, total, batch):
+            chunk = scored[first : first + batch]
+            ids = self.store.add_candidates(chunk)
+            rows += [(r["score"], cid, r["genotype"]) for r, cid in zip(chunk, ids, strict=True)]
+            done = first + len(chunk)
             self.store.append_event(
-                "parent_scored",
-                {"genotype": genotype, "score": score, "params": params},
-                candidate_id=cid,
+                "pool_progress",
+                {"scored": done, "total": total, "rate_per_s": 2.0, "eta_s": (total - done) / 2},
             )
-            rows.append((score, cid, genotype))
+        self.store.append_event("pool_scored", {"total": total, "scored": total})
         rows.sort(reverse=True)
         parents = [(cid, g) for _, cid, g in rows[: self.config["parents"]]]
         self.store.append_event(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgenas.tui.state import RESOURCE_LABEL, RunState
+from edgenas.tui.state import RESOURCE_LABEL, RunState, front_ids
 
 # plotext colour names
 COLORS = ("cyan", "green", "orange", "magenta", "blue", "red")
@@ -111,11 +111,8 @@ def pareto_plot(state: RunState, resource: str) -> PlotSpec:
         for r in state.rows
         if r.status == "trained" and (v := getattr(r, resource)) is not None
     ]
-    front = [
-        (r, a)
-        for cid, r, a, _ in items
-        if not any((r2 <= r and a2 >= a) and (r2 < r or a2 > a) for _, r2, a2, _ in items)
-    ]
+    on_front = front_ids([item[:3] for item in items])
+    front = [(r, a) for cid, r, a, _ in items if cid in on_front]
     series = []
     if items:
         factor, suffix = scale_for([i[1] for i in items])

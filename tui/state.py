@@ -2,7 +2,9 @@
 
 Pure functions from store rows to plain frozen dataclasses (no Textual import): the
 widgets get a :class:`RunState` and only format it. Everything here is computed from
-the candidates and the event log, so a finished run and a live one look the same.
+the candidates and the event log, so a finished run and a live one look the same. The
+plots come from the candidate rows (the trained ones), the search panel, device and
+log from the bounded parts of the log the reader keeps (:class:`EventDigest`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgenas.tui.reader import Snapshot
+from edgenas.tui.reader import (
+    CandidateCounts,
+    EventDigest,
+    PageQuery,
+    PoolSummary,
+    Snapshot,
+)
 
 from edgenas.store import Candidate, Event
 
@@ -45,6 +53,17 @@ class Header:
     elapsed_s: float = 0.0
     trained: int = 0
     planned: int | None = None
+    eta_s: float | None = None
+    pool: PoolProgress | None = None  # while the pool is being scored
+
+
+@dataclass(frozen=True)
+class PoolProgress:
+    """NASWOT scoring of the pool, from its latest ``pool_progress`` event."""
+
+    scored: int
+    total: int
+    rate_per_s: float | None = None
     eta_s: float | None = None
 
 
@@ -95,7 +114,14 @@ class CandidateRow:
     onnx_path: str | None = None
     metrics: tuple[tuple[str, float], ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
-    loss_history: tuple[tuple[float, float], ...] = ()  # (step, loss) of its proxy training
+    loss_points: Any = ()  # the stored curve, as stored (see loss_history)
+    parent_genotype: str | None = None  # what the genotype column shows it against
+
+    @property
+    def loss_history(self) -> tuple[tuple[float, float], ...]:
+        """(step, loss) of its proxy training: read when shown, not for every row of
+        every update (a paper-scale run has hundreds of 64-point curves)."""
+        return _curve(self.loss_points)
 
 
 @dataclass(frozen=True)
@@ -180,7 +206,13 @@ class RunState:
     metric_name: str = "accuracy"
     progress: tuple[ProgressPoint, ...] = ()
     pareto: tuple[ParetoPoint, ...] = ()
-    rows: tuple[CandidateRow, ...] = ()
+    rows: tuple[CandidateRow, ...] = ()  # the searched rows (not the pool's scored-only ones)
+    page: tuple[CandidateRow, ...] = ()  # the page of the candidates table
+    page_query: PageQuery | None = None
+    page_total: int = 0  # rows in the page's subset
+    partial: bool = False  # the untrained candidates are not read yet (Snapshot.partial)
+    counts: CandidateCounts = field(default_factory=CandidateCounts)
+    pool: PoolSummary = field(default_factory=PoolSummary)
     ats: AtsState = field(default_factory=AtsState)
     device: DeviceState = field(default_factory=DeviceState)
     shrink: ShrinkState = field(default_factory=ShrinkState)
@@ -233,19 +265,29 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
     best = max(trained, key=lambda c: c.grade or -math.inf, default=None)
     summary_best = (info.summary or {}).get("best_candidate_id")
     best_id = summary_best if summary_best in by_id else (best.id if best else None)
-    events = snapshot.events
+    digest = snapshot.digest
+    page = snapshot.page
     return RunState(
         run_dir=snapshot.run_dir,
-        header=_header(info, events, now if now is not None else time.time(), len(trained)),
+        header=_header(info, digest, now if now is not None else time.time(), len(trained)),
         resource=resource,
         metric_name=metric_name,
-        progress=_progress(events, by_id),
+        progress=_progress(trained),
         pareto=_pareto(trained, resource, best_id),
-        rows=tuple(_row(c, metric_name) for c in snapshot.candidates),
-        ats=_ats(events, by_genotype, config),
-        device=_device(snapshot, events, config),
-        shrink=_shrink(events),
-        log=tuple(_log_line(e, by_id) for e in events[-LOG_LINES:]),
+        rows=tuple(
+            _row(c, metric_name, by_id[c.parent_id].genotype if c.parent_id in by_id else None)
+            for c in snapshot.candidates
+        ),
+        page=tuple(_row(c, metric_name, parent) for c, parent in page.rows) if page else (),
+        page_query=page.query if page else None,
+        page_total=page.total if page else 0,
+        partial=snapshot.partial,
+        counts=snapshot.counts,
+        pool=snapshot.pool,
+        ats=_ats(digest, by_genotype, config),
+        device=_device(snapshot, config),
+        shrink=_shrink(digest.shrink_steps),
+        log=tuple(_log_line(e, by_id) for e in snapshot.events[-LOG_LINES:]),
         best_id=best_id,
         final_loss=_curve((info.summary or {}).get("final_loss_history")),
         error=snapshot.error,
@@ -267,13 +309,13 @@ def _curve(points) -> tuple[tuple[float, float], ...]:
     return tuple(pairs)
 
 
-def _shrink_settings(config: dict[str, Any], events: list[Event]) -> str | None:
+def _shrink_settings(config: dict[str, Any], shrink_steps) -> str | None:
     """HR-NAS shrinking: the resource it shrinks and lambda, its weight (the latest
     step's when the run adapts it); None for other runs."""
     if config.get("cost") is None:
         return None
     parts = [f"cost {config['cost']}"]
-    steps = [e.payload for e in events if e.kind == "shrink_step"]
+    steps = [e.payload for e in shrink_steps]
     lam = _num(steps[-1].get("lam")) if steps else None
     if lam is None:
         lam = _num(config.get("lambda"))
@@ -302,14 +344,13 @@ def _planned(config: dict[str, Any]) -> int | None:
         return None
 
 
-def _header(info, events: list[Event], now: float, trained: int) -> Header:
+def _header(info, digest: EventDigest, now: float, trained: int) -> Header:
     config = info.config
     running = info.status == "running"
     end = now if running else info.updated_at
     elapsed = max(0.0, end - info.created_at)
     if info.kind == "hrnas-shrink":
-        steps = [e for e in events if e.kind == "shrink_step"]
-        trained = len(steps)
+        trained = len(digest.shrink_steps)
         planned = None
         epochs, every = config.get("epochs"), config.get("shrink_every") or 1
         if isinstance(epochs, int) and isinstance(every, int) and every > 0:
@@ -319,9 +360,9 @@ def _header(info, events: list[Event], now: float, trained: int) -> Header:
     if planned is not None and trained > planned:
         planned = None  # a config this estimate does not understand: no fraction, no ETA
     eta = None
-    train_times = [e.ts for e in events if e.kind in ("candidate_trained", "shrink_step")]
-    if running and planned and trained and len(train_times) >= 2 and trained < planned:
-        per = (train_times[-1] - train_times[0]) / (len(train_times) - 1)
+    count, first, last = digest.trainings, digest.first_training_ts, digest.last_training_ts
+    if running and planned and trained and count >= 2 and trained < planned:
+        per = (last - first) / (count - 1)
         eta = per * (planned - trained)
     alpha = (info.summary or {}).get("alpha", config.get("alpha"))
     return Header(
@@ -332,33 +373,43 @@ def _header(info, events: list[Event], now: float, trained: int) -> Header:
         data=str(config.get("data") or "built-in demo"),
         device=str(config.get("device", "?")),
         targets=_targets(config),
-        shrink=_shrink_settings(config, events),
+        shrink=_shrink_settings(config, digest.shrink_steps),
         alpha=float(alpha) if isinstance(alpha, int | float) else None,
         elapsed_s=elapsed,
         trained=trained,
         planned=planned,
         eta_s=eta,
+        pool=_pool_progress(digest.pool_progress) if running else None,
     )
 
 
-def _progress(events: list[Event], by_id: dict[int, Candidate]) -> tuple[ProgressPoint, ...]:
-    points = []
-    for event in events:
-        if event.kind != "candidate_trained":
-            continue
-        p = event.payload
-        points.append(
-            ProgressPoint(
-                iteration=event.iteration if event.iteration is not None else len(points) + 1,
-                candidate_id=event.candidate_id,
-                accuracy=_num(p.get("accuracy")),
-                grade=_num(p.get("grade")),
-                params=_num(p.get("params")),
-                flops=_num(p.get("flops")),
-                latency_ms=_num(p.get("latency_ms")),
-            )
+def _pool_progress(event: Event | None) -> PoolProgress | None:
+    """Progress of the pool's scoring while it lasts (None before and after)."""
+    if event is None or event.kind != "pool_progress":
+        return None
+    p = event.payload
+    scored, total = p.get("scored"), p.get("total")
+    if not isinstance(scored, int) or not isinstance(total, int) or scored >= total:
+        return None
+    return PoolProgress(scored, total, _num(p.get("rate_per_s")), _num(p.get("eta_s")))
+
+
+def _progress(trained: list[Candidate]) -> tuple[ProgressPoint, ...]:
+    """The trained candidates in training order, numbered from 1 (as the report's
+    progress figure): from the rows, so every one is there however long the log."""
+    ordered = sorted(trained, key=lambda c: (c.iteration if c.iteration is not None else -1, c.id))
+    return tuple(
+        ProgressPoint(
+            iteration=number,
+            candidate_id=c.id,
+            accuracy=_num(c.accuracy),
+            grade=_num(c.grade),
+            params=_num(c.params),
+            flops=_num(c.flops),
+            latency_ms=_num(c.latency_ms),
         )
-    return tuple(points)
+        for number, c in enumerate(ordered, start=1)
+    )
 
 
 def _pareto(
@@ -370,17 +421,34 @@ def _pareto(
         for c in trained
         if (v := getattr(c, resource)) is not None
     ]
-    front = set()
-    for cid, res, acc in items:
-        dominated = any((r2 <= res and a2 >= acc) and (r2 < res or a2 > acc) for _, r2, a2 in items)
-        if not dominated:
-            front.add(cid)
+    front = front_ids(items)
     return tuple(
         ParetoPoint(cid, res, acc, cid in front, cid == best_id) for cid, res, acc in items
     )
 
 
-def _row(c: Candidate, metric_name: str) -> CandidateRow:
+def front_ids(items) -> set:
+    """Ids of the ``(id, resource, accuracy)`` items no other item dominates (no more
+    resource and no less accuracy, better in one): one sort and a sweep, not a
+    comparison of every pair (hundreds of trained candidates at paper scale)."""
+    front = set()
+    best = -math.inf  # the best accuracy among items of strictly less resource
+    ordered = sorted(items, key=lambda item: item[1])
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end < len(ordered) and ordered[end][1] == ordered[start][1]:
+            end += 1
+        group = ordered[start:end]  # the same resource: only its best accuracy can count
+        top = max(item[2] for item in group)
+        if top > best:
+            front.update(item[0] for item in group if item[2] == top)
+        best = max(best, top)
+        start = end
+    return front
+
+
+def _row(c: Candidate, metric_name: str, parent_genotype: str | None = None) -> CandidateRow:
     return CandidateRow(
         id=c.id,
         parent_id=c.parent_id,
@@ -401,12 +469,14 @@ def _row(c: Candidate, metric_name: str) -> CandidateRow:
         onnx_path=c.onnx_path,
         metrics=tuple(sorted((k, v) for k, v in (c.metrics or {}).items())),
         timings=tuple(sorted((k, v) for k, v in (c.timings or {}).items())),
-        loss_history=_curve(getattr(c, "loss_history", None)),
+        loss_points=getattr(c, "loss_history", None) or (),
+        parent_genotype=parent_genotype,
     )
 
 
-def _ats(events: list[Event], by_genotype: dict[str, Candidate], config) -> AtsState:
-    """Replay the search's events to find where Assisted Tabu Search is now."""
+def _ats(digest: EventDigest, by_genotype: dict[str, Candidate], config) -> AtsState:
+    """Replay the search's events to find where Assisted Tabu Search is now (the
+    events of the current or last parent, after the parents' selection)."""
     parents: list[str] = []
     parent_index = None
     current = None
@@ -414,9 +484,8 @@ def _ats(events: list[Event], by_genotype: dict[str, Candidate], config) -> AtsS
     children: dict[str, ChildRow] = {}
     tabu: tuple[str, ...] = ()
     candidate_list: tuple[str, ...] = ()
-    moves: list[str] = []
     fresh = False  # after a move, the next proposal starts a new set of children
-    for event in events:
+    for event in digest.ats:
         p = event.payload
         if event.kind == "parents_selected":
             parents = list(p.get("genotypes", []))
@@ -447,17 +516,11 @@ def _ats(events: list[Event], by_genotype: dict[str, Candidate], config) -> AtsS
         elif event.kind in ("move_accepted", "move_rejected"):
             step = p.get("step")
             parent_index = p.get("parent_index", parent_index)
-            verb = "accepted" if event.kind == "move_accepted" else "rejected"
-            moves.append(f"step {step}: {verb}, G {_fmt(_num(p.get('grade')))}")
             current = p.get("to", current)
             fresh = True
         elif event.kind == "tabu_updated":
             tabu = tuple(p.get("tabu", []))
             candidate_list = tuple(p.get("candidate_list", []))
-        elif event.kind == "parent_finished":
-            moves.append(
-                f"parent {int(p.get('parent_index', 0)) + 1} done, G {_fmt(_num(p.get('grade')))}"
-            )
     row = by_genotype.get(current) if current else None
     return AtsState(
         parent_index=parent_index,
@@ -472,11 +535,21 @@ def _ats(events: list[Event], by_genotype: dict[str, Candidate], config) -> AtsS
         children=tuple(sorted(children.values(), key=lambda c: -(c.reward or -math.inf))),
         tabu=tabu,
         candidate_list=candidate_list,
-        moves=tuple(moves[-8:]),
+        moves=tuple(_move_line(e) for e in digest.moves),
     )
 
 
-def _device(snapshot: Snapshot, events: list[Event], config) -> DeviceState:
+def _move_line(event: Event) -> str:
+    """A line of the moves list: a tabu step's outcome or a finished parent."""
+    p = event.payload
+    grade = _fmt(_num(p.get("grade")))
+    if event.kind == "parent_finished":
+        return f"parent {int(p.get('parent_index', 0)) + 1} done, G {grade}"
+    verb = "accepted" if event.kind == "move_accepted" else "rejected"
+    return f"step {p.get('step')}: {verb}, G {grade}"
+
+
+def _device(snapshot: Snapshot, config) -> DeviceState:
     measurements = [
         Measurement(
             e.candidate_id,
@@ -484,16 +557,15 @@ def _device(snapshot: Snapshot, events: list[Event], config) -> DeviceState:
             str(e.payload.get("device", "?")),
             e.ts,
         )
-        for e in events
-        if e.kind == "latency_measured" and e.payload.get("latency_ms") is not None
+        for e in snapshot.digest.measurements
+        if e.payload.get("latency_ms") is not None
     ]
-    sources = [c.latency_source for c in snapshot.candidates]
     runtime, best_latency = _runtime(snapshot.run_dir)
     return DeviceState(
         device=str(config.get("device", "?")),
         target_latency_ms=_num(config.get("target_latency_ms")),
-        measured=sources.count("measured"),
-        predicted=sources.count("predicted"),
+        measured=snapshot.counts.measured,
+        predicted=snapshot.counts.predicted,
         recent=tuple(measurements[-6:]),
         runtime=runtime,
         best_latency_ms=best_latency,
@@ -515,8 +587,8 @@ def _runtime(run_dir: Path) -> tuple[str | None, float | None]:
         return None, None
 
 
-def _shrink(events: list[Event]) -> ShrinkState:
-    steps = [e.payload for e in events if e.kind == "shrink_step"]
+def _shrink(shrink_steps) -> ShrinkState:
+    steps = [e.payload for e in shrink_steps]
     if not steps:
         return ShrinkState()
     numeric = tuple(
@@ -554,6 +626,15 @@ def describe_event(event: Event) -> str:
     kind = event.kind
     if kind == "parent_scored":
         return f"{cid}NASWOT {_fmt(_num(p.get('score')), '.1f')} params {format_count(p.get('params'))}"
+    if kind == "pool_progress":
+        rate = _num(p.get("rate_per_s"))
+        return (
+            f"pool {format_count(p.get('scored'))}/{format_count(p.get('total'))} scored"
+            + (f", {rate:.3g}/s" if rate is not None else "")
+            + (f", ETA {format_duration(_num(p.get('eta_s')))}" if _num(p.get("eta_s")) else "")
+        )
+    if kind == "pool_scored":
+        return f"pool scored: {format_count(p.get('scored'))} of {format_count(p.get('total'))}"
     if kind == "parents_selected":
         return f"{len(p.get('genotypes', []))} parents selected by {p.get('resource', '?')}"
     if kind == "child_proposed":

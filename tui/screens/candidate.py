@@ -95,9 +95,14 @@ def block_table(
     return table
 
 
-def lineage(state: RunState, candidate_id: int) -> list[CandidateRow]:
-    """The candidate and its ancestors, oldest first."""
+def lineage(
+    state: RunState, candidate_id: int, row: CandidateRow | None = None
+) -> list[CandidateRow]:
+    """The candidate (``row``, if it is not one of the state's searched rows) and its
+    ancestors, oldest first."""
     by_id = {r.id: r for r in state.rows}
+    if row is not None:
+        by_id.setdefault(row.id, row)
     chain, seen = [], set()
     current = by_id.get(candidate_id)
     while current is not None and current.id not in seen:
@@ -190,22 +195,34 @@ class CandidateScreen(Screen):
         Binding("l", "loss", "Loss"),
     ]
 
-    def __init__(self, state: RunState, candidate_id: int) -> None:
+    def __init__(self, state: RunState, candidate_id: int, row: CandidateRow | None = None) -> None:
         super().__init__()
         self.state = state
         self.candidate_id = candidate_id
+        self._opened_row = row  # a pool row, from the table's page
         self._active_jobs: set[str] = set()
+
+    def _find(self, candidate_id: int) -> CandidateRow | None:
+        """A row of the state: the searched rows, then the table's page."""
+        for rows in (self.state.rows, self.state.page):
+            found = next((r for r in rows if r.id == candidate_id), None)
+            if found is not None:
+                return found
+        return None
 
     @property
     def row(self) -> CandidateRow | None:
-        return next((r for r in self.state.rows if r.id == self.candidate_id), None)
+        found = self._find(self.candidate_id)
+        if found is None and self._opened_row is not None:
+            return self._opened_row  # a pool row that left the page shown
+        return found
 
     @property
     def parent_row(self) -> CandidateRow | None:
         row = self.row
         if row is None or row.parent_id is None:
             return None
-        return next((r for r in self.state.rows if r.id == row.parent_id), None)
+        return self._find(row.parent_id)
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -281,7 +298,7 @@ class CandidateScreen(Screen):
         self.query_one("#genotype", Static).update(genotype)
         self.query_one("#metrics", Static).update(_metrics(row, state.metric_name))
         self.query_one("#loss-plot", SpecPlot).show(self.loss_spec(compact=True))
-        chain = lineage(state, row.id)
+        chain = lineage(state, row.id, row)
         lines = Text("lineage\n", "bold")
         lines.append(
             " → ".join(

@@ -16,13 +16,14 @@ from edgenas.tui.widgets.device import DevicePanel
 from edgenas.tui.widgets.events import EventLog
 from edgenas.tui.widgets.header import RunHeader
 from edgenas.tui.widgets.plot import SpecPlot
+from edgenas.tui.widgets.pool import PoolPanel
 from edgenas.tui.widgets.search import SearchPanel
 from edgenas.tui.widgets.shrink import ShrinkPanel
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 RESOURCES = ("params", "flops", "latency_ms")
 
@@ -50,10 +51,12 @@ class DashboardScreen(Screen):
         self.run_dir = Path(run_dir)
         self.poll_interval = poll_interval
         self.clock = clock
-        self.reader = RunReader(self.run_dir)
+        # Staged: the first screen comes up before the pool is read (issue 17).
+        self.reader = RunReader(self.run_dir, staged=True)
         self.state: RunState | None = None
         self.resource: str | None = None  # None: the run's primary resource
         self._polling = threading.Lock()
+        self._poll_again = False  # a page was asked for while a poll ran
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -62,8 +65,10 @@ class DashboardScreen(Screen):
                 for i in range(4):
                     yield SpecPlot(id=f"plot-{i}")
             with TabPane("2 Candidates", id="candidates"):
+                yield Static(id="candidates-caption")
                 yield CandidatesTable(id="candidates-table")
             with TabPane("3 Search", id="search"), VerticalScroll():
+                yield PoolPanel(id="pool-panel")
                 yield SearchPanel(id="search-panel")
                 yield ShrinkPanel(id="shrink-panel")
             with TabPane("4 Events", id="events"):
@@ -83,24 +88,50 @@ class DashboardScreen(Screen):
     # ------------------------------------------------------------------ polling
     def poll_now(self) -> None:
         """Start a poll in a worker thread unless one is still running (a slow or locked
-        store never stacks polls up, and never blocks the screen)."""
+        store never stacks polls up, and never blocks the screen); the running one then
+        polls once more, so a page asked for meanwhile is not left for the next tick."""
         if self._polling.acquire(blocking=False):
             self.run_worker(self._poll, thread=True, group="poll", exit_on_error=False)
+        else:
+            self._poll_again = True
 
     def _poll(self) -> None:
         try:
-            snapshot = self.reader.poll()
-            if snapshot is not None:
-                now = self.clock() if self.clock else None
-                self.post_message(StateChanged(derive(snapshot, now)))
+            again = True
+            while again:
+                self._poll_again = False
+                snapshot = self.reader.poll()
+                if snapshot is not None:
+                    now = self.clock() if self.clock else None
+                    self.post_message(StateChanged(derive(snapshot, now)))
+                again = self._poll_again
         finally:
             self._polling.release()
+
+    def _want_page(self) -> None:
+        """Have the reader read the candidates table's page while the table is shown
+        (a page sorted by a column costs a pass over the table in SQL: not while no
+        one looks at it)."""
+        table = self.query_one(CandidatesTable)
+        shown = self.query_one(TabbedContent).active == "candidates"
+        metric = self.state.metric_name if self.state is not None else None
+        self.reader.page_query = table.page_query(metric) if shown else None
+
+    def on_candidates_table_query_changed(self, message: CandidatesTable.QueryChanged) -> None:
+        message.stop()
+        self._want_page()
+        self.poll_now()
 
     def on_state_changed(self, message: StateChanged) -> None:
         from edgenas.tui.screens.candidate import CandidateScreen
 
+        metric_changed = self.state is None or self.state.metric_name != message.state.metric_name
         self.state = message.state
         self._show(message.state)
+        if metric_changed:  # the table sorts by the run's metric: known from the first poll
+            self._want_page()
+        if message.state.partial:  # the first screen is up: read the rest of the run now
+            self.set_timer(0.3, self.poll_now)
         # The detail screen of a candidate stays live while this screen polls under it.
         for screen in self.app.screen_stack:
             if isinstance(screen, CandidateScreen):
@@ -112,7 +143,12 @@ class DashboardScreen(Screen):
         specs = shrink_plots(state) if shrink else progress_plots(state, self.resource)
         for i, spec in enumerate(specs[:4]):
             self.query_one(f"#plot-{i}", SpecPlot).show(spec)
-        self.query_one(CandidatesTable).show(state)
+        table = self.query_one(CandidatesTable)
+        table.show(state)
+        caption = self.query_one("#candidates-caption", Static)
+        caption.display = table.paged
+        caption.update(table.caption())
+        self.query_one(PoolPanel).show(state.pool)
         search = self.query_one(SearchPanel)
         search.display = not shrink
         search.show(state.ats)
@@ -132,6 +168,10 @@ class DashboardScreen(Screen):
         # Lines written while the log was hidden were laid out at width 0: jump to the end.
         if event.pane.id == "events":
             self.query_one(EventLog).scroll_end(animate=False)
+        wanted = self.reader.page_query is not None
+        if wanted != (event.pane.id == "candidates"):
+            self._want_page()
+            self.poll_now()
 
     def action_cycle_resource(self) -> None:
         current = self.resource or (self.state.resource if self.state else "params")
@@ -177,9 +217,11 @@ class DashboardScreen(Screen):
             self.open_candidate(int(event.row_key.value))
 
     def open_candidate(self, candidate_id: int) -> None:
-        """Push the detail screen of a candidate."""
+        """Push the detail screen of a candidate (a pool row is known from the table's
+        page: the state holds only the searched rows)."""
         from edgenas.tui.screens.candidate import CandidateScreen
 
         if self.state is None:
             return
-        self.app.push_screen(CandidateScreen(self.state, candidate_id))
+        row = self.query_one(CandidatesTable).shown_row(candidate_id)
+        self.app.push_screen(CandidateScreen(self.state, candidate_id, row))

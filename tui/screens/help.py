@@ -23,6 +23,8 @@ A search can run in another terminal (or under `edgenas search --tui`).
 | `b` | dashboard | open the best candidate |
 | `l` | dashboard | loss curve of the final training (and the best's proxy training) |
 | `s` / `S` | candidates | next sort column / reverse (or click a header) |
+| `f` | candidates | all / searched / trained / pool-only candidates |
+| `]` / `[` | candidates | next / previous page (100 rows a page) |
 | `enter` | candidates, runs | open the candidate / run |
 | `x` | candidate | export its ONNX file (background `edgenas export`) |
 | `p` | candidate | profile it on the run's device, per layer |
@@ -42,6 +44,11 @@ from the lookup table). The status column `st`: `✓` trained, `·` scored (pool
 the blocks in which it differs from its parent (`enc2a:k5_res`: block enc2a now has
 kernel 5 and a residual), a pool candidate by the op of each block; the candidate
 screen shows the whole string. The mouse works: click tabs, rows and column headers.
+
+**Big runs** (a paper-scale pool is 60,000 networks): the table shows a page at a time,
+sorted and filtered by the store; the Search tab shows the pool as a histogram of its
+NASWOT scores (▲: where the chosen parents fall); the header shows the pool's scoring
+progress while it lasts.
 """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgenas.tui.state import Header, format_duration
+from edgenas.tui.state import Header, format_count, format_duration
 from rich.text import Text
 from textual.widgets import Static
 
@@ -32,6 +32,11 @@ class RunHeader(Static):
         text.append(f"  {noun} {header.trained}{planned}")
         if header.eta_s is not None:
             text.append(f"  ETA ≤{format_duration(header.eta_s)}")
+        if header.pool is not None:  # NASWOT scoring of the pool: hours at paper scale
+            pool = header.pool
+            text.append(f"  pool {format_count(pool.scored)}/{format_count(pool.total)}")
+            if pool.eta_s is not None:
+                text.append(f" ETA {format_duration(pool.eta_s)}")
         text.append("\n")
         parts = [f"task {header.task}", f"data {header.data}", f"device {header.device}"]
         if header.targets != "-" or header.shrink is None:

@@ -140,3 +140,48 @@ def test_the_device_actor_runs_one_measurement_at_a_time(local_ray):
     assert [name for name, _start, _end in calls] == ["network"] * 3
     intervals = sorted((start, end) for _name, start, end in calls)
     assert all(prev_end <= start for (_s, prev_end), (start, _e) in pairwise(intervals))
+
+
+# Two workers, trainings long enough for the kill to land in the middle of the search.
+RAY_SEARCH = [
+    "search", "--executor", "ray", "--workers", "2", "--input", "32x40", "--deploy-input",
+    "32x40", "--target-params", "40k", "--pool", "6", "--parents", "2", "--children", "2",
+    "--iterations", "3", "--train-steps", "30", "--final-steps", "2", "--batch-size", "4",
+    "--seed", "3", "--baselines", "none",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_driver_then_resume_finishes_as_an_uninterrupted_run(tmp_path):
+    import signal
+    import subprocess
+
+    from cli_helpers import edgenas_command, run_cli
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [*edgenas_command(), *RAY_SEARCH, "--name", "killed"], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    run_dir = tmp_path / "runs" / "killed"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # until two trainings are stored: mid-search
+        if (run_dir / "run.sqlite").exists():
+            with RunStore.open_readonly(run_dir) as store:
+                if len(store.candidates("trained")) >= 2:
+                    break
+        time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("the search never trained two candidates")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = run_cli("search", "--resume", "runs/killed", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = run_cli(*RAY_SEARCH, "--name", "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    rows, kinds, summary = _candidates(run_dir)
+    expected_rows, expected_kinds, expected_summary = _candidates(tmp_path / "runs" / "whole")
+    assert rows == expected_rows and kinds == expected_kinds
+    assert summary["best"] == expected_summary["best"]
+    assert summary["final_accuracy"] == expected_summary["final_accuracy"]

@@ -452,6 +452,7 @@ class RunStore:
         self.path = path
         self.readonly = readonly
         self._lock = lock
+        self._has_counter = False  # seen once, the column stays
 
     # ----------------------------------------------------------- lifecycle
     @classmethod
@@ -779,8 +780,10 @@ class RunStore:
         """Whether the candidates carry the change counter. A store written before it
         gains it when first opened for writing; until then a reader cannot tell which
         rows changed (:meth:`candidate_signature` tells it that some did)."""
-        columns = self._db.execute("PRAGMA table_info(candidates)")
-        return any(row["name"] == "change_seq" for row in columns)
+        if not self._has_counter:
+            columns = self._db.execute("PRAGMA table_info(candidates)")
+            self._has_counter = any(row["name"] == "change_seq" for row in columns)
+        return self._has_counter
 
     @contextmanager
     def reading(self) -> Iterator[RunStore]:

@@ -295,7 +295,7 @@ def register(subparsers) -> None:
         metavar="auto|HOST:PORT",
         default=d.ray_address,
         help="with --executor ray: the cluster to join (auto: the one `ray start` runs "
-        "on this machine); default: a local Ray instance on this machine's cores",
+        "on this machine); default: that one if it runs, else a local Ray instance",
     )
     add(
         "--task-timeout",

@@ -74,6 +74,7 @@ def connect(address: str | None) -> None:
         return
     if address:
         _probe(address)
+    _quiet_token_notice()
     try:
         ray.init(
             address=address,
@@ -89,6 +90,25 @@ def connect(address: str | None) -> None:
             "--head`, or leave out --ray-address for a local instance"
         ) from None
     _STATE["joined"] = True
+
+
+def _quiet_token_notice() -> None:
+    """Drop Ray's notice that token authentication is on (the secure default; it
+    would be a second line on stderr, e.g. under a one-line error). Its warning that
+    authentication is *off* still shows."""
+    import logging
+
+    name = "ray._private.authentication.authentication_token_setup"
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _DropTokenNotice) for f in logger.filters):
+        logger.addFilter(_DropTokenNotice())
+
+
+class _DropTokenNotice:
+    """A logging filter that drops the 'Token authentication is enabled' record."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("Token authentication is enabled for this")
 
 
 def _probe(address: str) -> None:
@@ -275,6 +295,19 @@ def start_device_actor(setup: LatencySetup):
         ray.kill(actor)
         raise UserError(f"device {setup.device} is not usable on {where}: {reason}")
     return actor
+
+
+def check_cluster_device(config: SearchConfig) -> None:
+    """Refuse a device that is not usable where the search would measure it (the node
+    that advertises it, else this machine), before the run exists: a short-lived
+    device actor checks it there."""
+    import ray
+
+    setup = LatencySetup(
+        device=config.device, threads=config.threads, task=config.task,
+        deploy_shape=(1, 3, *config.deploy_input),
+    )  # fmt: skip
+    ray.kill(start_device_actor(setup))
 
 
 # --------------------------------------------------------------------- session

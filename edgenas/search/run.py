@@ -160,9 +160,11 @@ def check_config(config: SearchConfig) -> None:
     check_data(config.task, config.data, config.val_data, fmt=config.data_format,
                scale=config.scale, patch=min(config.proxy_input))  # fmt: skip
     if config.executor == "ray":  # last: it starts (or joins) Ray, seconds
-        from edgenas.search.ray_executor import connect
+        from edgenas.search.ray_executor import check_cluster_device, connect
 
         connect(config.ray_address)  # an unreachable cluster is refused before the run exists
+        if config.ray_address is not None:
+            check_cluster_device(config)  # on the node that holds it
 
 
 def budget_plan(config: SearchConfig) -> BudgetPlan | None:

@@ -133,7 +133,7 @@ class LDPSearch:
         :data:`POOL_BATCH` networks or :data:`POOL_FLUSH_S` seconds), in pool order, so
         a search stopped during the pool resumes without scoring those again.
         """
-        pool = [
+        pool = self.recorder.stored_pool(self.config.pool_size) or [
             g.encode() for g in self.space.sample_unique(self.config.pool_size, self.config.seed)
         ]
         missing = [g for g in pool if (c := self.recorder.known(g)) is None or c.score is None]

@@ -19,6 +19,8 @@ from edgenas.store import Candidate, RunStore
 # Events about the run's life or progress, not steps of the search: not part of the
 # replayed stream (pool_progress batches depend on timing, not on the search).
 OUTSIDE_REPLAY = ("run_started", "run_resumed", "run_failed", "pool_progress")
+# A pool row's origin once the search went on: still "pool", or a parent searched from.
+POOL_ORIGINS = ("pool", "parent", "start")
 
 
 class ReplayDiverged(UserError):
@@ -85,6 +87,18 @@ class Recorder:
         candidate = self.store.candidate(candidate_id)
         self._by_genotype[genotype] = candidate
         return candidate
+
+    def stored_pool(self, size: int) -> list[str] | None:
+        """While replaying a run whose pool was complete (a ``pool_scored`` event), the
+        pool's genotypes in order: its first ``size`` rows, written in pool order before
+        anything else. Sampling 60,000 genotypes again would take seconds. None when the
+        pool must be sampled (a new run, one stopped during the pool)."""
+        if not self.replaying or ("pool_scored", None) not in self._recorded:
+            return None
+        rows = sorted(self._by_genotype.values(), key=lambda c: c.id)[:size]
+        if len(rows) < size or any(c.origin not in POOL_ORIGINS for c in rows):
+            return None
+        return [c.genotype for c in rows]
 
     def ensure_many(self, rows: list[dict[str, Any]]) -> list[Candidate]:
         """The rows of many genotypes (a pool batch), the new ones inserted in one

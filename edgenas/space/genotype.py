@@ -25,6 +25,7 @@ The blocks appear in data-flow order, see :func:`block_roles`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -72,6 +73,7 @@ def block_roles(scales: int) -> tuple[str, ...]:
     return tuple(roles)
 
 
+@functools.cache  # a handful of roles, asked hundreds of thousands of times per pool
 def role_scale(role: str) -> int:
     """Scale index (1 = highest resolution) at which a block of this role computes.
 

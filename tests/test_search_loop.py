@@ -396,3 +396,65 @@ def test_a_search_stopped_during_the_pool_resumes_without_scoring_again(tmp_path
     assert [(c.id, c.genotype, c.score) for c in whole] == [
         (c.id, c.genotype, c.score) for c in ranked
     ]
+
+
+class FailsEveryOther(SyntheticEvaluator):
+    """Every second training comes back failed (a Ray task lost or stuck)."""
+
+    def train(self, genotype: str):
+        from edgenas.search.executor import FailedEvaluation
+
+        if len(self.trained) % 2 == 1:
+            self.trained.append(genotype)
+            return FailedEvaluation(genotype, "cancelled after 3 s (stuck)")
+        return super().train(genotype)
+
+
+class Wide(InlineExecutor):
+    """An inline executor that says it runs two evaluations at once (as two Ray or
+    process workers do): the search then trains two children per tabu step."""
+
+    width = 2
+
+
+def test_failed_trainings_are_recorded_never_moved_to_and_replayed(tmp_path):
+    settings = dict(pool_size=4, parents=1, children=3, max_iterations=4, patience=4,
+                    seed=5, target_params=2e3, **SMALL_SPACE)  # fmt: skip
+    evaluator = FailsEveryOther()
+    search = _search(tmp_path, evaluator, **settings)
+    search.run()
+    store = search.recorder.store
+    failed = store.candidates("failed")
+    events = store.events(kinds=("candidate_failed",))
+    assert failed and len(events) == len(failed)
+    assert {e.payload["reason"] for e in events} == {"cancelled after 3 s (stuck)"}
+    moved_to = {to for _from, to in _moves(search)}
+    assert not moved_to & {c.genotype for c in failed}
+    assert all(math.isfinite(e.grade) for e in search.pareto())
+    rows = [(c.genotype, c.status, c.grade) for c in store.candidates()]
+    store.close()
+    # A resume replays the failures (and everything else) without training again.
+    replay = FailsEveryOther()
+    again = _search(tmp_path, replay, **settings)
+    again.run()
+    assert replay.trained == []
+    assert [(c.genotype, c.status, c.grade) for c in again.recorder.store.candidates()] == rows
+
+
+def test_a_wider_executor_trains_the_best_rewarded_children_together(tmp_path):
+    settings = dict(pool_size=4, parents=1, children=3, max_iterations=3, patience=3,
+                    seed=6, target_params=2e3, start_genotypes=(), **SMALL_SPACE)  # fmt: skip
+    config = SearchConfig(task="sr", run_name="wide", runs_dir=str(tmp_path), **settings)
+    store = RunStore.create(tmp_path / "wide", name="wide", kind="ldp-search", config={})
+    evaluator = SyntheticEvaluator()
+    search = LDPSearch(config, evaluator, Wide(evaluator), Recorder(store))
+    search.run()
+    proposed = store.events(kinds=("child_proposed",))
+    trained = [e.candidate_id for e in store.events(kinds=("candidate_trained",))]
+    # Per step: the two highest rewards among its three children were trained.
+    steps = [proposed[i : i + 3] for i in range(0, len(proposed), 3)]
+    assert steps and all(len(step) == 3 for step in steps)
+    for step in steps:
+        best_two = sorted(step, key=lambda e: -e.payload["reward"])[:2]
+        assert {e.candidate_id for e in best_two} <= set(trained)
+    assert len(evaluator.trained) == 1 + 2 * len(steps)  # the parent, then two per step

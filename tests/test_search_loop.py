@@ -458,3 +458,51 @@ def test_a_wider_executor_trains_the_best_rewarded_children_together(tmp_path):
         best_two = sorted(step, key=lambda e: -e.payload["reward"])[:2]
         assert {e.candidate_id for e in best_two} <= set(trained)
     assert len(evaluator.trained) == 1 + 2 * len(steps)  # the parent, then two per step
+
+
+class PoolFailsOnce(SyntheticEvaluator):
+    """The scoring of the third pool network fails (its Ray task was lost)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool_calls: list[str] = []
+
+    def pool_entry(self, genotype: str):
+        from edgenas.search.executor import FailedEvaluation
+
+        self.pool_calls.append(genotype)
+        if len(self.pool_calls) == 3:
+            return FailedEvaluation(genotype, "WorkerCrashedError: lost")
+        return super().pool_entry(genotype)
+
+
+class MutatesInto:
+    """A space whose every mutation gives one genotype (the case under test)."""
+
+    def __init__(self, genotype: str) -> None:
+        self.genotype = decode(genotype)
+
+    def mutate(self, _genotype, _rng):
+        return self.genotype
+
+
+def test_a_pool_network_whose_scoring_failed_is_recorded_and_not_scored_again(tmp_path):
+    settings = dict(pool_size=6, parents=2, seed=7, **SMALL_SPACE)
+    first = PoolFailsOnce()
+    search = _search(tmp_path, first, **settings)
+    ranked = search.score_pool()
+    failed = [c for c in ranked if c.status == "failed"]
+    assert [c.genotype for c in failed] == [first.pool_calls[2]]
+    assert failed[0].score is None and ranked[-1].genotype == failed[0].genotype
+    progress = search.recorder.store.events(kinds=("pool_progress",))
+    assert progress[-1].payload["failed"] == [[failed[0].genotype, "WorkerCrashedError: lost"]]
+    # A child equal to it gets a score and sizes when proposed, not a crash.
+    child = search.recorder.known(failed[0].genotype)
+    current = search.evaluate(ranked[0])
+    search.space = MutatesInto(child.genotype)
+    proposed = search.propose_children(current, [])
+    assert proposed[0][0].score is not None and proposed[0][0].params is not None
+    search.recorder.store.close()
+    resumed = PoolFailsOnce()
+    _search(tmp_path, resumed, **settings).score_pool()
+    assert resumed.pool_calls == []  # nothing scored again, the failure included

@@ -70,6 +70,23 @@ def test_a_ray_search_with_one_worker_gives_the_inline_search(local_ray, tmp_pat
     assert ray.is_initialized()  # a search never ends a Ray connection it did not make
 
 
+def test_a_ray_search_with_a_latency_target_measures_through_the_device_actor(local_ray, tmp_path):
+    config = dataclasses.replace(
+        SMALL, run_name="latency", runs_dir=str(tmp_path), executor="ray", workers=2,
+        target_params=None, target_latency_ms=5.0, pool_size=4, parents=1, max_iterations=1,
+    )  # fmt: skip
+    run_search(config, lambda _message: None)
+    with RunStore.open_readonly(tmp_path / "latency") as store:
+        trained = store.candidates("trained")
+        children = [c for c in store.candidates() if c.origin == "child"]
+        calibrated = store.events(kinds=("latency_calibrated",))
+    # Trained in the workers, measured whole by the actor; children predicted by it.
+    assert len(trained) == 3  # the parent, then the two children of one step together
+    assert all(c.latency_source == "measured" and c.latency_ms > 0 for c in trained)
+    assert children and all(c.predicted_latency_ms > 0 for c in children)
+    assert calibrated and all(e.payload["latency_ms"] > 0 for e in calibrated)
+
+
 class Scores:
     """A worker-side evaluator whose score is a function of the genotype string."""
 
@@ -111,15 +128,18 @@ def test_a_killed_worker_is_retried(local_ray, tmp_path):
 
 
 def test_a_stuck_task_is_cancelled_and_fails_while_the_others_complete(local_ray):
-    config = dataclasses.replace(SMALL, executor="ray", workers=2, task_timeout_s=3.0)
+    config = dataclasses.replace(SMALL, executor="ray", workers=2, task_timeout_s=8.0)
     executor = RayExecutor(config, None, make=HangsOnce)
     try:
-        results = executor.map("score", ["a", "hang", "abc"])
+        # Workers started and their evaluators built (the timeout counts a cold start).
+        assert executor.map("score", ["warm", "up"]) == [4.0, 2.0]
+        results = executor.map("score", ["hang", "a", "ab", "abc", "abcd"])
     finally:
         executor.close()
-    assert results[0] == 1.0 and results[2] == 3.0
-    assert isinstance(results[1], FailedEvaluation) and results[1].genotype == "hang"
-    assert "3 s" in results[1].reason
+    assert isinstance(results[0], FailedEvaluation) and results[0].genotype == "hang"
+    assert "8 s" in results[0].reason
+    # The hung task held one worker; the other went through the rest meanwhile.
+    assert results[1:] == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_the_device_actor_runs_one_measurement_at_a_time(local_ray):

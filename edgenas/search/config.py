@@ -351,6 +351,8 @@ class SearchConfig:
             raise ValueError(
                 f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}"
             )
+        if self.executor != "ray" and (self.ray_address is not None or self.task_timeout_s):
+            raise ValueError("--ray-address and --task-timeout need --executor ray")
         if self.task_timeout_s is not None and self.task_timeout_s <= 0:
             raise ValueError(f"task timeout must be positive, got {self.task_timeout_s:g} s")
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_name):

@@ -136,36 +136,45 @@ class LDPSearch:
         pool = self.recorder.stored_pool(self.config.pool_size) or [
             g.encode() for g in self.space.sample_unique(self.config.pool_size, self.config.seed)
         ]
-        missing = [g for g in pool if (c := self.recorder.known(g)) is None or c.score is None]
+        # A network with a row was scored (or failed: it is not tried again on resume).
+        missing = [g for g in pool if self.recorder.known(g) is None]
         if missing:
             self.log(f"scoring {len(missing)} random genotypes with NASWOT")
         progress = PoolProgress(len(pool), len(pool) - len(missing), self.clock, self.log)
         batch: list[dict] = []
         flushed = self.clock()
+        failures: list[list[str]] = []
         for genotype, entry in zip(missing, self.executor.imap("pool_entry", missing), strict=True):
-            score, params, flops = (
-                (None, None, None) if isinstance(entry, FailedEvaluation) else entry
-            )
-            batch.append(
-                {"genotype": genotype, "origin": "pool", "status": "scored",
-                 "score": _finite_or_none(score) if score is not None else None,
-                 "params": params, "flops": flops}
-            )  # fmt: skip
+            if isinstance(entry, FailedEvaluation):  # a Ray task lost or stuck
+                batch.append({"genotype": genotype, "origin": "pool", "status": "failed"})
+                failures.append([genotype, entry.reason])
+            else:
+                score, params, flops = entry
+                batch.append(
+                    {"genotype": genotype, "origin": "pool", "status": "scored",
+                     "score": _finite_or_none(score), "params": params, "flops": flops}
+                )  # fmt: skip
             if len(batch) >= POOL_BATCH or self.clock() - flushed >= POOL_FLUSH_S:
-                self._flush_pool(batch, progress)
-                batch, flushed = [], self.clock()
+                self._flush_pool(batch, progress, failures)
+                batch, failures, flushed = [], [], self.clock()
         if batch:
-            self._flush_pool(batch, progress)
+            self._flush_pool(batch, progress, failures)
         rows = [self.recorder.known(g) for g in pool]
         for genotype in pool:
             self.scored[genotype] = None
-        self.recorder.event("pool_scored", {"total": len(pool), "scored": len(missing)})
+        # scored_now: by this process (fewer after a resume during the pool)
+        self.recorder.event("pool_scored", {"total": len(pool), "scored_now": len(missing)})
         return sorted(rows, key=_score_key)
 
-    def _flush_pool(self, batch: list[dict], progress: PoolProgress) -> None:
-        """Write a batch of pool rows (one transaction) and a progress event."""
+    def _flush_pool(self, batch: list[dict], progress: PoolProgress, failures: list) -> None:
+        """Write a batch of pool rows (one transaction) and a progress event, which
+        also names the networks whose scoring failed and why."""
         self.recorder.ensure_many(batch)
-        self.recorder.progress("pool_progress", progress.advance(len(batch)))
+        payload = progress.advance(len(batch))
+        if failures:
+            payload["failed"] = failures
+            self.log(f"  {len(failures)} pool network(s) failed: {failures[0][1]}")
+        self.recorder.progress("pool_progress", payload)
 
     def select_parents(
         self, ranked: list[Candidate], used: list[Candidate] | None = None
@@ -447,23 +456,29 @@ class LDPSearch:
                 continue
             proposed.add(child)
             row = self.recorder.known(child)
-            if row is None or row.score is None:
+            if row is None or row.score is None or row.params is None:
                 score = self.evaluator.score(child)
                 values, source = self.evaluator.resources(child, measured=False)
-                row = self.recorder.ensure(
-                    child,
-                    origin="child",
-                    status="proposed",
-                    parent_id=current.candidate.id,
-                    iteration=self.iteration,
-                    score=_finite_or_none(score),
-                    params=int(values["params"]),
-                    flops=int(values["flops"]),
-                    latency_ms=values.get("latency_ms"),
-                    latency_source=source,
-                    predicted_latency_ms=values.get("latency_ms"),
-                    device=self.config.device if source else None,
-                )
+                measured = {
+                    "score": _finite_or_none(score),
+                    "params": int(values["params"]),
+                    "flops": int(values["flops"]),
+                    "latency_ms": values.get("latency_ms"),
+                    "latency_source": source,
+                    "predicted_latency_ms": values.get("latency_ms"),
+                    "device": self.config.device if source else None,
+                }
+                if row is None:
+                    row = self.recorder.ensure(
+                        child,
+                        origin="child",
+                        status="proposed",
+                        parent_id=current.candidate.id,
+                        iteration=self.iteration,
+                        **measured,
+                    )
+                else:  # a pool network whose scoring failed, or scored -inf
+                    row = self.recorder.update(row, **measured)
             if "latency_ms" in self.targets and row.predicted_latency_ms is None:
                 # A parent or pool network proposed again (it left the tabu list): R
                 # needs its predicted latency, written once like a child's.

@@ -44,6 +44,9 @@ TIMEOUT_FACTOR = 10.0
 MIN_TIMEOUT_S = 600.0
 # Measurements kept in the actor's log (DeviceActor.history).
 HISTORY = 256
+# Seconds for the device actor to start and answer where it is placed: past them Ray
+# could not place it (no node with the CPUs or the device resource it asks for).
+ACTOR_START_S = 120.0
 
 
 def require_ray():
@@ -153,7 +156,7 @@ _WORKER_STATE: dict[str, Any] = {}
 def _worker_evaluator(config: dict, latency_actor, make: Callable | None):
     """This worker process's evaluator for ``config`` (built once per search); its
     latency questions go to ``latency_actor`` once a task brings one."""
-    key = json.dumps(config, sort_keys=True, default=str)
+    key = json.dumps([config, getattr(make, "__qualname__", None)], sort_keys=True, default=str)
     if _WORKER_STATE.get("key") != key:
         import torch
 
@@ -262,39 +265,68 @@ def device_resource(device: str) -> str:
     return f"device:{device}"
 
 
+def _node_cpus(node_id: str | None = None, resource: str | None = None) -> float:
+    """CPUs of the live node with ``node_id``, or of the first live node that has
+    ``resource`` (0 when there is none)."""
+    import ray
+
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        resources = node.get("Resources", {})
+        if (node_id and node.get("NodeID") == node_id) or (resource and resource in resources):
+            return float(resources.get("CPU", 0))
+    return 0.0
+
+
 def start_device_actor(setup: LatencySetup):
     """The device actor of this search, placed where the device is (see module doc).
 
     A device no node advertises must be usable from this machine; either way one that
-    is not usable is a one-line UserError naming the node.
+    is not usable (or an actor Ray cannot place within :data:`ACTOR_START_S`) is a
+    one-line UserError naming the node.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from edgenas.devices.profile import resolve_device
-
     resource = device_resource(setup.device)
     options: dict[str, Any] = {"max_restarts": 1, "max_task_retries": 1, "max_concurrency": 1}
-    entry = resolve_device(setup.device)
-    # A phone does its own computing; a host device measures on this node's cores,
-    # which the actor then holds so that no training is scheduled on them.
-    host_cpus = 0 if entry.backend == "adb" else max(1, setup.threads or entry.threads or 1)
-    remote = ray.cluster_resources().get(resource, 0) > 0
-    if remote:
+    if ray.cluster_resources().get(resource, 0) > 0:
         options["resources"] = {resource: 1}
-        where = f"the node with {resource}"
+        where, node_cpus = f"the node with {resource}", _node_cpus(resource=resource)
     else:
         here = ray.get_runtime_context().get_node_id()
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=False)
-        where = "this machine"
-    cpus_here = ray.cluster_resources().get("CPU", 0)
-    options["num_cpus"] = min(host_cpus, max(0, int(cpus_here) - 1)) if not remote else host_cpus
+        where, node_cpus = "this machine", _node_cpus(node_id=here)
+    options["num_cpus"] = actor_cpus(setup, node_cpus)
     actor = ray.remote(DeviceActor).options(**options).remote(setup)
-    usable, reason = ray.get(actor.availability.remote())
+    try:
+        usable, reason = ray.get(actor.availability.remote(), timeout=ACTOR_START_S)
+    except ray.exceptions.GetTimeoutError:
+        ray.kill(actor)
+        raise UserError(
+            f"the device actor for {setup.device} did not start on {where} within "
+            f"{ACTOR_START_S:g} s (`ray status` shows what that node has free)"
+        ) from None
     if not usable:
         ray.kill(actor)
         raise UserError(f"device {setup.device} is not usable on {where}: {reason}")
     return actor
+
+
+def actor_cpus(setup: LatencySetup, node_cpus: float) -> int:
+    """CPUs the device actor holds on its node: none for a phone (it computes on its
+    own), else the threads it measures with, so that Ray schedules no training on
+    them; always leaving one CPU of the node to training (a one- or two-core machine
+    still trains), and never more than the node has (a node joined with
+    ``--num-cpus 0`` holds a device, not trainings)."""
+    from edgenas.devices.profile import resolve_device
+
+    entry = resolve_device(setup.device)
+    if entry.backend == "adb":
+        return 0
+    wanted = max(1, setup.threads or entry.threads or 1)
+    return int(max(0, min(wanted, node_cpus - 1)))
 
 
 def check_cluster_device(config: SearchConfig) -> None:
@@ -375,6 +407,12 @@ class SessionLatency(RemoteLatency):
 class RayExecutor:
     """Evaluations as Ray tasks, at most ``workers`` at once (see module doc).
 
+    ``width`` (what the search plans with: children trained per tabu step) is always
+    ``workers``, so a resume on a cluster that changed replays alike; the tasks in
+    flight are also capped by the CPU (and GPU) slots the cluster has free when a
+    batch starts, so that a submitted task starts at once and its timeout counts its
+    own running time (plus a worker's cold start), not a wait for a slot.
+
     ``session``: the run's :class:`RaySession` (a training with a latency target
     measures through its device actor). ``make``: builds a worker's evaluator from
     the config (tests use it for evaluators that crash or hang); None: the search's.
@@ -389,60 +427,101 @@ class RayExecutor:
         self.config = config
         self.session = session
         self.width = max(1, config.workers)
-        self._config = ray.put(config.to_dict())  # sent once, not with every task
         self._make = make
         self._pending: set = set()
-        resources: dict[str, Any] = {"num_cpus": max(1, config.torch_threads)}
-        if (config.accelerator or "").lower().startswith("cuda"):
-            resources["num_gpus"] = 1
+        self._cpus = max(1, config.torch_threads)
+        self._gpus = 1 if _wants_gpu(config.accelerator) else 0
+        most = max((_node_cpus(node_id=n["NodeID"]) for n in ray.nodes() if n.get("Alive")),
+                   default=0.0)  # fmt: skip
+        if most < self._cpus:
+            raise UserError(
+                f"--torch-threads {self._cpus} asks each task for more CPUs than any node "
+                f"of the Ray cluster has ({most:g}); lower it"
+            )
+        resources: dict[str, Any] = {"num_cpus": self._cpus}
+        if self._gpus:
+            # One task per worker process: torch keeps the GPU it first used, and Ray
+            # may give a reused worker another one.
+            resources.update(num_gpus=1, max_calls=1)
+        self._config = ray.put(_worker_config(config, gpu=bool(self._gpus)))
         self._task = ray.remote(_evaluate).options(
             max_retries=TASK_RETRIES, retry_exceptions=False, **resources
         )
+
+    def _slots(self) -> int:
+        """Tasks that can run at once now (at least one, at most ``width``)."""
+        import ray
+
+        free = ray.available_resources()
+        slots = int(free.get("CPU", 0) // self._cpus)
+        if self._gpus:
+            slots = min(slots, int(free.get("GPU", 0)))
+        return max(1, min(self.width, slots))
 
     def map(self, method: str, genotypes: Sequence[str]) -> list[Any]:
         return list(self.imap(method, genotypes))
 
     def imap(self, method: str, genotypes: Sequence[str]) -> Iterator[Any]:
-        """Results in input order as they arrive; at most ``width`` tasks in flight."""
+        """Results in input order; tasks are refilled as any of them finishes (a slow
+        one never idles the others), each cancelled once past its own deadline."""
+        import ray
+
         check_method(method)
         # A training with a latency target measures the trained network on the device.
         measures = method == "train" and self.config.target_latency_ms is not None
         actor = self.session.actor() if measures and self.session is not None else None
         timeout = task_timeout(self.config, method)
-        todo = deque(genotypes)
-        flight: deque[tuple[str, Any, float]] = deque()
-        while todo or flight:
-            while todo and len(flight) < self.width:
-                genotype = todo.popleft()
+        limit = self._slots()
+        todo = deque(enumerate(genotypes))
+        flight: dict[Any, tuple[int, str, float]] = {}
+        done: dict[int, Any] = {}
+        next_index = 0
+        while todo or flight or next_index in done:
+            while todo and len(flight) < limit:
+                index, genotype = todo.popleft()
                 ref = self._task.remote(self._config, actor, self._make, method, genotype)
                 self._pending.add(ref)
-                flight.append((genotype, ref, time.monotonic()))
-            genotype, ref, started = flight.popleft()
-            try:
-                yield self._result(ref, genotype, started + timeout - time.monotonic(), timeout)
-            finally:
+                flight[ref] = (index, genotype, time.monotonic() + timeout)
+            while next_index in done:  # in input order, as soon as the next one is in
+                yield done.pop(next_index)
+                next_index += 1
+            if not flight:
+                continue
+            wait_s = max(
+                0.0, min(deadline for _i, _g, deadline in flight.values()) - time.monotonic()
+            )
+            ready, _running = ray.wait(list(flight), num_returns=1, timeout=wait_s)
+            now = time.monotonic()
+            for ref in list(flight):
+                index, genotype, deadline = flight[ref]
+                if ref in ready:
+                    done[index] = self._result(ref, genotype)
+                elif now >= deadline:
+                    ray.cancel(ref, force=True)
+                    done[index] = FailedEvaluation(
+                        genotype, f"cancelled after {timeout:g} s (stuck)"
+                    )
+                else:
+                    continue
+                del flight[ref]
                 self._pending.discard(ref)
 
-    def _result(self, ref, genotype: str, wait_s: float, timeout: float):
-        """The task's value; a crash past its retries or a timeout as a FailedEvaluation."""
+    def _result(self, ref, genotype: str):
+        """A finished task's value: the evaluation's own error is raised as inline; a
+        failure of Ray's (a worker or node lost past the retries, out of memory, a
+        device actor gone, a task Ray cannot place) is a FailedEvaluation."""
         import ray
         from ray import exceptions
 
         try:
-            return ray.get(ref, timeout=max(0.0, wait_s))
-        except exceptions.GetTimeoutError:
-            ray.cancel(ref, force=True)
-            return FailedEvaluation(genotype, f"cancelled after {timeout:g} s (stuck)")
+            return ray.get(ref)
         except exceptions.RayTaskError as err:
             cause = getattr(err, "cause", None)
-            if isinstance(cause, Exception):
-                raise cause from None  # the evaluation's own error, as inline
-            raise
-        except (exceptions.WorkerCrashedError, exceptions.NodeDiedError,
-                exceptions.ObjectLostError, exceptions.TaskCancelledError,
-                exceptions.OwnerDiedError) as err:  # fmt: skip
-            reason = f"{type(err).__name__} after {TASK_RETRIES} retries"
-            return FailedEvaluation(genotype, reason)
+            if isinstance(cause, Exception) and not isinstance(cause, exceptions.RayError):
+                raise cause from None
+            return FailedEvaluation(genotype, _one_line(cause or err))
+        except exceptions.RayError as err:
+            return FailedEvaluation(genotype, _one_line(err))
 
     def close(self) -> None:
         """Nothing in flight after a finished search; Ray is left by the run's session
@@ -456,3 +535,32 @@ class RayExecutor:
             with contextlib.suppress(Exception):  # already finished or gone
                 ray.cancel(ref, force=True)
         self._pending.clear()
+
+
+def _wants_gpu(accelerator: str | None) -> bool:
+    """Whether trainings run on a GPU: ``cuda[:N]``, or ``auto`` on a cluster with GPUs
+    (Ray must then give each task its own, or all would use the first)."""
+    import ray
+
+    name = (accelerator or "auto").lower()
+    if name.startswith("cuda"):
+        return True
+    return name == "auto" and ray.cluster_resources().get("GPU", 0) > 0
+
+
+def _worker_config(config: SearchConfig, *, gpu: bool) -> dict:
+    """The config a worker builds its evaluator from: data folders made absolute (a
+    worker's working directory need not be the driver's), and ``cpu`` training when
+    the task holds no GPU (else torch's "auto" would take one Ray did not give it)."""
+    values = config.to_dict()
+    for key in ("data", "val_data"):
+        if values.get(key):
+            values[key] = str(Path(values[key]).expanduser().absolute())
+    values["accelerator"] = "cuda" if gpu else "cpu"
+    return values
+
+
+def _one_line(err: BaseException) -> str:
+    """``Type: first line`` of an error, for a failed candidate's reason."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__

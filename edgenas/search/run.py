@@ -228,8 +228,11 @@ def _alpha_grid(config: SearchConfig, run_dir: Path, log: Log) -> tuple[float, l
                 if session is not None:
                     session.close()
             store.set_status("finished")
+        finished = [e for e in search.trained.values() if math.isfinite(e.grade)]
+        if not finished:
+            raise UserError(f"alpha grid: every training of a = {alpha:g} failed")
         best = max(
-            search.trained.values(),
+            finished,
             key=lambda e: (
                 objectives.compactness(_values(e.candidate), config.targets()),
                 e.candidate.accuracy or 0.0,
@@ -448,13 +451,16 @@ def _search_and_finalise(
         evaluator = CandidateEvaluator(main_config)
         session = _open_session(main_config, evaluator)
         search = _search(main_config, store, log, evaluator, search_deadline, session)
-        ranked = sorted(search.trained.values(), key=lambda e: -e.grade)
-        best = ranked[0]
-        if not math.isfinite(best.grade):
+        ranked = sorted(
+            (e for e in search.trained.values() if math.isfinite(e.grade)), key=lambda e: -e.grade
+        )  # failed trainings (grade -inf) are counted apart
+        failed = len(search.trained) - len(ranked)
+        if not ranked:
             raise UserError(
                 f"every candidate's training failed (lost or stuck Ray tasks); the events "
                 f"in {run_dir / 'run.sqlite'} say why (edgenas monitor), then resume"
             )
+        best = ranked[0]
         final_start = time.perf_counter()
         model, deployed, final = _final_model(main_config, evaluator, best, run_dir, log)
         onnx_path, latency_ms = Path(deployed.onnx_path), deployed.latency_ms
@@ -500,7 +506,8 @@ def _search_and_finalise(
             "baselines": baselines,
             "top_k": [e.genotype for e in ranked[: config.top_k]],
             "pareto": [e.genotype for e in search.pareto()],
-            "trained": len(search.trained),
+            "trained": len(ranked),
+            "failed": failed,
             "phase_seconds": phases,
             "seconds": time.perf_counter() - started,
             "budget_seconds": config.budget_seconds,

@@ -7,14 +7,14 @@ process (``edgenas search``), and reads the phase times from the run's summary:
 
 - pool: networks NASWOT-scored per second over the parent phase (sampling, scoring,
   parent selection);
-- search: candidates trained per hour over the tabu search phase (fixed proxy budget
-  per candidate, so this measures how many trainings run side by side and what each
-  executor costs around them).
+- search: candidates trained per hour over the tabu search phase. The proxy budget
+  is in steps, not seconds: two trainings sharing two busy cores take longer, which a
+  budget in seconds would hide.
 
 Rounds interleave the executors, so machine noise hits all of them alike; the table
 gives medians over rounds and the ratios to inline.
 
-    python benchmarks/bench_executors.py [--rounds 2] [--train-seconds 8] [--pool 48]
+    python benchmarks/bench_executors.py [--rounds 3] [--train-steps 120] [--pool 48]
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ EXECUTORS = {
 }
 
 
-def search_args(train_seconds: float, pool: int) -> list[str]:
+def search_args(train_steps: int, pool: int) -> list[str]:
     """A small search whose tabu phase is a few minutes of fixed-budget trainings."""
     return [
         "search", "--input", "48x64", "--deploy-input", "48x64", "--target-params", "60k",
         "--pool", str(pool), "--parents", "2", "--children", "4", "--iterations", "4",
-        "--train-seconds", f"{train_seconds:g}", "--final-steps", "2", "--baselines",
+        "--train-steps", str(train_steps), "--final-steps", "2", "--baselines",
         "none", "--batch-size", "8", "--seed", "1",
     ]  # fmt: skip
 
@@ -70,12 +70,12 @@ def run_once(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--train-seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=120)
     parser.add_argument("--pool", type=int, default=48)
     parser.add_argument("--json", help="also write the raw figures here")
     options = parser.parse_args()
-    args = search_args(options.train_seconds, options.pool)
+    args = search_args(options.train_steps, options.pool)
     results: dict[str, list[dict]] = {name: [] for name in EXECUTORS}
     with tempfile.TemporaryDirectory(prefix="bench-executors-") as tmp:
         for index in range(options.rounds):
@@ -91,7 +91,7 @@ def main() -> None:
     base_hour = statistics.median(r["per_hour"] for r in results["inline"])
     base_pool = statistics.median(r["pool_per_s"] for r in results["inline"])
     print(f"\nmedians over {options.rounds} rounds ({os.cpu_count()} cores, "
-          f"{options.train_seconds:g} s proxy trainings)")  # fmt: skip
+          f"{options.train_steps}-step proxy trainings)")  # fmt: skip
     print(f"{'executor':>10} | trained/h | vs inline | pool networks/s | vs inline")
     for name, rows in results.items():
         hour = statistics.median(r["per_hour"] for r in rows)

@@ -124,6 +124,7 @@ SEARCH_CASES = [
     case("search", "--preset", "huge", says="invalid choice"),
     case("search", "--executor", "threads", says="invalid choice"),
     case("search", "--task-timeout", "0", says="--task-timeout"),
+    case("search", "--ray-address", "auto", says="need --executor ray"),
     # Ray: a cluster that does not answer; Ray not installed (a stand-in package that
     # fails to import, as a missing one does)
     case("search", "--executor", "ray", "--ray-address", "127.0.0.1:1", says="no Ray cluster"),

@@ -293,8 +293,11 @@ def test_the_header_shows_the_pool_while_it_is_scored(tmp_path):
         state = derive(RunReader(run_dir).poll(), now=BASE_TIME)
     assert state.header.pool.scored == 1500 and state.header.pool.eta_s == 23400
     assert state.log[-1].text == "pool 1.5k/60.0k scored, 2.5/s, ETA 6h30m"
-    done = Event(2, 0.0, "pool_scored", None, None, {"total": 60000, "scored": 60000})
-    assert describe_event(done) == "pool scored: 60.0k of 60.0k"
+    done = Event(2, 0.0, "pool_scored", None, None, {"total": 60000, "scored_now": 58500})
+    assert describe_event(done) == "pool of 60.0k scored"
+    failed = {"scored": 1756, "total": 60000, "failed": [["S2:x", "WorkerCrashedError: lost"]]}
+    line = describe_event(Event(3, 0.0, "pool_progress", None, None, failed))
+    assert line == "pool 1.8k/60.0k scored, 1 failed"
 
 
 def test_the_pool_panel_draws_the_histogram_and_marks_the_parents():

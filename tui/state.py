@@ -632,9 +632,10 @@ def describe_event(event: Event) -> str:
             f"pool {format_count(p.get('scored'))}/{format_count(p.get('total'))} scored"
             + (f", {rate:.3g}/s" if rate is not None else "")
             + (f", ETA {format_duration(_num(p.get('eta_s')))}" if _num(p.get("eta_s")) else "")
+            + (f", {len(p['failed'])} failed" if isinstance(p.get("failed"), list) else "")
         )
     if kind == "pool_scored":
-        return f"pool scored: {format_count(p.get('scored'))} of {format_count(p.get('total'))}"
+        return f"pool of {format_count(p.get('total'))} scored"
     if kind == "parents_selected":
         return f"{len(p.get('genotypes', []))} parents selected by {p.get('resource', '?')}"
     if kind == "child_proposed":

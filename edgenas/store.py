@@ -664,22 +664,8 @@ class RunStore:
     # ---------------------------------------------------------- candidates
     def add_candidate(self, genotype: str, *, origin: str, status: str, **values: Any) -> int:
         """Insert a candidate row and return its id (``genotype`` must be new)."""
-        unknown = set(values) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"unknown candidate fields: {sorted(unknown)}")
-        now = time.time()
-        columns = {"genotype": genotype, "origin": origin, "status": status, **values}
-        columns.update(created_at=now, updated_at=now)
-        for key in _JSON_COLUMNS:
-            if key in columns:
-                columns[key] = json.dumps(columns[key])
-        names = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        with self._write() as db:
-            cursor = db.execute(
-                f"INSERT INTO candidates ({names}) VALUES ({marks})", tuple(columns.values())
-            )
-        return int(cursor.lastrowid)
+        row = {"genotype": genotype, "origin": origin, "status": status, **values}
+        return self.add_candidates([row])[0]
 
     def add_candidates(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert many candidate rows in one transaction (a pool batch); returns their
@@ -690,7 +676,7 @@ class RunStore:
         with self._write() as db:
             for row in rows:
                 unknown = set(row) - _UPDATABLE - {"genotype", "origin", "status"}
-                if unknown:
+                if unknown:  # raised inside the transaction: the whole batch is rolled back
                     raise ValueError(f"unknown candidate fields: {sorted(unknown)}")
                 columns = {**row, "created_at": now, "updated_at": now}
                 for key in _JSON_COLUMNS:

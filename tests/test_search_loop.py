@@ -506,3 +506,18 @@ def test_a_pool_network_whose_scoring_failed_is_recorded_and_not_scored_again(tm
     resumed = PoolFailsOnce()
     _search(tmp_path, resumed, **settings).score_pool()
     assert resumed.pool_calls == []  # nothing scored again, the failure included
+
+
+def test_pool_progress_measures_its_rate_from_the_first_batch_on():
+    from edgenas.search.ldp import PoolProgress
+
+    now = [100.0]
+    lines: list[str] = []
+    progress = PoolProgress(total=1_000, done=200, clock=lambda: now[0], log=lines.append)
+    now[0] = 160.0  # a minute of workers starting, then the first batch
+    first = progress.advance(50)
+    assert first["scored"] == 250 and first["rate_per_s"] is None and first["eta_s"] is None
+    now[0] = 170.0
+    second = progress.advance(100)
+    assert second["rate_per_s"] == 10.0 and second["eta_s"] == 65.0
+    assert lines[-1] == "  pool 350/1,000 scored, 10.0 networks/s, 1m05s left"

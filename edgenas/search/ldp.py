@@ -55,22 +55,27 @@ POOL_FLUSH_S = 5.0
 
 class PoolProgress:
     """Pool scoring's progress for the ``pool_progress`` events and the log: networks
-    scored, rate and time left (the rate of this process's scoring, not counting rows
-    scored before a resume)."""
+    scored, rate and time left. The rate is measured from the first batch on: before
+    it, workers start and load the data, which says nothing of the hours to come
+    (and networks scored before a resume do not count)."""
 
     def __init__(self, total: int, done: int, clock: Callable[[], float], log: Log) -> None:
         self.total, self.done, self.clock, self.log = total, done, clock, log
-        self.start, self.new = clock(), 0
+        self.first: tuple[float, int] | None = None  # (time, done) at the first batch
 
     def advance(self, count: int) -> dict:
         """Count ``count`` more scored networks; returns the event payload (logged)."""
         self.done += count
-        self.new += count
-        elapsed = max(1e-9, self.clock() - self.start)
-        rate = self.new / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else None
+        now = self.clock()
+        rate = eta = None
+        if self.first is None:
+            self.first = (now, self.done)
+        elif now > self.first[0]:
+            rate = (self.done - self.first[1]) / (now - self.first[0])
+            eta = (self.total - self.done) / rate if rate > 0 else None
         self.log(
-            f"  pool {self.done:,}/{self.total:,} scored, {rate:.1f} networks/s"
+            f"  pool {self.done:,}/{self.total:,} scored"
+            + (f", {rate:.1f} networks/s" if rate is not None else "")
             + (f", {_clock_text(eta)} left" if eta is not None and self.done < self.total else "")
         )
         return {"scored": self.done, "total": self.total, "rate_per_s": rate, "eta_s": eta}

@@ -2,8 +2,8 @@
 changed, not the table; what the views show does not depend on how many events came
 after; pages are sorted and filtered in SQL; stores from before the change counter
 still read. The stores are written through the store's own API (thousands of pool
-rows in batches, then a small tabu search); the 60,000-candidate figures are in
-benchmarks/bench_store_scale.py."""
+rows in batches, then a small tabu search), and one at the paper's 60,000 candidates;
+the timings at that size are in benchmarks/bench_store_scale.py."""
 
 from __future__ import annotations
 
@@ -299,4 +299,25 @@ def test_a_store_from_before_the_change_counter_still_reads_and_gains_it(tmp_pat
         store.update_candidate(5, status="failed")
     assert reader.poll().counts.searched == 2  # ids 3 and 5 (the parents are not searched yet)
     assert reader.rows_read <= 2
+    reader.close()
+
+
+def test_at_paper_scale_a_poll_reads_what_changed(tmp_path):
+    """The issue's size: a 60,000-candidate store written through the store's API (the
+    pool in batches, as the search streams it), then polls after k changes read k rows."""
+    paper_pool = 60_000
+    run_dir = tmp_path / "paper"
+    config = {**LDP_CONFIG, "pool_size": paper_pool}
+    with RunStore.create(run_dir, name="paper", kind="ldp-search", config=config) as store:
+        ids = add_pool(store, paper_pool)
+    reader = RunReader(run_dir)
+    first = reader.poll()
+    assert first.counts.total == paper_pool == first.pool.size == sum(first.pool.bins)
+    assert reader.poll() is None and reader.rows_read == 0
+    for k in (1, 25):
+        with RunStore.open(run_dir) as writer:
+            for cid in ids[-k:]:
+                writer.update_candidate(cid, status="trained", accuracy=0.5, grade=0.5)
+        assert reader.poll() is not None
+        assert reader.rows_read <= 2 * k + 1  # the k changed rows, never the 60,000
     reader.close()

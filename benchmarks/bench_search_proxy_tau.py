@@ -19,6 +19,14 @@ the neighbourhood a warm-started search explores, where ranking matters most.
 
 A is measured on the validation split the search uses (for a folder without a val
 split, every 10th image), never on a separate test set.
+
+``--clocks wall,cpu`` trains every proxy under both budget clocks (see
+``TrainConfig.clock``), each twice and interleaved, and prints for each clock how well
+the proxy repeats itself (Kendall tau between its two runs: the ceiling of any ranking
+it gives) next to its tau against the final A; the final training is also run twice
+(``--final-repeats``) so the table shows how well the final A itself repeats.
+``--load N`` starts N processes that burn a core for random 2-8 s stretches with pauses
+between them: the shared machine a search meets, made reproducible.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
+import random
+import statistics
 import time
 
 import torch
@@ -36,7 +47,10 @@ from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.training import Budget, train
 
 
-def _accuracy(evaluator: CandidateEvaluator, genotype: str, seconds: float) -> float:
+def _accuracy(
+    evaluator: CandidateEvaluator, genotype: str, seconds: float, clock: str = "cpu"
+) -> tuple[float, int]:
+    """A after ``seconds`` of training on ``clock``, and the steps it took."""
     model = evaluator.build(genotype)
     result = train(
         model,
@@ -44,9 +58,19 @@ def _accuracy(evaluator: CandidateEvaluator, genotype: str, seconds: float) -> f
         evaluator.train_source,
         evaluator.val_data,
         Budget(seconds=seconds),
-        evaluator.train_config,
+        dataclasses.replace(evaluator.train_config, clock=clock),
     )
-    return float(result.normalised_accuracy)
+    return float(result.normalised_accuracy), int(result.steps)
+
+
+def _burn(seed: int) -> None:
+    """Busy a core for random stretches (2-8 s on, 1-6 s off), until killed."""
+    rng = random.Random(seed)
+    while True:
+        end = time.perf_counter() + rng.uniform(2, 8)
+        while time.perf_counter() < end:
+            pass
+        time.sleep(rng.uniform(1, 6))
 
 
 def _neighbourhood(space, config: SearchConfig, around: str, n: int, seed: int) -> list[str]:
@@ -86,11 +110,31 @@ def main() -> None:
     parser.add_argument("--proxy-seconds", type=float, default=6.0)
     parser.add_argument("--rung-seconds", type=float, default=18.0)
     parser.add_argument("--final-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--clocks", default="cpu", help="budget clocks to compare, e.g. wall,cpu (default: cpu)"
+    )
+    parser.add_argument("--final-clock", default="cpu", choices=("wall", "cpu"))
+    parser.add_argument("--final-repeats", type=int, default=1)
+    parser.add_argument("--load", type=int, default=0, help="competing on/off processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    clocks = [c.strip() for c in args.clocks.split(",") if c.strip()]
+    burners = [
+        multiprocessing.Process(target=_burn, args=(args.seed * 100 + i,), daemon=True)
+        for i in range(args.load)
+    ]
+    for burner in burners:
+        burner.start()
+    try:
+        _run(args, clocks)
+    finally:
+        for burner in burners:
+            burner.terminate()
 
+
+def _run(args, clocks: list[str]) -> None:
     config = SearchConfig(task=args.task, data=args.data, val_data=args.val_data, seed=args.seed)
     if args.input:
         height, width = (int(v) for v in args.input.split("x"))
@@ -110,29 +154,68 @@ def main() -> None:
             "genotype": genotype,
             "naswot": float(evaluator.score(genotype)),
             **evaluator.static_resources(genotype),
-            "proxy": _accuracy(evaluator, genotype, args.proxy_seconds),
-            "rung": _accuracy(evaluator, genotype, args.rung_seconds),
-            "final": _accuracy(evaluator, genotype, args.final_seconds),
         }
+        if args.proxy_seconds > 0:
+            row["proxy"], _ = _accuracy(evaluator, genotype, args.proxy_seconds)
+        # Both clocks, both repeats, interleaved: the load they meet is the same mix.
+        for repeat in (1, 2):
+            for clock in clocks:
+                accuracy, steps = _accuracy(evaluator, genotype, args.rung_seconds, clock)
+                row[f"rung_{clock}_{repeat}"], row[f"steps_{clock}_{repeat}"] = accuracy, steps
+        for repeat in range(1, args.final_repeats + 1):
+            row[f"final_{repeat}"], _ = _accuracy(
+                evaluator, genotype, args.final_seconds, args.final_clock
+            )
+        row["final"] = statistics.fmean(row[f"final_{r}"] for r in range(1, args.final_repeats + 1))
         rows.append(row)
+        rungs = "  ".join(
+            f"{c} {row[f'rung_{c}_1']:.4f}/{row[f'rung_{c}_2']:.4f} "
+            f"({row[f'steps_{c}_1']}/{row[f'steps_{c}_2']} steps)"
+            for c in clocks
+        )
         print(
             f"{index:3d} naswot {row['naswot']:8.1f}  params {row['params']:>8,.0f}  "
-            f"A proxy {row['proxy']:.4f}  rung {row['rung']:.4f}  final {row['final']:.4f}  "
-            f"({time.perf_counter() - start:.0f} s)",
+            f"rung {rungs}  final {row['final']:.4f}  ({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
     final = [r["final"] for r in rows]
-    print(f"\n{args.task}, {args.space} space, {len(rows)} genotypes, Kendall tau vs final A:")
+    print(f"\n{args.task}, {args.space} space, {len(rows)} genotypes, load {args.load}:")
     results = {}
-    for name, key in (
-        (f"proxy A ({args.proxy_seconds:g} s)", "proxy"),
-        (f"rung A ({args.rung_seconds:g} s)", "rung"),
-        ("NASWOT score", "naswot"),
-        ("parameters (more = better)", "params"),
-    ):
+    if args.final_repeats > 1:
+        tau, p = _tau([r["final_1"] for r in rows], [r["final_2"] for r in rows])
+        results["final_repeat"] = {"tau": tau, "p": p}
+        print(f"  final A run 1 vs run 2 ({args.final_clock} clock)  tau {tau:+.3f}  (p = {p:.3f})")
+    print("  Kendall tau vs the final A (mean of its runs):")
+    named = [("NASWOT score", "naswot"), ("parameters (more = better)", "params")]
+    if args.proxy_seconds > 0:
+        named.insert(0, (f"proxy A ({args.proxy_seconds:g} s, cpu)", "proxy"))
+    for name, key in named:
         tau, p = _tau([r[key] for r in rows], final)
         results[key] = {"tau": tau, "p": p}
-        print(f"  {name:28s} tau {tau:+.3f}  (p = {p:.3f})")
+        print(f"    {name:34s} tau {tau:+.3f}  (p = {p:.3f})")
+    for clock in clocks:
+        first = [r[f"rung_{clock}_1"] for r in rows]
+        second = [r[f"rung_{clock}_2"] for r in rows]
+        steps = [r[f"steps_{clock}_{k}"] for r in rows for k in (1, 2)]
+        spread = [
+            abs(r[f"steps_{clock}_1"] - r[f"steps_{clock}_2"])
+            / max(r[f"steps_{clock}_1"], r[f"steps_{clock}_2"])
+            for r in rows
+        ]
+        repeat_tau, _ = _tau(first, second)
+        final_tau, final_p = _tau(first, final)
+        results[f"rung_{clock}"] = {
+            "tau": final_tau,
+            "p": final_p,
+            "repeat_tau": repeat_tau,
+            "median_steps": statistics.median(steps),
+            "median_step_spread": statistics.median(spread),
+        }
+        print(
+            f"    rung A ({args.rung_seconds:g} s, {clock} clock){'':10s} tau {final_tau:+.3f}  "
+            f"(p = {final_p:.3f}); repeats itself tau {repeat_tau:+.3f}; steps median "
+            f"{statistics.median(steps):.0f}, run-to-run spread {statistics.median(spread):.1%}"
+        )
     if args.out:
         with open(args.out, "w") as handle:
             json.dump({"args": vars(args), "rows": rows, "tau": results}, handle, indent=1)

@@ -106,6 +106,12 @@ class TrainConfig:
     ``in_memory``: decode the training set once and keep it in memory (``None``: when it
     fits). ``accelerator`` / ``precision`` / ``channels_last``: see
     :func:`edgenas.accelerator.resolve_accelerator`.
+
+    ``clock`` is what a ``seconds`` budget counts: ``wall`` (time on the wall clock) or
+    ``cpu`` (CPU time the training thread got, see :func:`training_clock`). On a shared
+    machine a wall-clock budget gives a network as many steps as the other tenants leave
+    it, so two networks trained at different moments get different budgets; a CPU-time
+    budget gives each the steps a quiet machine would.
     """
 
     batch_size: int = 8
@@ -127,6 +133,7 @@ class TrainConfig:
     precision: str = "auto"
     channels_last: bool | None = None
     recipe: str = "custom"
+    clock: str = "wall"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad value."""
@@ -146,6 +153,25 @@ class TrainConfig:
             raise ValueError(f"workers must be at least 0, got {self.workers}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"unknown clock {self.clock!r} (choose from {', '.join(CLOCKS)})")
+
+
+CLOCKS = ("wall", "cpu")
+
+
+def training_clock(clock: str, accelerator_kind: str) -> Callable[[], float]:
+    """The function a training's ``seconds`` budget reads its time from.
+
+    ``cpu`` counts the CPU time of the calling thread when torch computes on it alone
+    (one intra-op thread, on the CPU): time spent waiting for a core another process
+    holds does not count. With more threads, their CPU time is not the calling
+    thread's, and on a GPU the work is not CPU time at all, so both fall back to the
+    wall clock.
+    """
+    if clock == "cpu" and accelerator_kind == "cpu" and torch.get_num_threads() == 1:
+        return time.thread_time
+    return time.perf_counter
 
 
 IMBALANCE_RATIO = 5.0
@@ -455,6 +481,7 @@ def train(
     augment = AugmentConfig(enabled=config.augment)
     ignore = getattr(info, "ignore_index", 255)
     sync_every = 1 if accelerator.kind == "cpu" else 25  # .item() waits for the GPU
+    clock = training_clock(config.clock, accelerator.kind)
     bar = _Progress(progress, 1.0)
     last_save = time.perf_counter()
 
@@ -501,7 +528,7 @@ def train(
     lr = config.lr
     model.train()
     batches = stream.batches(step)
-    tick = time.perf_counter()
+    tick = clock()
     try:
         if on_start is not None:  # inside the try: a Ctrl-C right after it saves too
             on_start(step, steps_per_epoch)
@@ -543,7 +570,7 @@ def train(
                         "try a smaller learning rate (--lr) or another network"
                     )
                 last_loss = value
-            now = time.perf_counter()
+            now = clock()
             session_seconds += now - tick
             tick = now
             if on_step is not None:
@@ -572,11 +599,11 @@ def train(
                     )  # fmt: skip
                     record.update(metrics)
                     model.train()
-                    tick = time.perf_counter()  # evaluation is not training time
+                    tick = clock()  # evaluation is not training time
                 history.append(record)
                 if checkpoint is not None and time.perf_counter() - last_save >= CHECKPOINT_EVERY_S:
                     save(metrics)
-                    tick = time.perf_counter()
+                    tick = clock()
         if loss_count:
             last_loss = float(loss_sum) / loss_count
             history.append(

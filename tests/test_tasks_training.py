@@ -194,6 +194,47 @@ def test_seconds_budget_stops_and_reports():
     assert result.steps >= 1 and result.seconds >= 0.5
 
 
+def test_a_cpu_clock_budget_does_not_count_time_the_training_waits(monkeypatch):
+    """A seconds budget on the CPU clock counts the steps' CPU time, not the time the
+    process waits (here: sleeps between steps, as it would wait for a core another
+    process holds); on the wall clock the waiting is spent from the budget."""
+    import time
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    task = get_task("depth")
+    data = DemoScenes("depth", "train", size=(32, 40), length=8)
+
+    def steps_on(clock: str) -> int:
+        model = task.build_model(TINY, data.info)
+        result = train(
+            model, task, data, None, Budget(seconds=0.6, steps=12),
+            TrainConfig(batch_size=4, clock=clock), on_step=lambda step, loss: time.sleep(0.2),
+        )  # fmt: skip
+        return result.steps
+
+    # Each wall step includes a 0.2 s wait, so 0.6 s of wall time holds at most 4 steps;
+    # the CPU clock sees a few ms per step and reaches the 12-step cap first.
+    assert steps_on("wall") <= 4
+    assert steps_on("cpu") == 12
+
+
+def test_the_cpu_clock_falls_back_to_the_wall_clock_where_it_cannot_count_the_work(
+    monkeypatch,
+):
+    import time
+
+    from edgenas.training import training_clock
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert training_clock("cpu", "cpu") is time.thread_time
+    assert training_clock("wall", "cpu") is time.perf_counter
+    assert training_clock("cpu", "cuda") is time.perf_counter  # GPU work is not CPU time
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)  # other threads' time
+    assert training_clock("cpu", "cpu") is time.perf_counter
+    with pytest.raises(ValueError, match="unknown clock 'gpu'"):
+        TrainConfig(clock="gpu").validate()
+
+
 @pytest.mark.parametrize("task_name", ["segmentation", "depth", "sr"])
 def test_onnx_model_gives_the_same_metrics_as_pytorch(tmp_path, task_name):
     from edgenas.export import export_onnx

@@ -106,8 +106,8 @@ class Recorder:
         new = [row for row in rows if row["genotype"] not in self._by_genotype]
         if new:
             ids = self.store.add_candidates(new)
-            for row, candidate_id in zip(new, ids, strict=True):
-                self._by_genotype[row["genotype"]] = self.store.candidate(candidate_id)
+            for candidate in self.store.candidates_by_id(ids):  # one read per batch
+                self._by_genotype[candidate.genotype] = candidate
         return [self._by_genotype[row["genotype"]] for row in rows]
 
     def progress(self, kind: str, payload: dict[str, Any]) -> None:

@@ -116,6 +116,28 @@ class HangsOnce(Scores):
         return super().score(genotype)
 
 
+class Niceness(Scores):
+    def score(self, genotype: str) -> float:
+        return float(os.nice(0))  # adds 0: the worker process's niceness
+
+
+def test_tasks_and_the_device_actor_run_at_the_nodes_priority_not_rays_nice_15(local_ray):
+    config = dataclasses.replace(SMALL, executor="ray", workers=2)
+    executor = RayExecutor(config, None, make=Niceness)
+    try:
+        assert executor.map("score", ["a", "b"]) == [0.0, 0.0]
+    finally:
+        executor.close()
+    setup = LatencySetup(device="cpu", threads=1, task="depth", deploy_shape=(1, 3, 32, 40))
+    actor = start_device_actor(setup)
+    try:
+        assert ray.get(actor.__ray_call__.remote(lambda _self: os.nice(0))) == 0
+    finally:
+        ray.kill(actor)
+    # What Ray would have given them: a plain task runs at nice 15.
+    assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == 15
+
+
 def test_a_killed_worker_is_retried(local_ray, tmp_path):
     marker = tmp_path / "crashed"
     config = dataclasses.replace(SMALL, executor="ray", workers=2, extra={"marker": str(marker)})

@@ -27,13 +27,15 @@ def activation_bytes_per_pixel(genotype, classes: int | None = None) -> int:
     :data:`edgenas.parsing.BYTES_PER_PIXEL` assumes at most 64 channels at full
     resolution; a wider block (an inverted bottleneck's hidden width counts) raises it
     in proportion, weighted by the share of the input's pixels its scale computes on,
-    and so does a segmentation output of many classes.
+    and so does a segmentation output of many classes. The output-resolution blocks of
+    the super-resolution upsample layout (``S<n>U:``) count at the largest SR factor,
+    x4: 16 times the input's pixels.
     """
-    from edgenas.space.genotype import role_scale
+    from edgenas.space.genotype import role_area
 
     per_channel = BYTES_PER_PIXEL // 64
     widest = max(
-        block.channels * block.expansion / 4 ** (role_scale(role) - 1)
+        block.channels * block.expansion * role_area(role, upscale=4)
         for role, block in zip(genotype.roles, genotype.blocks, strict=True)
     )
     return int(per_channel * max(64, widest, classes or 0))

@@ -12,6 +12,7 @@ from edgenas.models.heads import (
     DepthHead,
     SegmentationHead,
     SuperResolutionHead,
+    UpsampledOutputHead,
 )
 from edgenas.models.ldp import LDPBackbone
 from edgenas.models.ops import init_weights
@@ -86,16 +87,38 @@ def build_model(
     Any input size works: strided layers round up and upsampling resizes to the exact
     size of the skip feature. Depth and segmentation outputs have the input's size;
     super-resolution outputs ``scale`` times it.
+
+    A ``paper``-layout genotype (``S<n>U:``) builds for ``sr`` only: its ``up1`` block
+    upsamples by ``scale`` inside the pyramid and the head only projects to RGB (plus
+    the bilinear residual), so it takes no ``upsampler``.
     """
     if isinstance(genotype, str):
         genotype = decode(genotype)
     kind = HEAD_KINDS[canonical_task(task)]
     reject_unknown_options(f"task {kind.name!r}", task_options, kind.defaults)
     options = {**kind.defaults, **task_options}
-    backbone = LDPBackbone(genotype, in_channels, stem_channels, kind.stem_stride)
+    upsampled = genotype.layout == "paper"
+    if upsampled:
+        if kind.name != "sr":
+            raise ValueError(
+                f"{genotype.header}: genotypes (the super-resolution upsample layout) build "
+                f"for task sr only, not {kind.name}: use task sr, or an "
+                f"S{genotype.scales}: genotype for {kind.name}"
+            )
+        if "upsampler" in task_options:
+            raise ValueError(
+                f"an {genotype.header}: genotype upsamples in its searched up1 block and "
+                "takes no upsampler; drop it (upsampler applies to S<n>: genotypes)"
+            )
+        options.pop("upsampler")
+    backbone = LDPBackbone(
+        genotype, in_channels, stem_channels, kind.stem_stride, upscale=options.get("scale", 2)
+    )
     width = backbone.out_channels
-    if kind.name == "depth":
-        head: nn.Module = DepthHead(width)
+    if upsampled:
+        head: nn.Module = UpsampledOutputHead(width, options["scale"], in_channels)
+    elif kind.name == "depth":
+        head = DepthHead(width)
     elif kind.name == "segmentation":
         head = SegmentationHead(width, options["num_classes"])
     elif kind.name == "sr":
@@ -104,6 +127,6 @@ def build_model(
         head = ClassificationHead(width, options["num_classes"])
     model = DensePredictionNet(backbone, head, kind.name, options)
     init_weights(model)
-    if isinstance(head, SuperResolutionHead):
+    if isinstance(head, SuperResolutionHead | UpsampledOutputHead):
         head.zero_init()
     return model

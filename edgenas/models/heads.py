@@ -103,6 +103,36 @@ class SuperResolutionHead(nn.Module):
         return base + self.upsample(features)
 
 
+class UpsampledOutputHead(nn.Module):
+    """Super-resolution output of the ``paper`` layout, whose features are already at the
+    output resolution: a 3x3 convolution to the image's channels plus the bilinear
+    upscaled input (the same global residual as :class:`SuperResolutionHead`).
+
+    The upsampling itself is the genotype's searched ``up1`` block, so this head is only
+    the projection to RGB. :meth:`zero_init` zeroes the projection: an untrained network
+    is exactly bilinear. Per output pixel it costs what the pixel-shuffle head's
+    convolution costs (``9 * in_channels`` MACs per output value either way).
+    """
+
+    def __init__(self, in_channels: int, scale: int, out_channels: int = 3) -> None:
+        super().__init__()
+        if scale not in (2, 3, 4):
+            raise ValueError(f"super-resolution scale must be 2, 3 or 4, got {scale}")
+        self.scale = scale
+        self.project = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def zero_init(self) -> None:
+        """Zero the projection (weights and bias): the output is then the bilinear base."""
+        with torch.no_grad():
+            self.project.weight.zero_()
+            if self.project.bias is not None:
+                self.project.bias.zero_()
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        base = F.interpolate(image, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return base + self.project(features)
+
+
 class ClassificationHead(nn.Module):
     """Global average pooling and a linear classifier."""
 

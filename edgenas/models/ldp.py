@@ -11,6 +11,13 @@ scale it continues from the encoder; at every other scale ``s`` the upsample blo
 ``up(s+1)`` resizes the coarser features to the exact size of skip ``s`` (so any input
 size works, odd sizes included) and its output is concatenated with that skip before
 ``dec(s)a``. ``ref1``'s output (at the stem's resolution) goes to the task head.
+
+The ``paper`` layout (super-resolution, ``S<n>U:`` strings) ends differently::
+
+    ... [up2 ++ skip1] -> dec1a dec1b -> up1 (x upscale) -> ref0 -> head
+
+``up1`` resizes the features to ``upscale`` times scale 1 (bilinear, exact size) and
+applies its searched layers there; ``ref0`` refines at that output resolution.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from edgenas.space.genotype import Genotype
 
 
 class LDPBackbone(nn.Module):
-    """Multi-scale pyramid of searched blocks; returns features at the stem's resolution."""
+    """Multi-scale pyramid of searched blocks; returns features at the stem's resolution
+    (``upscale`` times it in the ``paper`` layout)."""
 
     def __init__(
         self,
@@ -31,10 +39,13 @@ class LDPBackbone(nn.Module):
         in_channels: int = 3,
         stem_channels: int = 16,
         stem_stride: int = 2,
+        upscale: int = 2,
     ) -> None:
         super().__init__()
         self.genotype = genotype
         self.scales = genotype.scales
+        self.upsampled = genotype.layout == "paper"
+        self.upscale = upscale
         self.stem = conv_bn(in_channels, stem_channels, 3, stem_stride)
         self.stem_stride = stem_stride
         self.blocks = nn.ModuleDict()
@@ -53,13 +64,24 @@ class LDPBackbone(nn.Module):
         for s in range(self.scales, 0, -1):
             if s < self.scales:
                 width += skip_widths[s]  # concatenation with the encoder skip
-            for role in (f"dec{s}a", f"dec{s}b", f"ref{s}"):
+            for role in self._decoder_roles(s):
                 self.blocks[role] = Block(specs[role], width)
                 width = specs[role].channels
             if s > 1:
                 self.blocks[f"up{s}"] = UpsampleBlock(specs[f"up{s}"], width)
                 width = specs[f"up{s}"].channels
+        if self.upsampled:
+            self.blocks["up1"] = UpsampleBlock(specs["up1"], width)
+            self.blocks["ref0"] = Block(specs["ref0"], specs["up1"].channels)
+            width = specs["ref0"].channels
         self.out_channels = width
+
+    def _decoder_roles(self, s: int) -> tuple[str, ...]:
+        """The blocks of scale ``s`` on the decoder side (the paper layout's scale 1 has
+        no refine block: ``ref0`` refines at the output resolution instead)."""
+        if s == 1 and self.upsampled:
+            return ("dec1a", "dec1b")
+        return (f"dec{s}a", f"dec{s}b", f"ref{s}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -74,6 +96,9 @@ class LDPBackbone(nn.Module):
                 skip = skips[s - 1]
                 x = self.blocks[f"up{s + 1}"](x, skip.shape[-2:])
                 x = torch.cat([x, skip], dim=1)
-            for role in (f"dec{s}a", f"dec{s}b", f"ref{s}"):
+            for role in self._decoder_roles(s):
                 x = self.blocks[role](x)
+        if self.upsampled:
+            size = (x.shape[-2] * self.upscale, x.shape[-1] * self.upscale)
+            x = self.blocks["ref0"](self.blocks["up1"](x, size))
         return x

@@ -6,7 +6,7 @@ layers of one layer spec; blocks differ from each other.
 
 String grammar (one canonical string per genotype)::
 
-    genotype := "S" scales ":" block ("-" block)*
+    genotype := "S" scales ["U"] ":" block ("-" block)*
     block    := op "_k" kernel "_se" percent "_" skip "_c" channels "_n" layers
     op       := "conv" | "ds" | "ib" expansion | "micro"
     skip     := "res" | "nores"
@@ -21,6 +21,14 @@ low enough that a typo such as ``c99999999`` is refused as text instead of faili
 to allocate a 57 GB weight tensor.
 
 The blocks appear in data-flow order, see :func:`block_roles`.
+
+Two layouts share the grammar. ``S3:...`` (layout ``head``, the original one) ends the
+pyramid at the stem's resolution and leaves the output size to the task's head.
+``S3U:...`` (layout ``paper``, super-resolution only, LDP Sec. 3.3) has one block more:
+a searched upsample block ``up1`` between the last decoder block and the refine block,
+which brings the features to the output (high) resolution, so the refine block
+``ref0`` runs there. Its upsampling factor is the task's SR scale, not part of the
+string: one genotype builds at x2, x3 and x4, as a ``head`` genotype does.
 """
 
 from __future__ import annotations
@@ -45,28 +53,51 @@ _BLOCK_RE = re.compile(
     rf"_k(?P<k>{_NUMBER})_se(?P<se>{_NUMBER})_(?P<skip>res|nores)"
     rf"_c(?P<c>{_NUMBER})_n(?P<n>{_NUMBER})$"
 )
-_HEADER_RE = re.compile(rf"^S(?P<s>{_NUMBER})$")
+_HEADER_RE = re.compile(rf"^S(?P<s>{_NUMBER})(?P<up>U?)$")
+
+LAYOUTS = ("head", "paper")
+"""Genotype layouts: ``head`` (``S<n>:``), the pyramid ends at the stem's resolution and
+the task head makes the output size; ``paper`` (``S<n>U:``, super-resolution only), a
+searched upsample block ``up1`` and the refine block ``ref0`` at the output resolution."""
+
+_LAYOUT_MARK = {"head": "", "paper": "U"}
 _BLOCK_SEPARATOR = re.compile(r"-(?![0-9])")
 
 
-def blocks_for_scales(scales: int) -> int:
-    """Number of blocks of an ``scales``-scale pyramid: ``5 + 7 (S - 1)``."""
-    return 5 + 7 * (scales - 1)
+def check_layout(layout: str) -> str:
+    """``layout`` if it is one of :data:`LAYOUTS`, else ``ValueError``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown genotype layout {layout!r} (expected {' or '.join(LAYOUTS)})")
+    return layout
 
 
-def block_roles(scales: int) -> tuple[str, ...]:
+def blocks_for_scales(scales: int, layout: str = "head") -> int:
+    """Number of blocks of an ``scales``-scale pyramid: ``5 + 7 (S - 1)``, one more
+    (the upsample block ``up1``) in the ``paper`` layout."""
+    return 5 + 7 * (scales - 1) + (check_layout(layout) == "paper")
+
+
+def block_roles(scales: int, layout: str = "head") -> tuple[str, ...]:
     """Role names of the blocks of an ``scales``-scale network, in genotype order.
 
     Encoder side, top scale first: ``enc1a enc1b down2 enc2a enc2b ... encSb``; then the
     decoder side, bottom scale first: ``decSa decSb refS upS dec(S-1)a ... dec1b ref1``.
     ``downK`` halves the resolution into scale K, ``upK`` doubles it from scale K to K-1.
+
+    The ``paper`` layout ends ``... dec1a dec1b up1 ref0`` instead: ``up1`` upsamples
+    from scale 1 to scale 0, the output resolution (the SR scale times scale 1), and
+    the refine block ``ref0`` runs there.
     """
+    check_layout(layout)
     roles: list[str] = []
     for s in range(1, scales + 1):
         if s > 1:
             roles.append(f"down{s}")
         roles += [f"enc{s}a", f"enc{s}b"]
     for s in range(scales, 0, -1):
+        if s == 1 and layout == "paper":
+            roles += ["dec1a", "dec1b", "up1", "ref0"]
+            continue
         roles += [f"dec{s}a", f"dec{s}b", f"ref{s}"]
         if s > 1:
             roles.append(f"up{s}")
@@ -75,13 +106,31 @@ def block_roles(scales: int) -> tuple[str, ...]:
 
 @functools.cache  # a handful of roles, asked hundreds of thousands of times per pool
 def role_scale(role: str) -> int:
-    """Scale index (1 = highest resolution) at which a block of this role computes.
+    """Scale index (1 = the stem's resolution) at which a block of this role computes.
 
     ``downK`` runs at scale K (its first layer has stride 2); ``upK`` runs at scale K-1
-    (it upsamples first, then applies its layers).
+    (it upsamples first, then applies its layers). Scale 0 is the output resolution of
+    the ``paper`` layout (``up1`` and ``ref0``), the SR scale times scale 1.
     """
     number = int(re.sub(r"[^0-9]", "", role))
     return number - 1 if role.startswith("up") else number
+
+
+def role_area(role: str, upscale: int = 2) -> float:
+    """Pixels a block of this role computes on, relative to scale 1.
+
+    ``1 / 4^(scale - 1)`` for scales 1 and up; ``upscale^2`` at scale 0 (the output
+    resolution of the ``paper`` layout, ``upscale`` being the SR factor). Compute
+    budgets and cost estimates weigh each block by it.
+    """
+    scale = role_scale(role)
+    return float(upscale * upscale) if scale == 0 else 4.0 ** (1 - scale)
+
+
+def scale_label(role: str) -> str:
+    """A block's scale as tables show it: ``1``, ``2``, ... or ``HR`` for scale 0."""
+    scale = role_scale(role)
+    return "HR" if scale == 0 else str(scale)
 
 
 @dataclass(frozen=True)
@@ -210,40 +259,51 @@ def _explain_block_error(text: str) -> str:
 
 @dataclass(frozen=True)
 class Genotype:
-    """A whole LDP network: the number of scales and its blocks in :func:`block_roles` order."""
+    """A whole LDP network: the number of scales, its blocks in :func:`block_roles` order
+    and its layout (:data:`LAYOUTS`; ``head`` unless given)."""
 
     scales: int
     blocks: tuple[BlockSpec, ...]
+    layout: str = "head"
 
     def __post_init__(self) -> None:
         if self.scales < 1:
             raise ValueError(f"scales must be >= 1, got {self.scales}")
+        check_layout(self.layout)
         if not isinstance(self.blocks, tuple):
             # Lists would make the value unhashable; normalise quietly.
             object.__setattr__(self, "blocks", tuple(self.blocks))
-        expected = blocks_for_scales(self.scales)
+        expected = blocks_for_scales(self.scales, self.layout)
         if len(self.blocks) != expected:
+            kind = "" if self.layout == "head" else f" {self.layout}-layout"
             raise ValueError(
-                f"a {self.scales}-scale genotype has {expected} blocks, got {len(self.blocks)}"
+                f"a {self.scales}-scale{kind} genotype has {expected} blocks, "
+                f"got {len(self.blocks)}"
             )
 
     @property
     def roles(self) -> tuple[str, ...]:
         """Role name of each block (see :func:`block_roles`)."""
-        return block_roles(self.scales)
+        return block_roles(self.scales, self.layout)
+
+    @property
+    def header(self) -> str:
+        """The string's prefix without the colon: ``S2`` or, in the paper layout, ``S2U``."""
+        return f"S{self.scales}{_LAYOUT_MARK[self.layout]}"
 
     def encode(self) -> str:
-        """Canonical string, e.g. ``S2:conv_k3_se0_res_c16_n1-...``."""
-        return f"S{self.scales}:" + "-".join(block.encode() for block in self.blocks)
+        """Canonical string, e.g. ``S2:conv_k3_se0_res_c16_n1-...`` (``S2U:...`` in the
+        paper layout)."""
+        return f"{self.header}:" + "-".join(block.encode() for block in self.blocks)
 
     def __str__(self) -> str:
         return self.encode()
 
     def replace_block(self, index: int, block: BlockSpec) -> Genotype:
-        """A copy with block ``index`` replaced."""
+        """A copy with block ``index`` replaced (same scales and layout)."""
         blocks = list(self.blocks)
         blocks[index] = block
-        return Genotype(self.scales, tuple(blocks))
+        return Genotype(self.scales, tuple(blocks), self.layout)
 
 
 def decode(text: str) -> Genotype:
@@ -258,25 +318,41 @@ def decode(text: str) -> Genotype:
         raise ValueError(f"bad genotype {_short(text)}: missing the 'S<scales>:' prefix")
     match = _HEADER_RE.match(header)
     if match is None:
-        raise ValueError(f"bad scales token {header!r} (expected S<scales>, e.g. S3)")
+        raise ValueError(
+            f"bad scales token {header!r} (expected S<scales>, e.g. S3, or S<scales>U for "
+            "the super-resolution upsample layout, e.g. S3U)"
+        )
     scales = int(match["s"])
     if scales < 1:
         raise ValueError(f"bad scales token {header!r}: scales must be >= 1")
+    layout = "paper" if match["up"] else "head"
     # Blocks are joined by "-", and no block starts with a digit: a "-" before a digit
     # is a minus sign (``c-8``), kept in its block so that the error names that token.
     tokens = _BLOCK_SEPARATOR.split(body)
-    expected = blocks_for_scales(scales)
+    expected = blocks_for_scales(scales, layout)
     if len(tokens) != expected:
         raise ValueError(
             f"bad genotype {_short(text)}: {header} needs {expected} blocks, got {len(tokens)}"
+            + _layout_hint(scales, layout, len(tokens))
         )
+    roles = block_roles(scales, layout)
     blocks = []
     for position, token in enumerate(tokens):
         try:
             blocks.append(BlockSpec.decode(token))
         except ValueError as err:
-            raise ValueError(f"block {position} ({block_roles(scales)[position]}): {err}") from None
-    return Genotype(scales, tuple(blocks))
+            raise ValueError(f"block {position} ({roles[position]}): {err}") from None
+    return Genotype(scales, tuple(blocks), layout)
+
+
+def _layout_hint(scales: int, layout: str, count: int) -> str:
+    """A hint when ``count`` blocks would fit the other layout's header."""
+    other = "head" if layout == "paper" else "paper"
+    if count != blocks_for_scales(scales, other):
+        return ""
+    header = f"S{scales}{_LAYOUT_MARK[other]}"
+    what = "the super-resolution upsample layout" if other == "paper" else "the head layout"
+    return f" ({count} blocks is {what}: write {header}:)"
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -12,23 +12,28 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from edgenas.space.genotype import (
+    LAYOUTS,
     BlockSpec,
     Genotype,
     block_roles,
     blocks_for_scales,
-    role_scale,
+    role_area,
 )
+
+SR_UPSCALES = (2, 3, 4)
+"""Super-resolution factors the ``paper`` layout's upsample block can take."""
 
 
 @dataclass(frozen=True)
 class SpaceSize:
-    """How big the space is: ``M`` layer specs per block and ``M^(5+7(S-1))`` networks."""
+    """How big the space is: ``M`` layer specs per block and ``M^(5+7(S-1))`` networks
+    (``M^(6+7(S-1))`` in the ``paper`` layout)."""
 
     block_choices: int
     networks_log10: dict[int, float]
 
     def networks(self, scales: int) -> float:
-        """``M^(5+7(S-1))`` as a float (it overflows nothing up to ~1e308)."""
+        """``M^blocks`` as a float (it overflows nothing up to ~1e308)."""
         return 10.0 ** self.networks_log10[scales]
 
 
@@ -45,6 +50,12 @@ class LDPSpace:
     ``budget_scale`` times the units of a reference network whose every block uses the
     largest kernel with the median width and median layer count. So a block may take a
     bigger kernel or more channels only if others give some back.
+
+    ``layout`` is the genotype layout sampled and accepted (:data:`LAYOUTS`): ``head``,
+    or ``paper`` for super-resolution networks with the searched upsample block. In the
+    ``paper`` layout the blocks at the output resolution (``up1``, ``ref0``) weigh
+    ``upscale^2`` (the SR factor squared) in the compute units, the reference network's
+    included, since they compute on that many times the pixels of scale 1.
     """
 
     scales: tuple[int, ...] = (2, 3, 4, 5)
@@ -56,12 +67,20 @@ class LDPSpace:
     channels: tuple[int, ...] = (8, 16, 24, 32, 48, 64)
     layers: tuple[int, ...] = (1, 2, 3)
     budget_scale: float = 1.0
+    layout: str = "head"
+    upscale: int = 2
     _operation_choices: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("scales", "ops", "kernels", "se", "residual", "channels", "layers"):
             if not getattr(self, name):
                 raise ValueError(f"choice list {name!r} is empty")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {self.layout!r} (expected {' or '.join(LAYOUTS)})")
+        if self.upscale not in SR_UPSCALES:
+            raise ValueError(
+                f"upscale must be one of {', '.join(map(str, SR_UPSCALES))}, got {self.upscale}"
+            )
         if "ib" in self.ops and not self.expansions:
             raise ValueError("the inverted bottleneck needs at least one expansion ratio")
         # Probing BlockSpec once validates every choice (odd kernels, positive widths, ...).
@@ -91,30 +110,41 @@ class LDPSpace:
         return len(self._operation_choices) * len(self.channels) * len(self.layers)
 
     def size(self) -> SpaceSize:
-        """``M`` and ``log10(M^(5+7(S-1)))`` for every allowed ``S``."""
+        """``M`` and ``log10(M^blocks)`` for every allowed ``S`` (``5 + 7(S-1)`` blocks, one
+        more in the ``paper`` layout)."""
         m = self.block_choices()
         return SpaceSize(
             block_choices=m,
-            networks_log10={s: blocks_for_scales(s) * math.log10(m) for s in self.scales},
+            networks_log10={
+                s: blocks_for_scales(s, self.layout) * math.log10(m) for s in self.scales
+            },
         )
 
     # ----------------------------------------------------------- constraint
     @staticmethod
-    def compute_units(genotype: Genotype) -> float:
-        """MAC-like cost proxy: ``sum(layers * kernel^2 * channels / 4^(scale-1))``."""
+    def compute_units(genotype: Genotype, upscale: int = 2) -> float:
+        """MAC-like cost proxy: ``sum(layers * kernel^2 * channels * area)``, ``area`` the
+        block's pixels relative to scale 1 (:func:`~edgenas.space.genotype.role_area`:
+        ``1 / 4^(scale-1)``, or ``upscale^2`` at the output resolution of the ``paper``
+        layout)."""
         return sum(
-            block.layers * block.kernel**2 * block.channels / 4 ** (role_scale(role) - 1)
+            block.layers * block.kernel**2 * block.channels * role_area(role, upscale)
             for role, block in zip(genotype.roles, genotype.blocks, strict=True)
         )
 
+    def units(self, genotype: Genotype) -> float:
+        """:meth:`compute_units` at this space's ``upscale``."""
+        return self.compute_units(genotype, self.upscale)
+
     def budget(self, scales: int) -> float:
-        """Compute-unit budget of an ``scales``-scale network (see the class docstring)."""
+        """Compute-unit budget of an ``scales``-scale network of this space's layout (see
+        the class docstring)."""
         kernel = max(self.kernels)
         channels = sorted(self.channels)[len(self.channels) // 2]
         layers = sorted(self.layers)[len(self.layers) // 2]
         reference = sum(
-            layers * kernel**2 * channels / 4 ** (role_scale(role) - 1)
-            for role in block_roles(scales)
+            layers * kernel**2 * channels * role_area(role, self.upscale)
+            for role in block_roles(scales, self.layout)
         )
         return self.budget_scale * reference
 
@@ -122,6 +152,12 @@ class LDPSpace:
     def problems(self, genotype: Genotype) -> list[str]:
         """Every reason ``genotype`` is not in this space (empty when it is)."""
         found = []
+        if genotype.layout != self.layout:
+            found.append(
+                f"{genotype.header}: is the {genotype.layout} layout; this space holds "
+                f"{self.layout}-layout genotypes"
+            )
+            return found  # its blocks answer other roles: nothing more to compare
         if genotype.scales not in self.scales:
             found.append(f"{genotype.scales} scales is not among the choices {self.scales}")
         for index, (role, block) in enumerate(zip(genotype.roles, genotype.blocks, strict=True)):
@@ -140,7 +176,7 @@ class LDPSpace:
                 found.append(f"{where}: channels {block.channels} not in {self.channels}")
             if block.layers not in self.layers:
                 found.append(f"{where}: layers {block.layers} not in {self.layers}")
-        units, budget = self.compute_units(genotype), self.budget(genotype.scales)
+        units, budget = self.units(genotype), self.budget(genotype.scales)
         if units > budget:
             found.append(f"compute units {units:.0f} exceed the budget {budget:.0f}")
         return found
@@ -178,10 +214,12 @@ class LDPSpace:
             scales = rng.choice(self.scales)
         elif scales not in self.scales:
             raise ValueError(f"{scales} scales is not among the choices {self.scales}")
+        count = blocks_for_scales(scales, self.layout)
+        budget = self.budget(scales)
         for _ in range(max_tries):
-            blocks = tuple(self.random_block(rng) for _ in range(blocks_for_scales(scales)))
-            genotype = Genotype(scales, blocks)
-            if self.compute_units(genotype) <= self.budget(scales):
+            blocks = tuple(self.random_block(rng) for _ in range(count))
+            genotype = Genotype(scales, blocks, self.layout)
+            if self.units(genotype) <= budget:
                 return genotype
         raise RuntimeError(
             f"no genotype under the compute budget after {max_tries} tries; "

@@ -17,6 +17,12 @@ def _blocks(*specs: str) -> str:
 # stride 1 every block sees the full LR resolution, which SR needs.
 SR_GENOTYPE = "S2:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 12)
 
+# Its closest equivalent in the paper's SR layout (S<n>U:, LDP Sec. 3.3): the same eleven
+# blocks at the LR resolution, then the searched upsample block up1 and the refine block
+# ref0 at the HR resolution in place of ref1. The warm start of SR searches of that
+# layout (docs/search-space.md compares the two, trained for the same time).
+SR_PAPER_GENOTYPE = "S2U:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 13)
+
 # Depth, segmentation, classification: a 4-scale encoder-decoder of depthwise-separable
 # blocks widening 16 -> 32 -> 48 -> 64 towards the coarsest scale (1/16 of the input),
 # about 67K parameters and 89M MACs at 180x240: the shape of a small hand-written

@@ -42,8 +42,8 @@ class BlockChange:
 
 
 def parse(genotype: str) -> Parsed | None:
-    """Split an LDP (``S2:blk-blk-…``) or HR-NAS (``hrnas(…):a/b/c/d,…``) string; None
-    for anything else."""
+    """Split an LDP (``S2:blk-blk-…``, ``S2U:…``) or HR-NAS (``hrnas(…):a/b/c/d,…``)
+    string; None for anything else."""
     header, sep, body = genotype.partition(":")
     if not sep or not body:
         return None
@@ -51,16 +51,19 @@ def parse(genotype: str) -> Parsed | None:
         blocks = tuple(tuple(part.split("/")) for part in body.split(","))
         names = tuple(str(i) for i in range(len(blocks)))
         return Parsed(header, names, blocks, hrnas=True)
-    if not (header.startswith("S") and header[1:].isdigit()):
+    # S2 (head layout) or S2U (the super-resolution upsample layout, one block more)
+    layout = "paper" if header.endswith("U") else "head"
+    digits = header[1:-1] if layout == "paper" else header[1:]
+    if not (header.startswith("S") and digits.isdigit()):
         return None
     from edgenas.space.genotype import block_roles, blocks_for_scales
 
-    scales = int(header[1:])
+    scales = int(digits)
     parts = body.split("-")
-    if scales < 1 or len(parts) != blocks_for_scales(scales):
+    if scales < 1 or len(parts) != blocks_for_scales(scales, layout):
         return None
     blocks = tuple(tuple(part.split("_")) for part in parts)
-    return Parsed(header, block_roles(scales), blocks, hrnas=False)
+    return Parsed(header, block_roles(scales, layout), blocks, hrnas=False)
 
 
 def changes(

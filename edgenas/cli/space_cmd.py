@@ -8,8 +8,8 @@ import math
 from edgenas.cli.common import add_command, parse_genotype, parse_list, parse_shape, parse_task
 from edgenas.errors import UserError
 from edgenas.network_memory import check_genotype_fits
-from edgenas.parsing import number
-from edgenas.search.config import SPACE_BY_TASK, SearchConfig
+from edgenas.parsing import number, scale_number, scales_text
+from edgenas.search.config import DEFAULT_SR_LAYOUT, SPACE_BY_TASK, SR_LAYOUTS, SearchConfig
 
 # More genotypes than a sampling call may print: a million take minutes to draw and
 # hold in memory; a larger --n is more likely a typo than a plan.
@@ -24,11 +24,15 @@ def register(subparsers) -> None:
         description=(
             "The LDP search space: a pyramid of S scales with 5 + 7(S-1) searched blocks.\n"
             "Each block is N identical layers: op (conv, ds, ib<expansion>, micro), kernel,\n"
-            "squeeze-and-excitation ratio, residual or not, output channels."
+            "squeeze-and-excitation ratio, residual or not, output channels.\n"
+            "Super-resolution also has the paper's layout (S<n>U: strings, --sr-layout paper):\n"
+            "one block more, the upsample block up1 before the refine block ref0, which\n"
+            "then runs at the HR resolution."
         ),
         epilog=(
             "examples:\n"
             "  edgenas space sample --n 10 --seed 0 --task sr\n"
+            "  edgenas space sample --n 3 --task sr --sr-layout paper --scale 3\n"
             '  edgenas space describe "$(edgenas space sample --n 1 --seed 3)"\n'
             "  edgenas space size"
         ),
@@ -64,14 +68,22 @@ def register(subparsers) -> None:
         help="print the blocks of a genotype as a table",
         description="Print each block of a genotype with its role, scale and layer spec, "
         "the genotype's compute units against the budget, and the network's parameters "
-        "and MACs (with --task's head) at --input.",
+        "and MACs (with --task's head) at --input. Scale HR marks the blocks of an "
+        "S<n>U: genotype that run at the output resolution (--scale times scale 1); "
+        "they weigh --scale^2 in the compute units.",
     )
     describe.add_argument("genotype", help="a genotype string")
     describe.add_argument(
         "--task",
-        default="depth",
+        default=None,
         help="task whose head the network gets and whose search space it is checked against "
-        "(depth, seg, sr, cls)",
+        "(depth, seg, sr, cls; default: sr for an S<n>U: genotype, else depth)",
+    )
+    describe.add_argument(
+        "--scale",
+        type=scale_number(),
+        default=None,
+        help=f"super-resolution factor ({scales_text()}; --task sr only; default 2)",
     )
     describe.add_argument(
         "--input",
@@ -85,7 +97,8 @@ def register(subparsers) -> None:
         "size",
         help="print M and M^(5+7(S-1)) for the default choice lists",
         description="Print the number M of block choices and the number of networks "
-        "M^(5+7(S-1)) for every S, next to the LDP paper's M = 192.",
+        "M^(5+7(S-1)) for every S, next to the LDP paper's M = 192, and M^(6+7(S-1)) "
+        "for the super-resolution upsample layout (S<n>U:).",
     )
     size.set_defaults(func=run_size)
 
@@ -99,8 +112,9 @@ def _shape_text(shape) -> str:
 
 
 def add_space_arguments(parser: argparse.ArgumentParser) -> None:
-    """--task, --scales and --channels: the space `edgenas search` searches by default
-    (SearchConfig's SPACE_BY_TASK), narrowed or widened as the search's options do."""
+    """--task, --scales, --channels, --sr-layout and --scale: the space `edgenas search`
+    searches by default (SearchConfig's SPACE_BY_TASK), narrowed or widened as the
+    search's options do."""
     sr_space, dense_space = SPACE_BY_TASK["sr"], SPACE_BY_TASK["dense"]
     parser.add_argument(
         "--task",
@@ -119,19 +133,42 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated block widths to choose from (default as the search: "
         f"sr {_join(sr_space['channels'])}; others {_join(dense_space['channels'])})",
     )
+    parser.add_argument(
+        "--sr-layout",
+        choices=SR_LAYOUTS,
+        default=None,
+        help="--task sr only: head (S<n>: genotypes) or paper (S<n>U:, the searched "
+        f"upsample block up1 and refine block ref0 at HR); default as the search: "
+        f"{DEFAULT_SR_LAYOUT}",
+    )
+    parser.add_argument(
+        "--scale",
+        type=scale_number(),
+        default=None,
+        help=f"super-resolution factor ({scales_text()}; default 2): with --sr-layout paper "
+        "the HR blocks weigh scale^2 in the compute budget",
+    )
 
 
 def search_space(args: argparse.Namespace):
-    """The LDPSpace `edgenas search --task TASK [--scales] [--channels]` would search."""
+    """The LDPSpace `edgenas search --task TASK [--scales] [--channels] [--sr-layout]
+    [--scale]` would search."""
     from edgenas.space import LDPSpace
 
     task = parse_task(args.task)
     scales = parse_list(args.scales, "--scales") if getattr(args, "scales", None) else None
     channels = parse_list(args.channels, "--channels") if getattr(args, "channels", None) else None
+    layout = getattr(args, "sr_layout", None)
+    scale = getattr(args, "scale", None)
+    for flag, value in (("--sr-layout", layout), ("--scale", scale)):
+        if value is not None and task != "sr":
+            raise UserError(f"{flag} applies to --task sr only (the task is {task}); drop it")
     for count in scales or ():
         if count not in LDPSpace().scales:
             raise UserError(f"--scales {count} is not among {_join(LDPSpace().scales)}")
-    config = SearchConfig(task=task, scales=scales, channels=channels)
+    config = SearchConfig(
+        task=task, scales=scales, channels=channels, sr_layout=layout, scale=scale or 2
+    )
     try:
         return config.space()
     except ValueError as err:
@@ -157,21 +194,36 @@ def run_describe(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edgenas.space.genotype import role_scale
+    from edgenas.space.genotype import scale_label
 
     genotype = parse_genotype(args.genotype)
     height, width = parse_shape(args.input, ndim=2)
-    task = parse_task(args.task)
+    paper = genotype.layout == "paper"
+    task = parse_task(args.task if args.task is not None else ("sr" if paper else "depth"))
+    if paper and task != "sr":
+        raise UserError(
+            f"{genotype.header}: genotypes (the super-resolution upsample layout) are "
+            f"networks of --task sr only, not {task}; drop --task"
+        )
+    if args.scale is not None and task != "sr":
+        raise UserError(f"--scale applies to --task sr only (the task is {task}); drop it")
+    scale = args.scale or 2
     check_genotype_fits(genotype, (1, 3, height, width), option="--input")
-    space = search_space(argparse.Namespace(task=args.task))
-    table = Table(title=f"{genotype.scales}-scale genotype, {len(genotype.blocks)} blocks")
+    sr = task == "sr"
+    space = search_space(
+        argparse.Namespace(
+            task=task, sr_layout=genotype.layout if sr else None, scale=scale if sr else None
+        )
+    )
+    layout = " (SR upsample layout)" if paper else ""
+    table = Table(title=f"{genotype.scales}-scale genotype{layout}, {len(genotype.blocks)} blocks")
     for column in ("#", "role", "scale", "op", "kernel", "SE", "skip", "channels", "layers"):
         table.add_column(column, justify="right" if column in ("#", "scale") else "left")
     for index, (role, block) in enumerate(zip(genotype.roles, genotype.blocks, strict=True)):
         table.add_row(
             str(index),
             role,
-            str(role_scale(role)),
+            scale_label(role),
             block.op_token,
             f"{block.kernel}x{block.kernel}",
             f"{block.se_ratio:g}" if block.se else "-",
@@ -181,10 +233,13 @@ def run_describe(args: argparse.Namespace) -> None:
         )
     console = Console()
     console.print(table)
-    units, budget = space.compute_units(genotype), space.budget(genotype.scales)
-    console.print(f"compute units {units:.0f} of budget {budget:.0f}")
-    params, macs = _complexity(genotype, task, (1, 3, height, width))
-    console.print(f"parameters {params:,}   MACs {macs:,} at {height}x{width} ({task} head)")
+    units, budget = space.units(genotype), space.budget(genotype.scales)
+    weighed = f" (HR blocks weigh {scale}^2 = {scale * scale})" if paper else ""
+    console.print(f"compute units {units:.0f} of budget {budget:.0f}{weighed}")
+    options = {"scale": scale} if task == "sr" else {}
+    params, macs = _complexity(genotype, task, (1, 3, height, width), options)
+    where = f"x{scale} " if task == "sr" else ""
+    console.print(f"parameters {params:,}   MACs {macs:,} at {height}x{width} ({where}{task} head)")
     problems = space.problems(genotype)
     if problems:
         console.print(
@@ -192,14 +247,16 @@ def run_describe(args: argparse.Namespace) -> None:
         )
 
 
-def _complexity(genotype, task: str, shape: tuple[int, int, int, int]) -> tuple[int, int]:
+def _complexity(
+    genotype, task: str, shape: tuple[int, int, int, int], options: dict | None = None
+) -> tuple[int, int]:
     """Parameters and MACs of the genotype's network with ``task``'s head at ``shape``,
     counted as the search counts them (edgenas.models.complexity)."""
     from edgenas.models.builder import build_model
     from edgenas.models.complexity import count_macs, count_params
 
     try:
-        model = build_model(genotype, task)
+        model = build_model(genotype, task, **(options or {}))
     except ValueError as err:
         raise UserError(str(err)) from None
     return count_params(model), count_macs(model, shape)
@@ -207,14 +264,20 @@ def _complexity(genotype, task: str, shape: tuple[int, int, int, int]) -> tuple[
 
 def run_size(args: argparse.Namespace) -> None:
     from edgenas.space import LDPSpace
+    from edgenas.space.genotype import blocks_for_scales
 
     size = LDPSpace().size()
+    upsampled = LDPSpace(layout="paper").size()
     paper_m = 192
     print(f"M (block choices) = {size.block_choices}   (LDP paper: M = {paper_m})")
     for scales, log10 in size.networks_log10.items():
-        blocks = 5 + 7 * (scales - 1)
+        blocks = blocks_for_scales(scales)
         paper = blocks * math.log10(paper_m)
         print(
             f"S={scales}: {blocks:2d} blocks, M^{blocks} = 1e{log10:.1f}"
             f"   (paper's M: 1e{paper:.1f})"
         )
+    print("super-resolution upsample layout (S<n>U:, --sr-layout paper): one block more")
+    for scales, log10 in upsampled.networks_log10.items():
+        blocks = blocks_for_scales(scales, "paper")
+        print(f"S={scales}U: {blocks:2d} blocks, M^{blocks} = 1e{log10:.1f}")

@@ -32,6 +32,14 @@ SPACE_BY_TASK = {
     "dense": {"scales": (2, 3, 4), "channels": (8, 16, 24, 32, 48, 64)},
 }
 LEGACY_SCALES_CHANNELS = {"scales": (2, 3), "channels": (8, 16, 24, 32)}
+# Genotype layouts a super-resolution search can search (edgenas.space.genotype.LAYOUTS):
+# "head", the pyramid at the LR resolution and a fixed pixel-shuffle head (S<n>:); or
+# "paper", LDP Sec. 3.3's searched upsample block up1 and refine block ref0 at the HR
+# resolution (S<n>U:). The default was chosen by measurement (docs/search-space.md,
+# benchmarks/bench_sr_layout.py); --preset paper searches the paper's layout. A stored
+# config without the key predates the choice: its search used "head".
+SR_LAYOUTS = ("head", "paper")
+DEFAULT_SR_LAYOUT = "head"
 # The space a run searches when its stored config predates the space fields (the
 # paper's full operator lists): resuming such a run must replay the same space.
 LEGACY_SPACE = {
@@ -136,8 +144,12 @@ class SearchConfig:
 
     ``start_genotypes``: networks searched from first, before the NASWOT-ranked
     parents (a warm start). None resolves to the task's default genotype
-    (:mod:`edgenas.tasks.defaults`) when it lies in the space, else none; the paper
-    preset starts from random parents only.
+    (:mod:`edgenas.tasks.defaults`, the one of the run's ``sr_layout`` for SR) when it
+    lies in the space, else none; the paper preset starts from random parents only.
+
+    ``sr_layout`` (super-resolution only; :data:`SR_LAYOUTS`): the genotype layout the
+    space holds. None resolves, for ``task="sr"``, to ``"paper"`` with the paper preset
+    and to :data:`DEFAULT_SR_LAYOUT` otherwise; it stays None for the other tasks.
     """
 
     task: str = "depth"
@@ -174,6 +186,7 @@ class SearchConfig:
     residual: tuple[bool, ...] = (True, False)
     layers: tuple[int, ...] = (1, 2, 3)
     preset: str = "demo"
+    sr_layout: str | None = None
     search_version: int = SEARCH_VERSION
     budget_seconds: float | None = None
     start_genotypes: tuple[str, ...] | None = None
@@ -222,6 +235,8 @@ class SearchConfig:
             self.scales = space["scales"]
         if self.channels is None:
             self.channels = space["channels"]
+        if self.sr_layout is None and sr:
+            self.sr_layout = "paper" if self.preset == "paper" else DEFAULT_SR_LAYOUT
         budget = self.budget_seconds
         if self.max_iterations is None:
             self.max_iterations = BUDGET_MAX_ITERATIONS if budget else DEFAULT_MAX_ITERATIONS
@@ -235,11 +250,14 @@ class SearchConfig:
             self.start_genotypes = self._default_start()
 
     def _default_start(self) -> tuple[str, ...]:
-        """The task's default genotype, if this run's space holds it."""
+        """The task's default genotype (of the run's layout), if this run's space holds it."""
         from edgenas.space import decode
-        from edgenas.tasks.defaults import DEFAULT_GENOTYPES
+        from edgenas.tasks.defaults import DEFAULT_GENOTYPES, SR_PAPER_GENOTYPE
 
-        genotype = DEFAULT_GENOTYPES.get(TASK_ALIASES.get(self.task, self.task))
+        task = TASK_ALIASES.get(self.task, self.task)
+        genotype = DEFAULT_GENOTYPES.get(task)
+        if task == "sr" and self.sr_layout == "paper":
+            genotype = SR_PAPER_GENOTYPE
         try:
             space = self.space()
         except ValueError:
@@ -296,10 +314,21 @@ class SearchConfig:
             raise ValueError(f"score-batch must be at least 2, got {self.score_batch}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        if self.task == "sr" and self.scale not in SR_SCALES:
+        sr = TASK_ALIASES.get(self.task, self.task) == "sr"
+        if sr and self.scale not in SR_SCALES:
             raise ValueError(
                 f"--scale must be one of {', '.join(map(str, SR_SCALES))}, got {self.scale}"
             )
+        if self.sr_layout is not None:
+            if not sr:
+                raise ValueError(
+                    f"--sr-layout applies to --task sr only (this run's task is {self.task}); "
+                    "drop it"
+                )
+            if self.sr_layout not in SR_LAYOUTS:
+                raise ValueError(
+                    f"--sr-layout must be {' or '.join(SR_LAYOUTS)}, got {self.sr_layout!r}"
+                )
         for name, value in (
             ("--target-params", self.target_params),
             ("--target-flops", self.target_flops),
@@ -334,9 +363,14 @@ class SearchConfig:
             space = self.space()
         for genotype in self.start_genotypes or ():
             try:
-                problems = space.problems(decode(genotype))
+                decoded = decode(genotype)
+                problems = space.problems(decoded)
             except ValueError as err:
                 problems = [str(err)]
+            else:
+                if decoded.layout != space.layout:
+                    fix = f"--sr-layout {decoded.layout}" if sr else "an S<scales>: genotype"
+                    problems = [f"{problems[0]}: use {fix}"]
             if problems:
                 raise ValueError(
                     f"start genotype {genotype[:40]}... is not in the space: {problems[0]}"
@@ -363,6 +397,7 @@ class SearchConfig:
         choice lists that build no space)."""
         from edgenas.space import LDPSpace
 
+        paper = self.sr_layout == "paper"
         return LDPSpace(
             scales=tuple(self.scales),
             channels=tuple(self.channels),
@@ -371,6 +406,8 @@ class SearchConfig:
             se=tuple(self.se),
             residual=tuple(self.residual),
             layers=tuple(self.layers),
+            layout="paper" if paper else "head",
+            upscale=self.scale if paper else 2,
         )
 
     def train_config(self):
@@ -397,6 +434,9 @@ class SearchConfig:
             values.update({k: v for k, v in LEGACY_SPACE.items() if k not in values})
             values.update({k: v for k, v in LEGACY_SCALES_CHANNELS.items() if k not in values})
         values.setdefault("start_genotypes", ())  # stored before warm starts: none
+        # Stored before the layout choice: an SR search then searched the head layout.
+        sr = TASK_ALIASES.get(values.get("task", "depth"), values.get("task")) == "sr"
+        values.setdefault("sr_layout", "head" if sr else None)
         values.setdefault("search_version", 1)
         tuples = (
             "proxy_input", "deploy_input", "final_input", "alpha_grid", "scales", "channels", "baselines",

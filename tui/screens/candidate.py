@@ -55,7 +55,7 @@ def block_table(
     ``changed`` blocks highlighted; a string that does not decode is shown as text with
     the reason."""
     from edgenas.space import decode
-    from edgenas.space.genotype import role_scale
+    from edgenas.space.genotype import scale_label
 
     hrnas = hrnas_block_table(genotype, names, changed)
     if hrnas is not None:
@@ -64,6 +64,7 @@ def block_table(
         decoded = decode(genotype)
     except ValueError as err:
         return Text(f"cannot decode genotype: {err}\n{genotype}", "red")
+    layout = " (SR upsample layout)" if decoded.layout == "paper" else ""
     table = Table(
         "#",
         "role",
@@ -74,7 +75,7 @@ def block_table(
         "res",
         "ch",
         "n",
-        title=f"{decoded.scales} scales, {len(decoded.blocks)} blocks",
+        title=f"{decoded.scales} scales{layout}, {len(decoded.blocks)} blocks",
         title_justify="left",
         box=None,
         pad_edge=False,
@@ -83,7 +84,7 @@ def block_table(
         table.add_row(
             str(i),
             role,
-            str(role_scale(role)),
+            scale_label(role),
             block.op_token,
             str(block.kernel),
             str(block.se) if block.se else "-",

@@ -23,6 +23,8 @@ SMALL = "S2:" + "-".join([BLOCK] * 12)
 # One channel per block: its OpenVINO IR text (~32 KB) is twice its ONNX file (~16 KB),
 # so a file size limit between them fails the IR write after the ONNX passed.
 TINY = "S2:" + "-".join(["conv_k1_se0_nores_c1_n1"] * 12)
+# The super-resolution upsample layout (up1 and ref0 at the output resolution).
+SMALL_UP = "S2U:" + "-".join([BLOCK] * 13)
 
 
 def _with_first_block(block: str) -> str:
@@ -157,6 +159,15 @@ CASES = [
          says=("parameters", "more than this machine can give")),
     case("space", "describe", _with_first_block("conv_k99_se0_res_c8_n1"),
          says="kernel must be an odd number from 1 to 15"),
+    # the SR upsample layout (S<n>U:): its block count, its task, its head's options
+    case("score", "--genotype", "S2U:" + "-".join([BLOCK] * 12),
+         says=("S2U needs 13 blocks, got 12", "write S2:")),
+    case("export", "--genotype", SMALL_UP, "-o", "m.onnx", says=("S2U:", "use task sr")),
+    case("export", "--genotype", SMALL_UP, "--task", "sr", "--upsampler", "deconv", "-o",
+         "m.onnx", says="takes no upsampler"),
+    case("space", "describe", SMALL_UP, "--task", "seg", says=("--task sr only", "drop --task")),
+    case("space", "sample", "--sr-layout", "paper", says=("--sr-layout", "--task sr only")),
+    case("space", "sample", "--task", "seg", "--scale", "3", says="--scale applies to --task sr"),
     case("score", "--genotype", "-", stdin=SMALL + "\ngarbage\n",
          says=("standard input line 2", "'garbage'")),
     case("score", "--genotype", "-", stdin="\n\n", says="read no genotype"),

@@ -16,6 +16,7 @@ from data_helpers import nyu
 
 from edgenas.search.config import SearchConfig
 from edgenas.store import RunStore
+from edgenas.tasks.defaults import SR_GENOTYPE, SR_PAPER_GENOTYPE
 
 NO_PHONE = {"ANDROID_ADB_SERVER_PORT": "1"}  # nothing listens there
 
@@ -98,6 +99,27 @@ SEARCH_CASES = [
     case("search", "--channels", "-8,16", says="channels"),
     case("search", "--ops", "conv,lstm", says="unknown op"),
     case("search", "--start-from", "S2:nonsense", says="bad"),
+    # the SR genotype layout: SR only, one of two, the warm start in the searched one
+    case("search", "--sr-layout", "paper", says=("--sr-layout", "--task sr only")),
+    case("search", "--task", "sr", "--sr-layout", "sideways", says="invalid choice"),
+    case(
+        "search",
+        "--task",
+        "sr",
+        "--sr-layout",
+        "paper",
+        "--start-from",
+        SR_GENOTYPE,
+        says=("not in the space", "use --sr-layout head"),
+    ),
+    case(
+        "search",
+        "--task",
+        "sr",
+        "--start-from",
+        SR_PAPER_GENOTYPE,
+        says=("not in the space", "use --sr-layout paper"),
+    ),
     case(
         "search",
         "--start-from",
@@ -140,6 +162,7 @@ RESUME_CASES = [
     case("search", "--resume", "runs/nothing", says="no run store"),
     case("search", "--resume", "runs/empty-folder", says="no run store"),
     case("search", "--resume", "runs/paused", "--alpha", "0.9", says="drop --alpha"),
+    case("search", "--resume", "runs/paused", "--sr-layout", "paper", says="drop --sr-layout"),
     case("search", "--resume", "runs/paused", "--pool", "99", "--task", "seg", says="drop --task"),
     case("search", "--resume", "runs/shrink", says="not an LDP search"),
     case("search", "--resume", "runs/newer", says="another edgenas version"),

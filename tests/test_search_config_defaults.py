@@ -91,3 +91,15 @@ def test_help_says_the_real_defaults(capsys):
     assert f"--target-latency {DEFAULT_TARGET_LATENCY_MS:g}ms" in text
     assert f"(default: {SearchConfig().workers})" in text
     assert "(default: None)" not in text
+
+
+def test_budgets_count_cpu_time_by_default_and_stored_runs_keep_their_wall_clock():
+    assert cli_config().train_clock == "cpu"
+    assert cli_config().train_config().clock == "cpu"
+    assert cli_config("--train-clock", "wall").train_config().clock == "wall"
+    stored = SearchConfig().to_dict()
+    assert SearchConfig.from_dict(stored).train_clock == "cpu"
+    del stored["train_clock"]  # a run stored before the clock choice trained on wall time
+    assert SearchConfig.from_dict(stored).train_config().clock == "wall"
+    with pytest.raises(ValueError, match="train clock must be wall or cpu"):
+        SearchConfig(train_clock="gpu").validate()

@@ -285,6 +285,15 @@ def register(subparsers) -> None:
         ),
     )
     add(
+        "--train-clock",
+        choices=("cpu", "wall"),
+        default=None,
+        help="what the seconds budgets of the candidates, the final model and the baselines "
+        "count: cpu (default) counts the CPU time the training gets, so every network gets "
+        "the steps a quiet machine would give it, whatever else runs; wall counts wall time "
+        "(the CPU clock falls back to wall with --torch-threads above 1 or on a GPU)",
+    )
+    add(
         "--accelerator",
         default=d.accelerator,
         help="where candidates train: auto (CUDA when present), cpu or cuda[:N]; "
@@ -455,6 +464,7 @@ def config_from_args(args: argparse.Namespace):
         final_steps=args.final_steps,
         batch_size=args.batch_size,
         recipe=args.recipe,
+        train_clock=args.train_clock,
         accelerator=args.accelerator,
         executor=args.executor,
         workers=args.workers,

@@ -207,6 +207,11 @@ class SearchConfig:
     # None: the task's recipe (edgenas.tasks.recipes), e.g. 16 for sr, 8 for seg/depth.
     batch_size: int | None = None
     recipe: str = "fast"
+    # What the seconds budgets of the proxy, the final training and the baselines count
+    # (edgenas.training.CLOCKS): CPU time gives every network the steps a quiet machine
+    # would, so candidates trained at different moments of a shared machine's load,
+    # and the final model and the baselines beside it, get the same compute.
+    train_clock: str = "cpu"
     accelerator: str = "auto"
     executor: str = "inline"
     workers: int = 2
@@ -310,6 +315,8 @@ class SearchConfig:
             raise ValueError(f"batch-size must be at least 1, got {self.batch_size}")
         if self.recipe not in ("fast", "ldp"):
             raise ValueError(f"recipe must be fast or ldp, got {self.recipe!r}")
+        if self.train_clock not in ("wall", "cpu"):
+            raise ValueError(f"train clock must be wall or cpu, got {self.train_clock!r}")
         if self.score_batch < 2:
             raise ValueError(f"score-batch must be at least 2, got {self.score_batch}")
         if self.preset not in PRESETS:
@@ -420,6 +427,7 @@ class SearchConfig:
             batch_size=self.batch_size,
             seed=self.seed,
             accelerator=self.accelerator,
+            clock=self.train_clock,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -438,6 +446,7 @@ class SearchConfig:
         sr = TASK_ALIASES.get(values.get("task", "depth"), values.get("task")) == "sr"
         values.setdefault("sr_layout", "head" if sr else None)
         values.setdefault("search_version", 1)
+        values.setdefault("train_clock", "wall")  # stored before the clock choice
         tuples = (
             "proxy_input", "deploy_input", "final_input", "alpha_grid", "scales", "channels", "baselines",
             "start_genotypes", *LEGACY_SPACE,

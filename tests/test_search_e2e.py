@@ -57,7 +57,10 @@ def _snapshot(run_dir):
             )
             for c in store.candidates()
         ]
-        kinds = [e.kind for e in store.events() if e.kind not in ("run_resumed", "run_started")]
+        # Progress events are not steps of the search: pool_progress is written every few
+        # seconds of scoring, so a loaded machine writes more of them.
+        progress = ("run_resumed", "run_started", "pool_progress")
+        kinds = [e.kind for e in store.events() if e.kind not in progress]
         info = store.run_info()
     return candidates, kinds, info
 

@@ -103,3 +103,15 @@ def test_budgets_count_cpu_time_by_default_and_stored_runs_keep_their_wall_clock
     assert SearchConfig.from_dict(stored).train_config().clock == "wall"
     with pytest.raises(ValueError, match="train clock must be wall or cpu"):
         SearchConfig(train_clock="gpu").validate()
+
+
+def test_with_a_budget_the_final_model_and_baselines_train_on_the_wall_clock():
+    """A --budget promises wall time, so the final phase it plans counts wall time;
+    without one, the final model and the baselines get the candidates' CPU clock."""
+    assert SearchConfig().final_train_config().clock == "cpu"
+    budgeted = SearchConfig(budget_seconds=1200)
+    assert budgeted.train_config().clock == "cpu"  # the candidates
+    assert budgeted.final_train_config().clock == "wall"
+    assert budgeted.final_train_config() == dataclasses.replace(
+        budgeted.train_config(), clock="wall"
+    )

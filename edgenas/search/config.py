@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from edgenas.task_names import SR_SCALES, TASK_ALIASES
@@ -429,6 +429,16 @@ class SearchConfig:
             accelerator=self.accelerator,
             clock=self.train_clock,
         )
+
+    def final_train_config(self):
+        """The training config of the final model and the baselines trained beside it.
+
+        With a ``budget_seconds`` their budgets count wall time: a budget promises the
+        run's wall time, and the final phase is planned in it (a CPU-time final
+        training stretches by the machine's load). The candidates keep
+        ``train_clock``; the search loop checks their deadlines on the wall clock."""
+        config = self.train_config()
+        return replace(config, clock="wall") if self.budget_seconds else config
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (tuples become lists)."""

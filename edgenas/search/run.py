@@ -301,7 +301,7 @@ def _final_model(
         train_source,
         val_data,
         Budget(seconds=config.final_seconds, steps=config.final_steps),
-        evaluator.train_config,
+        config.final_train_config(),
         # The trained weights, for `edgenas export --run` and `edgenas eval --checkpoint`.
         checkpoint=run_dir / "best.pt",
         resume=_unfinished_final_training(run_dir / "best.pt", best.genotype),
@@ -474,7 +474,7 @@ def _search_and_finalise(
             evaluator.task,
             *evaluator.final_data(),
             Budget(seconds=main_config.final_seconds, steps=main_config.final_steps),
-            evaluator.train_config,
+            main_config.final_train_config(),
             evaluator.deploy_shape,
             main_config.device,
             run_dir=run_dir,

@@ -131,6 +131,15 @@ CASES = [
     case("profile", "--genotype", "S9:nope", "--input", "64x64", says="genotype"),
     # -- predict -----------------------------------------------------------------------
     case("predict", "--genotype", "nope", says="genotype"),
+    case(
+        "predict",
+        "--genotype",
+        "S2U:" + "-".join(["conv_k3_se0_res_c16_n1"] * 13),
+        "--input",
+        "24x32",
+        "--no-measure",
+        says="add --task sr",
+    ),
     case("predict", "--genotype", GENOTYPE, "--input", "99999x99999", says="--input"),
     case("predict", "--genotype", GENOTYPE, "--threads", "0", says="--threads"),
     case("predict", "--genotype", GENOTYPE, "--task", "nope", says="unknown task"),

@@ -234,6 +234,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
     genotype = parse_genotype(args.genotype)
     task = parse_task(args.task)
+    if genotype.layout == "paper" and task != "sr":
+        raise UserError(
+            f"{genotype.header}: genotypes (the super-resolution upsample layout) are "
+            f"networks of --task sr, not {task}; add --task sr"
+        )
     shape = _input_shape(args.input)
     entry, table = _open_table(args)
     # torch: only once the input is known good

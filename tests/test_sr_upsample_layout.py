@@ -295,7 +295,7 @@ def test_memory_estimate_weighs_hr_blocks_at_the_largest_factor():
 
 
 def test_the_tui_compares_paper_genotypes_block_by_block():
-    from tui.genotypes import changes, parse
+    from edgenas.tui.genotypes import changes, parse
 
     parsed = parse(SMALL_PAPER)
     assert parsed is not None and parsed.names[-2:] == ("up1", "ref0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ def _one_torch_thread():
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_children():
+    """A suite started as a background job of a non-interactive shell (`.ci/run &`)
+    inherits SIGINT ignored, and so would every command a test starts: the tests that
+    press Ctrl-C in `edgenas train` or `search` would wait for an exit that never
+    comes. A handler (unlike "ignored") is reset to the default when a child starts,
+    so the children get Ctrl-C as from a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -6,9 +6,12 @@ searched upsample block ``up1`` before the refine block ``ref0``, which then run
 HR resolution. Each variant below is trained with `edgenas train` (the fast recipe, as a
 user would) for the same wall time on T91 and scored on Set5 (x2 by default), for each
 seed, the variants interleaved seed by seed so that load on this shared machine falls on
-all of them alike. Latency: each network exported to ONNX once, then timed with
-onnxruntime (1 thread) at the LR deploy size in ``--rounds`` interleaved rounds; the
-table gives the median of the round medians and the fastest round's median.
+all of them alike (`edgenas train` counts wall time, so load still changes the steps a
+variant gets: the head layout's two seeds got 1335 and 2223 steps in one run; ``--epochs``
+trains every variant for the same steps instead). Latency: each network exported to
+ONNX once, then timed with onnxruntime (1 thread) at the LR deploy size in ``--rounds``
+interleaved rounds; the table gives the median of the round medians (the lines printed
+per variant also give the fastest round's median).
 
     python benchmarks/bench_sr_layout.py --seconds 120 --seeds 0,1 --json out.json
     python benchmarks/bench_sr_layout.py --seconds 20 --seeds 0 --variants head,paper  # a look

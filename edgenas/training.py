@@ -174,6 +174,15 @@ def training_clock(clock: str, accelerator_kind: str) -> Callable[[], float]:
     return time.perf_counter
 
 
+def clock_in_effect(config: TrainConfig) -> str:
+    """``cpu`` or ``wall``: what a seconds budget of ``config`` counts in this process
+    (``config.clock`` after :func:`training_clock`'s fall-back)."""
+    from edgenas.accelerator import resolve_accelerator
+
+    kind = resolve_accelerator(config.accelerator, config.precision, config.channels_last).kind
+    return "cpu" if training_clock(config.clock, kind) is time.thread_time else "wall"
+
+
 IMBALANCE_RATIO = 5.0
 
 

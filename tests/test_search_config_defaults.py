@@ -115,3 +115,24 @@ def test_with_a_budget_the_final_model_and_baselines_train_on_the_wall_clock():
     assert budgeted.final_train_config() == dataclasses.replace(
         budgeted.train_config(), clock="wall"
     )
+
+
+def test_the_search_says_what_its_budgets_count(monkeypatch):
+    import torch
+
+    from edgenas.search.run import _clock_line
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    on_cpu = SearchConfig(accelerator="cpu")
+    assert _clock_line(on_cpu) == "training budgets count CPU time"
+    assert _clock_line(dataclasses.replace(on_cpu, train_clock="wall")) == (
+        "training budgets count wall time"
+    )
+    assert _clock_line(dataclasses.replace(on_cpu, budget_seconds=1200)) == (
+        "candidates' training budgets count CPU time; the final model's and the "
+        "baselines' wall time (--budget)"
+    )
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # --torch-threads 2
+    assert _clock_line(on_cpu) == (
+        "training budgets count wall time (the CPU clock needs one torch thread on the CPU)"
+    )

@@ -283,6 +283,23 @@ def _class_iou(evaluator: CandidateEvaluator, model) -> dict | None:
     return class_iou(model, evaluator.task, evaluator.final_data()[1])
 
 
+def _clock_line(config: SearchConfig) -> str:
+    """What the run's seconds budgets count, said once at the start (a requested CPU
+    clock falls back to wall time with several torch threads or on a GPU)."""
+    from edgenas.training import clock_in_effect
+
+    def said(train_config) -> str:
+        clock = clock_in_effect(train_config)
+        if clock == "wall" and train_config.clock == "cpu":
+            return "wall time (the CPU clock needs one torch thread on the CPU)"
+        return "CPU time" if clock == "cpu" else "wall time"
+
+    candidates, final = said(config.train_config()), said(config.final_train_config())
+    if candidates == final:
+        return f"training budgets count {candidates}"
+    return f"candidates' training budgets count {candidates}; the final model's and the baselines' {final} (--budget)"
+
+
 def _final_model(
     config: SearchConfig, evaluator: CandidateEvaluator, best, run_dir: Path, log: Log
 ):
@@ -449,6 +466,7 @@ def _search_and_finalise(
         from edgenas.search.evaluation import CandidateEvaluator, loss_history
 
         evaluator = CandidateEvaluator(main_config)
+        log(_clock_line(main_config))
         session = _open_session(main_config, evaluator)
         search = _search(main_config, store, log, evaluator, search_deadline, session)
         ranked = sorted(

@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from edgenas.space.genotype import LAYOUTS
 from edgenas.task_names import SR_SCALES, TASK_ALIASES
 
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
@@ -38,7 +39,7 @@ LEGACY_SCALES_CHANNELS = {"scales": (2, 3), "channels": (8, 16, 24, 32)}
 # resolution (S<n>U:). The default was chosen by measurement (docs/search-space.md,
 # benchmarks/bench_sr_layout.py); --preset paper searches the paper's layout. A stored
 # config without the key predates the choice: its search used "head".
-SR_LAYOUTS = ("head", "paper")
+SR_LAYOUTS = LAYOUTS  # the genotype layouts (edgenas.space.genotype)
 DEFAULT_SR_LAYOUT = "head"
 # The space a run searches when its stored config predates the space fields (the
 # paper's full operator lists): resuming such a run must replay the same space.

@@ -57,8 +57,12 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
     assert "at 1x3x48x64 on cpu (measured)" in out and "val (ONNX):  miou" in out
     run = tmp_path / "demo"
     for name in ("run.sqlite", "best.pt", "best.onnx", "best.latency.json", "report.md",
-                 "kept_units.png"):  # fmt: skip
+                 "kept_units.png", "best.static.onnx", "best.static.latency.json"):  # fmt: skip
         assert (run / name).is_file(), name
+    assert "fixed-size: best.static.onnx: " in out
+    assert (
+        "| ONNX, deploy size only (faster) | best.static.onnx: " in (run / "report.md").read_text()
+    )
     assert not (run / "shrink_state.pt").exists()  # finished: best.pt holds the network
     with RunStore.open_readonly(run) as store:
         info = store.run_info()

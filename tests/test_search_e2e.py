@@ -85,6 +85,8 @@ def test_search_writes_model_report_and_store(finished_run):
         "best.onnx",
         "best.pt",
         "best.latency.json",
+        "best.static.onnx",  # the fixed-size twin, deploy size only
+        "best.static.latency.json",
         "report.md",
         "progress.png",
         "pareto.png",
@@ -96,6 +98,11 @@ def test_search_writes_model_report_and_store(finished_run):
         assert os.stat(run_dir / name).st_mode & 0o777 == 0o644, name
     assert "best genotype" in result.stdout and "report.md" in result.stdout
     assert " on cpu (measured))" in " ".join(result.stdout.split())  # latency with its size
+    assert "fixed-size model best.static.onnx: " in " ".join(result.stdout.split())
+    assert (
+        "| ONNX model (deploy size only, faster) | best.static.onnx: "
+        in (run_dir / "report.md").read_text()
+    )
     candidates, kinds, info = _snapshot(run_dir)
     assert info.status == "finished"
     summary = info.summary

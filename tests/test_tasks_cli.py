@@ -20,13 +20,16 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "val: miou" in text and "normalised accuracy" in text
     assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "metrics.json", "samples.png",
-                                               "model.onnx", "model.latency.json"}  # fmt: skip
+                                               "model.onnx", "model.latency.json",
+                                               "model.static.onnx", "model.static.latency.json"}  # fmt: skip
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["epochs"] == 1 and summary["input"] == [32, 40]
     # Exported like a search's model: any size, latency measured at the training size.
     deployed = summary["deployed"]
     assert deployed["input_shape"] == [1, 3, 32, 40] and deployed["latency_ms"] > 0
     assert "model.onnx: " in text and "at 1x3x32x40 on cpu (measured)" in text
+    assert "fixed-size model.static.onnx: " in text and "x the any-size file" in text
+    assert deployed["fixed"]["onnx_path"] == str(out / "model.static.onnx")
     assert main(["eval", "--task", "seg", "--onnx", str(out / "model.onnx"), "--input", "48x56",
                  "--torch-threads", "1"]) == 0  # fmt: skip
     assert main(["eval", "--task", "seg", "--checkpoint", str(out / "checkpoint.pt"),

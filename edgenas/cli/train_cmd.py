@@ -521,9 +521,9 @@ def _train(args: argparse.Namespace, plan: _Plan) -> int:
             "history": result.history,
         }
         written = [checkpoint_path, out / "metrics.json", out / "samples.png"]
-        latency_text = None
+        latency_text = fixed_text = None
         if deploy_entry is not None:
-            from edgenas.finalise import deploy_example, finalise_model
+            from edgenas.finalise import deploy_example, finalise_model, fixed_size_text
 
             deploy_hw = plan.deploy_hw or (DEPLOY_SR if task.name == "sr" else tuple(in_shape[2:]))
             deploy_shape = (1, 3, *deploy_hw)
@@ -537,11 +537,15 @@ def _train(args: argparse.Namespace, plan: _Plan) -> int:
                 backend_options=backend_options(args, deploy_entry),
                 metadata={"checkpoint": "checkpoint.pt"},
                 name="model",
+                fixed_size=True,
                 log=(lambda _message: None) if args.quiet else print,
             )
             summary["deployed"] = deployed.to_dict()
             latency_text = deployed.latency_text()
+            fixed_text = fixed_size_text(deployed.to_dict())
             written += [Path(deployed.onnx_path), Path(deployed.latency_path)]
+            if deployed.fixed is not None:
+                written += [Path(deployed.fixed.onnx_path), Path(deployed.fixed.latency_path)]
         write_json(summary, out / "metrics.json")
     except KeyboardInterrupt as err:
         raise Interrupted.after(err, _interrupted_hint(args, plan, started)) from None
@@ -564,6 +568,8 @@ def _train(args: argparse.Namespace, plan: _Plan) -> int:
     )
     if latency_text:
         print(f"model.onnx: {latency_text}")
+    if fixed_text:
+        print(f"fixed-size {fixed_text}")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

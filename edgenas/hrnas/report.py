@@ -114,6 +114,11 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
     onnx = (summary.get("deployed") or {}).get("onnx_path") or summary.get("onnx")
     if onnx:
         lines.append(f"| ONNX | `{onnx}` |")
+    from edgenas.finalise import fixed_size_text
+
+    fixed = fixed_size_text(summary.get("deployed") or {})
+    if fixed:
+        lines.append(f"| ONNX, deploy size only (faster) | {fixed} |")
     lines.append("")
     if summary.get("iou_per_class"):
         lines += iou_table(per_class_iou({"iou_per_class": summary["iou_per_class"]}, ()))

@@ -608,6 +608,7 @@ class ShrinkSession:
             self.device,
             threads=self.threads,
             backend_options=self.backend_options,
+            fixed_size=True,
             metadata={
                 "hrnas_arch": arch.encode(),
                 "run": self.run_dir.name,
@@ -727,7 +728,7 @@ class ShrinkSession:
         return {"samples": "samples.png", "baselines": rows}
 
     def _log_summary(self, summary: dict, written) -> None:
-        from edgenas.finalise import latency_label
+        from edgenas.finalise import fixed_size_text, latency_label
         from edgenas.tasks.runner import format_metrics
 
         deployed = summary["deployed"]
@@ -749,11 +750,15 @@ class ShrinkSession:
             deployed["device_kind"],
         )
         self.log(f"latency: {label}")
+        fixed = fixed_size_text(deployed)
+        if fixed:
+            self.log(f"fixed-size: {fixed}")
         target = summary.get("target")
         if target:
             self.log(f"target: {target_text(target)}")
         self.log(
             f"wrote {self.run_dir}/: run.sqlite, best.pt, best.onnx, best.latency.json, "
+            + ("best.static.onnx, best.static.latency.json, " if deployed.get("fixed") else "")
             + ", ".join(p.name for p in written)
             + (", samples.png" if (self.run_dir / "samples.png").is_file() else "")
             + (", baselines/" if (self.run_dir / "baselines").is_dir() else "")

@@ -93,6 +93,14 @@ def _final_row(summary: dict, config: dict, best: Candidate | None) -> dict:
     }
 
 
+def _fixed_size_rows(summary: dict) -> list[str]:
+    """The fixed-size twin's row (:mod:`edgenas.finalise`), when the run made one."""
+    from edgenas.finalise import fixed_size_text
+
+    text = fixed_size_text(summary.get("deployed") or {})
+    return [f"| ONNX model (deploy size only, faster) | {text} |"] if text else []
+
+
 def _target_value(text: str, value: float) -> str:
     if text == "latency_ms":
         return f"{value:.3g} ms" if value < 100 else f"{value:.0f} ms"
@@ -313,6 +321,7 @@ def write_report(run_dir: str | Path, *, status: str | None = None) -> Path:
             f"| parameters | {_fmt(final['params'])} |",
             f"| MACs at {_shape_text((1, 3, *search_config.deploy_input))} | {_fmt(final['macs'])} |",
             f"| ONNX model (any input size) | `{summary.get('onnx')}` |",
+            *_fixed_size_rows(summary),
             f"| grade G (proxy training) | {_fmt(summary.get('best_grade'))} |",
             f"| proxy metrics | {metric_text(task, best.metrics if best else None)} |",
             f"| balance coefficient a | {summary.get('alpha')} |",

@@ -55,6 +55,8 @@ class SearchOutcome:
     alpha: float
     # e.g. "17.6 ms at 1x3x120x160 on cpu (measured)"
     latency_text: str | None = None
+    # e.g. "best.static.onnx: 14.10 ms (0.80x the any-size file)"; None for older runs
+    fixed_size_text: str | None = None
 
 
 def _make_executor(config: SearchConfig, evaluator: CandidateEvaluator, session=None):
@@ -339,6 +341,7 @@ def _final_model(
         config.device,
         threads=config.threads,
         profiler=evaluator.latency.profile,
+        fixed_size=True,
         metadata={
             "grade": f"{best.grade:.6f}",
             "proxy_accuracy": f"{best.candidate.accuracy:.6f}",
@@ -543,7 +546,7 @@ def _search_and_finalise(
 
 def _complete_outputs(store: RunStore, run_dir: Path, summary: dict) -> SearchOutcome:
     """Write the report of a run whose summary is stored, then mark it finished."""
-    from edgenas.finalise import summary_latency_text
+    from edgenas.finalise import fixed_size_text, summary_latency_text
     from edgenas.search.report import write_report
 
     if not store.events(kinds=("run_finished",)):
@@ -560,6 +563,7 @@ def _complete_outputs(store: RunStore, run_dir: Path, summary: dict) -> SearchOu
         onnx_path=Path(onnx) if onnx else None,
         latency_ms=summary.get("latency_ms"),
         latency_text=summary_latency_text(summary, config.deploy_input, config.device),
+        fixed_size_text=fixed_size_text(summary.get("deployed") or {}),
         report_path=report_path,
         alpha=float(summary["alpha"]),
     )

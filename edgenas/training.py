@@ -204,6 +204,8 @@ class TrainResult:
     accelerator: str = "cpu fp32"
     in_memory: bool = False
     class_weights: list[float] | None = None
+    # What ``seconds`` counted: "cpu" (the training thread's CPU time) or "wall".
+    clock: str = "wall"
 
 
 # ----- batches -----------------------------------------------------------------------------
@@ -491,6 +493,7 @@ def train(
     ignore = getattr(info, "ignore_index", 255)
     sync_every = 1 if accelerator.kind == "cpu" else 25  # .item() waits for the GPU
     clock = training_clock(config.clock, accelerator.kind)
+    clock_name = "cpu" if clock is time.thread_time else "wall"
     bar = _Progress(progress, 1.0)
     last_save = time.perf_counter()
 
@@ -517,6 +520,7 @@ def train(
                 "step": step,
                 "images": images_seen,
                 "seconds": elapsed + session_seconds,
+                "clock": clock_name,  # what "seconds" counts (this session's clock)
                 "budget": budget.to_dict(),
                 "config": asdict(config),
                 "metrics": metrics,
@@ -662,6 +666,7 @@ def train(
         accelerator=accelerator.describe(),
         in_memory=stream.bank is not None,
         class_weights=[round(float(w), 4) for w in weights] if weights is not None else None,
+        clock=clock_name,
     )
 
 

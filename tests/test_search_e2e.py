@@ -107,6 +107,12 @@ def test_search_writes_model_report_and_store(finished_run):
     assert info.status == "finished"
     summary = info.summary
     assert summary["best"] in {c[0] for c in candidates if c[2] == "trained"}
+    # What the seconds budgets counted is stored, not only logged.
+    clocks = summary["train_clocks"]
+    assert set(clocks) == {"candidates", "final"} and set(clocks.values()) <= {"cpu", "wall"}
+    assert f"training budgets count {'CPU' if clocks['final'] == 'cpu' else 'wall'} time" in (
+        result.stdout
+    )
     # The config holds every default, written out.
     assert (
         info.config["alpha"] == 0.5

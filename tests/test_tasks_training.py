@@ -194,7 +194,7 @@ def test_seconds_budget_stops_and_reports():
     assert result.steps >= 1 and result.seconds >= 0.5
 
 
-def test_a_cpu_clock_budget_does_not_count_time_the_training_waits(monkeypatch):
+def test_a_cpu_clock_budget_does_not_count_time_the_training_waits(monkeypatch, tmp_path):
     """A seconds budget on the CPU clock counts the steps' CPU time, not the time the
     process waits (here: sleeps between steps, as it would wait for a core another
     process holds); on the wall clock the waiting is spent from the budget."""
@@ -206,10 +206,15 @@ def test_a_cpu_clock_budget_does_not_count_time_the_training_waits(monkeypatch):
 
     def steps_on(clock: str) -> int:
         model = task.build_model(TINY, data.info)
+        checkpoint = tmp_path / f"{clock}.pt"
         result = train(
             model, task, data, None, Budget(seconds=0.6, steps=12),
             TrainConfig(batch_size=4, clock=clock), on_step=lambda step, loss: time.sleep(0.2),
+            checkpoint=checkpoint,
         )  # fmt: skip
+        # What the seconds counted is recorded with the result and the checkpoint.
+        assert result.clock == clock
+        assert torch.load(checkpoint, weights_only=False)["clock"] == clock
         return result.steps
 
     # Each wall step includes a 0.2 s wait, so 0.6 s of wall time holds at most 4 steps;

@@ -506,6 +506,8 @@ def _search_and_finalise(
         )
         phases["samples_and_baselines"] = time.perf_counter() - baselines_start
         resources = evaluator.static_resources(best.genotype, model)
+        from edgenas.training import clock_in_effect
+
         summary = {
             "alpha": chosen_alpha,
             "alpha_grid": grid_rows,
@@ -517,6 +519,11 @@ def _search_and_finalise(
             "final_iou_per_class": _class_iou(evaluator, model),
             "final_accuracy": final.normalised_accuracy,
             "final_loss_history": loss_history(final),  # the monitor's loss curve
+            # What the seconds budgets counted (the log says it at the start).
+            "train_clocks": {
+                "candidates": clock_in_effect(main_config.train_config()),
+                "final": final.clock,
+            },
             "final_params": int(resources["params"]),
             "final_macs": int(resources["flops"]),
             "onnx": str(onnx_path),

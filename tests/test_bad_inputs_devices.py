@@ -142,6 +142,8 @@ CASES = [
     ),
     case("predict", "--genotype", GENOTYPE, "--input", "99999x99999", says="--input"),
     case("predict", "--genotype", GENOTYPE, "--threads", "0", says="--threads"),
+    case("predict", "--genotype", GENOTYPE, "--scale", "4", says="--task sr only"),
+    case("predict", "--genotype", GENOTYPE, "--task", "sr", "--scale", "5", says="--scale"),
     case("predict", "--genotype", GENOTYPE, "--task", "nope", says="unknown task"),
     case("predict", "--genotype", GENOTYPE, "--device", "tpu", says="unknown device"),
     case("predict", "--genotype", GENOTYPE, "--table", "folder", says=("--table", "folder")),

@@ -128,6 +128,17 @@ def test_latency_is_predicted_for_the_head_that_will_be_deployed(tmp_path, capsy
     assert main(["profile", "--genotype", default_genotype("sr"), "--task", "depth",
                  "--scale", "4", "--input", "1x3x8x8"]) == 2  # fmt: skip
     assert "--scale does not apply to task 'depth'" in capsys.readouterr().err
+    # `predict --scale` times the head of that factor: after x2, the x4 head is new.
+    argv = ["predict", "--genotype", default_genotype("sr"), "--task", "sr", "--input", "8x8",
+            "--json", "--table", str(tmp_path / "table.json")]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["new_parts"] > 0
+    assert main([*argv, "--no-measure"]) == 0  # x2 is in the table now
+    capsys.readouterr()
+    assert main([*argv, "--scale", "4", "--no-measure"]) == 2
+    assert "is not in the cpu table" in capsys.readouterr().err
+    assert main([*argv, "--scale", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["new_parts"] > 0
 
 
 def test_table_save_on_a_full_disk_leaves_nothing(tmp_path):

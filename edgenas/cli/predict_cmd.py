@@ -10,7 +10,7 @@ from edgenas.cli.common import add_command, check_output_file, parse_input_shape
 from edgenas.cli.json_flag import add_json_flag
 from edgenas.cli.profile_cmd import add_threads_argument
 from edgenas.errors import UserError
-from edgenas.parsing import check_input_fits, number
+from edgenas.parsing import check_input_fits, number, scale_number, scales_text
 
 # More calibration networks than this would take days on a phone; a typo, not a plan.
 MAX_NETWORKS = 10_000
@@ -60,6 +60,12 @@ def register(subparsers) -> None:
     parser.add_argument("--genotype", required=True, help="genotype string")
     parser.add_argument("--input", default="240x320", help="input HxW (or NxCxHxW)")
     _table_arguments(parser)
+    parser.add_argument(
+        "--scale",
+        type=scale_number(),
+        default=None,
+        help=f"super-resolution factor of the head ({scales_text()}; --task sr only; default 2)",
+    )
     parser.add_argument(
         "--no-measure", action="store_true", help="fail instead of measuring missing blocks"
     )
@@ -239,6 +245,9 @@ def run_predict(args: argparse.Namespace) -> int:
             f"{genotype.header}: genotypes (the super-resolution upsample layout) are "
             f"networks of --task sr, not {task}; add --task sr"
         )
+    if args.scale is not None and task != "sr":
+        raise UserError(f"--scale applies to --task sr only (the task is {task}); drop it")
+    task_options = {"scale": args.scale} if args.scale is not None else None
     shape = _input_shape(args.input)
     entry, table = _open_table(args)
     # torch: only once the input is known good
@@ -253,7 +262,12 @@ def run_predict(args: argparse.Namespace) -> int:
             )
         try:
             predicted = predict_latency(
-                genotype, task, shape, measurer, measure_missing=not args.no_measure
+                genotype,
+                task,
+                shape,
+                measurer,
+                measure_missing=not args.no_measure,
+                task_options=task_options,
             )
         except KeyError as err:
             raise UserError(
@@ -265,10 +279,10 @@ def run_predict(args: argparse.Namespace) -> int:
             # interleaved rounds), so the comparison is like with like.
             from edgenas.latency_table import measure_kernels
 
-            named = [(genotype.encode(), timing_model(genotype, task))]
+            named = [(genotype.encode(), timing_model(genotype, task, task_options))]
             measured = measure_kernels(measurer, named, shape, kernels=False)[0][1]
         elif args.measure:
-            measured = measurer.measure_network(timing_model(genotype, task), shape)
+            measured = measurer.measure_network(timing_model(genotype, task, task_options), shape)
     finally:
         measurer.close()
     data = {

@@ -40,6 +40,9 @@ INSTALL_HINT = 'install it with: pip install "edgenas[ray]"'
 TASK_RETRIES = 2
 # Without --task-timeout: a training may take this many times its proxy budget before
 # it counts as stuck (data loading, a loaded node), and never less than MIN_TIMEOUT_S.
+# The timeout counts wall time while a CPU-clock budget (--train-clock cpu, the default)
+# counts the training thread's CPU time: a worker whose core is shared with nine other
+# busy processes would reach it, which is past any load a search should run under.
 TIMEOUT_FACTOR = 10.0
 MIN_TIMEOUT_S = 600.0
 # Measurements kept in the actor's log (DeviceActor.history).

@@ -11,9 +11,11 @@ A final model also gets a fixed-size twin, ``<name>.static.onnx``: the same netw
 exported at the deploy size only. With a fixed size onnxsim folds the shape arithmetic
 that a dynamic graph runs on every inference, and onnxruntime plans its memory once;
 `benchmarks/bench_export_static_vs_dynamic.py` measured the twin 5-30 % faster on this
-CPU (U-Net 0.71x, the default segmentation genotype 0.80x, FastDepth 0.93x at
-180x240). It is measured the same way and reported beside the any-size file, which
-stays the run's headline (the search's latency predictions and targets refer to it).
+CPU for networks with many resizes and reshapes (U-Net 0.71x, the default segmentation
+genotype 0.80x, FastDepth 0.93x at 180x240) and no different for plain SR networks
+(ESPCN 0.99x at 120x160). It is measured the same way and reported beside the any-size
+file, which stays the run's headline (the search's latency predictions and targets
+refer to it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ if TYPE_CHECKING:  # torch loads lazily: the reports use the text helpers withou
 # model on this host, so its figure is not the phone's.
 LATENCY_SOURCES = {"host": "measured", "openvino": "measured", "android": "measured",
                    "emulated": "emulated", "predicted": "predicted"}  # fmt: skip
+
+
+# Below this ratio to the any-size file the fixed-size twin is called faster: one
+# measurement of each, one after the other, differs by a few percent on a quiet host.
+FASTER = 0.95
 
 
 @dataclass(frozen=True)
@@ -199,10 +206,15 @@ def finalise_model(
         if fixed is None:
             log(f"no fixed-size {name}.static.onnx: its export did not verify")
         else:
+            ratio = fixed.latency_ms / latency.median_ms
+            advice = (
+                "deploy it where the input size is fixed"
+                if ratio < FASTER
+                else "no faster here than the any-size file"
+            )
             log(
                 f"fixed-size {Path(fixed.onnx_path).name}: {fixed.latency_ms:.2f} ms, "
-                f"{fixed.latency_ms / latency.median_ms:.2f}x the any-size file; deploy it "
-                "where the input size is fixed"
+                f"{ratio:.2f}x the any-size file; {advice}"
             )
     return DeployedModel(
         onnx_path=str(onnx_path),

@@ -60,9 +60,7 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
                  "kept_units.png", "best.static.onnx", "best.static.latency.json"):  # fmt: skip
         assert (run / name).is_file(), name
     assert "fixed-size: best.static.onnx: " in out
-    assert (
-        "| ONNX, deploy size only (faster) | best.static.onnx: " in (run / "report.md").read_text()
-    )
+    assert "| ONNX, deploy size only | best.static.onnx: " in (run / "report.md").read_text()
     assert not (run / "shrink_state.pt").exists()  # finished: best.pt holds the network
     with RunStore.open_readonly(run) as store:
         info = store.run_info()

@@ -100,7 +100,7 @@ def test_search_writes_model_report_and_store(finished_run):
     assert " on cpu (measured))" in " ".join(result.stdout.split())  # latency with its size
     assert "fixed-size model best.static.onnx: " in " ".join(result.stdout.split())
     assert (
-        "| ONNX model (deploy size only, faster) | best.static.onnx: "
+        "| ONNX model (deploy size only) | best.static.onnx: "
         in (run_dir / "report.md").read_text()
     )
     candidates, kinds, info = _snapshot(run_dir)

@@ -98,7 +98,7 @@ def _fixed_size_rows(summary: dict) -> list[str]:
     from edgenas.finalise import fixed_size_text
 
     text = fixed_size_text(summary.get("deployed") or {})
-    return [f"| ONNX model (deploy size only, faster) | {text} |"] if text else []
+    return [f"| ONNX model (deploy size only) | {text} |"] if text else []
 
 
 def _target_value(text: str, value: float) -> str:

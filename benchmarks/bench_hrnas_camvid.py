@@ -6,7 +6,10 @@ For each lambda in --lambdas and each cost (flops, latency on `cpu`, 1 thread) o
 of the extracted network, and, for latency runs, how predicted latency (measured
 supernet minus the summed slopes of removed units) tracked the latency measured after
 every shrink step: predicted = step-0 measurement + change of the summed whole-block
-table entries (and, for comparison, minus the summed slopes of removed units). Needs ../shared/data/camvid.
+table entries (and, for comparison, minus the summed slopes of removed units). Each run
+also trains the segmentation baseline (U-Net) for as long as the shrink trained, on
+the same data, and the table prints its row beside the shrunk network's. Needs
+../shared/data/camvid.
 
     python benchmarks/bench_hrnas_camvid.py --epochs 6 --out /tmp/hrnas-camvid
 """
@@ -32,6 +35,9 @@ def main() -> None:
     parser.add_argument("--input", default="96x128")
     parser.add_argument("--epsilon", type=float, default=2e-2)
     parser.add_argument("--align", type=int, default=8)
+    parser.add_argument(
+        "--shrink-every", type=int, default=1, help="epochs between shrinks (the paper: 5)"
+    )
     parser.add_argument("--out", default="/tmp/hrnas-camvid")
     args = parser.parse_args()
 
@@ -56,7 +62,11 @@ def main() -> None:
                 device=resolve_device("cpu"),
                 cost=cost,
                 shrink=ShrinkConfig(
-                    lam=lam, epsilon=args.epsilon, align=args.align, epochs=args.epochs
+                    lam=lam,
+                    epsilon=args.epsilon,
+                    align=args.align,
+                    epochs=args.epochs,
+                    shrink_every=args.shrink_every,
                 ),
                 data=str(DATA),
                 input_hw=(h, w),
@@ -80,6 +90,14 @@ def main() -> None:
                 "units": summary["units_after"],
                 "units_before": summary["units_before"],
                 "train_seconds": summary["train_seconds"],
+                "fixed_latency_ms": ((summary.get("deployed") or {}).get("fixed") or {}).get(
+                    "latency_ms"
+                ),
+                "baselines": [
+                    {k: b.get(k) for k in ("name", "metrics", "params", "macs", "latency_ms")}
+                    for b in summary.get("baselines") or []
+                    if "error" not in b
+                ],
             }
             if cost == "latency":
                 pred = [s["predicted_ms"] for s in steps]
@@ -107,6 +125,13 @@ def main() -> None:
             f"{r['macs_before'] / 1e6:.1f}) | {r['latency_ms']:.2f} | {r['units']} of "
             f"{r['units_before']} |"
         )
+        for b in r["baselines"]:
+            # Trained for the same seconds on the same data, measured the same way.
+            print(
+                f"| baseline {b['name']} (same {r['train_seconds']:.0f} s) | | "
+                f"{b['metrics']['miou']:.4f} | {b['params'] / 1e3:.0f} | {b['macs'] / 1e6:.1f} "
+                f"| {b['latency_ms']:.2f} | |"
+            )
 
 
 if __name__ == "__main__":

@@ -116,13 +116,14 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     out = Path(args.out) / "summary.json"
     out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("| cost | lambda | mIoU | params (K) | MACs (M) | latency ms | units kept |")
+    print("| cost | lambda | mIoU | params (K) | MACs (M) | latency ms (fixed size) | units kept |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        fixed = f"{r['fixed_latency_ms']:.2f}" if r.get("fixed_latency_ms") else "-"
         print(
             f"| {r['cost']} | {r['lambda']:g} | {r['miou']:.4f} | {r['params'] / 1e3:.0f} "
             f"(of {r['params_before'] / 1e3:.0f}) | {r['macs'] / 1e6:.1f} (of "
-            f"{r['macs_before'] / 1e6:.1f}) | {r['latency_ms']:.2f} | {r['units']} of "
+            f"{r['macs_before'] / 1e6:.1f}) | {r['latency_ms']:.2f} ({fixed}) | {r['units']} of "
             f"{r['units_before']} |"
         )
         for b in r["baselines"]:

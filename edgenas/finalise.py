@@ -10,17 +10,19 @@ obtained (:func:`latency_label`), because "12 ms" means nothing without either.
 A final model also gets a fixed-size twin, ``<name>.static.onnx``: the same network
 exported at the deploy size only. With a fixed size onnxsim folds the shape arithmetic
 that a dynamic graph runs on every inference, and onnxruntime plans its memory once;
-`benchmarks/bench_export_static_vs_dynamic.py` measured the twin 5-30 % faster on this
-CPU for networks with many resizes and reshapes (U-Net 0.71x, the default segmentation
-genotype 0.80x, FastDepth 0.93x at 180x240) and no different for plain SR networks
-(ESPCN 0.99x at 120x160). It is measured the same way and reported beside the any-size
-file, which stays the run's headline (the search's latency predictions and targets
-refer to it).
+`benchmarks/bench_export_static_vs_dynamic.py` measured the twin up to 37 % faster on
+this CPU for networks with many resizes and reshapes (U-Net 0.63-0.71x, the default
+segmentation genotype 0.76-0.80x, FastDepth 0.89-0.93x) and no different for plain SR
+networks (ESPCN 0.99x at 120x160). It is measured the same way, right after the
+any-size file, and reported beside it with the ratio and a verdict (faster below
+:data:`FASTER`); the any-size file stays the run's headline (the search's latency
+predictions and targets refer to it). The twin is optional: if it cannot be made or
+measured, the run says why in one line and goes on without it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,11 +43,19 @@ FASTER = 0.95
 
 @dataclass(frozen=True)
 class FixedSizeFile:
-    """The fixed-size twin of a deployed model: exported at the deploy size only."""
+    """The fixed-size twin of a deployed model: exported at the deploy size only (batch
+    1 included), measured right after the any-size file."""
 
     onnx_path: str
     latency_path: str
     latency_ms: float
+    # latency_ms / the any-size file's (None when that measured 0 ms)
+    ratio: float | None = None
+
+    @property
+    def faster(self) -> bool:
+        """Whether it measured clearly faster than the any-size file."""
+        return self.ratio is not None and self.ratio < FASTER
 
 
 @dataclass(frozen=True)
@@ -79,15 +89,25 @@ class DeployedModel:
 
 
 def fixed_size_text(deployed: dict) -> str | None:
-    """``model.static.onnx: 4.70 ms (0.80x the any-size file)`` from
-    :meth:`DeployedModel.to_dict`; None when the run made no fixed-size twin."""
+    """The fixed-size twin from :meth:`DeployedModel.to_dict`, e.g. ``runs/x/best.static.onnx:
+    3.35 ms at 1x3x120x160 on cpu (measured), 0.80x the any-size file: faster, use it
+    where the input size is fixed``; None when the run made no twin."""
     fixed = deployed.get("fixed") if deployed else None
     if not fixed:
         return None
-    ratio = ""
-    if deployed.get("latency_ms"):
-        ratio = f" ({fixed['latency_ms'] / deployed['latency_ms']:.2f}x the any-size file)"
-    return f"{Path(fixed['onnx_path']).name}: {fixed['latency_ms']:.2f} ms{ratio}"
+    text = f"{fixed['onnx_path']}: " + latency_label(
+        fixed["latency_ms"],
+        deployed.get("input_shape", ()),
+        deployed.get("device", "?"),
+        deployed.get("device_kind", "host"),
+    )
+    ratio = fixed.get("ratio")
+    if ratio is None and deployed.get("latency_ms"):  # stored before the ratio was
+        ratio = fixed["latency_ms"] / deployed["latency_ms"]
+    if ratio is None:
+        return text
+    verdict = "faster, use it where the input size is fixed" if ratio < FASTER else "no faster"
+    return f"{text}, {ratio:.2f}x the any-size file: {verdict}"
 
 
 def latency_label(
@@ -173,6 +193,7 @@ def finalise_model(
 
     run_dir = Path(run_dir)
     onnx_path = run_dir / f"{name}.onnx"
+    _remove_twin(run_dir, name)  # an earlier training's twin must not outlive its weights
     report = export_onnx(
         model,
         tuple(deploy_shape),
@@ -202,20 +223,24 @@ def finalise_model(
     write_atomic(latency_path, latency.to_json() + "\n")
     fixed = None
     if fixed_size:
-        fixed = _fixed_size_twin(model, run_dir, deploy_shape, example, metadata, name, measure)
+        fixed, why_not = _fixed_size_twin(
+            model, run_dir, deploy_shape, example, metadata, name, measure
+        )
         if fixed is None:
-            log(f"no fixed-size {name}.static.onnx: its export did not verify")
+            log(f"no fixed-size {name}.static.onnx ({why_not}); {onnx_path.name} stands")
         else:
-            ratio = fixed.latency_ms / latency.median_ms
-            advice = (
-                "deploy it where the input size is fixed"
-                if ratio < FASTER
-                else "no faster here than the any-size file"
-            )
-            log(
-                f"fixed-size {Path(fixed.onnx_path).name}: {fixed.latency_ms:.2f} ms, "
-                f"{ratio:.2f}x the any-size file; {advice}"
-            )
+            ratio = fixed.latency_ms / latency.median_ms if latency.median_ms > 0 else None
+            fixed = replace(fixed, ratio=ratio)
+            if ratio is not None:
+                advice = (
+                    "faster, use it where the input size is fixed"
+                    if fixed.faster
+                    else "no faster here than the any-size file"
+                )
+                log(
+                    f"fixed-size {fixed.onnx_path}: {fixed.latency_ms:.2f} ms, "
+                    f"{ratio:.2f}x the any-size file: {advice}"
+                )
     return DeployedModel(
         onnx_path=str(onnx_path),
         latency_path=str(latency_path),
@@ -229,12 +254,15 @@ def finalise_model(
 
 
 def _fixed_size_twin(model, run_dir, deploy_shape, example, metadata, name, measure):
-    """Export and measure ``<name>.static.onnx``; None when its export does not verify
-    (nothing of it is left behind then)."""
+    """``(FixedSizeFile, None)``, or ``(None, why)`` when ``<name>.static.onnx`` cannot
+    be exported, verified or measured; nothing of it is left behind then, so an
+    optional file never costs the run its model."""
     from edgenas.devices.result import write_atomic
-    from edgenas.export import ExportVerificationError, export_onnx
+    from edgenas.errors import first_line
+    from edgenas.export import export_onnx
 
     path = run_dir / f"{name}.static.onnx"
+    latency_path = run_dir / f"{name}.static.latency.json"
     try:
         export_onnx(
             model,
@@ -244,9 +272,19 @@ def _fixed_size_twin(model, run_dir, deploy_shape, example, metadata, name, meas
             example=example,
             metadata={"trained": "true", **(metadata or {})},
         )
-    except ExportVerificationError:
-        return None
-    latency = measure(path)
-    latency_path = run_dir / f"{name}.static.latency.json"
-    write_atomic(latency_path, latency.to_json() + "\n")
-    return FixedSizeFile(str(path), str(latency_path), latency.median_ms)
+        latency = measure(path)
+        write_atomic(latency_path, latency.to_json() + "\n")
+    except (KeyboardInterrupt, SystemExit):
+        _remove_twin(run_dir, name)
+        raise
+    except Exception as err:  # an optional file: say why and keep the run
+        _remove_twin(run_dir, name)
+        return None, first_line(err)
+    return FixedSizeFile(str(path), str(latency_path), latency.median_ms), None
+
+
+def _remove_twin(run_dir: Path, name: str) -> None:
+    """Remove ``<name>.static.onnx`` and its latency file (an earlier run's, or this
+    one's half-made twin), so that no twin is left beside weights it was not made from."""
+    for suffix in (".static.onnx", ".static.latency.json"):
+        (run_dir / f"{name}{suffix}").unlink(missing_ok=True)

@@ -138,7 +138,8 @@ def test_latency_is_predicted_for_the_head_that_will_be_deployed(tmp_path, capsy
     assert main([*argv, "--scale", "4", "--no-measure"]) == 2
     assert "is not in the cpu table" in capsys.readouterr().err
     assert main([*argv, "--scale", "4"]) == 0
-    assert json.loads(capsys.readouterr().out)["new_parts"] > 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["new_parts"] > 0 and data["task"] == "sr" and data["scale"] == 4
 
 
 def test_table_save_on_a_full_disk_leaves_nothing(tmp_path):
@@ -329,7 +330,7 @@ def test_predict_cli_uses_the_kernel_model(kernel_table, capsys):
     assert data["method"] == "kernels" and data["predicted_ms"] > 0 and data["new_parts"] == 0
     assert "no calibration" not in captured.err
     assert main([*argv, "--measure"]) == 0
-    assert "(kernels); measured" in capsys.readouterr().out
+    assert "(kernels, depth head); measured" in capsys.readouterr().out
 
 
 def test_damaged_kernel_samples_are_one_line(tmp_path):

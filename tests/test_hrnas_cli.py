@@ -59,8 +59,9 @@ def test_shrink_end_to_end_on_builtin_data(tmp_path):
     for name in ("run.sqlite", "best.pt", "best.onnx", "best.latency.json", "report.md",
                  "kept_units.png", "best.static.onnx", "best.static.latency.json"):  # fmt: skip
         assert (run / name).is_file(), name
-    assert "fixed-size: best.static.onnx: " in out
-    assert "| ONNX, deploy size only | best.static.onnx: " in (run / "report.md").read_text()
+    assert f"fixed size {run / 'best.static.onnx'}: " in out
+    report = (run / "report.md").read_text()
+    assert f"| ONNX model (deploy size only) | {run / 'best.static.onnx'}: " in report
     assert not (run / "shrink_state.pt").exists()  # finished: best.pt holds the network
     with RunStore.open_readonly(run) as store:
         info = store.run_info()

@@ -98,9 +98,9 @@ def test_search_writes_model_report_and_store(finished_run):
         assert os.stat(run_dir / name).st_mode & 0o777 == 0o644, name
     assert "best genotype" in result.stdout and "report.md" in result.stdout
     assert " on cpu (measured))" in " ".join(result.stdout.split())  # latency with its size
-    assert "fixed-size model best.static.onnx: " in " ".join(result.stdout.split())
+    assert "fixed size runs/full/best.static.onnx: " in " ".join(result.stdout.split())
     assert (
-        "| ONNX model (deploy size only) | best.static.onnx: "
+        "| ONNX model (deploy size only) | runs/full/best.static.onnx: "
         in (run_dir / "report.md").read_text()
     )
     candidates, kinds, info = _snapshot(run_dir)

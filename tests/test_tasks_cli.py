@@ -28,7 +28,7 @@ def test_train_then_eval_segmentation_on_demo_data(tmp_path, capsys):
     deployed = summary["deployed"]
     assert deployed["input_shape"] == [1, 3, 32, 40] and deployed["latency_ms"] > 0
     assert "model.onnx: " in text and "at 1x3x32x40 on cpu (measured)" in text
-    assert "fixed-size model.static.onnx: " in text and "x the any-size file" in text
+    assert f"fixed size {out / 'model.static.onnx'}: " in text and "x the any-size file: " in text
     assert deployed["fixed"]["onnx_path"] == str(out / "model.static.onnx")
     assert main(["eval", "--task", "seg", "--onnx", str(out / "model.onnx"), "--input", "48x56",
                  "--torch-threads", "1"]) == 0  # fmt: skip

@@ -288,6 +288,8 @@ def run_predict(args: argparse.Namespace) -> int:
     data = {
         "device": args.device,
         "genotype": genotype.encode(),
+        "task": task,
+        "scale": (args.scale or 2) if task == "sr" else None,
         "input": list(shape),
         "predicted_ms": predicted,
         "method": "kernels" if measurer.uses_kernels else "parts",
@@ -298,7 +300,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    line = f"predicted {predicted:.2f} ms on {args.device} ({data['method']})"
+    head = f"{task} x{data['scale']}" if task == "sr" else task
+    line = f"predicted {predicted:.2f} ms on {args.device} ({data['method']}, {head} head)"
     if measured is not None:
         line += f"; measured {measured:.2f} ms ({(predicted - measured) / measured:+.1%})"
     print(line)

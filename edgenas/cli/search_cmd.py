@@ -561,6 +561,6 @@ def run_search_command(args: argparse.Namespace) -> None:
         latency = outcome.latency_text or f"{outcome.latency_ms:.2f} ms"
         console.print(f"[bold]model[/]  {outcome.onnx_path}  (latency {latency})")
     if outcome.fixed_size_text:
-        console.print(f"[bold]fixed-size model[/] {outcome.fixed_size_text}")
+        console.print(f"       fixed size {outcome.fixed_size_text}")
     console.print(f"[bold]report[/] {outcome.report_path}")
     console.print(f"[bold]store[/]  {outcome.run_dir / 'run.sqlite'}")

@@ -59,8 +59,10 @@ of its budget with its stored settings.
 Writes runs/NAME/: run.sqlite (run store: config, one shrink_step event per step, the
 extracted candidate, the summary), best.pt (the extracted network as an edgenas
 checkpoint: `edgenas export --run`, `eval --checkpoint`, `profile`), best.onnx (any
-input size), best.latency.json (latency at --deploy-input on --device), report.md and
-its figures; shrink_state.pt while the run is unfinished."""
+input size), best.latency.json (latency at --deploy-input on --device),
+best.static.onnx and best.static.latency.json (the same network at --deploy-input only,
+often faster where the input size is fixed; the log says whether it measured faster),
+report.md and its figures; shrink_state.pt while the run is unfinished."""
 
 EPILOG = """\
 examples:

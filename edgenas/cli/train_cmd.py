@@ -49,8 +49,10 @@ Writes OUT/checkpoint.pt (at the end, on Ctrl-C or SIGTERM and about once a minu
 atomically; the interrupted command prints the one that continues it),
 OUT/metrics.json, OUT/samples.png (sample predictions) and, like search and shrink,
 OUT/model.onnx (takes any image size; verified against PyTorch on a validation image)
-with OUT/model.latency.json, its latency on --device at --deploy-input (--no-export
-skips both)."""
+with OUT/model.latency.json, its latency on --device at --deploy-input, and
+OUT/model.static.onnx with OUT/model.static.latency.json (the same network at
+--deploy-input only, often faster where the input size is fixed) (--no-export skips
+these four)."""
 
 EPILOG = """\
 examples:
@@ -569,7 +571,7 @@ def _train(args: argparse.Namespace, plan: _Plan) -> int:
     if latency_text:
         print(f"model.onnx: {latency_text}")
     if fixed_text:
-        print(f"fixed-size {fixed_text}")
+        print(f"fixed size {fixed_text}")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

@@ -118,7 +118,7 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
 
     fixed = fixed_size_text(summary.get("deployed") or {})
     if fixed:
-        lines.append(f"| ONNX, deploy size only | {fixed} |")
+        lines.append(f"| ONNX model (deploy size only) | {fixed} |")
     lines.append("")
     if summary.get("iou_per_class"):
         lines += iou_table(per_class_iou({"iou_per_class": summary["iou_per_class"]}, ()))

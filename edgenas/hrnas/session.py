@@ -19,7 +19,8 @@ A run writes into ``run_dir``:
   ``profile``);
 - ``best.onnx`` and ``best.latency.json``: the shared final step
   (:func:`edgenas.finalise.finalise_model`): ONNX with dynamic height and width,
-  verified on a real validation image at two sizes, profiled at the deploy size;
+  verified on a real validation image at two sizes, profiled at the deploy size
+  (with ``best.static.onnx``, the same network at the deploy size only);
 - ``report.md`` and its figures (:mod:`edgenas.hrnas.report`).
 """
 
@@ -752,7 +753,7 @@ class ShrinkSession:
         self.log(f"latency: {label}")
         fixed = fixed_size_text(deployed)
         if fixed:
-            self.log(f"fixed-size: {fixed}")
+            self.log(f"fixed size {fixed}")
         target = summary.get("target")
         if target:
             self.log(f"target: {target_text(target)}")

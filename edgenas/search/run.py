@@ -7,6 +7,8 @@ continues one from its store. Both end with the outputs of a run:
   verified ONNX file with dynamic height and width (metadata: genotype, task, grade,
   accuracy); ``best.pt``: its checkpoint (``edgenas export --run``, ``eval --checkpoint``);
 - ``best.latency.json``: its latency measured on the device (``edgenas.latency/v1``);
+- ``best.static.onnx`` and ``best.static.latency.json``: the same network at the deploy
+  size only (:mod:`edgenas.finalise`), when it could be made;
 - ``samples.png``: the final model's predictions on the first validation images;
 - ``baselines/``: the task's reference models trained with the same final budget, data
   and recipe, exported and measured the same way (:mod:`edgenas.baselines`; their rows
@@ -55,7 +57,7 @@ class SearchOutcome:
     alpha: float
     # e.g. "17.6 ms at 1x3x120x160 on cpu (measured)"
     latency_text: str | None = None
-    # e.g. "best.static.onnx: 14.10 ms (0.80x the any-size file)"; None for older runs
+    # the fixed-size twin (edgenas.finalise.fixed_size_text); None when there is none
     fixed_size_text: str | None = None
 
 

@@ -105,10 +105,53 @@ def _torch_to_onnx(
 def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
     import onnxsim
 
-    simplified, ok = onnxsim.simplify(proto, check_n=0)
+    with _without_folding_notes():
+        simplified, ok = onnxsim.simplify(proto, check_n=0)
     if not ok:  # onnxsim's own check is off; ``ok`` is False only on internal failure
         raise RuntimeError("onnxsim could not simplify the model")
     return simplified
+
+
+# What onnxsim's constant folding prints (from C++, straight to file descriptor 2) for
+# every node it leaves unfolded, e.g. the HR-NAS transformer's Add of a reshaped
+# positional map at a fixed size: ``WARNING: failed to run "Add" op (name is ...),
+# skip...``. The node is kept as it is and the file is correct (it is verified after),
+# so these lines only alarm; a run used to print a dozen of them.
+FOLDING_NOTE = "WARNING: failed to run "
+
+
+@contextlib.contextmanager
+def _without_folding_notes():
+    """Capture what is written to file descriptor 2 meanwhile (native code writes there,
+    whatever ``sys.stderr`` is) and write back every line except onnxsim's
+    :data:`FOLDING_NOTE` lines."""
+    import sys
+
+    fd = 2
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no descriptor 2 (a daemon): nothing to show or to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), fd)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line
+                for line in captured.read().splitlines(keepends=True)
+                if not line.startswith(FOLDING_NOTE.encode())
+            ]
+            if kept:
+                os.write(fd, b"".join(kept))
 
 
 def _errors(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:

@@ -683,20 +683,47 @@ class ShrinkSession:
         if self.shrink.target is None:
             return None
         kind, value = self.shrink.target
+        rechecked = None
         if kind == "flops":
             final, source = float(count_hrnas_macs(static, (1, 3, *self.deploy_hw))), "counted"
         else:
             final, source = _fastest_session_ms(deployed), deployed.latency_source
+            if final > value:
+                # As while shrinking: load only slows a measurement down, so a final
+                # figure above the target is measured once more, the faster one kept
+                # (a run that stopped at -6 % read +74 % in a busy moment).
+                rechecked = self._remeasure_fastest_session(deployed)
+                final = min(final, rechecked)
         return {
             "kind": kind,
             "value": value,
             "final": final,
             "source": source,
             "relative_error": final / value - 1.0,
+            "rechecked_ms": rechecked,
             "statistic": "fastest session median" if kind == "latency" else None,
             "input_shape": [1, 3, *self.deploy_hw],
             "device": deployed.device if kind == "latency" else None,
         }
+
+    def _remeasure_fastest_session(self, deployed) -> float:
+        """``best.onnx`` profiled again on the device with the shrinking's protocol
+        (:data:`edgenas.hrnas.target.TARGET_PROTOCOL`): its fastest session median."""
+        from edgenas.devices.modelinfo import shapes_for_single_input
+        from edgenas.devices.profile import profile_model
+        from edgenas.hrnas.target import TARGET_PROTOCOL
+
+        path = Path(deployed.onnx_path)
+        self.log(f"measuring {path.name} again: its latency read above the target")
+        result = profile_model(
+            path,
+            self.device,
+            TARGET_PROTOCOL,
+            threads=self.threads,
+            input_shapes=shapes_for_single_input(path, tuple(deployed.input_shape)),
+            backend_options=self.backend_options,
+        )
+        return float(min(s.median for s in result.sessions))
 
     def _samples_and_baselines(self, static, result, train_data, val_data) -> dict:
         """``samples.png`` of the final model, and the task's reference baselines trained
@@ -825,6 +852,8 @@ def target_text(target: dict) -> str:
         how = f"{target['source']} on {target['device']}"
         if target.get("statistic"):
             how += f", {target['statistic']}"
+        if target.get("rechecked_ms") is not None:
+            how += " (the faster of two profiles)"
     else:
         value, final = f"{target['value'] / 1e6:.1f}M MACs", f"{target['final'] / 1e6:.1f}M"
         how = "counted"

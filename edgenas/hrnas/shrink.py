@@ -574,7 +574,12 @@ class _Shrinker:
         if self.controller.reached:
             return select_units(model, 0.0, config.align)  # keeps every unit
         threshold, _ = select_to_target(
-            model, self.target.predict, self.target.target, config.epsilon, config.align
+            model,
+            self.target.predict,
+            self.target.target,
+            config.epsilon,
+            config.align,
+            recheck=self.target.kind == "latency",
         )  # below epsilon only: the end of the budget adds more (_finish_at_target)
         return select_units(model, threshold, config.align)
 
@@ -601,8 +606,12 @@ class _Shrinker:
         self._record(len(self.result.steps), epoch, removed, lam)
 
     def _measure_target(self) -> None:
-        """The cost of the network as it is; lambda's controller sees it."""
+        """The cost of the network as it is; lambda's controller sees it. A latency
+        above the target is measured once more, the faster reading kept (load only
+        slows a measurement down; see :func:`select_to_target`'s ``recheck``)."""
         self.current_cost = self.target.now(self.model)
+        if self.target.kind == "latency" and self.current_cost > self.target.target:
+            self.current_cost = min(self.current_cost, self.target.now(self.model))
         if self.current_cost <= self.target.target:
             self.controller.update(self.current_cost, self.current_cost)
 
@@ -618,7 +627,7 @@ class _Shrinker:
                 break
             threshold, _ = select_to_target(
                 model, self.target.predict, self.target.target, config.epsilon,
-                config.align, force=True,
+                config.align, force=True, recheck=self.target.kind == "latency",
             )  # fmt: skip
             selection = select_units(model, threshold, config.align)
             more = removed_units(model, selection)

@@ -95,9 +95,17 @@ def importance_levels(model) -> list[float]:
     return sorted(set(torch.cat(values).cpu().tolist()))
 
 
-def select_to_target(model, predict, target: float, epsilon: float, align: int, *, force=False):
+def select_to_target(
+    model, predict, target: float, epsilon: float, align: int, *, force=False, recheck=False
+):
     """``(threshold, predicted cost)``: the smallest importance threshold (units below it
     are removed) whose network ``predict`` puts at or below ``target``.
+
+    ``recheck`` (measured latency): a selection measured above the target is measured
+    once more and the faster reading kept. Load only ever slows a measurement down, so
+    "at or below" is believed at once while "above" may be a busy moment; one false
+    "above" sends the bisection to remove more units than the target needs (a 4 ms
+    target ended at 2.1 ms that way on a loaded machine).
 
     Thresholds are searched among the units' own importances (plus ``epsilon``); without
     ``force`` at most ``epsilon``, so only units the L1 term already drove below it can
@@ -117,7 +125,10 @@ def select_to_target(model, predict, target: float, epsilon: float, align: int, 
 
     def cost(i: int) -> float:
         if i not in cache:
-            cache[i] = predict(shrunk_copy(model, thresholds[i], align))
+            network = shrunk_copy(model, thresholds[i], align)
+            cache[i] = predict(network)
+            if recheck and cache[i] > target:
+                cache[i] = min(cache[i], predict(network))
         return cache[i]
 
     if cost(0) <= target:

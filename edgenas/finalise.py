@@ -22,7 +22,7 @@ measured, the run says why in one line and goes on without it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,10 @@ class FixedSizeFile:
     def faster(self) -> bool:
         """Whether it measured clearly faster than the any-size file."""
         return self.ratio is not None and self.ratio < FASTER
+
+    def verdict(self) -> str:
+        """What the user should make of it, for logs and reports."""
+        return "faster, use it where the input size is fixed" if self.faster else "no faster"
 
 
 @dataclass(frozen=True)
@@ -92,22 +96,19 @@ def fixed_size_text(deployed: dict) -> str | None:
     """The fixed-size twin from :meth:`DeployedModel.to_dict`, e.g. ``runs/x/best.static.onnx:
     3.35 ms at 1x3x120x160 on cpu (measured), 0.80x the any-size file: faster, use it
     where the input size is fixed``; None when the run made no twin."""
-    fixed = deployed.get("fixed") if deployed else None
-    if not fixed:
+    data = deployed.get("fixed") if deployed else None
+    if not data:
         return None
-    text = f"{fixed['onnx_path']}: " + latency_label(
-        fixed["latency_ms"],
+    fixed = FixedSizeFile(**data)
+    text = f"{fixed.onnx_path}: " + latency_label(
+        fixed.latency_ms,
         deployed.get("input_shape", ()),
         deployed.get("device", "?"),
         deployed.get("device_kind", "host"),
     )
-    ratio = fixed.get("ratio")
-    if ratio is None and deployed.get("latency_ms"):  # stored before the ratio was
-        ratio = fixed["latency_ms"] / deployed["latency_ms"]
-    if ratio is None:
+    if fixed.ratio is None:
         return text
-    verdict = "faster, use it where the input size is fixed" if ratio < FASTER else "no faster"
-    return f"{text}, {ratio:.2f}x the any-size file: {verdict}"
+    return f"{text}, {fixed.ratio:.2f}x the any-size file: {fixed.verdict()}"
 
 
 def latency_label(
@@ -224,24 +225,11 @@ def finalise_model(
     fixed = None
     if fixed_size:
         fixed, why_not = _fixed_size_twin(
-            model, run_dir, deploy_shape, example, metadata, name, measure
+            model, run_dir, deploy_shape, example, metadata, name, measure, latency.median_ms
         )
         if fixed is None:
             log(f"no fixed-size {name}.static.onnx ({why_not}); {onnx_path.name} stands")
-        else:
-            ratio = fixed.latency_ms / latency.median_ms if latency.median_ms > 0 else None
-            fixed = replace(fixed, ratio=ratio)
-            if ratio is not None:
-                advice = (
-                    "faster, use it where the input size is fixed"
-                    if fixed.faster
-                    else "no faster here than the any-size file"
-                )
-                log(
-                    f"fixed-size {fixed.onnx_path}: {fixed.latency_ms:.2f} ms, "
-                    f"{ratio:.2f}x the any-size file: {advice}"
-                )
-    return DeployedModel(
+    deployed = DeployedModel(
         onnx_path=str(onnx_path),
         latency_path=str(latency_path),
         input_shape=tuple(int(d) for d in deploy_shape),
@@ -251,10 +239,16 @@ def finalise_model(
         max_rel_err=report.max_rel_err,
         fixed=fixed,
     )
+    if fixed is not None:
+        log(f"fixed-size {fixed_size_text(deployed.to_dict())}")
+    return deployed
 
 
-def _fixed_size_twin(model, run_dir, deploy_shape, example, metadata, name, measure):
-    """``(FixedSizeFile, None)``, or ``(None, why)`` when ``<name>.static.onnx`` cannot
+def _fixed_size_twin(
+    model, run_dir, deploy_shape, example, metadata, name, measure, any_ms: float = 0.0
+):
+    """``(FixedSizeFile, None)`` (its ratio to ``any_ms``, the any-size file's latency),
+    or ``(None, why)`` when ``<name>.static.onnx`` cannot
     be exported, verified or measured; nothing of it is left behind then, so an
     optional file never costs the run its model."""
     from edgenas.devices.result import write_atomic
@@ -280,7 +274,8 @@ def _fixed_size_twin(model, run_dir, deploy_shape, example, metadata, name, meas
     except Exception as err:  # an optional file: say why and keep the run
         _remove_twin(run_dir, name)
         return None, first_line(err)
-    return FixedSizeFile(str(path), str(latency_path), latency.median_ms), None
+    ratio = latency.median_ms / any_ms if any_ms > 0 else None
+    return FixedSizeFile(str(path), str(latency_path), latency.median_ms, ratio), None
 
 
 def _remove_twin(run_dir: Path, name: str) -> None:

@@ -544,7 +544,7 @@ def _train(args: argparse.Namespace, plan: _Plan) -> int:
             )
             summary["deployed"] = deployed.to_dict()
             latency_text = deployed.latency_text()
-            fixed_text = fixed_size_text(deployed.to_dict())
+            fixed_text = fixed_size_text(summary["deployed"])
             written += [Path(deployed.onnx_path), Path(deployed.latency_path)]
             if deployed.fixed is not None:
                 written += [Path(deployed.fixed.onnx_path), Path(deployed.fixed.latency_path)]

@@ -606,12 +606,8 @@ class _Shrinker:
         self._record(len(self.result.steps), epoch, removed, lam)
 
     def _measure_target(self) -> None:
-        """The cost of the network as it is; lambda's controller sees it. A latency
-        above the target is measured once more, the faster reading kept (load only
-        slows a measurement down; see :func:`select_to_target`'s ``recheck``)."""
+        """The cost of the network as it is; lambda's controller sees it."""
         self.current_cost = self.target.now(self.model)
-        if self.target.kind == "latency" and self.current_cost > self.target.target:
-            self.current_cost = min(self.current_cost, self.target.now(self.model))
         if self.current_cost <= self.target.target:
             self.controller.update(self.current_cost, self.current_cost)
 

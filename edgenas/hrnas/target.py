@@ -167,12 +167,16 @@ class TargetCost:
         return float(count_hrnas_macs(model, self.shape))
 
     def now(self, model) -> float:
-        """The cost of ``model`` as it is: MACs, or latency measured on the device."""
+        """The cost of ``model`` as it is: MACs, or latency measured on the device (a
+        reading above the target measured twice, the faster kept, as in
+        :func:`select_to_target`'s ``recheck``)."""
         if self.kind == "flops":
             return self.macs(model)
         static = copy.deepcopy(model).cpu().eval()
         apply_masks(static, None)
         ms = self.measure(static)
+        if ms > self.target:  # load only slows a reading: an "above" is measured again
+            ms = min(ms, self.measure(static))
         self.points.append((self.macs(static), ms))
         return ms
 

@@ -123,6 +123,8 @@ def network_parts(model: nn.Module, input_shape: tuple[int, ...]) -> NetworkPart
             key = f"up|{spec.encode()}|{_shape(x)}>{size[0]}x{size[1]}"
             parts.append(Part(key, _Upsample(block, size), (tuple(x.shape),)))
             continue
+        if block.is_identity:
+            continue  # no layers, nothing to time
         stride = 2 if role.startswith("down") else 1
         parts.append(Part(f"block|{spec.encode()}|{_shape(x)}|s{stride}", block, (tuple(x.shape),)))
         # decNa's input at every scale but the bottom one is the concatenation
@@ -261,6 +263,20 @@ class Measurer:
 
     def measure_network(self, model: nn.Module, input_shape: tuple[int, ...]) -> float:
         return self._measure(model, [tuple(input_shape)], self.network_protocol)
+
+    def network_file(self, model: nn.Module, input_shape: tuple[int, ...]) -> Path:
+        """``model`` exported at ``input_shape`` to a new file in the measurer's folder,
+        kept until the caller deletes it or :meth:`close` (to measure it repeatedly)."""
+        self._files += 1
+        return export_model(
+            model, [tuple(input_shape)], Path(self._tmp.name) / f"net{self._files}.onnx"
+        )
+
+    def measure_file(self, path: str | Path, protocol: Protocol | None = None) -> float:
+        """An exported network's median latency on the device (``protocol``: the
+        network protocol unless given)."""
+        protocol = protocol or self.network_protocol
+        return profile_model(path, self.entry, protocol, backend=self.backend()).median_ms
 
     # ------------------------------------------------------------ kernel predictor
     @property

@@ -359,3 +359,21 @@ def test_an_adaptive_calibration_measures_as_many_networks_as_asked(tmp_path):
     finally:
         measurer.close()
     assert summary["networks"] == 10
+
+
+def test_id_blocks_that_compute_nothing_are_not_timed_as_parts():
+    from edgenas.models.builder import build_model
+    from edgenas.space.genotype import BlockSpec, Genotype
+
+    genotype = LDPSpace().sample_unique(1, seed=3, scales=(3,))[0]
+    blocks, roles = list(genotype.blocks), genotype.roles
+    for role in ("enc1b", "dec1b", "up2"):  # identity, identity, resize + projection
+        i = roles.index(role)
+        previous = blocks[i - 1].channels if role != "up2" else blocks[i].channels
+        blocks[i] = BlockSpec("id", 1, 0, False, previous if role != "up2" else 8, 1)
+    model = build_model(Genotype(3, tuple(blocks)), "depth")
+    keys = network_parts(model, SHAPE).keys
+    kept = [k for k in keys if "|id_" in k]
+    # enc1b and dec1b keep their input's width: nothing to time. up2 still resizes.
+    assert len(keys) == len(blocks) + 2 - 2
+    assert len(kept) == 1 and kept[0].startswith("up|id_k1_se0_nores_c8_n1|")

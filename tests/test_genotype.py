@@ -18,7 +18,9 @@ from edgenas.space.genotype import (
 
 @st.composite
 def block_specs(draw):
-    op = draw(st.sampled_from(["conv", "ds", "ib", "micro"]))
+    op = draw(st.sampled_from(["conv", "ds", "ib", "micro", "id"]))
+    if op == "id":
+        return BlockSpec("id", 1, 0, False, draw(st.integers(1, 4096)), 1)
     return BlockSpec(
         op=op,
         kernel=draw(st.sampled_from([1, 3, 5, 7, 9])),
@@ -108,6 +110,10 @@ def _genotype_text(block: str, scales: int = 1, position: int = 0) -> str:
         ("S2:" + "-".join([VALID_BLOCK] * 5), "needs 12 blocks"),
         ("S0:" + VALID_BLOCK, "'S0'"),
         (_genotype_text("conv_k3_se0_res_c16_n1 "), "'n1 '"),
+        (_genotype_text("id_k3_se0_nores_c16_n1"), "write it id_k1_se0_nores_c16_n1"),
+        (_genotype_text("id_k1_se0_res_c16_n1"), "write it id_k1_se0_nores_c16_n1"),
+        (_genotype_text("id_k1_se0_nores_c16_n2"), "write it id_k1_se0_nores_c16_n1"),
+        (_genotype_text("id2_k1_se0_nores_c16_n1"), "micro or id"),
     ],
 )
 def test_invalid_strings_name_the_offending_token(text, named):
@@ -131,3 +137,13 @@ def test_genotype_is_frozen_and_hashable():
     with pytest.raises(AttributeError):
         genotype.scales = 2  # type: ignore[misc]
     assert {genotype: 1}[decode(genotype.encode())] == 1
+
+
+def test_an_id_block_has_one_canonical_form_and_keeps_it_through_a_swap():
+    block = BlockSpec.decode("id_k1_se0_nores_c24_n1")
+    assert (block.op, block.channels, block.layers) == ("id", 24, 1)
+    assert block.encode() == "id_k1_se0_nores_c24_n1"
+    deep = BlockSpec("ds", 3, 0, True, 32, 3)
+    # The swap mutation moves operations and keeps layer counts; an id block has one.
+    assert deep.with_operation(block.operation()) == BlockSpec("id", 1, 0, False, 32, 1)
+    assert block.with_operation(deep.operation()) == BlockSpec("ds", 3, 0, True, 24, 1)

@@ -10,7 +10,8 @@ from torch import nn
 
 from edgenas.models import build_model, count_macs, count_params
 from edgenas.models.ops import micro_groups
-from edgenas.space.genotype import BlockSpec, Genotype, blocks_for_scales
+from edgenas.space.genotype import BlockSpec, Genotype, blocks_for_scales, decode
+from edgenas.tasks.defaults import DENSE_GENOTYPE
 
 OPERATIONS = [("conv", 1), ("ds", 1), ("ib", 3), ("ib", 6), ("micro", 1)]
 VARIANTS = [
@@ -178,3 +179,27 @@ def test_mac_count_scales_with_resolution_and_restores_mode():
     large = count_macs(model, (1, 3, 64, 64))
     assert model.training
     assert 3.5 < large / small < 4.5
+
+
+def test_id_blocks_are_the_identity_or_a_projection():
+    from edgenas.models.ops import Block
+
+    keep = Block(BlockSpec("id", 1, 0, False, 16, 1), in_channels=16)
+    assert keep.is_identity and sum(p.numel() for p in keep.parameters()) == 0
+    x = torch.randn(2, 16, 9, 11)
+    assert torch.equal(keep(x), x)
+    down = Block(BlockSpec("id", 1, 0, False, 32, 1), in_channels=16, stride=2)
+    assert not down.is_identity
+    assert down(x).shape == (2, 32, 5, 6)  # 1x1 projection, strided like any down block
+    # A genotype with id blocks builds, runs at an odd size and every parameter learns.
+    dense = decode(DENSE_GENOTYPE)
+    blocks, roles = list(dense.blocks), dense.roles
+    for role in ("enc1b", "down2", "dec2b", "up2"):
+        i = roles.index(role)
+        blocks[i] = BlockSpec("id", 1, 0, False, blocks[i].channels, 1)
+    genotype = Genotype(dense.scales, tuple(blocks))
+    model = build_model(genotype, "seg", num_classes=5)
+    out = model(torch.randn(2, 3, 37, 45))
+    assert out.shape == (2, 5, 37, 45)
+    out.mean().backward()
+    assert all(p.grad is not None for p in model.parameters())

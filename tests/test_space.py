@@ -155,3 +155,35 @@ def test_bad_space_definitions_are_rejected():
 def test_space_round_trips_through_strings_of_samples():
     for genotype in SPACE.sample_unique(100, seed=9):
         assert decode(genotype.encode()) == genotype
+
+
+def test_id_blocks_are_one_operation_of_the_space():
+    with_id = LDPSpace(ops=("conv", "ds", "ib", "id"), se=(0,))
+    without = LDPSpace(ops=("conv", "ds", "ib"), se=(0,))
+    # One id block per width: it has no kernel, SE, skip or layer count to choose.
+    assert with_id.block_choices() == without.block_choices() + len(with_id.channels)
+    samples = with_id.sample_unique(300, seed=1, scales=(4,))
+    blocks = [b for g in samples for b in g.blocks]
+    ids = [b for b in blocks if b.op == "id"]
+    # drawn like any other operation: 1 of the 17 (4 conv, 4 ds, 8 ib, 1 id)
+    assert 0.03 < len(ids) / len(blocks) < 0.09
+    assert all(b.encode() == f"id_k1_se0_nores_c{b.channels}_n1" for b in ids)
+    # kernel 1 is not among the kernels, yet an id block is in the space
+    assert with_id.is_valid(samples[0]) and all(with_id.is_valid(g) for g in samples)
+    assert without.problems(next(g for g in samples if any(b.op == "id" for b in g.blocks)))
+    rng = random.Random(0)
+    parent = next(g for g in samples if sum(b.op == "id" for b in g.blocks) >= 2)
+    for _ in range(200):
+        assert with_id.is_valid(with_id.mutate(parent, rng))
+
+
+def test_a_space_without_id_samples_as_before_it_existed():
+    # Seeded pools of stored runs replay only if adding the op changed nothing else:
+    # this string was drawn by the release before id blocks existed.
+    space = LDPSpace(ops=("conv", "ds", "ib"), se=(0,))
+    assert space.sample_unique(2, seed=7, scales=(2,))[1].encode() == (
+        "S2:ib6_k3_se0_nores_c16_n3-conv_k5_se0_nores_c48_n2-ds_k3_se0_nores_c8_n3-"
+        "ds_k5_se0_res_c24_n1-conv_k5_se0_res_c48_n1-ds_k5_se0_res_c32_n3-"
+        "ib6_k3_se0_nores_c24_n2-ib6_k5_se0_res_c24_n2-ds_k5_se0_nores_c16_n3-"
+        "ds_k5_se0_nores_c8_n3-ib3_k3_se0_nores_c48_n2-ib3_k5_se0_res_c64_n2"
+    )

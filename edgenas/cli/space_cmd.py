@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         description=(
             "The LDP search space: a pyramid of S scales with 5 + 7(S-1) searched blocks.\n"
             "Each block is N identical layers: op (conv, ds, ib<expansion>, micro), kernel,\n"
-            "squeeze-and-excitation ratio, residual or not, output channels.\n"
+            "squeeze-and-excitation ratio, residual or not, output channels; or id, a block\n"
+            "without layers (identity, or a 1x1 projection where the shape changes).\n"
             "Super-resolution also has the paper's layout (S<n>U: strings, --sr-layout paper):\n"
             "one block more, the upsample block up1 before the refine block ref0, which\n"
             "then runs at the HR resolution."
@@ -225,11 +226,11 @@ def run_describe(args: argparse.Namespace) -> None:
             role,
             scale_label(role),
             block.op_token,
-            f"{block.kernel}x{block.kernel}",
+            "-" if block.op == "id" else f"{block.kernel}x{block.kernel}",
             f"{block.se_ratio:g}" if block.se else "-",
-            "residual" if block.residual else "plain",
+            "-" if block.op == "id" else "residual" if block.residual else "plain",
             str(block.channels),
-            str(block.layers),
+            "-" if block.op == "id" else str(block.layers),
         )
     console = Console()
     console.print(table)

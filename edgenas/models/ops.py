@@ -99,6 +99,13 @@ def micro_groups(in_channels: int, out_channels: int) -> tuple[int, int]:
 def build_layer_body(spec: BlockSpec, in_channels: int, stride: int) -> nn.Sequential:
     """The operator of one layer (without its residual connection)."""
     out, k = spec.channels, spec.kernel
+    if spec.op == "id":
+        # No layers: the identity (an empty Sequential) where the shape is kept, else
+        # the cheapest layer that changes it, a linear 1x1 projection (as in ResNet's
+        # shortcuts).
+        if stride == 1 and in_channels == out:
+            return nn.Sequential()
+        return nn.Sequential(conv_bn(in_channels, out, 1, stride, relu=False))
     if spec.op == "conv":
         return nn.Sequential(conv_bn(in_channels, out, k, stride), *_maybe_se(out, spec))
     if spec.op == "ds":
@@ -155,6 +162,11 @@ class Block(nn.Sequential):
         super().__init__(*layers)
         self.spec = spec
         self.out_channels = spec.channels
+
+    @property
+    def is_identity(self) -> bool:
+        """An ``id`` block that keeps its input's shape: it computes nothing."""
+        return self.spec.op == "id" and len(self[0].body) == 0
 
 
 class UpsampleBlock(nn.Module):

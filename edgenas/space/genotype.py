@@ -8,13 +8,18 @@ String grammar (one canonical string per genotype)::
 
     genotype := "S" scales ["U"] ":" block ("-" block)*
     block    := op "_k" kernel "_se" percent "_" skip "_c" channels "_n" layers
-    op       := "conv" | "ds" | "ib" expansion | "micro"
+    op       := "conv" | "ds" | "ib" expansion | "micro" | "id"
     skip     := "res" | "nores"
 
 for example ``ib6_k5_se25_res_c32_n2``: inverted bottleneck with expansion 6, 5x5
 depthwise kernel, squeeze-and-excitation ratio 0.25, residual connection, 32 output
 channels, 2 layers. Numbers are written without leading zeros so that the string is
 canonical: ``decode(s).encode() == s`` for every string ``decode`` accepts.
+
+The ``id`` op is a block without layers (the "skip" choice of FBNet and ProxylessNAS,
+which lets a search choose depth): the identity where the width and stride do not
+change, else a 1x1 convolution with batch norm that projects to its width and stride.
+It has one canonical form, ``id_k1_se0_nores_c<channels>_n1``.
 
 Every number has a ceiling (:data:`LIMITS`) far above what the search space uses but
 low enough that a typo such as ``c99999999`` is refused as text instead of failing
@@ -37,9 +42,13 @@ import functools
 import re
 from dataclasses import dataclass
 
-OPS = ("conv", "ds", "ib", "micro")
+OPS = ("conv", "ds", "ib", "micro", "id")
 """Convolution operators: vanilla conv, depthwise-separable conv, inverted bottleneck
-(MBConv), MicroNet-style micro-factorised block."""
+(MBConv), MicroNet-style micro-factorised block; and ``id``, a block without layers
+(identity, or a 1x1 projection where the width or stride changes)."""
+
+IDENTITY_FORM = {"kernel": 1, "se": 0, "residual": False, "layers": 1, "expansion": 1}
+"""The fixed fields of an ``id`` block: only its width is free."""
 
 LIMITS = {"kernel": 15, "channels": 4096, "layers": 16, "expansion": 16}
 """The largest value of each number of a block. The search space stays far below them
@@ -49,7 +58,7 @@ commands that build a network estimate that separately."""
 
 _NUMBER = r"(0|[1-9][0-9]*)"
 _BLOCK_RE = re.compile(
-    rf"^(?P<op>conv|ds|micro|ib(?P<exp>{_NUMBER}))"
+    rf"^(?P<op>conv|ds|micro|id|ib(?P<exp>{_NUMBER}))"
     rf"_k(?P<k>{_NUMBER})_se(?P<se>{_NUMBER})_(?P<skip>res|nores)"
     rf"_c(?P<c>{_NUMBER})_n(?P<n>{_NUMBER})$"
 )
@@ -175,6 +184,11 @@ class BlockSpec:
             raise ValueError(f"channels must be 1..{LIMITS['channels']}, got {self.channels}")
         if not 1 <= self.layers <= LIMITS["layers"]:
             raise ValueError(f"layers must be 1..{LIMITS['layers']}, got {self.layers}")
+        if self.op == "id" and any(getattr(self, k) != v for k, v in IDENTITY_FORM.items()):
+            raise ValueError(
+                "an id block has no layers to configure: write it "
+                f"id_k1_se0_nores_c{self.channels}_n1"
+            )
 
     @property
     def op_token(self) -> str:
@@ -220,7 +234,8 @@ class BlockSpec:
         return (self.op, self.expansion, self.kernel, self.se, self.residual)
 
     def with_operation(self, operation: tuple[str, int, int, int, bool]) -> BlockSpec:
-        """A copy with the operation part replaced (channels and layers kept)."""
+        """A copy with the operation part replaced (channels and layers kept; an ``id``
+        block has one layer)."""
         op, expansion, kernel, se, residual = operation
         return BlockSpec(
             op=op,
@@ -228,13 +243,17 @@ class BlockSpec:
             se=se,
             residual=residual,
             channels=self.channels,
-            layers=self.layers,
+            layers=1 if op == "id" else self.layers,
             expansion=expansion,
         )
 
 
 _TOKEN_HINTS = (
-    ("op", re.compile(r"^(conv|ds|micro|ib(0|[1-9][0-9]*))$"), "conv, ds, ib<expansion> or micro"),
+    (
+        "op",
+        re.compile(r"^(conv|ds|micro|id|ib(0|[1-9][0-9]*))$"),
+        "conv, ds, ib<expansion>, micro or id",
+    ),
     ("kernel", re.compile(r"^k(0|[1-9][0-9]*)$"), "k<odd number>, e.g. k3"),
     ("se", re.compile(r"^se(0|[1-9][0-9]*)$"), "se<percent>, e.g. se0 or se25"),
     ("skip", re.compile(r"^(res|nores)$"), "res or nores"),

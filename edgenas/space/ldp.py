@@ -12,6 +12,7 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from edgenas.space.genotype import (
+    IDENTITY_FORM,
     LAYOUTS,
     BlockSpec,
     Genotype,
@@ -19,6 +20,9 @@ from edgenas.space.genotype import (
     blocks_for_scales,
     role_area,
 )
+
+_IDENTITY_OPERATION = ("id", IDENTITY_FORM["expansion"], IDENTITY_FORM["kernel"], 0, False)
+"""The operation part of every ``id`` block (see :data:`IDENTITY_FORM`)."""
 
 SR_UPSCALES = (2, 3, 4)
 """Super-resolution factors the ``paper`` layout's upsample block can take."""
@@ -50,6 +54,11 @@ class LDPSpace:
     ``budget_scale`` times the units of a reference network whose every block uses the
     largest kernel with the median width and median layer count. So a block may take a
     bigger kernel or more channels only if others give some back.
+
+    ``ops`` may include ``id``, a block without layers (identity, or a 1x1 projection
+    where the width or stride changes): one more operation whose kernel, SE, skip and
+    layer count are fixed, so it adds one choice per width to ``M``. The paper's lists,
+    and these defaults, leave it out.
 
     ``layout`` is the genotype layout sampled and accepted (:data:`LAYOUTS`): ``head``,
     or ``paper`` for super-resolution networks with the searched upsample block. In the
@@ -87,11 +96,14 @@ class LDPSpace:
         operations = tuple(
             (op, expansion, kernel, se, residual)
             for op in self.ops
+            if op != "id"
             for expansion in (self.expansions if op == "ib" else (1,))
             for kernel in self.kernels
             for se in self.se
             for residual in self.residual
         )
+        if "id" in self.ops:  # one operation: an id block has nothing else to choose
+            operations += (_IDENTITY_OPERATION,)
         for operation in operations:
             BlockSpec(
                 op=operation[0],
@@ -100,14 +112,17 @@ class LDPSpace:
                 se=operation[3],
                 residual=operation[4],
                 channels=self.channels[0],
-                layers=self.layers[0],
+                layers=1 if operation[0] == "id" else self.layers[0],
             )
         object.__setattr__(self, "_operation_choices", operations)
 
     # ----------------------------------------------------------------- size
     def block_choices(self) -> int:
-        """``M``: the number of distinct block specs."""
-        return len(self._operation_choices) * len(self.channels) * len(self.layers)
+        """``M``: the number of distinct block specs (an ``id`` block has one layer)."""
+        return sum(
+            len(self.channels) * (1 if operation[0] == "id" else len(self.layers))
+            for operation in self._operation_choices
+        )
 
     def size(self) -> SpaceSize:
         """``M`` and ``log10(M^blocks)`` for every allowed ``S`` (``5 + 7(S-1)`` blocks, one
@@ -166,14 +181,16 @@ class LDPSpace:
                 found.append(f"{where}: op {block.op!r} not in {self.ops}")
             elif block.op == "ib" and block.expansion not in self.expansions:
                 found.append(f"{where}: expansion {block.expansion} not in {self.expansions}")
+            if block.channels not in self.channels:
+                found.append(f"{where}: channels {block.channels} not in {self.channels}")
+            if block.op == "id":
+                continue  # its kernel, SE, skip and layer count are fixed, not chosen
             if block.kernel not in self.kernels:
                 found.append(f"{where}: kernel {block.kernel} not in {self.kernels}")
             if block.se not in self.se:
                 found.append(f"{where}: se {block.se} not in {self.se}")
             if block.residual not in self.residual:
                 found.append(f"{where}: residual={block.residual} not allowed")
-            if block.channels not in self.channels:
-                found.append(f"{where}: channels {block.channels} not in {self.channels}")
             if block.layers not in self.layers:
                 found.append(f"{where}: layers {block.layers} not in {self.layers}")
         units, budget = self.units(genotype), self.budget(genotype.scales)
@@ -194,16 +211,18 @@ class LDPSpace:
 
     # ------------------------------------------------------------- sampling
     def random_block(self, rng: random.Random) -> BlockSpec:
-        """A uniformly random block spec from the choice lists."""
+        """A random block spec from the choice lists: an operation (op, expansion,
+        kernel, SE, skip) uniformly, then a width and a layer count (one for ``id``)."""
         op, expansion, kernel, se, residual = rng.choice(self._operation_choices)
+        channels = rng.choice(self.channels)
         return BlockSpec(
             op=op,
             expansion=expansion,
             kernel=kernel,
             se=se,
             residual=residual,
-            channels=rng.choice(self.channels),
-            layers=rng.choice(self.layers),
+            channels=channels,
+            layers=1 if op == "id" else rng.choice(self.layers),
         )
 
     def sample(

@@ -203,7 +203,15 @@ def register(subparsers) -> None:
         "scored 0.47 dB lower on Set5 after 120 s of training, at 1.9x the latency "
         f"(demo: {DEFAULT_SR_LAYOUT}; paper: paper)",
     )
-    add("--ops", default=None, help=preset_help("block operators: conv, ds, ib, micro", "ops"))
+    add(
+        "--ops",
+        default=None,
+        help=preset_help(
+            "block operators: conv, ds, ib, micro, id (a block without layers: identity, "
+            "or a 1x1 projection where the width or stride changes)",
+            "ops",
+        ),
+    )
     add("--kernels", default=None, help=preset_help("kernel sizes", "kernels"))
     add("--se", default=None, help=preset_help("squeeze-and-excitation ratios in %%", "se"))
     add("--layers", default=None, help=preset_help("layers per block", "layers"))

@@ -180,8 +180,11 @@ class SearchConfig:
     # Operator lists of the space. The defaults keep the blocks that train within a
     # search's short proxy budgets (docs/search.md): plain and depthwise-separable
     # convolutions and inverted bottlenecks, without squeeze-and-excitation or
-    # micro-factorised blocks. LEGACY_SPACE is the paper's full list.
-    ops: tuple[str, ...] = ("conv", "ds", "ib")
+    # micro-factorised blocks, plus ``id`` (a block without layers), so that a search
+    # can make a network shallower: on a CPU every layer costs time in training and
+    # at inference beyond its MACs (docs/search-space.md, "Blocks without layers").
+    # LEGACY_SPACE is the paper's full list.
+    ops: tuple[str, ...] = ("conv", "ds", "ib", "id")
     kernels: tuple[int, ...] = (3, 5)
     se: tuple[int, ...] = (0,)
     residual: tuple[bool, ...] = (True, False)

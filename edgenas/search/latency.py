@@ -10,9 +10,20 @@ search process, or in a Ray actor on the machine the phone is plugged into
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edgenas.devices.protocol import Protocol
+
+PAIRED_PROTOCOL = Protocol(warmup_runs=3, warmup_min_s=0.1, runs=15, sessions=1)
+"""One session of a candidate or the reference network in a paired measurement."""
+
+PAIRED_ROUNDS = 3
+"""Sessions of the candidate per paired measurement, each bracketed by sessions of the
+reference (reference, candidate, reference, ..., candidate, reference); the median of
+the rounds' ratios ignores one busy session."""
 
 
 @dataclass(frozen=True)
@@ -26,12 +37,22 @@ class LatencySetup:
     task_options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class ReferenceNetwork:
+    """The network every later measurement of a search is paired with: its exported
+    file and every reading of it so far (ms)."""
+
+    path: Path
+    readings: list[float]
+
+
 class LatencyService:
     """Predicts and measures genotypes' latency on one device (one shared measurer)."""
 
     def __init__(self, setup: LatencySetup) -> None:
         self.setup = setup
         self._measurer = None
+        self.reference: ReferenceNetwork | None = None
 
     @property
     def measurer(self):
@@ -68,13 +89,47 @@ class LatencyService:
         return self.measurer.measure_network(self._network(genotype), self.setup.deploy_shape)
 
     def measured(self, genotype: str, model=None) -> float:
-        """Whole-network latency measured on the device; it also calibrates the
-        predictor, so predictions for later children improve as the search goes.
-        ``model``: the genotype's network if already built (weights do not matter)."""
+        """Whole-network latency measured on the device, paired with a reference network
+        (:meth:`paired`); it also calibrates the predictor, so predictions for later
+        children improve as the search goes. ``model``: the genotype's network if
+        already built (weights do not matter)."""
         model = (model if model is not None else self._network(genotype)).eval()
-        latency = self.measurer.measure_network(model, self.setup.deploy_shape)
+        latency = self.paired(model)
         self.measurer.learn(genotype, model, self.setup.deploy_shape, latency)
         return latency
+
+    def paired(self, model) -> float:
+        """``model``'s latency measured against the search's reference network.
+
+        The first network measured becomes the reference (it is measured alone, with
+        the network protocol). Every later one runs in single sessions alternating with
+        the reference (reference, network, reference, ...); each round's ratio is the
+        network's session over the faster of the two reference sessions around it, and
+        the latency is the median ratio times the reference's fastest reading so far.
+        Load on a shared host slows both networks of a round alike, so the ratio holds
+        where one absolute reading can be off by half (docs/search.md, "Latency during a
+        search"); and since load only ever slows a reading, the reference's fastest
+        reading is the closest to the device's own speed, so candidates read as on a
+        quiet device, like the target they are compared with.
+        """
+        measurer = self.measurer
+        path = measurer.network_file(model, self.setup.deploy_shape)
+        if self.reference is None:
+            latency = measurer.measure_file(path)
+            self.reference = ReferenceNetwork(path, [latency])
+            return latency
+        reference_path = self.reference.path
+        reference = [measurer.measure_file(reference_path, PAIRED_PROTOCOL)]
+        ratios = []
+        try:
+            for _ in range(PAIRED_ROUNDS):
+                network = measurer.measure_file(path, PAIRED_PROTOCOL)
+                reference.append(measurer.measure_file(reference_path, PAIRED_PROTOCOL))
+                ratios.append(network / min(reference[-2:]))
+        finally:
+            path.unlink(missing_ok=True)
+        self.reference.readings += reference
+        return statistics.median(ratios) * min(self.reference.readings)
 
     def profile(self, onnx_path: str | Path, input_shapes: dict[str, tuple[int, ...]]):
         """A finished ONNX file profiled on the device with the default protocol:

@@ -1,0 +1,85 @@
+"""A search's latency measurements are paired with a reference network, so load on a
+shared host does not decide which candidate looks faster."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from edgenas.search.latency import PAIRED_ROUNDS, LatencyService, LatencySetup
+
+
+class Net(nn.Module):
+    """A small network whose true latency on the fake device is ``true_ms``."""
+
+    def __init__(self, true_ms: float, width: int) -> None:
+        super().__init__()
+        self.true_ms = true_ms
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+@pytest.fixture
+def service(tmp_path, monkeypatch):
+    """A service on the host whose device readings are ``true_ms * load``: ``load`` is a
+    list the test sets, one factor per reading (the device itself is not under test)."""
+    monkeypatch.setenv("EDGENAS_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path / "cache"))
+    service = LatencyService(LatencySetup("cpu", 1, "seg", (1, 3, 16, 16)))
+    measurer = service.measurer
+    true_ms, readings = {}, []
+    export = measurer.network_file
+
+    def network_file(model, shape):
+        path = export(model, shape)
+        true_ms[path] = model.true_ms
+        return path
+
+    def measure_file(path, protocol=None):
+        factor = service.load.pop(0)
+        readings.append((path, factor))
+        return true_ms[path] * factor
+
+    monkeypatch.setattr(measurer, "network_file", network_file)
+    monkeypatch.setattr(measurer, "measure_file", measure_file)
+    service.readings = readings
+    yield service
+    service.close()
+
+
+def test_a_network_measured_under_sustained_load_keeps_its_true_ratio(service):
+    service.load = [1.0]
+    assert service.paired(Net(2.0, 4)) == pytest.approx(2.0)  # the reference, alone
+    # The host is twice as busy for the whole next measurement: one absolute reading
+    # would say 8 ms; paired with the reference it reads its true 4 ms.
+    service.load = [2.0] * (2 * PAIRED_ROUNDS + 1)
+    assert service.paired(Net(4.0, 8)) == pytest.approx(4.0)
+    # Sessions alternate: reference, network, reference, network, reference.
+    paths = [path for path, _factor in service.readings[1:]]
+    reference = service.reference.path
+    assert paths[0::2] == [reference] * (PAIRED_ROUNDS + 1)
+    assert reference not in paths[1::2]
+    assert not paths[1].exists()  # the candidate's file is deleted, the reference kept
+    assert reference.exists()
+
+
+def test_a_brief_spike_on_one_session_does_not_move_the_reading(service):
+    service.load = [1.0]
+    service.paired(Net(2.0, 4))
+    # The network's first session is slow (3x), then a later reference session (2x):
+    # one absolute reading would say 9 ms; the median of the rounds' ratios is right.
+    service.load = [1.0, 3.0, 1.0, 1.0, 2.0, 1.0, 1.0]
+    assert service.paired(Net(3.0, 6)) == pytest.approx(3.0)
+
+
+def test_the_reference_reads_at_its_fastest_so_far(service):
+    # The reference itself was first measured on a busy host (load 2): later, quieter
+    # readings of it bring every later network down to the quiet device's scale.
+    service.load = [2.0]
+    assert service.paired(Net(2.0, 4)) == pytest.approx(4.0)
+    service.load = [1.0] * (2 * PAIRED_ROUNDS + 1)
+    assert service.paired(Net(5.0, 8)) == pytest.approx(5.0)
+    assert min(service.reference.readings) == pytest.approx(2.0)

@@ -123,14 +123,15 @@ def network_parts(model: nn.Module, input_shape: tuple[int, ...]) -> NetworkPart
             key = f"up|{spec.encode()}|{_shape(x)}>{size[0]}x{size[1]}"
             parts.append(Part(key, _Upsample(block, size), (tuple(x.shape),)))
             continue
+        # decNa's input at every scale but the bottom one is the concatenation
+        # [upsampled, skip], made by the backbone whatever the block: its size drives
+        # the concat cost.
+        if role.startswith("dec") and role.endswith("a") and int(role[3:-1]) < backbone.scales:
+            concat += x.numel() / 1e6
         if block.is_identity:
             continue  # no layers, nothing to time
         stride = 2 if role.startswith("down") else 1
         parts.append(Part(f"block|{spec.encode()}|{_shape(x)}|s{stride}", block, (tuple(x.shape),)))
-        # decNa's input at every scale but the bottom one is the concatenation
-        # [upsampled, skip]: its size drives the concat cost.
-        if role.startswith("dec") and role.endswith("a") and int(role[3:-1]) < backbone.scales:
-            concat += x.numel() / 1e6
     features, image = seen["head"]
     options = json.dumps(getattr(model, "options", {}), sort_keys=True, separators=(",", ":"))
     parts.append(

@@ -377,3 +377,11 @@ def test_id_blocks_that_compute_nothing_are_not_timed_as_parts():
     # enc1b and dec1b keep their input's width: nothing to time. up2 still resizes.
     assert len(keys) == len(blocks) + 2 - 2
     assert len(kept) == 1 and kept[0].startswith("up|id_k1_se0_nores_c8_n1|")
+    # An identity decNa still receives the backbone's concatenation, which costs time.
+    dec1a = roles.index("dec1a")
+    width = blocks[roles.index("up2")].channels + blocks[roles.index("enc1b")].channels
+    blocks[dec1a] = BlockSpec("id", 1, 0, False, width, 1)
+    with_id = build_model(Genotype(3, tuple(blocks)), "depth")
+    assert with_id.backbone.blocks["dec1a"].is_identity
+    concat_with_id = network_parts(with_id, SHAPE)
+    assert concat_with_id.concat_melems == pytest.approx(network_parts(model, SHAPE).concat_melems)

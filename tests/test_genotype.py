@@ -144,6 +144,8 @@ def test_an_id_block_has_one_canonical_form_and_keeps_it_through_a_swap():
     assert (block.op, block.channels, block.layers) == ("id", 24, 1)
     assert block.encode() == "id_k1_se0_nores_c24_n1"
     deep = BlockSpec("ds", 3, 0, True, 32, 3)
-    # The swap mutation moves operations and keeps layer counts; an id block has one.
+    # An id block has one layer whatever it is given.
     assert deep.with_operation(block.operation()) == BlockSpec("id", 1, 0, False, 32, 1)
+    assert deep.with_operation(block.operation(), 3) == BlockSpec("id", 1, 0, False, 32, 1)
     assert block.with_operation(deep.operation()) == BlockSpec("ds", 3, 0, True, 24, 1)
+    assert block.with_operation(deep.operation(), 3) == BlockSpec("ds", 3, 0, True, 24, 3)

@@ -136,3 +136,17 @@ def test_the_search_says_what_its_budgets_count(monkeypatch):
     assert _clock_line(on_cpu) == (
         "training budgets count wall time (the CPU clock needs one torch thread on the CPU)"
     )
+
+
+def test_each_task_starts_from_its_default_and_a_space_without_id_from_the_dense_one():
+    from edgenas.tasks.defaults import DENSE_GENOTYPE, SEG_GENOTYPE, SR_GENOTYPE
+
+    assert "id" in SearchConfig().ops  # the demo preset searches depth
+    assert SearchConfig(task="seg").start_genotypes == (SEG_GENOTYPE,)
+    assert SearchConfig(task="depth").start_genotypes == (DENSE_GENOTYPE,)
+    assert SearchConfig(task="sr").start_genotypes == (SR_GENOTYPE,)
+    # --ops conv,ds,ib cannot hold the segmentation default's id blocks
+    narrow = SearchConfig(task="seg", ops=("conv", "ds", "ib"))
+    assert narrow.start_genotypes == (DENSE_GENOTYPE,)
+    # a space that holds neither starts from the ranked parents alone
+    assert SearchConfig(task="seg", ops=("conv", "ib")).start_genotypes == ()

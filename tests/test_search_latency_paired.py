@@ -50,15 +50,19 @@ def service(tmp_path, monkeypatch):
     service.close()
 
 
+REFERENCE_SESSIONS = 2 * PAIRED_ROUNDS + 1
+PAIRED_SESSIONS = 2 * PAIRED_ROUNDS + 1
+
+
 def test_a_network_measured_under_sustained_load_keeps_its_true_ratio(service):
-    service.load = [1.0]
-    assert service.paired(Net(2.0, 4)) == pytest.approx(2.0)  # the reference, alone
+    service.load = [1.0] * REFERENCE_SESSIONS
+    assert service.paired(Net(2.0, 4)) == pytest.approx(2.0)  # the reference
     # The host is twice as busy for the whole next measurement: one absolute reading
     # would say 8 ms; paired with the reference it reads its true 4 ms.
-    service.load = [2.0] * (2 * PAIRED_ROUNDS + 1)
+    service.load = [2.0] * PAIRED_SESSIONS
     assert service.paired(Net(4.0, 8)) == pytest.approx(4.0)
-    # Sessions alternate: reference, network, reference, network, reference.
-    paths = [path for path, _factor in service.readings[1:]]
+    # Sessions alternate: reference, network, reference, network, ..., reference.
+    paths = [path for path, _factor in service.readings[REFERENCE_SESSIONS:]]
     reference = service.reference.path
     assert paths[0::2] == [reference] * (PAIRED_ROUNDS + 1)
     assert reference not in paths[1::2]
@@ -67,19 +71,47 @@ def test_a_network_measured_under_sustained_load_keeps_its_true_ratio(service):
 
 
 def test_a_brief_spike_on_one_session_does_not_move_the_reading(service):
-    service.load = [1.0]
+    service.load = [1.0] * REFERENCE_SESSIONS
     service.paired(Net(2.0, 4))
     # The network's first session is slow (3x), then a later reference session (2x):
     # one absolute reading would say 9 ms; the median of the rounds' ratios is right.
     service.load = [1.0, 3.0, 1.0, 1.0, 2.0, 1.0, 1.0]
     assert service.paired(Net(3.0, 6)) == pytest.approx(3.0)
+    # Two busy reference sessions in the middle: each round has a quiet one next to it
+    # but the middle round. The faster of the two around each round gives 1.5, 0.75,
+    # 1.5 (median right); the earlier one, the later one or their mean would not.
+    service.load = [1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0]
+    assert service.paired(Net(3.0, 6)) == pytest.approx(3.0)
 
 
-def test_the_reference_reads_at_its_fastest_so_far(service):
-    # The reference itself was first measured on a busy host (load 2): later, quieter
-    # readings of it bring every later network down to the quiet device's scale.
-    service.load = [2.0]
-    assert service.paired(Net(2.0, 4)) == pytest.approx(4.0)
-    service.load = [1.0] * (2 * PAIRED_ROUNDS + 1)
-    assert service.paired(Net(5.0, 8)) == pytest.approx(5.0)
-    assert min(service.reference.readings) == pytest.approx(2.0)
+def test_the_reference_keeps_one_scale_for_the_whole_run(service):
+    # The reference's sessions were partly busy: it reads at its fastest session, and
+    # every later network is on that one scale, whatever the load of its own turn.
+    service.load = [2.0, 1.5, 1.0, 2.0, 2.0, 1.2, 3.0]
+    assert service.paired(Net(2.0, 4)) == pytest.approx(2.0)
+    for load in (1.0, 1.7, 2.5):
+        service.load = [load] * PAIRED_SESSIONS
+        assert service.paired(Net(5.0, 8)) == pytest.approx(5.0)
+    assert service.reference.latency_ms == pytest.approx(2.0)
+
+
+def test_a_failed_session_leaves_no_file_behind(service):
+    service.load = [1.0] * REFERENCE_SESSIONS
+    service.paired(Net(2.0, 4))
+    service.load = [1.0]  # the device fails on the network's first session
+    with pytest.raises(IndexError):
+        service.paired(Net(3.0, 6))
+    folder = service.reference.path.parent
+    assert sorted(p.name for p in folder.iterdir()) == [service.reference.path.name]
+    service.close()
+    assert service.reference is None
+
+
+def test_the_measurement_the_search_stores_is_the_paired_one(service, monkeypatch):
+    learned = []
+    monkeypatch.setattr(service.measurer, "learn", lambda *args: learned.append(args[-1]))
+    service.load = [1.0] * REFERENCE_SESSIONS
+    service.measured("a", Net(2.0, 4))
+    service.load = [2.0] * PAIRED_SESSIONS
+    assert service.measured("b", Net(4.0, 8)) == pytest.approx(4.0)
+    assert learned == pytest.approx([2.0, 4.0])  # the predictor learns the same value

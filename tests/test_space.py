@@ -177,6 +177,20 @@ def test_id_blocks_are_one_operation_of_the_space():
         assert with_id.is_valid(with_id.mutate(parent, rng))
 
 
+def test_a_swap_with_an_id_block_moves_the_depth_with_the_operation():
+    space = LDPSpace(ops=("ds", "id"), kernels=(3,), se=(0,), residual=(True,), layers=(2, 3))
+    blocks = [BlockSpec("ds", 3, 0, True, 16, 3)] * blocks_for_scales(2)
+    blocks[1] = BlockSpec("id", 1, 0, False, 16, 1)
+    parent = Genotype(2, tuple(blocks))
+    child = space.mutate_swap(parent, random.Random(0))
+    assert child is not None and space.is_valid(child)
+    moved = [i for i, (a, b) in enumerate(zip(parent.blocks, child.blocks, strict=True)) if a != b]
+    assert len(moved) == 2 and 1 in moved
+    other = next(i for i in moved if i != 1)
+    assert child.blocks[1] == BlockSpec("ds", 3, 0, True, 16, 3)  # the three layers moved
+    assert child.blocks[other] == BlockSpec("id", 1, 0, False, 16, 1)
+
+
 def test_a_space_without_id_samples_as_before_it_existed():
     # Seeded pools of stored runs replay only if adding the op changed nothing else:
     # this string was drawn by the release before id blocks existed.

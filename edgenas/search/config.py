@@ -261,17 +261,23 @@ class SearchConfig:
     def _default_start(self) -> tuple[str, ...]:
         """The task's default genotype (of the run's layout), if this run's space holds it."""
         from edgenas.space import decode
-        from edgenas.tasks.defaults import DEFAULT_GENOTYPES, SR_PAPER_GENOTYPE
+        from edgenas.tasks.defaults import DEFAULT_GENOTYPES, DENSE_GENOTYPE, SR_PAPER_GENOTYPE
 
         task = TASK_ALIASES.get(self.task, self.task)
         genotype = DEFAULT_GENOTYPES.get(task)
         if task == "sr" and self.sr_layout == "paper":
             genotype = SR_PAPER_GENOTYPE
+        # Segmentation's default has id blocks; a space without them (--ops conv,ds,ib)
+        # still starts from the dense genotype it was derived from.
+        fallback = DENSE_GENOTYPE if task != "sr" else None
         try:
             space = self.space()
         except ValueError:
             return ()  # validate() names the bad choice list
-        return (genotype,) if genotype and space.is_valid(decode(genotype)) else ()
+        for option in (genotype, fallback):
+            if option and space.is_valid(decode(option)):
+                return (option,)
+        return ()
 
     def targets(self) -> dict[str, float]:
         """The compactness targets by resource name (``params``, ``flops``, ``latency_ms``)."""

@@ -37,13 +37,13 @@ class LatencySetup:
     task_options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferenceNetwork:
-    """The network every later measurement of a search is paired with: its exported
-    file and every reading of it so far (ms)."""
+    """The network every later measurement of a search process is paired with: its
+    exported file and its latency, fixed when it became the reference (ms)."""
 
     path: Path
-    readings: list[float]
+    latency_ms: float
 
 
 class LatencyService:
@@ -99,37 +99,40 @@ class LatencyService:
         return latency
 
     def paired(self, model) -> float:
-        """``model``'s latency measured against the search's reference network.
+        """``model``'s latency measured against this process's reference network.
 
-        The first network measured becomes the reference (it is measured alone, with
-        the network protocol). Every later one runs in single sessions alternating with
-        the reference (reference, network, reference, ...); each round's ratio is the
-        network's session over the faster of the two reference sessions around it, and
-        the latency is the median ratio times the reference's fastest reading so far.
-        Load on a shared host slows both networks of a round alike, so the ratio holds
-        where one absolute reading can be off by half (docs/search.md, "Latency during a
-        search"); and since load only ever slows a reading, the reference's fastest
-        reading is the closest to the device's own speed, so candidates read as on a
-        quiet device, like the target they are compared with.
+        The first network measured becomes the reference: it runs ``2 * PAIRED_ROUNDS
+        + 1`` single sessions and its latency is the fastest of them, fixed for the rest
+        of the run (load only ever slows a reading, so the fastest is the closest to the
+        device's own speed, like a target set on a quiet device). Every later network
+        runs in single sessions alternating with the reference (reference, network,
+        reference, ...); each round's ratio is the network's session over the faster of
+        the two reference sessions around it, and its latency is the median ratio times
+        the reference's latency. Load on a shared host slows both networks of a round
+        alike, so the ratio holds where one absolute reading can be off by half
+        (docs/search.md, "Latency during a search"), and every network of the run is
+        on the reference's one scale.
         """
         measurer = self.measurer
         path = measurer.network_file(model, self.setup.deploy_shape)
-        if self.reference is None:
-            latency = measurer.measure_file(path)
-            self.reference = ReferenceNetwork(path, [latency])
-            return latency
-        reference_path = self.reference.path
-        reference = [measurer.measure_file(reference_path, PAIRED_PROTOCOL)]
-        ratios = []
         try:
+            if self.reference is None:
+                sessions = [
+                    measurer.measure_file(path, PAIRED_PROTOCOL)
+                    for _ in range(2 * PAIRED_ROUNDS + 1)
+                ]
+                self.reference = ReferenceNetwork(path, min(sessions))
+                return self.reference.latency_ms
+            reference = [measurer.measure_file(self.reference.path, PAIRED_PROTOCOL)]
+            ratios = []
             for _ in range(PAIRED_ROUNDS):
                 network = measurer.measure_file(path, PAIRED_PROTOCOL)
-                reference.append(measurer.measure_file(reference_path, PAIRED_PROTOCOL))
+                reference.append(measurer.measure_file(self.reference.path, PAIRED_PROTOCOL))
                 ratios.append(network / min(reference[-2:]))
+            return statistics.median(ratios) * self.reference.latency_ms
         finally:
-            path.unlink(missing_ok=True)
-        self.reference.readings += reference
-        return statistics.median(ratios) * min(self.reference.readings)
+            if self.reference is None or path != self.reference.path:
+                path.unlink(missing_ok=True)  # a candidate's file; the reference's stays
 
     def profile(self, onnx_path: str | Path, input_shapes: dict[str, tuple[int, ...]]):
         """A finished ONNX file profiled on the device with the default protocol:
@@ -147,3 +150,4 @@ class LatencyService:
         if self._measurer is not None:
             self._measurer.close()
             self._measurer = None
+        self.reference = None  # its file was in the measurer's folder

@@ -233,9 +233,11 @@ class BlockSpec:
         """
         return (self.op, self.expansion, self.kernel, self.se, self.residual)
 
-    def with_operation(self, operation: tuple[str, int, int, int, bool]) -> BlockSpec:
-        """A copy with the operation part replaced (channels and layers kept; an ``id``
-        block has one layer)."""
+    def with_operation(
+        self, operation: tuple[str, int, int, int, bool], layers: int | None = None
+    ) -> BlockSpec:
+        """A copy with the operation part replaced; channels kept, and the layer count
+        unless ``layers`` is given (an ``id`` block has one layer)."""
         op, expansion, kernel, se, residual = operation
         return BlockSpec(
             op=op,
@@ -243,7 +245,7 @@ class BlockSpec:
             se=se,
             residual=residual,
             channels=self.channels,
-            layers=1 if op == "id" else self.layers,
+            layers=1 if op == "id" else (layers or self.layers),
             expansion=expansion,
         )
 

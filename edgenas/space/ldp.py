@@ -270,7 +270,9 @@ class LDPSpace:
         """Paper mutation (a): swap the operations of two random blocks.
 
         The operation (op, expansion, kernel, SE, skip) moves; each block keeps its width
-        and layer count. A swap is compatible when the two operations differ and the
+        and layer count, except that a swap with an ``id`` block (which has no layers)
+        moves the other block's layer count with its operation, so depth moves instead
+        of being lost. A swap is compatible when the two operations differ and the
         child stays in the space (the budget included, since kernels move between
         scales). Returns ``None`` when no compatible pair was found in ``max_tries``.
         """
@@ -280,8 +282,13 @@ class LDPSpace:
             a, b = genotype.blocks[i], genotype.blocks[j]
             if a.operation() == b.operation():
                 continue
-            child = genotype.replace_block(i, a.with_operation(b.operation()))
-            child = child.replace_block(j, b.with_operation(a.operation()))
+            depth_moves = "id" in (a.op, b.op)
+            child = genotype.replace_block(
+                i, a.with_operation(b.operation(), b.layers if depth_moves else None)
+            )
+            child = child.replace_block(
+                j, b.with_operation(a.operation(), a.layers if depth_moves else None)
+            )
             if self.is_valid(child):
                 return child
         return None

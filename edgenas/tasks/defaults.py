@@ -23,7 +23,8 @@ SR_GENOTYPE = "S2:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 12)
 # layout (docs/search-space.md compares the two, trained for the same time).
 SR_PAPER_GENOTYPE = "S2U:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 13)
 
-# Depth, segmentation, classification: a 4-scale encoder-decoder of depthwise-separable
+# Depth, classification (and segmentation's fallback, in spaces without id blocks): a
+# 4-scale encoder-decoder of depthwise-separable
 # blocks widening 16 -> 32 -> 48 -> 64 towards the coarsest scale (1/16 of the input),
 # about 67K parameters and 89M MACs at 180x240: the shape of a small hand-written
 # U-Net, which the reference `unet` is.

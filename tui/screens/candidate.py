@@ -86,11 +86,11 @@ def block_table(
             role,
             scale_label(role),
             block.op_token,
-            str(block.kernel),
+            "-" if block.op == "id" else str(block.kernel),  # id: no layers to describe
             str(block.se) if block.se else "-",
             "✓" if block.residual else "-",
             str(block.channels),
-            str(block.layers),
+            "-" if block.op == "id" else str(block.layers),
             style=CHANGED_STYLE if i in changed else None,
         )
     return table

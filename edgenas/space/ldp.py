@@ -21,7 +21,13 @@ from edgenas.space.genotype import (
     role_area,
 )
 
-_IDENTITY_OPERATION = ("id", IDENTITY_FORM["expansion"], IDENTITY_FORM["kernel"], 0, False)
+_IDENTITY_OPERATION = (
+    "id",
+    IDENTITY_FORM["expansion"],
+    IDENTITY_FORM["kernel"],
+    IDENTITY_FORM["se"],
+    IDENTITY_FORM["residual"],
+)
 """The operation part of every ``id`` block (see :data:`IDENTITY_FORM`)."""
 
 SR_UPSCALES = (2, 3, 4)

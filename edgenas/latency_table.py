@@ -295,10 +295,7 @@ class Measurer:
         a fresh file in the measurer's temporary folder)."""
         from edgenas.devices.kernels import KernelProfiler
 
-        self._files += 1
-        path = export_model(
-            model, [tuple(input_shape)], Path(self._tmp.name) / f"net{self._files}.onnx"
-        )
+        path = self.network_file(model, input_shape)
         try:
             return KernelProfiler(
                 path, self.kernel_backend, self.threads or 1, self.entry.plugin or "CPU",

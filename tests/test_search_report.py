@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, run_cli
 
-from edgenas.baselines import comparison_table, metric_text, parse_baselines, resolve_baselines
+from edgenas.baselines import (
+    comparison_table,
+    metric_text,
+    parse_baselines,
+    resolve_baselines,
+    seed_note,
+)
 from edgenas.errors import UserError
 from edgenas.search.config import SearchConfig
 from edgenas.store import RunStore
@@ -63,6 +69,8 @@ def test_sr_search_report_states_target_units_samples_and_baselines(tmp_path, um
         line = next(x for x in report.splitlines() if x.startswith(f"| {name} |"))
         assert f"{row['metrics']['psnr']:.2f} dB" in line and row["latency_text"] in line
     assert next(x for x in report.splitlines() if x.startswith("| final model (this search) |"))
+    # Under the table: one seed per row, and the seed spread measured for SR.
+    assert seed_note("sr") in report and "dB PSNR" in seed_note("sr")
     # Every file the report step writes is readable by others under umask 022.
     for name in ("report.md", "samples.png", "pareto.png", "progress.png"):
         assert _mode(run_dir / name) == 0o644, name
@@ -77,6 +85,13 @@ def test_search_refuses_baselines_of_another_task_before_any_work(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     result = run_cli("search", "--task", "seg", "--baselines", "nope", cwd=tmp_path)
     assert_one_line_error(result, "unknown baseline 'nope'", "unet")
+
+
+def test_the_seed_note_gives_a_measured_spread_only_where_one_was_measured():
+    assert "0.03-0.04 mIoU" in seed_note("segmentation") == seed_note("seg")
+    generic = seed_note("depth")
+    assert "one training with one seed" in generic and "bench_train_seeds.py" in generic
+    assert not any(unit in generic for unit in ("mIoU", "dB", "REL"))
 
 
 def test_baseline_names_and_metric_units():
@@ -196,6 +211,7 @@ def test_shrink_report_shows_penalty_units_latency_samples_and_baselines(tmp_pat
     assert "1.75 ms at 1x3x48x64 on pixel3a (emulated)" in report
     assert "![samples](samples.png)" in report
     assert "| unet | 0.2000 | 0.6000 | 40.00k | 9.00M | 4.00 ms at 1x3x48x64 on pixel3a" in report
+    assert seed_note("seg") in report and "mIoU" in seed_note("seg")
     own = next(x for x in report.splitlines() if x.startswith("| extracted network (this run) |"))
     assert "1.75 ms at 1x3x48x64" in own
     assert _mode(new / "report.md") == 0o644

@@ -25,6 +25,7 @@ from edgenas.baselines import (
     metric_text,
     per_class_iou,
     sample_columns,
+    seed_note,
 )
 from edgenas.store import RunStore
 
@@ -152,6 +153,8 @@ def _result_lines(task: str, config: dict, summary: dict, run_dir: Path) -> list
                 "MACs and latency at the deploy input.",
                 "",
                 *comparison_table(task, [own, *baselines]),
+                "",
+                seed_note(task),
                 "",
             ]
         else:

@@ -32,6 +32,7 @@ from edgenas.baselines import (
     metric_text,
     per_class_iou,
     sample_columns,
+    seed_note,
 )
 from edgenas.search.config import SearchConfig
 from edgenas.search.objectives import pareto_front
@@ -353,6 +354,8 @@ def write_report(run_dir: str | Path, *, status: str | None = None) -> Path:
                 "exported and measured the same way.",
                 "",
                 *comparison_table(task, [final, *baselines]),
+                "",
+                seed_note(task),
                 "",
             ]
         else:

@@ -332,12 +332,12 @@ def _count(value) -> str:
 
 
 # How far one network's held-out score moves with the training seed alone (best minus
-# worst seed, 300 s on one thread), measured with benchmarks/bench_train_seeds.py
-# (docs/search.md, "Over several seeds"): a smaller difference between two rows of one
-# comparison table is not a result.
+# worst of its seeds, 300 s trainings on one thread), measured with
+# benchmarks/bench_train_seeds.py (docs/search.md, "Over several seeds"): a smaller
+# difference between two rows of one comparison table is not a result.
 SEED_SPREAD: dict[str, str] = {
-    "segmentation": "0.03-0.04 mIoU (CamVid, U-Net and the default genotype, 5 seeds)",
-    "sr": "0.02-0.03 dB PSNR (T91 -> Set5, ESPCN and the default genotype, 3 seeds)",
+    "segmentation": "mIoU moved by up to 0.03-0.04 (CamVid, U-Net and the default genotype, 5 seeds)",
+    "sr": "PSNR moved by up to 0.02-0.03 dB (T91 -> Set5, ESPCN and the default genotype, 3 seeds)",
 }
 
 
@@ -346,14 +346,13 @@ def seed_note(task: str) -> str:
     and how much a row moves with the seed where that was measured."""
     spread = SEED_SPREAD.get(_canonical(task))
     moved = (
-        f"300 s trainings of one network differed by up to {spread}"
+        f"trained again with other seeds, one network's {spread}"
         if spread
         else "a network's score moves with the seed"
     )
     return (
-        f"Each row is one training with one seed; with other seeds alone, {moved}. "
-        "Compare over seeds (`benchmarks/bench_train_seeds.py`) before trusting a "
-        "smaller difference."
+        f"Each row is one training with one seed; {moved}. A smaller difference between "
+        "rows is not a result until it holds over seeds (`benchmarks/bench_train_seeds.py`)."
     )
 
 

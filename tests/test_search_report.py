@@ -70,7 +70,7 @@ def test_sr_search_report_states_target_units_samples_and_baselines(tmp_path, um
         assert f"{row['metrics']['psnr']:.2f} dB" in line and row["latency_text"] in line
     assert next(x for x in report.splitlines() if x.startswith("| final model (this search) |"))
     # Under the table: one seed per row, and the seed spread measured for SR.
-    assert seed_note("sr") in report and "dB PSNR" in seed_note("sr")
+    assert seed_note("sr") in report and "PSNR moved by up to" in seed_note("sr")
     # Every file the report step writes is readable by others under umask 022.
     for name in ("report.md", "samples.png", "pareto.png", "progress.png"):
         assert _mode(run_dir / name) == 0o644, name
@@ -88,7 +88,7 @@ def test_search_refuses_baselines_of_another_task_before_any_work(tmp_path):
 
 
 def test_the_seed_note_gives_a_measured_spread_only_where_one_was_measured():
-    assert "0.03-0.04 mIoU" in seed_note("segmentation") == seed_note("seg")
+    assert "mIoU moved by up to 0.03-0.04" in seed_note("segmentation") == seed_note("seg")
     generic = seed_note("depth")
     assert "one training with one seed" in generic and "bench_train_seeds.py" in generic
     assert not any(unit in generic for unit in ("mIoU", "dB", "REL"))

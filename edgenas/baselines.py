@@ -331,28 +331,37 @@ def _count(value) -> str:
     return f"{value:.0f}"
 
 
-# How far one network's held-out score moves with the training seed alone (best minus
-# worst of its seeds, 300 s trainings on one thread), measured with
-# benchmarks/bench_train_seeds.py (docs/search.md, "Over several seeds"): a smaller
-# difference between two rows of one comparison table is not a result.
+# How far held-out scores move with the training seed alone, measured with
+# benchmarks/bench_train_seeds.py (docs/search.md, "Over several seeds"): one network's
+# best minus worst seed, and the per-seed difference between the two networks.
 SEED_SPREAD: dict[str, str] = {
-    "segmentation": "mIoU moved by up to 0.03-0.04 (CamVid, U-Net and the default genotype, 5 seeds)",
-    "sr": "PSNR moved by up to 0.02-0.03 dB (T91 -> Set5, ESPCN and the default genotype, 3 seeds)",
+    "segmentation": (
+        "in 300 s trainings on CamVid (U-Net and the default genotype, 5 seeds), one "
+        "network's mIoU moved by up to 0.03-0.04 from seed to seed, and the difference "
+        "between the two from -0.04 to +0.02"
+    ),
+    "sr": (
+        "in 300 s trainings on T91 -> Set5 (ESPCN and the default genotype, 3 seeds), one "
+        "network's PSNR moved by up to 0.02-0.03 dB from seed to seed, and the difference "
+        "between the two from +0.46 to +0.49 dB"
+    ),
 }
+
+_SEEDS_DOC = 'docs/search.md, "Over several seeds"'
 
 
 def seed_note(task: str) -> str:
-    """The sentence under a comparison table: every row is one training with one seed,
-    and how much a row moves with the seed where that was measured."""
+    """The sentence under a comparison table: every trained row is one training with one
+    seed, and how much scores moved with the seed where that was measured."""
     spread = SEED_SPREAD.get(_canonical(task))
-    moved = (
-        f"trained again with other seeds, one network's {spread}"
-        if spread
-        else "a network's score moves with the seed"
-    )
+    if spread:
+        return (
+            f"Each trained row is one training with one seed; {spread}. A difference "
+            f"smaller than that may be seed noise ({_SEEDS_DOC})."
+        )
     return (
-        f"Each row is one training with one seed; {moved}. A smaller difference between "
-        "rows is not a result until it holds over seeds (`benchmarks/bench_train_seeds.py`)."
+        "Each trained row is one training with one seed; a network's score moves with the "
+        f"seed, so a small difference between rows may be seed noise ({_SEEDS_DOC})."
     )
 
 

@@ -1,0 +1,77 @@
+"""benchmarks/bench_train_seeds.py's tables: differences point the way the metric does,
+genotype strings get labels that cannot collide, and the arguments refuse repeats."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train_seeds.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_train_seeds", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _results(scores: dict[str, list[float]]) -> list[dict]:
+    return [
+        {"network": network, "seed": seed, "metrics": {"rel": value}, "steps": 100 + seed,
+         "params": 1000}
+        for network, values in scores.items()
+        for seed, value in enumerate(values)
+    ]  # fmt: skip
+
+
+def _row(table: str, label: str, after: str) -> list[str]:
+    part = table.split(after, 1)[1]
+    line = next(x for x in part.splitlines() if x.startswith(f"| {label} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_a_lower_error_counts_as_a_win_with_a_positive_difference(bench):
+    scores = {"fastdepth": [0.10, 0.10, 0.10], "default": [0.08, 0.09, 0.12]}
+    table = bench.report("rel", True, list(scores), [0, 1, 2], _results(scores),
+                         {"fastdepth": 4.0, "default": 3.0})  # fmt: skip
+    row = _row(table, "default", "difference from fastdepth")
+    assert row[1:4] == ["+0.0200", "+0.0100", "-0.0200"]
+    assert row[4] == "+0.0100" and row[5] == "+0.0033"  # median and mean of the differences
+    assert row[6] == "2 of 3" and row[7] == "0.750"
+    first = _row(table, "default", "held-out rel")
+    assert first[4:6] == ["0.0900", "0.0400"]  # median and spread between seeds
+
+
+def test_a_higher_score_wins_where_higher_is_better(bench):
+    scores = {"unet": [0.40, 0.42], "default": [0.41, 0.40]}
+    results = [{**r, "metrics": {"miou": r["metrics"]["rel"]}} for r in _results(scores)]
+    table = bench.report("miou", False, list(scores), [0, 1], results)
+    row = _row(table, "default", "difference from unet")
+    assert row[1:3] == ["+0.0100", "-0.0200"] and row[5] == "1 of 2" and row[6] == "-"
+
+
+def test_genotypes_sharing_a_prefix_get_distinct_labels_and_a_legend(bench):
+    first = "S2:conv_k3_se0_res_c16_n1-" + "-".join(["conv_k3_se0_res_c16_n1"] * 11)
+    second = first[:-1] + "2"
+    names = bench.labels(["unet", first, second, "default"])
+    assert names == {"unet": "unet", first: "genotype 1", second: "genotype 2",
+                     "default": "default"}  # fmt: skip
+    scores = {"unet": [0.3], first: [0.31], second: [0.29]}
+    results = [{**r, "metrics": {"miou": r["metrics"]["rel"]}} for r in _results(scores)]
+    table = bench.report("miou", False, list(scores), [0], results)
+    assert f"genotype 1: {first}" in table and f"genotype 2: {second}" in table
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--networks", "unet"], ["--networks", "unet,unet"], ["--networks", "unet,default",
+                                                            "--seeds", "0,0"]],
+)  # fmt: skip
+def test_arguments_refuse_one_network_and_repeats(bench, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--task", "seg", "--data", "x", *argv])
+    assert exit_info.value.code == 2

@@ -8,6 +8,8 @@ same proxy budget (random search). Report, per seed and as medians, the best G, 
 PSNR (proxy training) and the parameters of each method's best candidate, and the
 ratio ATS / random of the best G.
 
+``--random-within-target`` makes random search draw only networks within the parameter
+target (a stronger baseline: uniform samples of a large space are mostly far over it).
 Both methods start cold by default (no warm start: the algorithms are compared);
 ``--warm-start`` gives both the task's default genotype (ATS searches from it first,
 random search trains it first).
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from edgenas.models.complexity import count_params
 from edgenas.search import objectives
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
@@ -36,14 +39,30 @@ from edgenas.store import RunStore
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr"
 
 
-def random_search(config: SearchConfig, count: int, metric: str) -> dict:
-    """Train ``count`` uniformly sampled genotypes; return the best by G."""
+def random_genotypes(config: SearchConfig, evaluator, count: int, within_target: bool) -> list[str]:
+    """``count`` genotypes sampled uniformly from the space; ``within_target``: only
+    those whose parameters meet ``config.target_params`` (rejection sampling), so random
+    search spends no training on networks the grade penalises for size."""
+    draw = count * (200 if within_target else 1)
+    sampled = config.space().sample_unique(draw, seed=10_000 + config.seed)
+    picked = []
+    for genotype in (g.encode() for g in sampled):
+        if within_target and count_params(evaluator.build(genotype)) > config.target_params:
+            continue
+        picked.append(genotype)
+        if len(picked) == count:
+            return picked
+    raise RuntimeError(f"only {len(picked)} of {draw} random networks meet the target")
+
+
+def random_search(config: SearchConfig, count: int, metric: str, within_target: bool) -> dict:
+    """Train ``count`` sampled genotypes (:func:`random_genotypes`); return the best by G."""
     evaluator = CandidateEvaluator(config)
     starts = list(config.start_genotypes or ())
-    sampled = config.space().sample_unique(count - len(starts), seed=10_000 + config.seed)
     best = None
     try:
-        for genotype in starts + [g.encode() for g in sampled]:
+        sampled = random_genotypes(config, evaluator, count - len(starts), within_target)
+        for genotype in starts + sampled:
             outcome = evaluator.train(genotype)
             values = {"params": outcome.params, "flops": outcome.flops}
             if outcome.latency_ms is not None:
@@ -82,6 +101,11 @@ def main() -> None:
     parser.add_argument("--parents", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--warm-start", action="store_true", help="both start from the default")
+    parser.add_argument(
+        "--random-within-target",
+        action="store_true",
+        help="random search samples only networks within --target-params",
+    )
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -122,7 +146,10 @@ def main() -> None:
                 "params": best.params,
             }
             rnd = random_search(
-                dataclasses.replace(config, run_name=f"random-{seed}"), len(trained), metric
+                dataclasses.replace(config, run_name=f"random-{seed}"),
+                len(trained),
+                metric,
+                args.random_within_target,
             )
             rows.append({"seed": seed, "trained": len(trained), "ats": ats, "random": rnd})
             print(

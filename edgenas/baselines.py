@@ -332,18 +332,19 @@ def _count(value) -> str:
 
 
 # How far held-out scores move with the training seed alone, measured with
-# benchmarks/bench_train_seeds.py (docs/search.md, "Over several seeds"): one network's
-# best minus worst seed, and the per-seed difference between the two networks.
-SEED_SPREAD: dict[str, str] = {
+# benchmarks/bench_train_seeds.py (docs/search.md, "Over several seeds"): what was
+# measured, and the difference between two rows below which seed noise can explain it.
+SEED_SPREAD: dict[str, tuple[str, str]] = {
     "segmentation": (
         "in 300 s trainings on CamVid (U-Net and the default genotype, 5 seeds), one "
         "network's mIoU moved by up to 0.03-0.04 from seed to seed, and the difference "
-        "between the two from -0.04 to +0.02"
+        "between the two from -0.04 to +0.02",
+        "0.04 mIoU",
     ),
     "sr": (
         "in 300 s trainings on T91 -> Set5 (ESPCN and the default genotype, 3 seeds), one "
-        "network's PSNR moved by up to 0.02-0.03 dB from seed to seed, and the difference "
-        "between the two from +0.46 to +0.49 dB"
+        "network's PSNR moved by up to 0.02-0.03 dB from seed to seed",
+        "0.03 dB",
     ),
 }
 
@@ -353,11 +354,12 @@ _SEEDS_DOC = 'docs/search.md, "Over several seeds"'
 def seed_note(task: str) -> str:
     """The sentence under a comparison table: every trained row is one training with one
     seed, and how much scores moved with the seed where that was measured."""
-    spread = SEED_SPREAD.get(_canonical(task))
-    if spread:
+    measured = SEED_SPREAD.get(_canonical(task))
+    if measured:
+        spread, noise = measured
         return (
             f"Each trained row is one training with one seed; {spread}. A difference "
-            f"smaller than that may be seed noise ({_SEEDS_DOC})."
+            f"under {noise} may be seed noise ({_SEEDS_DOC})."
         )
     return (
         "Each trained row is one training with one seed; a network's score moves with the "

@@ -28,7 +28,10 @@ def score(genotype: str, task: str, images: torch.Tensor) -> tuple[float, int]:
 
 
 def id_blocks(genotype: str) -> int:
-    return sum(block.startswith("id_") for block in genotype.split(":", 1)[1].split("-"))
+    """How many of the genotype's blocks are ``id`` blocks."""
+    from edgenas.space import decode
+
+    return sum(block.op == "id" for block in decode(genotype).blocks)
 
 
 def main() -> None:
@@ -42,12 +45,13 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from edgenas.naswot import fixed_batch
+    from edgenas.parsing import parse_shape
     from edgenas.search.config import SearchConfig
     from edgenas.tasks import get_task
     from edgenas.tasks.defaults import DENSE_GENOTYPE, default_genotype
 
     task = get_task(args.task).name
-    height, width = (int(v) for v in args.input.split("x"))
+    height, width = parse_shape(args.input, ndim=2)
     images = fixed_batch((args.batch, 3, height, width), 0)
     rows = []
     for genotype in SearchConfig(task=task).space().sample_unique(args.n, seed=args.seed):

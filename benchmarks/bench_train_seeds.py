@@ -41,11 +41,6 @@ import torch
 SR_DEPLOY = (120, 160)  # `edgenas train`'s SR deploy size (LR input)
 
 
-def _size(text: str) -> tuple[int, int]:
-    height, width = (int(v) for v in text.lower().split("x"))
-    return height, width
-
-
 def open_data(task_name: str, data: str, val_data: str | None, input_size, seed: int):
     """``(train, held_out)`` as `edgenas train` opens them: dense tasks train at
     ``input_size`` and score at full resolution; SR trains on the recipe's LR patches."""
@@ -216,6 +211,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from edgenas.errors import UserError
+    from edgenas.parsing import parse_shape
     from edgenas.tasks import get_task
     from edgenas.tasks.recipes import recipe_input
 
@@ -223,12 +219,15 @@ def main(argv=None) -> int:
     if task.name == "sr" and args.input:
         print("--input: sr trains on the recipe's LR patches; give --deploy-input", file=sys.stderr)
         return 2
-    input_size = None if task.name == "sr" else _size(args.input or "x".join(
-        str(v) for v in recipe_input(task.name)))  # fmt: skip
     metric = args.metric or task.primary_metric
     lower = task.higher_is_better.get(metric, True) is False
+    name = labels(args.networks)
     # Every network is built here first: a typo fails now, not after hours of training.
     try:
+        input_size = None
+        if task.name != "sr":
+            input_size = parse_shape(args.input, ndim=2) if args.input else recipe_input(task.name)
+        deploy = parse_shape(args.deploy_input, ndim=2) if args.deploy_input else None
         train_data, _ = open_data(task.name, args.data, args.val_data, input_size, args.seeds[0])
         models = {n: build_network(task, n, train_data.info) for n in args.networks}
     except (ValueError, UserError) as err:
@@ -246,7 +245,7 @@ def main(argv=None) -> int:
                 result = future.result()
                 if result["clock"] != "cpu":
                     raise RuntimeError(f"the budget counted {result['clock']} time, not CPU time")
-                print(f"seed {result['seed']} {labels(args.networks)[result['network']]}: "
+                print(f"seed {result['seed']} {name[result['network']]}: "
                       f"{metric} {result['metrics'][metric]:.4f}, {result['steps']} steps, "
                       f"{result['wall_seconds']:.0f} s", flush=True)  # fmt: skip
                 results.append(result)
@@ -255,7 +254,7 @@ def main(argv=None) -> int:
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-    deploy = _size(args.deploy_input) if args.deploy_input else (input_size or SR_DEPLOY)
+    deploy = deploy or input_size or SR_DEPLOY
     latency = None
     if args.latency_rounds > 0:
         latency = latencies_ms(models, (1, 3, *deploy), args.latency_rounds)

@@ -8,6 +8,10 @@ same proxy budget (random search). Report, per seed and as medians, the best G, 
 PSNR (proxy training) and the parameters of each method's best candidate, and the
 ratio ATS / random of the best G.
 
+``--score-corrections none,size`` runs ATS once per way of using NASWOT (the paper's
+raw score; the score at equal MACs, ``SearchConfig.score_correction``), each beside
+the same random search.
+
 ``--random-within-target`` makes random search draw only networks within the parameter
 target (a stronger baseline: uniform samples of a large space are mostly far over it).
 Both methods start cold by default (no warm start: the algorithms are compared);
@@ -31,7 +35,7 @@ import torch
 
 from edgenas.models.complexity import count_params
 from edgenas.search import objectives
-from edgenas.search.config import SearchConfig
+from edgenas.search.config import SCORE_CORRECTIONS, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.run import run_search
 from edgenas.store import RunStore
@@ -59,7 +63,7 @@ def random_search(config: SearchConfig, count: int, metric: str, within_target: 
     """Train ``count`` sampled genotypes (:func:`random_genotypes`); return the best by G."""
     evaluator = CandidateEvaluator(config)
     starts = list(config.start_genotypes or ())
-    best = None
+    best, trained_params = None, []
     try:
         sampled = random_genotypes(config, evaluator, count - len(starts), within_target)
         for genotype in starts + sampled:
@@ -74,11 +78,12 @@ def random_search(config: SearchConfig, count: int, metric: str, within_target: 
                 "metric": outcome.metrics.get(metric),
                 "params": outcome.params,
             }
+            trained_params.append(outcome.params)
             if best is None or grade > best["grade"]:
                 best = row
     finally:
         evaluator.close()
-    return best
+    return {**best, "trained_params": sorted(trained_params)}
 
 
 def main() -> None:
@@ -106,6 +111,12 @@ def main() -> None:
         action="store_true",
         help="random search samples only networks within --target-params",
     )
+    parser.add_argument(
+        "--score-corrections",
+        default="none",
+        help="ATS variants to run side by side: none (the paper's raw NASWOT), size "
+        "(NASWOT at equal MACs), or both: none,size",
+    )
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -113,6 +124,11 @@ def main() -> None:
         args.data = args.data or str(SHARED / "T91")
     metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
 
+    corrections = [c.strip() for c in args.score_corrections.split(",") if c.strip()]
+    for correction in corrections:
+        if correction not in SCORE_CORRECTIONS:
+            parser.error(f"--score-corrections: {correction!r} is not one of {SCORE_CORRECTIONS}")
+    methods = [f"ats-{c}" for c in corrections] + ["random"]
     rows = []
     with tempfile.TemporaryDirectory() as runs:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -132,43 +148,67 @@ def main() -> None:
                 baselines=(),
                 start_genotypes=None if args.warm_start else (),
                 seed=seed,
-                run_name=f"ats-{seed}",
                 runs_dir=runs,
             )
-            outcome = run_search(config, log=lambda m: None)
-            with RunStore.open_readonly(outcome.run_dir) as store:
-                trained = store.candidates(status="trained")
-            best = max(trained, key=lambda c: c.grade)
-            ats = {
-                "genotype": best.genotype,
-                "grade": best.grade,
-                "metric": best.metrics.get(metric),
-                "params": best.params,
-            }
-            rnd = random_search(
+            row = {"seed": seed}
+            for correction in corrections:
+                name = f"ats-{correction}"
+                outcome = run_search(
+                    dataclasses.replace(
+                        config, run_name=f"{name}-{seed}", score_correction=correction
+                    ),
+                    log=lambda m: None,
+                )
+                with RunStore.open_readonly(outcome.run_dir) as store:
+                    trained = store.candidates(status="trained")
+                best = max(trained, key=lambda c: c.grade)
+                row[name] = {
+                    "genotype": best.genotype,
+                    "grade": best.grade,
+                    "metric": best.metrics.get(metric),
+                    "params": best.params,
+                    "trained": len(trained),
+                    "trained_params": sorted(c.params for c in trained),
+                }
+            count = row[methods[0]]["trained"]
+            row["random"] = random_search(
                 dataclasses.replace(config, run_name=f"random-{seed}"),
-                len(trained),
+                count,
                 metric,
                 args.random_within_target,
             )
-            rows.append({"seed": seed, "trained": len(trained), "ats": ats, "random": rnd})
+            row["random"]["trained"] = count
+            rows.append(row)
             print(
-                f"seed {seed}: {len(trained)} trained each | ATS best G {ats['grade']:.4f} "
-                f"{metric} {ats['metric']:.4f} params {ats['params']:,} | random best G {rnd['grade']:.4f} "
-                f"{metric} {rnd['metric']:.4f} params {rnd['params']:,} | G ratio {ats['grade'] / rnd['grade']:.3f}",
+                f"seed {seed}: "
+                + " | ".join(
+                    f"{m} ({row[m]['trained']} trained) best G {row[m]['grade']:.4f} "
+                    f"{metric} {row[m]['metric']:.4f} params {row[m]['params']:,}"
+                    for m in methods
+                ),
                 flush=True,
             )
+            if args.out:  # after every seed: a long run killed late keeps its rows
+                Path(args.out).write_text(json.dumps(rows, indent=2))
     print()
-    for method in ("ats", "random"):
+    for method in methods:
         print(
-            f"{method:6s} median best G {statistics.median(r[method]['grade'] for r in rows):.4f}  "
+            f"{method:10s} median best G {statistics.median(r[method]['grade'] for r in rows):.4f}  "
             f"median {metric} {statistics.median(r[method]['metric'] for r in rows):.4f}  "
-            f"median params {statistics.median(r[method]['params'] for r in rows):,.0f}"
+            f"median params {statistics.median(r[method]['params'] for r in rows):,.0f}  "
+            f"best G spread {_spread([r[method]['grade'] for r in rows]):.4f}"
         )
-    ratios = [r["ats"]["grade"] / r["random"]["grade"] for r in rows]
-    print(f"median G ratio ATS / random: {statistics.median(ratios):.3f} over {len(rows)} seeds")
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2))
+    for method in methods[:-1]:
+        ratios = [r[method]["grade"] / r["random"]["grade"] for r in rows]
+        won = sum(ratio > 1.0 for ratio in ratios)
+        print(
+            f"{method} / random: G ratios {', '.join(f'{x:.3f}' for x in ratios)}; median "
+            f"{statistics.median(ratios):.3f}; {won} of {len(rows)} seeds won"
+        )
+
+
+def _spread(values: list[float]) -> float:
+    return max(values) - min(values)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ against the final A. ``--space full`` samples the paper's operator lists, ``--sp
 search`` the search's default lists (see docs/search.md). ``--around default`` takes
 the task's default genotype and N-1 networks 1 to 3 mutations away from it instead:
 the neighbourhood a warm-started search explores, where ranking matters most.
+``--within-target-params N`` keeps only sampled networks of at most N parameters: the
+population a search with that target explores (its parents and moves stay within it).
+
+Besides NASWOT itself, the table ranks by NASWOT corrected for size (its residual after
+a least-squares line over log MACs, fitted on the same networks): NASWOT grows with
+MACs, and under a timed budget heavier networks train less.
 
     python benchmarks/bench_search_proxy_tau.py --task sr --data ../shared/data/sr/T91 \\
         --n 20 --proxy-seconds 6 --rung-seconds 18 --final-seconds 60 --out tau-sr.json
@@ -34,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import random
 import statistics
@@ -42,6 +49,7 @@ import time
 import torch
 from scipy.stats import kendalltau
 
+from edgenas.models.complexity import count_params
 from edgenas.search.config import LEGACY_SPACE, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.training import Budget, train
@@ -91,6 +99,28 @@ def _neighbourhood(space, config: SearchConfig, around: str, n: int, seed: int) 
     return list(found)
 
 
+def naswot_residuals(scores: list[float], macs: list[float]) -> list[float]:
+    """Each score minus the least-squares line of score over log MACs, fitted on these
+    networks: what the score says beyond the network's size."""
+    xs = [math.log(m) for m in macs]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(scores)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, scores, strict=True)) / spread
+    return [y - (mean_y + slope * (x - mean_x)) for x, y in zip(xs, scores, strict=True)]
+
+
+def _within(space, evaluator, n: int, seed: int, limit: float) -> list[str]:
+    """``n`` distinct sampled genotypes of at most ``limit`` parameters (rejection)."""
+    picked = []
+    for genotype in space.sample_unique(200 * n, seed=seed):
+        encoded = genotype.encode()
+        if count_params(evaluator.build(encoded)) <= limit:
+            picked.append(encoded)
+            if len(picked) == n:
+                return picked
+    raise SystemExit(f"only {len(picked)} of {200 * n} sampled networks have <= {limit:g} params")
+
+
 def _tau(xs: list[float], ys: list[float]) -> tuple[float, float]:
     tau, p = kendalltau(xs, ys)
     return float(tau), float(p)
@@ -107,6 +137,12 @@ def main() -> None:
     parser.add_argument("--space", choices=("search", "full"), default="search")
     parser.add_argument("--around", default=None, help="default, or a genotype: its mutations")
     parser.add_argument("--n", type=int, default=20)
+    parser.add_argument(
+        "--within-target-params",
+        type=float,
+        default=None,
+        help="sample only networks of at most this many parameters",
+    )
     parser.add_argument("--proxy-seconds", type=float, default=6.0)
     parser.add_argument("--rung-seconds", type=float, default=18.0)
     parser.add_argument("--final-seconds", type=float, default=60.0)
@@ -147,6 +183,8 @@ def _run(args, clocks: list[str]) -> None:
     space = config.space()
     if args.around:
         genotypes = _neighbourhood(space, config, args.around, args.n, args.seed)
+    elif args.within_target_params:
+        genotypes = _within(space, evaluator, args.n, args.seed, args.within_target_params)
     else:
         genotypes = [g.encode() for g in space.sample_unique(args.n, seed=args.seed)]
     rows = []
@@ -188,13 +226,27 @@ def _run(args, clocks: list[str]) -> None:
         results["final_repeat"] = {"tau": tau, "p": p}
         print(f"  final A run 1 vs run 2 ({args.final_clock} clock)  tau {tau:+.3f}  (p = {p:.3f})")
     print("  Kendall tau vs the final A (mean of its runs):")
-    named = [("NASWOT score", "naswot"), ("parameters (more = better)", "params")]
+    residuals = naswot_residuals([r["naswot"] for r in rows], [r["flops"] for r in rows])
+    for row, residual in zip(rows, residuals, strict=True):
+        row["naswot_residual"] = residual
+        row["fewer_macs"] = -row["flops"]
+    named = [
+        ("NASWOT score", "naswot"),
+        ("NASWOT over log MACs (residual)", "naswot_residual"),
+        ("fewer MACs", "fewer_macs"),
+        ("parameters (more = better)", "params"),
+    ]
     if args.proxy_seconds > 0:
         named.insert(0, (f"proxy A ({args.proxy_seconds:g} s, cpu)", "proxy"))
+    rung = [statistics.fmean(r[f"rung_{c}_{k}"] for c in clocks for k in (1, 2)) for r in rows]
     for name, key in named:
         tau, p = _tau([r[key] for r in rows], final)
-        results[key] = {"tau": tau, "p": p}
-        print(f"    {name:34s} tau {tau:+.3f}  (p = {p:.3f})")
+        rung_tau, rung_p = _tau([r[key] for r in rows], rung)
+        results[key] = {"tau": tau, "p": p, "tau_rung": rung_tau, "p_rung": rung_p}
+        print(
+            f"    {name:34s} tau {tau:+.3f}  (p = {p:.3f});  vs the rung's A "
+            f"{rung_tau:+.3f} (p = {rung_p:.3f})"
+        )
     for clock in clocks:
         first = [r[f"rung_{clock}_1"] for r in rows]
         second = [r[f"rung_{clock}_2"] for r in rows]

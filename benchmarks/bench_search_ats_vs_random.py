@@ -8,9 +8,8 @@ same proxy budget (random search). Report, per seed and as medians, the best G, 
 PSNR (proxy training) and the parameters of each method's best candidate, and the
 ratio ATS / random of the best G.
 
-``--score-corrections none,size`` runs ATS once per way of using NASWOT (the paper's
-raw score; the score at equal MACs, ``SearchConfig.score_correction``), each beside
-the same random search.
+``--scores naswot,speed`` runs ATS once per training-free score (``SearchConfig.score``:
+the paper's NASWOT; training steps per second), each beside the same random search.
 
 ``--random-within-target`` makes random search draw only networks within the parameter
 target (a stronger baseline: uniform samples of a large space are mostly far over it).
@@ -35,7 +34,7 @@ import torch
 
 from edgenas.models.complexity import count_params
 from edgenas.search import objectives
-from edgenas.search.config import SCORE_CORRECTIONS, SearchConfig
+from edgenas.search.config import SCORES, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.run import run_search
 from edgenas.store import RunStore
@@ -112,10 +111,11 @@ def main() -> None:
         help="random search samples only networks within --target-params",
     )
     parser.add_argument(
-        "--score-corrections",
-        default="none",
-        help="ATS variants to run side by side: none (the paper's raw NASWOT), size "
-        "(NASWOT at equal MACs), or both: none,size",
+        "--scores",
+        default="naswot",
+        help="ATS variants to run side by side, by the training-free score that ranks "
+        "parents and rewards children: naswot (the paper's), speed (training steps per "
+        "second), or both: naswot,speed",
     )
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
@@ -124,11 +124,11 @@ def main() -> None:
         args.data = args.data or str(SHARED / "T91")
     metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
 
-    corrections = [c.strip() for c in args.score_corrections.split(",") if c.strip()]
-    for correction in corrections:
-        if correction not in SCORE_CORRECTIONS:
-            parser.error(f"--score-corrections: {correction!r} is not one of {SCORE_CORRECTIONS}")
-    methods = [f"ats-{c}" for c in corrections] + ["random"]
+    scores = [c.strip() for c in args.scores.split(",") if c.strip()]
+    for score_name in scores:
+        if score_name not in SCORES:
+            parser.error(f"--scores: {score_name!r} is not one of {', '.join(SCORES)}")
+    methods = [f"ats-{c}" for c in scores] + ["random"]
     rows = []
     with tempfile.TemporaryDirectory() as runs:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -151,12 +151,10 @@ def main() -> None:
                 runs_dir=runs,
             )
             row = {"seed": seed}
-            for correction in corrections:
-                name = f"ats-{correction}"
+            for score_name in scores:
+                name = f"ats-{score_name}"
                 outcome = run_search(
-                    dataclasses.replace(
-                        config, run_name=f"{name}-{seed}", score_correction=correction
-                    ),
+                    dataclasses.replace(config, run_name=f"{name}-{seed}", score=score_name),
                     log=lambda m: None,
                 )
                 with RunStore.open_readonly(outcome.run_dir) as store:

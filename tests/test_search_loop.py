@@ -9,7 +9,6 @@ import dataclasses
 import math
 import zlib
 
-import numpy as np
 import pytest
 
 from edgenas.search.config import SearchConfig
@@ -134,62 +133,6 @@ def test_latency_parents_are_the_best_scores_among_the_whole_pool_closest_to_tar
     # to turn MACs into milliseconds.
     assert not [c for c in search.recorder.store.candidates() if c.predicted_latency_ms]
     assert len(evaluator.measured) == 3
-
-
-def _size_driven_evaluator() -> SyntheticEvaluator:
-    """Scores that are 40 x log MACs (NASWOT grows with size) plus a residual of up to
-    20 that says something beyond size."""
-
-    def flops(genotype: str) -> float:
-        return SyntheticEvaluator().static_resources(genotype)["flops"]
-
-    return SyntheticEvaluator(score=lambda g: 40.0 * math.log(flops(g)) + 20.0 * _unit(g, "score"))
-
-
-def test_size_correction_ranks_parents_by_the_score_at_equal_size(tmp_path):
-    evaluator = _size_driven_evaluator()
-    rows = {}
-    for correction in ("none", "size"):
-        search = _search(
-            tmp_path, evaluator, name=correction, pool_size=40, parents=1, seed=4,
-            score_correction=correction,
-        )  # fmt: skip
-        pool = search.score_pool()
-        search._fit_size(pool)
-        rows[correction] = (pool, search.select_parents(sorted(pool, key=search._rank_key)))
-    pool, raw_parents = rows["none"]
-    _pool, size_parents = rows["size"]
-    # The residuals of an independent least-squares fit of score over log MACs.
-    log_macs = np.log([float(c.flops) for c in pool])
-    slope, _intercept = np.polyfit(log_macs, [c.score for c in pool], 1)
-    assert 35.0 < slope < 45.0
-    residual = {c.genotype: c.score - slope * x for c, x in zip(pool, log_macs, strict=True)}
-    # Raw NASWOT picks the best score, which here is mostly the biggest network;
-    # corrected for size it picks the best residual.
-    assert raw_parents[0].genotype == pool[0].genotype
-    assert size_parents[0].genotype == max(residual, key=residual.get)
-    assert size_parents[0].genotype != raw_parents[0].genotype
-
-
-def test_size_correction_does_not_reward_a_child_for_its_size_alone(tmp_path):
-    # Scores exactly on the line: every child is as good as its parent at equal size.
-    def flops(genotype: str) -> float:
-        return SyntheticEvaluator().static_resources(genotype)["flops"]
-
-    evaluator = SyntheticEvaluator(score=lambda g: 40.0 * math.log(flops(g)))
-    rewards = {}
-    for correction in ("none", "size"):
-        search = _search(
-            tmp_path, evaluator, name=correction, pool_size=20, parents=1, children=4,
-            seed=5, score_correction=correction,
-        )  # fmt: skip
-        pool = search.score_pool()
-        search._fit_size(pool)
-        current = search.evaluate(pool[-1])  # the smallest network: children grow
-        rewards[correction] = [r for _row, r in search.propose_children(current, [])]
-    # No target: the compactness term is 1, so R = a * ratio + (1 - a).
-    assert max(rewards["none"]) > 1.0 + 1e-6  # a bigger child scores higher: rewarded
-    assert rewards["size"] == pytest.approx([1.0] * len(rewards["size"]))
 
 
 def _moves(search: LDPSearch) -> list[tuple[str, str]]:

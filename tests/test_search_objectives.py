@@ -41,27 +41,6 @@ def test_reward_uses_score_ratio_and_child_compactness():
     assert r == pytest.approx(0.5 * 1.1 + 0.5 * 0.5)
 
 
-def test_size_slope_recovers_the_line_of_score_over_log_macs():
-    macs = [1e4, 3e4, 1e5, 4e5, 2e6]
-    scores = [30.0 * math.log(m) + 7.0 for m in macs]
-    assert obj.size_slope(scores, macs) == pytest.approx(30.0)
-    # Unscored networks (None, -inf) and networks without MACs take no part in the fit.
-    assert obj.size_slope([*scores, None, -math.inf, 5.0], [*macs, 1e5, 1e5, 0.0]) == (
-        pytest.approx(30.0)
-    )
-    # Too few points, or all of one size: no slope (scores are used as they are).
-    assert obj.size_slope(scores[:2], macs[:2]) == 0.0
-    assert obj.size_slope([1.0, 2.0, 3.0], [5e4, 5e4, 5e4]) == 0.0
-
-
-def test_score_at_size_moves_a_score_along_the_fitted_line():
-    # A network twice the reference's MACs, on the line, scores like the reference.
-    slope = 30.0
-    assert obj.score_at_size(200.0 + slope * math.log(2.0), 2e5, 1e5, slope) == pytest.approx(200.0)
-    assert obj.score_at_size(200.0, 2e5, 1e5, 0.0) == 200.0  # no slope: unchanged
-    assert obj.score_at_size(200.0, 0.0, 1e5, slope) == 200.0  # unknown MACs: unchanged
-
-
 @pytest.mark.parametrize(
     ("parent", "child", "expected"),
     [

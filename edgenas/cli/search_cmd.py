@@ -21,7 +21,7 @@ from edgenas.search.config import (
     DEFAULT_TRAIN_SECONDS,
     EXECUTORS,
     PRESETS,
-    SCORE_CORRECTIONS,
+    SCORES,
     SPACE_BY_TASK,
     SR_LAYOUTS,
     SearchConfig,
@@ -254,12 +254,11 @@ def register(subparsers) -> None:
         help="iterations a visited architecture stays tabu",
     )
     add(
-        "--score-correction",
-        choices=SCORE_CORRECTIONS,
-        default=d.score_correction,
-        help="how NASWOT ranks parents and rewards children: none (the paper's raw "
-        "score) or size (the score at equal MACs: the raw score mostly grows with size; "
-        "docs/search.md)",
+        "--score",
+        choices=SCORES,
+        default=d.score,
+        help="training-free score that ranks parents and rewards children: naswot (the "
+        "paper's) or speed (training steps per second; docs/search.md)",
     )
     add(
         "--train-seconds",
@@ -475,7 +474,7 @@ def config_from_args(args: argparse.Namespace):
         max_iterations=args.iterations,
         patience=args.patience,
         tabu_tenure=args.tabu_tenure,
-        score_correction=args.score_correction,
+        score=args.score,
         train_seconds=None if args.train_steps else args.train_seconds,
         train_steps=args.train_steps,
         final_seconds=None if args.final_steps else args.final_seconds,

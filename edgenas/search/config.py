@@ -108,7 +108,7 @@ def parse_duration(text: str) -> float:
 #    children of a tabu step together; failed candidates.
 SEARCH_VERSION = 3
 EXECUTORS = ("inline", "process", "ray")
-SCORE_CORRECTIONS = ("none", "size")
+SCORES = ("naswot", "speed")
 
 
 @dataclass
@@ -203,10 +203,10 @@ class SearchConfig:
     max_iterations: int | None = None
     patience: int = 10
     tabu_tenure: int = 5
-    # How NASWOT ranks parents and rewards children: "none", the raw score (the paper);
-    # "size", the score at equal MACs (its residual over a line of score against log
-    # MACs fitted on the pool), since the raw score mostly grows with size.
-    score_correction: str = "none"
+    # The training-free score that ranks parents and rewards children (SCORES):
+    # "naswot", the paper's; "speed", training steps per second (edgenas.training_speed),
+    # since under a time budget the steps a network gets decide much of its accuracy.
+    score: str = "naswot"
     # None: DEFAULT_TRAIN_SECONDS, or with a budget planned from it at the start of the
     # run (edgenas.search.budget.proxy_seconds).
     train_seconds: float | None = None
@@ -330,11 +330,8 @@ class SearchConfig:
             raise ValueError(f"batch-size must be at least 1, got {self.batch_size}")
         if self.recipe not in ("fast", "ldp"):
             raise ValueError(f"recipe must be fast or ldp, got {self.recipe!r}")
-        if self.score_correction not in SCORE_CORRECTIONS:
-            raise ValueError(
-                f"score correction must be one of {', '.join(SCORE_CORRECTIONS)}, "
-                f"got {self.score_correction!r}"
-            )
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.train_clock not in ("wall", "cpu"):
             raise ValueError(f"train clock must be wall or cpu, got {self.train_clock!r}")
         if self.score_batch < 2:
@@ -477,7 +474,7 @@ class SearchConfig:
         values.setdefault("sr_layout", "head" if sr else None)
         values.setdefault("search_version", 1)
         values.setdefault("train_clock", "wall")  # stored before the clock choice
-        values.setdefault("score_correction", "none")  # stored before the choice: raw
+        values.setdefault("score", "naswot")  # stored before the score choice
         tuples = (
             "proxy_input", "deploy_input", "final_input", "alpha_grid", "scales", "channels", "baselines",
             "start_genotypes", *LEGACY_SPACE,

@@ -139,6 +139,7 @@ class CandidateEvaluator:
         self.train_config = config.train_config()
         self._bank = None
         self._final_data = None
+        self._speed_pair = None
         self.score_images = self._score_batch()
         # For super-resolution the deploy size is the low-resolution input.
         self.deploy_shape = (1, 3, *config.deploy_input)
@@ -199,19 +200,45 @@ class CandidateEvaluator:
         return self.task.build_model(genotype, self.info)
 
     def score(self, genotype: str) -> float:
-        """NASWOT score on the fixed batch (fresh seeded weights, train mode)."""
-        from edgenas.naswot import naswot_score
-
-        return naswot_score(self.build(genotype), self.score_images)
+        """The run's training-free score (``config.score``) of a fresh seeded network:
+        NASWOT on the fixed batch, or training steps per second."""
+        return self._score_model(self.build(genotype))
 
     def pool_entry(self, genotype: str) -> tuple[float, int, int]:
-        """``(NASWOT score, params, MACs)`` of a pool genotype, one network built."""
-        from edgenas.naswot import naswot_score
-
+        """``(score, params, MACs)`` of a pool genotype, one network built."""
         model = self.build(genotype)
-        score = naswot_score(model, self.score_images)  # first: on the fresh network
+        score = self._score_model(model)  # first: on the fresh network
         sizes = self.static_resources(genotype, model)
         return score, int(sizes["params"]), int(sizes["flops"])
+
+    def _score_model(self, model: torch.nn.Module) -> float:
+        if self.config.score == "speed":
+            from edgenas.training_speed import training_steps_per_second
+
+            images, targets = self._speed_batch()
+            return training_steps_per_second(
+                model,
+                lambda pred, target: self.task.loss(pred, target, self.info),
+                images,
+                targets,
+                channels_last=self.train_config.channels_last is not False,
+            )
+        from edgenas.naswot import naswot_score
+
+        return naswot_score(model, self.score_images)
+
+    def _speed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One seeded training minibatch of the proxy's batch size and input size."""
+        if self._speed_pair is None:
+            data = self.train_source
+            count = min(self.train_config.batch_size, len(data))
+            indices = random.Random(self.config.seed).sample(range(len(data)), count)
+            pairs = [data[i] for i in indices]
+            self._speed_pair = (
+                torch.stack([p[0] for p in pairs]),
+                torch.stack([p[1] for p in pairs]),
+            )
+        return self._speed_pair
 
     def static_resources(self, genotype: str, model=None) -> dict[str, float]:
         """Parameters and MACs at the deploy input size (of ``model`` if already built)."""

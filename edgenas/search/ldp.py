@@ -129,9 +129,6 @@ class LDPSearch:
         self._parent_deadline: float | None = None
         self._step_seconds: list[float] = []  # tabu steps that trained, for the estimate
         self._calibration: dict[str, float] = {}  # whole-network latencies (events)
-        # Slope of NASWOT over log MACs in the pool (score_correction "size"): parents
-        # are ranked, and children rewarded, by the score at equal size. 0: raw scores.
-        self._size_slope = 0.0
 
     # ----------------------------------------------------------------- parents
     def score_pool(self) -> list[Candidate]:
@@ -214,7 +211,6 @@ class LDPSearch:
             for c in ranked
             if c.genotype not in taken and c.genotype not in self.trained
         ]
-        available.sort(key=self._rank_key)
         resource = self.config.primary_resource()
         target = self.targets.get(resource)
         estimate = self._estimates(available, resource) if target is not None else {}
@@ -235,7 +231,7 @@ class LDPSearch:
                     [estimate[c.genotype] for c in available], target
                 )
                 closest = [available[i] for i in order[: 2 * count]]
-                near = sorted(closest, key=self._rank_key)
+                near = sorted(closest, key=_score_key)
             parents += near[:wanted]
         self.recorder.event(
             "parents_selected",
@@ -246,29 +242,6 @@ class LDPSearch:
             },
         )
         return parents
-
-    def _fit_size(self, pool: list[Candidate]) -> None:
-        """With ``score_correction="size"``, fit the slope of NASWOT over log MACs on
-        the pool (stored rows: a resumed search fits the same line)."""
-        if self.config.score_correction != "size":
-            return
-        self._size_slope = objectives.size_slope(
-            [c.score for c in pool], [float(c.flops or 0) for c in pool]
-        )
-        self.log(
-            f"NASWOT grows by {self._size_slope:.1f} per doubling of MACs x ln 2 in the pool: "
-            "parents and children are compared at equal size"
-        )
-
-    def _rank_key(self, candidate: Candidate) -> tuple[float, int]:
-        """Best score first (at equal size with ``score_correction="size"``); ties by
-        store id, so orders are reproducible."""
-        if candidate.score is None:
-            return (math.inf, candidate.id)
-        score = objectives.score_at_size(
-            candidate.score, float(candidate.flops or 0), 1.0, self._size_slope
-        )
-        return (-score, candidate.id)
 
     def start_rows(self) -> list[Candidate]:
         """The rows of the warm-start genotypes (``start_genotypes``), scored like the
@@ -522,11 +495,6 @@ class LDPSearch:
             if row.predicted_latency_ms is not None:
                 values["latency_ms"] = row.predicted_latency_ms
             score = row.score if row.score is not None else -math.inf
-            # With score_correction "size", the child's score at its parent's size: a
-            # mutation is not rewarded for adding MACs alone.
-            score = objectives.score_at_size(
-                score, float(row.flops), float(current.candidate.flops or 0), self._size_slope
-            )
             reward = objectives.reward(parent_score, score, values, self.targets, self.config.alpha)
             row = self.recorder.update(row, reward=reward)
             self.recorder.event(
@@ -648,9 +616,7 @@ class LDPSearch:
         scoring, parent selection) and of the tabu search phase.
         """
         start = time.perf_counter()
-        pool = self.score_pool()
-        self._fit_size(pool)
-        parents = self.select_parents(sorted(pool, key=self._rank_key))
+        parents = self.select_parents(self.score_pool())
         self.phase_seconds["parents"] = time.perf_counter() - start
         start = time.perf_counter()
         index = 0

@@ -67,36 +67,6 @@ def reward(
     )
 
 
-def size_slope(scores: Sequence[float], macs: Sequence[float]) -> float:
-    """Least-squares slope of NASWOT score over log MACs, fitted on networks with a
-    finite score and positive MACs; 0.0 when fewer than 3 or all of one size.
-
-    NASWOT grows with a network's size (Kendall tau +0.5-0.6 with MACs in these
-    spaces), so a raw score mostly says "bigger"; the slope lets a score be compared at
-    equal size (:func:`score_at_size`)."""
-    pairs = [
-        (math.log(m), s)
-        for s, m in zip(scores, macs, strict=True)
-        if s is not None and math.isfinite(s) and m and m > 0
-    ]
-    if len(pairs) < 3:
-        return 0.0
-    mean_x = sum(x for x, _ in pairs) / len(pairs)
-    mean_y = sum(y for _, y in pairs) / len(pairs)
-    spread = sum((x - mean_x) ** 2 for x, _ in pairs)
-    if spread <= 0.0:
-        return 0.0
-    return sum((x - mean_x) * (y - mean_y) for x, y in pairs) / spread
-
-
-def score_at_size(score: float, macs: float, reference_macs: float, slope: float) -> float:
-    """``score`` moved along the fitted line to ``reference_macs``: what a network of
-    that size with the same residual would score (``slope`` from :func:`size_slope`)."""
-    if not (macs and macs > 0 and reference_macs and reference_macs > 0) or slope == 0.0:
-        return score
-    return score - slope * math.log(macs / reference_macs)
-
-
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points not dominated when maximising the first coordinate
     (accuracy) and minimising the second (a resource), sorted by the resource."""

@@ -1,0 +1,64 @@
+"""Training speed as the search's training-free score (``--score speed``): what is
+timed is real training steps of the proxy's minibatch. No assertion on times."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from edgenas.search.config import SearchConfig
+from edgenas.search.evaluation import CandidateEvaluator
+from edgenas.training_speed import TIMED_STEPS, training_steps_per_second
+
+
+def _count_forwards(model: nn.Module, calls: list[tuple[int, bool]]) -> nn.Module:
+    """Records (batch size, training mode) of every forward pass of ``model`` in ``calls``."""
+    model.register_forward_hook(lambda m, args, out: calls.append((args[0].shape[0], m.training)))
+    return model
+
+
+def test_it_times_real_training_steps_and_returns_steps_per_second():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+    before = [p.detach().clone() for p in model.parameters()]
+    calls: list[tuple[int, bool]] = []
+    _count_forwards(model, calls)
+    images, targets = torch.randn(5, 3, 8, 8), torch.randn(5, 1, 8, 8)
+    speed = training_steps_per_second(model, nn.functional.mse_loss, images, targets, steps=4)
+    assert math.isfinite(speed) and speed > 0
+    assert calls == [(5, True)] * 5  # one warm-up step and the 4 timed ones, in train mode
+    # Each step updated the weights (an optimiser step, not forward passes alone).
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    with pytest.raises(ValueError, match="at least 1"):
+        training_steps_per_second(model, nn.functional.mse_loss, images, targets, steps=0)
+
+
+def test_a_speed_search_scores_with_the_proxys_training_minibatch():
+    config = SearchConfig(
+        task="seg", proxy_input=(32, 40), deploy_input=(32, 40), batch_size=4, score="speed"
+    )
+    evaluator = CandidateEvaluator(config)
+    genotype = config.space().sample_unique(1, seed=0)[0].encode()
+    built = evaluator.build
+    calls: list[tuple[int, bool]] = []
+    evaluator.build = lambda g: _count_forwards(built(g), calls)
+    try:
+        score, params, flops = evaluator.pool_entry(genotype)
+    finally:
+        evaluator.close()
+    assert math.isfinite(score) and score > 0
+    assert params > 0 and flops > 0
+    # The proxy's batch size, in training mode, for the warm-up and the timed steps
+    # (then the MAC count's single forward pass at the deploy size).
+    assert calls[: TIMED_STEPS + 1] == [(4, True)] * (TIMED_STEPS + 1)
+
+
+def test_the_score_is_checked_and_stored_runs_read_as_naswot():
+    with pytest.raises(ValueError, match="score must be one of naswot, speed"):
+        SearchConfig(score="synflow").validate()
+    stored = SearchConfig().to_dict()
+    del stored["score"]  # a run stored before the choice searched with NASWOT
+    assert SearchConfig.from_dict(stored).score == "naswot"

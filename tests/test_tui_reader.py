@@ -312,3 +312,18 @@ def test_the_pool_panel_draws_the_histogram_and_marks_the_parents():
     assert top[5] == "█" and bottom[5] == "█" and top[0] == " " and bottom[0] != " "
     pool = PoolSummary(size=31, scored=31, low=low, high=high, bins=bins, parents=(10_000.0,))
     assert parent_marks(pool) == " " * 9 + "▲"
+
+
+def test_a_speed_search_labels_its_score_steps_per_second(tmp_path):
+    proposed = {"genotype": "S2:x", "parent": "S2:y", "score": 7.25, "reward": 0.9}
+    labels = {}
+    for score in ("naswot", "speed", None):
+        run_dir = tmp_path / str(score)
+        config = {"task": "seg"} if score is None else {"task": "seg", "score": score}
+        with RunStore.create(run_dir, name="run", kind="ldp-search", config=config) as store:
+            store.append_event("child_proposed", proposed, candidate_id=3)
+            state = derive(RunReader(run_dir).poll(), now=BASE_TIME)
+        labels[score] = (state.score_name, state.log[-1].text)
+    assert labels["speed"] == ("steps/s", "#3 R 0.900 steps/s 7.2")
+    assert labels["naswot"] == ("NASWOT", "#3 R 0.900 NASWOT 7.2")
+    assert labels[None] == labels["naswot"]  # stored before the choice: NASWOT

@@ -59,7 +59,7 @@ class Header:
 
 @dataclass(frozen=True)
 class PoolProgress:
-    """NASWOT scoring of the pool, from its latest ``pool_progress`` event."""
+    """Scoring of the pool, from its latest ``pool_progress`` event."""
 
     scored: int
     total: int
@@ -204,6 +204,7 @@ class RunState:
     header: Header
     resource: str = "params"
     metric_name: str = "accuracy"
+    score_name: str = "NASWOT"  # the run's training-free score (score_label)
     progress: tuple[ProgressPoint, ...] = ()
     pareto: tuple[ParetoPoint, ...] = ()
     rows: tuple[CandidateRow, ...] = ()  # the searched rows (not the pool's scored-only ones)
@@ -227,6 +228,12 @@ class RunState:
 def short_genotype(genotype: str, width: int = 28) -> str:
     """``S3:ib6_k3_se25_res_c8_n2-...`` cut to ``width`` characters with an ellipsis."""
     return genotype if len(genotype) <= width else genotype[: width - 1] + "…"
+
+
+def score_label(config: dict[str, Any]) -> str:
+    """What a search's ``score`` column holds (``SearchConfig.score``): ``NASWOT``, or
+    ``steps/s`` for training speed (runs stored before the choice used NASWOT)."""
+    return "steps/s" if config.get("score") == "speed" else "NASWOT"
 
 
 def primary_resource(config: dict[str, Any]) -> str:
@@ -259,6 +266,7 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
     task = str(config.get("task", "?"))
     metric_name = PRIMARY_METRIC.get(task, "accuracy")
     resource = primary_resource(config)
+    score_name = score_label(config)
     by_id = {c.id: c for c in snapshot.candidates}
     by_genotype = {c.genotype: c for c in snapshot.candidates}
     trained = [c for c in snapshot.candidates if c.status == "trained" and c.grade is not None]
@@ -272,6 +280,7 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
         header=_header(info, digest, now if now is not None else time.time(), len(trained)),
         resource=resource,
         metric_name=metric_name,
+        score_name=score_name,
         progress=_progress(trained),
         pareto=_pareto(trained, resource, best_id),
         rows=tuple(
@@ -287,7 +296,7 @@ def derive(snapshot: Snapshot, now: float | None = None) -> RunState:
         ats=_ats(digest, by_genotype, config),
         device=_device(snapshot, config),
         shrink=_shrink(digest.shrink_steps),
-        log=tuple(_log_line(e, by_id) for e in snapshot.events[-LOG_LINES:]),
+        log=tuple(_log_line(e, score_name) for e in snapshot.events[-LOG_LINES:]),
         best_id=best_id,
         final_loss=_curve((info.summary or {}).get("final_loss_history")),
         error=snapshot.error,
@@ -615,17 +624,18 @@ def _units(value) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-def _log_line(event: Event, by_id: dict[int, Candidate]) -> LogLine:
-    return LogLine(event.id, event.ts, event.kind, describe_event(event))
+def _log_line(event: Event, score_name: str) -> LogLine:
+    return LogLine(event.id, event.ts, event.kind, describe_event(event, score_name))
 
 
-def describe_event(event: Event) -> str:
-    """A short human line for one event (unknown kinds show their payload keys)."""
+def describe_event(event: Event, score_name: str = "NASWOT") -> str:
+    """A short human line for one event (unknown kinds show their payload keys);
+    ``score_name`` labels the training-free score (:func:`score_label`)."""
     p = event.payload
     cid = f"#{event.candidate_id} " if event.candidate_id is not None else ""
     kind = event.kind
     if kind == "parent_scored":
-        return f"{cid}NASWOT {_fmt(_num(p.get('score')), '.1f')} params {format_count(p.get('params'))}"
+        return f"{cid}{score_name} {_fmt(_num(p.get('score')), '.1f')} params {format_count(p.get('params'))}"
     if kind == "pool_progress":
         rate = _num(p.get("rate_per_s"))
         return (
@@ -639,7 +649,9 @@ def describe_event(event: Event) -> str:
     if kind == "parents_selected":
         return f"{len(p.get('genotypes', []))} parents selected by {p.get('resource', '?')}"
     if kind == "child_proposed":
-        return f"{cid}R {_fmt(_num(p.get('reward')))} NASWOT {_fmt(_num(p.get('score')), '.1f')}"
+        return (
+            f"{cid}R {_fmt(_num(p.get('reward')))} {score_name} {_fmt(_num(p.get('score')), '.1f')}"
+        )
     if kind == "candidate_trained":
         return (
             f"{cid}G {_fmt(_num(p.get('grade')))} A {_fmt(_num(p.get('accuracy')))} "

@@ -144,7 +144,8 @@ class LDPSearch:
         # A network with a row was scored (or failed: it is not tried again on resume).
         missing = [g for g in pool if self.recorder.known(g) is None]
         if missing:
-            self.log(f"scoring {len(missing)} random genotypes with NASWOT")
+            what = "training speed" if self.config.score == "speed" else "NASWOT"
+            self.log(f"scoring {len(missing)} random genotypes with {what}")
         progress = PoolProgress(len(pool), len(pool) - len(missing), self.clock, self.log)
         batch: list[dict] = []
         flushed = self.clock()

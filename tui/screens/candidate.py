@@ -113,7 +113,7 @@ def lineage(
     return list(reversed(chain))
 
 
-def _metrics(row: CandidateRow, metric_name: str) -> Table:
+def _metrics(row: CandidateRow, metric_name: str, score_name: str = "NASWOT") -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -124,7 +124,7 @@ def _metrics(row: CandidateRow, metric_name: str) -> Table:
         ("params", format_count(row.params)),
         ("MACs", format_count(row.flops)),
         ("latency", latency),
-        ("NASWOT", "-" if row.score is None else f"{row.score:.2f}"),
+        (score_name, "-" if row.score is None else f"{row.score:.2f}"),
         (f"A ({metric_name})", "-" if row.accuracy is None else f"{row.accuracy:.4f}"),
         ("G", "-" if row.grade is None else f"{row.grade:.4f}"),
         ("R", "-" if row.reward is None else f"{row.reward:.4f}"),
@@ -297,7 +297,9 @@ class CandidateScreen(Screen):
         genotype = Text("genotype (c copies it)\n", "bold")
         genotype.append_text(genotype_text(row.genotype, changed, width - 2))
         self.query_one("#genotype", Static).update(genotype)
-        self.query_one("#metrics", Static).update(_metrics(row, state.metric_name))
+        self.query_one("#metrics", Static).update(
+            _metrics(row, state.metric_name, state.score_name)
+        )
         self.query_one("#loss-plot", SpecPlot).show(self.loss_spec(compact=True))
         chain = lineage(state, row.id, row)
         lines = Text("lineage\n", "bold")

@@ -148,10 +148,10 @@ class DashboardScreen(Screen):
         caption = self.query_one("#candidates-caption", Static)
         caption.display = table.paged
         caption.update(table.caption())
-        self.query_one(PoolPanel).show(state.pool)
+        self.query_one(PoolPanel).show(state.pool, state.score_name)
         search = self.query_one(SearchPanel)
         search.display = not shrink
-        search.show(state.ats)
+        search.show(state.ats, state.score_name)
         panel = self.query_one(ShrinkPanel)
         panel.display = shrink or bool(state.shrink.steps)
         panel.show(state.shrink)

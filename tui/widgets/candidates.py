@@ -105,6 +105,7 @@ class CandidatesTable(DataTable):
         self._by_id: dict[int, CandidateRow] = {}
         self._best_id: int | None = None
         self._metric_name = "metric"
+        self._score_name = "NASWOT"
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -130,7 +131,8 @@ class CandidatesTable(DataTable):
         """Show the page in ``state``: rows already there are updated in place (the
         cursor stays put), a page with other rows replaces them."""
         metric_changed = state.metric_name != self._metric_name
-        self._metric_name = state.metric_name
+        metric_changed |= state.score_name != self._score_name
+        self._metric_name, self._score_name = state.metric_name, state.score_name
         total = state.page_total
         if (total > PAGE_SIZE) != (self.total > PAGE_SIZE):
             self.refresh_bindings()  # the page keys come and go (check_action)
@@ -200,6 +202,8 @@ class CandidatesTable(DataTable):
             label = dict(COLUMNS)[column_key.value]
             if column_key.value == "metric":
                 label = self._metric_name
+            if column_key.value == "score":
+                label = self._score_name
             if column_key.value == self.sort_key:
                 label += " ▼" if self.sort_reverse else " ▲"
             column.label = Text(label)

@@ -39,20 +39,20 @@ class PoolPanel(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._pool: PoolSummary | None = None
+        self._pool: tuple[PoolSummary, str] | None = None
 
-    def show(self, pool: PoolSummary) -> None:
+    def show(self, pool: PoolSummary, score_name: str = "NASWOT") -> None:
         """Render ``pool`` (no-op when unchanged)."""
-        if pool == self._pool:
+        if (pool, score_name) == self._pool:
             return
-        self._pool = pool
+        self._pool = (pool, score_name)
         self.display = pool.size > 0
         text = Text()
         text.append(f"pool {pool.size:,} networks", "bold")
         if pool.scored < pool.size:
             text.append(f", {pool.scored:,} scored")
         if pool.median is not None:
-            text.append(f"  NASWOT median {pool.median:.1f}")
+            text.append(f"  {score_name} median {pool.median:.1f}")
         if pool.parents:
             text.append(f"  ▲ {len(pool.parents)} parents", "green")
         if pool.bins and pool.low is not None and pool.high is not None:

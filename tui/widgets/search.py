@@ -19,15 +19,15 @@ class SearchPanel(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._ats: AtsState | None = None
+        self._ats: tuple[AtsState, str] | None = None
 
-    def show(self, ats: AtsState) -> None:
-        """Render ``ats`` (no-op when unchanged)."""
-        if ats == self._ats:
+    def show(self, ats: AtsState, score_name: str = "NASWOT") -> None:
+        """Render ``ats`` (no-op when unchanged); ``score_name`` heads the score column."""
+        if (ats, score_name) == self._ats:
             return
-        self._ats = ats
+        self._ats = (ats, score_name)
         if ats.current_genotype is None:
-            self.update(Text("waiting for the parents (NASWOT ranking of the pool)", "dim"))
+            self.update(Text(f"waiting for the parents ({score_name} ranking of the pool)", "dim"))
             return
         head = Text()
         parent = "-" if ats.parent_index is None else f"{ats.parent_index + 1}/{ats.parents_total}"
@@ -51,7 +51,7 @@ class SearchPanel(Static):
             "child",
             "blocks changed from current",
             "R",
-            "NASWOT",
+            score_name,
             "G",
             title="children (best reward first)",
             expand=True,

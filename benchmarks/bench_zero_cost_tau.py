@@ -43,7 +43,7 @@ from edgenas.search.evaluation import CandidateEvaluator
 def _minibatches(evaluator: CandidateEvaluator, count: int, size: int, seed: int) -> list:
     """``count`` seeded minibatches of ``size`` training pairs, the same for every net."""
     generator = torch.Generator().manual_seed(seed)
-    data = evaluator.train_source
+    data = evaluator.train_data
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = []
     for start in range(0, count * size, size):
@@ -202,6 +202,12 @@ def main() -> None:
     results = {}
     for name, key in named:
         values = [r[key] for r in rows]
+        if not all(math.isfinite(v) for v in values):
+            # e.g. SynFlow of networks whose output layer starts at zero (SR): no signal
+            # flows back, the score is log 0.
+            bad = sum(not math.isfinite(v) for v in values)
+            print(f"  {name:34s} n/a: {bad} of {len(values)} networks score non-finite")
+            continue
         tau_final, p_final = kendalltau(values, final)
         tau_rung, p_rung = kendalltau(values, rung)
         results[key] = {"final": [tau_final, p_final], "rung": [tau_rung, p_rung]}

@@ -36,9 +36,10 @@ def test_it_times_real_training_steps_and_returns_steps_per_second():
         training_steps_per_second(model, nn.functional.mse_loss, images, targets, steps=0)
 
 
-def test_a_speed_search_scores_with_the_proxys_training_minibatch():
+@pytest.mark.parametrize("task", ["seg", "sr"])  # SR: patches, not whole images
+def test_a_speed_search_scores_with_the_proxys_training_minibatch(task):
     config = SearchConfig(
-        task="seg", proxy_input=(32, 40), deploy_input=(32, 40), batch_size=4, score="speed"
+        task=task, proxy_input=(32, 40), deploy_input=(32, 40), batch_size=4, score="speed"
     )
     evaluator = CandidateEvaluator(config)
     genotype = config.space().sample_unique(1, seed=0)[0].encode()

@@ -230,7 +230,7 @@ class CandidateEvaluator:
     def _speed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One seeded training minibatch of the proxy's batch size and input size."""
         if self._speed_pair is None:
-            data = self.train_source
+            data = self.train_data  # a dataset (an SR patch bank cannot be indexed)
             count = min(self.train_config.batch_size, len(data))
             indices = random.Random(self.config.seed).sample(range(len(data)), count)
             pairs = [data[i] for i in indices]

@@ -125,6 +125,8 @@ def main() -> None:
     metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
 
     scores = [c.strip() for c in args.scores.split(",") if c.strip()]
+    if not scores or len(set(scores)) != len(scores):
+        parser.error(f"--scores: name each of {', '.join(SCORES)} at most once, at least one")
     for score_name in scores:
         if score_name not in SCORES:
             parser.error(f"--scores: {score_name!r} is not one of {', '.join(SCORES)}")
@@ -169,6 +171,8 @@ def main() -> None:
                     "trained_params": sorted(c.params for c in trained),
                 }
             count = row[methods[0]]["trained"]
+            if any(row[m]["trained"] != count for m in methods[:-1]):
+                print(f"warning: the ATS variants trained different counts; random trains {count}")
             row["random"] = random_search(
                 dataclasses.replace(config, run_name=f"random-{seed}"),
                 count,

@@ -105,6 +105,8 @@ def naswot_residuals(scores: list[float], macs: list[float]) -> list[float]:
     xs = [math.log(m) for m in macs]
     mean_x, mean_y = statistics.fmean(xs), statistics.fmean(scores)
     spread = sum((x - mean_x) ** 2 for x in xs)
+    if spread == 0.0:  # all of one size: nothing to correct
+        return [y - mean_y for y in scores]
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, scores, strict=True)) / spread
     return [y - (mean_y + slope * (x - mean_x)) for x, y in zip(xs, scores, strict=True)]
 
@@ -155,6 +157,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
+    if args.within_target_params is not None and args.within_target_params <= 0:
+        parser.error("--within-target-params must be above 0")
+    if args.within_target_params is not None and args.around:
+        parser.error("--within-target-params samples the space; --around takes mutations")
     if args.final_repeats < 1:
         parser.error("--final-repeats must be at least 1")
     torch.set_num_threads(1)
@@ -183,7 +189,7 @@ def _run(args, clocks: list[str]) -> None:
     space = config.space()
     if args.around:
         genotypes = _neighbourhood(space, config, args.around, args.n, args.seed)
-    elif args.within_target_params:
+    elif args.within_target_params is not None:
         genotypes = _within(space, evaluator, args.n, args.seed, args.within_target_params)
     else:
         genotypes = [g.encode() for g in space.sample_unique(args.n, seed=args.seed)]

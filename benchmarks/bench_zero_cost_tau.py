@@ -4,15 +4,16 @@ Reads the rows of a ``bench_search_proxy_tau.py --out`` run (genotypes with thei
 after the 18 s rung and after the final budget) and computes, side by side on the same
 networks, data and seeded weights:
 
-- NASWOT (Mellor et al.), the search's score, and NASWOT at equal MACs (its residual
-  over a line of score against log MACs, ``--score-correction size``);
+- NASWOT (Mellor et al.), the search's default score, and NASWOT at equal MACs (its
+  residual over a least-squares line of score against log MACs);
 - ZiCo (Li et al., ICLR 2023): per layer, the log of the sum over weights of
   mean |gradient| / standard deviation of the gradient across minibatches, summed;
 - SynFlow (Tanaka et al., 2020): sum of |theta * dR/dtheta| for R the output sum of
   the network with |weights| on an all-ones input (computed in double precision);
 - gradient norm: the norm of the loss's gradient on one minibatch;
-- training speed: minibatches per second of the training step (forward, backward,
-  optimiser), since under a time budget the steps a network gets are its accuracy;
+- training speed: training steps per second, exactly as ``--score speed`` times them
+  (the proxy's minibatch and layout), since under a time budget the steps a network
+  gets decide much of its accuracy;
 - fewer MACs and fewer parameters.
 
 It prints each score's Kendall tau against the final A and against the rung's A (the
@@ -29,12 +30,12 @@ import json
 import math
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau
 
+from edgenas.errors import UserError
 from edgenas.naswot import naswot_score
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
@@ -46,8 +47,8 @@ def _minibatches(evaluator: CandidateEvaluator, count: int, size: int, seed: int
     data = evaluator.train_data
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = []
-    for start in range(0, count * size, size):
-        pairs = [data[i % len(data)] for i in order[start : start + size]]
+    for start in range(0, count * size, size):  # wraps around a small dataset
+        pairs = [data[order[i % len(order)]] for i in range(start, start + size)]
         batches.append((torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])))
     return batches
 
@@ -112,29 +113,15 @@ def grad_norm(model: torch.nn.Module, loss_of, batch) -> float:
     return math.sqrt(squares)
 
 
-def steps_per_second(model: torch.nn.Module, loss_of, batch, repeats: int = 5) -> float:
-    """Training steps per second on one minibatch (median of ``repeats`` after a warm-up)."""
-    model.train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    images, targets = batch
-    times = []
-    for index in range(repeats + 1):
-        start = time.thread_time()
-        optimiser.zero_grad(set_to_none=True)
-        loss_of(model(images), targets).backward()
-        optimiser.step()
-        if index:  # the first step allocates
-            times.append(time.thread_time() - start)
-    return 1.0 / statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("rows", help="the --out JSON of bench_search_proxy_tau.py")
     parser.add_argument("--batches", type=int, default=4, help="minibatches for ZiCo")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="minibatch size for ZiCo and the gradient norm"
+    )
     parser.add_argument("--out", default=None, help="write the scores as JSON here")
     args = parser.parse_args()
     try:
@@ -147,6 +134,11 @@ def main() -> None:
         )
     if args.batches < 2:
         sys.exit("error: --batches must be at least 2 (ZiCo needs a spread across minibatches)")
+    if args.batch_size < 1:
+        sys.exit("error: --batch-size must be at least 1")
+    missing = {"genotype", "final", "flops", "params"} - set(rows[0]) if rows else {"rows"}
+    if missing:
+        sys.exit(f"error: {args.rows} lacks {', '.join(sorted(missing))}: rerun its bench")
     torch.set_num_threads(1)
     config = SearchConfig(
         task=settings["task"],
@@ -157,7 +149,10 @@ def main() -> None:
     if settings.get("input"):
         height, width = (int(v) for v in settings["input"].split("x"))
         config = dataclasses.replace(config, proxy_input=(height, width))
-    evaluator = CandidateEvaluator(config)
+    try:
+        evaluator = CandidateEvaluator(config)
+    except UserError as error:
+        sys.exit(f"error: {error}")
     task, info = evaluator.task, evaluator.info
 
     def loss_of(pred, targets):
@@ -171,7 +166,7 @@ def main() -> None:
         row["zico"] = zico(evaluator.build(genotype), loss_of, batches)
         row["synflow"] = synflow(evaluator.build(genotype), shape)
         row["grad_norm"] = grad_norm(evaluator.build(genotype), loss_of, batches[0])
-        row["speed"] = steps_per_second(evaluator.build(genotype), loss_of, batches[0])
+        row["speed"] = evaluator.training_speed(evaluator.build(genotype))  # --score speed
         print(
             f"{index:3d} naswot {row['naswot']:7.1f}  zico {row['zico']:7.1f}  synflow "
             f"{row['synflow']:7.1f}  grad norm {row['grad_norm']:8.3f}  "

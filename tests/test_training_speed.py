@@ -14,9 +14,16 @@ from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.training_speed import TIMED_STEPS, training_steps_per_second
 
 
-def _count_forwards(model: nn.Module, calls: list[tuple[int, bool]]) -> nn.Module:
-    """Records (batch size, training mode) of every forward pass of ``model`` in ``calls``."""
-    model.register_forward_hook(lambda m, args, out: calls.append((args[0].shape[0], m.training)))
+def _count_forwards(model: nn.Module, calls: list[tuple]) -> nn.Module:
+    """Records (batch size, training mode, H x W, channels-last) of every forward pass
+    of ``model`` in ``calls``."""
+
+    def record(module, args, out):
+        images = args[0]
+        layout = images.is_contiguous(memory_format=torch.channels_last)
+        calls.append((images.shape[0], module.training, tuple(images.shape[-2:]), layout))
+
+    model.register_forward_hook(record)
     return model
 
 
@@ -29,7 +36,8 @@ def test_it_times_real_training_steps_and_returns_steps_per_second():
     images, targets = torch.randn(5, 3, 8, 8), torch.randn(5, 1, 8, 8)
     speed = training_steps_per_second(model, nn.functional.mse_loss, images, targets, steps=4)
     assert math.isfinite(speed) and speed > 0
-    assert calls == [(5, True)] * 5  # one warm-up step and the 4 timed ones, in train mode
+    # One warm-up step and the 4 timed ones, in train mode, in the layout asked for.
+    assert calls == [(5, True, (8, 8), False)] * 5
     # Each step updated the weights (an optimiser step, not forward passes alone).
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     with pytest.raises(ValueError, match="at least 1"):
@@ -52,9 +60,11 @@ def test_a_speed_search_scores_with_the_proxys_training_minibatch(task):
         evaluator.close()
     assert math.isfinite(score) and score > 0
     assert params > 0 and flops > 0
-    # The proxy's batch size, in training mode, for the warm-up and the timed steps
+    # The proxy's batch size and input (SR: LR patches of its smaller side), in training
+    # mode and the training's channels-last layout, for the warm-up and the timed steps
     # (then the MAC count's single forward pass at the deploy size).
-    assert calls[: TIMED_STEPS + 1] == [(4, True)] * (TIMED_STEPS + 1)
+    size = (32, 40) if task == "seg" else (32, 32)
+    assert calls[: TIMED_STEPS + 1] == [(4, True, size, True)] * (TIMED_STEPS + 1)
 
 
 def test_the_score_is_checked_and_stored_runs_read_as_naswot():

@@ -140,6 +140,8 @@ class CandidateEvaluator:
         self._bank = None
         self._final_data = None
         self._speed_pair = None
+        if config.score == "speed":
+            self._check_speed_score()
         self.score_images = self._score_batch()
         # For super-resolution the deploy size is the low-resolution input.
         self.deploy_shape = (1, 3, *config.deploy_input)
@@ -161,6 +163,19 @@ class CandidateEvaluator:
         )  # fmt: skip
         train_data = _subsample(train_data, config.subsample, config.seed)
         return train_data, val_data
+
+    def _check_speed_score(self) -> None:
+        """``--score speed`` times training steps on the CPU: a GPU training would be
+        ranked by its CPU cost, which can differ a lot from its GPU cost."""
+        from edgenas.accelerator import resolve_accelerator
+
+        config = self.train_config
+        kind = resolve_accelerator(config.accelerator, config.precision, config.channels_last).kind
+        if kind != "cpu":
+            raise UserError(
+                f"--score speed times training steps on the CPU, but candidates train on "
+                f"{kind}: use --score naswot, or --accelerator cpu"
+            )
 
     def _score_batch(self) -> torch.Tensor:
         """One fixed batch of training images (seeded), the same for every genotype."""
@@ -207,27 +222,41 @@ class CandidateEvaluator:
     def pool_entry(self, genotype: str) -> tuple[float, int, int]:
         """``(score, params, MACs)`` of a pool genotype, one network built."""
         model = self.build(genotype)
-        score = self._score_model(model)  # first: on the fresh network
+        # First, on the fresh network (a speed score then leaves it trained a few steps,
+        # which changes neither its parameter count nor its MACs).
+        score = self._score_model(model)
         sizes = self.static_resources(genotype, model)
         return score, int(sizes["params"]), int(sizes["flops"])
 
     def _score_model(self, model: torch.nn.Module) -> float:
         if self.config.score == "speed":
-            from edgenas.training_speed import training_steps_per_second
-
-            images, targets = self._speed_batch()
-            return training_steps_per_second(
-                model,
-                lambda pred, target: self.task.loss(pred, target, self.info),
-                images,
-                targets,
-                channels_last=self.train_config.channels_last is not False,
-            )
+            return self.training_speed(model)
         from edgenas.naswot import naswot_score
 
         return naswot_score(model, self.score_images)
 
-    def _speed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_speed(self, model: torch.nn.Module) -> float:
+        """Training steps per second of ``model`` on :meth:`speed_batch`, in the
+        proxy's memory layout, on the CPU (the ``--score speed`` score). The model is
+        left trained by a few steps, in training mode."""
+        from edgenas.accelerator import resolve_accelerator
+        from edgenas.training import training_clock
+        from edgenas.training_speed import training_steps_per_second
+
+        config = self.train_config
+        layout = resolve_accelerator("cpu", "fp32", config.channels_last).channels_last
+        images, targets = self.speed_batch()
+        return training_steps_per_second(
+            model,
+            lambda pred, target: self.task.loss(pred, target, self.info),
+            images,
+            targets,
+            channels_last=layout,
+            # One thread's CPU time, or the wall clock when torch computes on several.
+            clock=training_clock("cpu", "cpu"),
+        )
+
+    def speed_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One seeded training minibatch of the proxy's batch size and input size."""
         if self._speed_pair is None:
             data = self.train_data  # a dataset (an SR patch bank cannot be indexed)

@@ -2,7 +2,7 @@
 Search from each parent, driven by the validation grade G and the mutation reward R.
 
 1. Parents: ``pool_size`` unique random genotypes scored with NASWOT on one fixed batch
-   of training images; the 3 best by score, and the 3 best by score among the pool
+   of training images (or, with ``score="speed"``, by training steps per second); the 3 best by score, and the 3 best by score among the pool
    members whose size is closest to the target compactness. After each parent's search
    the ranking is updated (the children scored meanwhile join it, networks trained
    meanwhile leave it) and the remaining parents are chosen again by the same rule.
@@ -132,7 +132,8 @@ class LDPSearch:
 
     # ----------------------------------------------------------------- parents
     def score_pool(self) -> list[Candidate]:
-        """Sample and NASWOT-score the pool; returns its rows, best score first.
+        """Sample and score the pool (``config.score``: NASWOT or training speed);
+        returns its rows, best score first.
 
         Scores stream into the store in batches as they arrive (every
         :data:`POOL_BATCH` networks or :data:`POOL_FLUSH_S` seconds), in pool order, so
@@ -246,7 +247,7 @@ class LDPSearch:
 
     def start_rows(self) -> list[Candidate]:
         """The rows of the warm-start genotypes (``start_genotypes``), scored like the
-        pool, so that their NASWOT score feeds their children's rewards."""
+        pool, so that their score feeds their children's rewards."""
         rows = []
         for genotype in self.config.start_genotypes or ():
             row = self.recorder.known(genotype)
@@ -269,7 +270,7 @@ class LDPSearch:
 
     def ranking(self) -> list[Candidate]:
         """Every scored network of the run (the pool and the children proposed so far),
-        best NASWOT score first: the ranking the remaining parents come from."""
+        best score first: the ranking the remaining parents come from."""
         rows = (self.recorder.known(g) for g in self.scored)
         return sorted((c for c in rows if c is not None and c.score is not None), key=_score_key)
 
@@ -653,7 +654,8 @@ class LDPSearch:
 
 
 def _score_key(candidate: Candidate) -> tuple[float, int]:
-    """Best NASWOT score first; ties by store id, so orders are reproducible."""
+    """Best score first (NASWOT or training speed: higher is better for both); ties by
+    store id, so orders are reproducible."""
     score = candidate.score if candidate.score is not None else -math.inf
     return (-score, candidate.id)
 

@@ -1,4 +1,4 @@
-"""The pool panel: the NASWOT scores of the whole pool as a histogram (a paper-scale
+"""The pool panel: the scores (NASWOT or steps/s) of the whole pool as a histogram (a paper-scale
 pool is 60,000 networks: a histogram says what 60,000 table rows cannot)."""
 
 from __future__ import annotations

@@ -38,8 +38,16 @@ def main() -> None:
     parser.add_argument(
         "--shrink-every", type=int, default=1, help="epochs between shrinks (the paper: 5)"
     )
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (each cost and lambda)")
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip the U-Net trained beside each run"
+    )
     parser.add_argument("--out", default="/tmp/hrnas-camvid")
     args = parser.parse_args()
+    try:
+        seeds = [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds: write whole numbers like 0,1,2, got {args.seeds!r}")
 
     from edgenas.devices.profile import resolve_device
 
@@ -51,77 +59,89 @@ def main() -> None:
 
     h, w = (int(v) for v in args.input.split("x"))
     rows = []
-    for lam in (float(v) for v in args.lambdas.split(",")):
-        for cost in args.costs.split(","):
-            run_dir = Path(args.out) / f"{cost}-lam{lam:g}"
-            if (run_dir / "run.sqlite").exists():
-                raise SystemExit(f"{run_dir} exists; pass another --out")
-            session = ShrinkSession(
-                task=get_task("seg"),
-                config=SupernetConfig(),
-                device=resolve_device("cpu"),
-                cost=cost,
-                shrink=ShrinkConfig(
-                    lam=lam,
-                    epsilon=args.epsilon,
-                    align=args.align,
-                    epochs=args.epochs,
-                    shrink_every=args.shrink_every,
-                ),
-                data=str(DATA),
-                input_hw=(h, w),
-                threads=1,
-                run_dir=run_dir,
-                quiet=True,
+    runs = [
+        (seed, lam, cost)
+        for seed in seeds
+        for lam in (float(v) for v in args.lambdas.split(","))
+        for cost in args.costs.split(",")
+    ]
+    for seed, lam, cost in runs:
+        run_dir = Path(args.out) / f"{cost}-lam{lam:g}" / f"seed{seed}"
+        if (run_dir / "run.sqlite").exists():
+            raise SystemExit(f"{run_dir} exists; pass another --out")
+        session = ShrinkSession(
+            task=get_task("seg"),
+            config=SupernetConfig(),
+            device=resolve_device("cpu"),
+            cost=cost,
+            shrink=ShrinkConfig(
+                lam=lam,
+                epsilon=args.epsilon,
+                align=args.align,
+                epochs=args.epochs,
+                shrink_every=args.shrink_every,
+                seed=seed,
+            ),
+            baselines=() if args.no_baselines else None,
+            data=str(DATA),
+            input_hw=(h, w),
+            threads=1,
+            run_dir=run_dir,
+            quiet=True,
+        )
+        session.run()
+        with RunStore.open_readonly(run_dir) as store:
+            summary = store.run_info().summary
+            steps = [e.payload for e in store.events(kinds=("shrink_step",))]
+        row = {
+            "seed": seed,
+            "onnx": str(run_dir / "best.onnx"),
+            "cost": cost,
+            "lambda": lam,
+            "miou": summary["metrics"]["miou"],
+            "params": summary["params_after"],
+            "params_before": summary["params_before"],
+            "macs": summary["macs_after"],
+            "macs_before": summary["macs_before"],
+            "latency_ms": summary["latency_ms"],
+            "units": summary["units_after"],
+            "units_before": summary["units_before"],
+            "train_seconds": summary["train_seconds"],
+            "fixed_latency_ms": ((summary.get("deployed") or {}).get("fixed") or {}).get(
+                "latency_ms"
+            ),
+            "baselines": [
+                {k: b.get(k) for k in ("name", "metrics", "params", "macs", "latency_ms")}
+                for b in summary.get("baselines") or []
+                if "error" not in b
+            ],
+        }
+        if cost == "latency":
+            pred = [s["predicted_ms"] for s in steps]
+            slope = [s["slope_predicted_ms"] for s in steps]
+            meas = [s["measured_ms"] for s in steps]
+            row.update(
+                predicted_ms=pred,
+                slope_predicted_ms=slope,
+                measured_ms=meas,
+                tracking_mape=_mape(pred, meas),
+                slope_tracking_mape=_mape(slope, meas),
+                predicted_drop_ms=pred[0] - pred[-1],
+                measured_drop_ms=meas[0] - meas[-1],
             )
-            session.run()
-            with RunStore.open_readonly(run_dir) as store:
-                summary = store.run_info().summary
-                steps = [e.payload for e in store.events(kinds=("shrink_step",))]
-            row = {
-                "cost": cost,
-                "lambda": lam,
-                "miou": summary["metrics"]["miou"],
-                "params": summary["params_after"],
-                "params_before": summary["params_before"],
-                "macs": summary["macs_after"],
-                "macs_before": summary["macs_before"],
-                "latency_ms": summary["latency_ms"],
-                "units": summary["units_after"],
-                "units_before": summary["units_before"],
-                "train_seconds": summary["train_seconds"],
-                "fixed_latency_ms": ((summary.get("deployed") or {}).get("fixed") or {}).get(
-                    "latency_ms"
-                ),
-                "baselines": [
-                    {k: b.get(k) for k in ("name", "metrics", "params", "macs", "latency_ms")}
-                    for b in summary.get("baselines") or []
-                    if "error" not in b
-                ],
-            }
-            if cost == "latency":
-                pred = [s["predicted_ms"] for s in steps]
-                slope = [s["slope_predicted_ms"] for s in steps]
-                meas = [s["measured_ms"] for s in steps]
-                row.update(
-                    predicted_ms=pred,
-                    slope_predicted_ms=slope,
-                    measured_ms=meas,
-                    tracking_mape=_mape(pred, meas),
-                    slope_tracking_mape=_mape(slope, meas),
-                    predicted_drop_ms=pred[0] - pred[-1],
-                    measured_drop_ms=meas[0] - meas[-1],
-                )
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     out = Path(args.out) / "summary.json"
     out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("| cost | lambda | mIoU | params (K) | MACs (M) | latency ms (fixed size) | units kept |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| seed | cost | lambda | mIoU | params (K) | MACs (M) | latency ms (fixed size) "
+        "| units kept |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         fixed = f"{r['fixed_latency_ms']:.2f}" if r.get("fixed_latency_ms") else "-"
         print(
-            f"| {r['cost']} | {r['lambda']:g} | {r['miou']:.4f} | {r['params'] / 1e3:.0f} "
+            f"| {r['seed']} | {r['cost']} | {r['lambda']:g} | {r['miou']:.4f} | {r['params'] / 1e3:.0f} "
             f"(of {r['params_before'] / 1e3:.0f}) | {r['macs'] / 1e6:.1f} (of "
             f"{r['macs_before'] / 1e6:.1f}) | {r['latency_ms']:.2f} ({fixed}) | {r['units']} of "
             f"{r['units_before']} |"
@@ -129,7 +149,7 @@ def main() -> None:
         for b in r["baselines"]:
             # Trained for the same seconds on the same data, measured the same way.
             print(
-                f"| baseline {b['name']} (same {r['train_seconds']:.0f} s) | | "
+                f"| {r['seed']} | baseline {b['name']} (same {r['train_seconds']:.0f} s) | | "
                 f"{b['metrics']['miou']:.4f} | {b['params'] / 1e3:.0f} | {b['macs'] / 1e6:.1f} "
                 f"| {b['latency_ms']:.2f} | |"
             )

@@ -2,10 +2,11 @@
 Search from each parent, driven by the validation grade G and the mutation reward R.
 
 1. Parents: ``pool_size`` unique random genotypes scored with NASWOT on one fixed batch
-   of training images (or, with ``score="speed"``, by training steps per second); the 3 best by score, and the 3 best by score among the pool
-   members whose size is closest to the target compactness. After each parent's search
-   the ranking is updated (the children scored meanwhile join it, networks trained
-   meanwhile leave it) and the remaining parents are chosen again by the same rule.
+   of training images (or, with ``score="speed"``, by training steps per second); the
+   3 best by score, and the 3 best by score among the pool members whose size is
+   closest to the target compactness. After each parent's search the ranking is
+   updated (the children scored meanwhile join it, networks trained meanwhile leave it)
+   and the remaining parents are chosen again by the same rule.
 2. From each parent, Assisted Tabu Search: mutate ``children`` valid children of the
    current architecture (not in the tabu list of the last ``tabu_tenure`` visited
    architectures), compute R for each, train the child with the highest R (a child

@@ -363,3 +363,25 @@ def test_a_run_killed_while_writing_its_outputs_is_completed_by_resume(tmp_path)
         assert len(store.events(kinds=("run_finished",))) == 1
         assert len(store.events(kinds=("candidate_trained",))) == trained_before
     assert (run_dir / "best.pt").stat().st_mtime_ns == checkpoint_time  # not trained again
+
+
+def test_a_speed_search_resumes_with_the_scores_it_timed(tmp_path):
+    # Training speed is a timing, different at every measurement: a resumed run must
+    # read the scores it stored, so its replay re-makes the same decisions.
+    args = [*FAST, "--score", "speed", "--baselines", "none"]
+    run_dir, _ = _start_and_kill(args, tmp_path, "speed")
+    with RunStore.open_readonly(run_dir) as store:
+        before = [(e.id, e.kind, e.candidate_id) for e in store.events()]
+        scores = {c.genotype: c.score for c in store.candidates() if c.score is not None}
+        assert store.run_info().config["score"] == "speed"
+    assert scores and all(s > 0 for s in scores.values())
+    # A replay that met a decision other than the recorded one would stop the run.
+    resumed = run_cli("search", "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    with RunStore.open_readonly(run_dir) as store:
+        after = [(e.id, e.kind, e.candidate_id) for e in store.events()]
+        stored = {c.genotype: c.score for c in store.candidates()}
+        assert store.run_info().status == "finished"
+    assert after[: len(before)] == before
+    assert [k for _, k, _ in after].count("run_resumed") == 1
+    assert {g: stored[g] for g in scores} == scores  # none re-timed

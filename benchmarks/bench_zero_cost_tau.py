@@ -1,11 +1,10 @@
 """Which training-free score ranks networks the way training does?
 
 Reads the rows of a ``bench_search_proxy_tau.py --out`` run (genotypes with their A
-after the 18 s rung and after the final budget) and computes, side by side on the same
-networks, data and seeded weights:
+after the 18 s rung and after the final budget, their NASWOT score and NASWOT at equal
+MACs, both computed by that run) and computes, side by side on the same networks, data
+and seeded weights:
 
-- NASWOT (Mellor et al.), the search's default score, and NASWOT at equal MACs (its
-  residual over a least-squares line of score against log MACs);
 - ZiCo (Li et al., ICLR 2023): per layer, the log of the sum over weights of
   mean |gradient| / standard deviation of the gradient across minibatches, summed;
 - SynFlow (Tanaka et al., 2020): sum of |theta * dR/dtheta| for R the output sum of
@@ -16,7 +15,9 @@ networks, data and seeded weights:
   gets decide much of its accuracy;
 - fewer MACs and fewer parameters.
 
-It prints each score's Kendall tau against the final A and against the rung's A (the
+It prints NASWOT (Mellor et al., the search's default score) and NASWOT at equal MACs
+(its residual over a least-squares line against log MACs) from the rows beside them,
+and each score's Kendall tau against the final A and against the rung's A (the
 search's proxy). A score that ranks could choose ATS's parents and reward its children.
 
     python benchmarks/bench_zero_cost_tau.py tau-seg.json [--batches 4] [--batch-size 8]
@@ -31,12 +32,10 @@ import math
 import statistics
 import sys
 
-import numpy as np
 import torch
 from scipy.stats import kendalltau
 
 from edgenas.errors import UserError
-from edgenas.naswot import naswot_score
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 
@@ -136,7 +135,8 @@ def main() -> None:
         sys.exit("error: --batches must be at least 2 (ZiCo needs a spread across minibatches)")
     if args.batch_size < 1:
         sys.exit("error: --batch-size must be at least 1")
-    missing = {"genotype", "final", "flops", "params"} - set(rows[0]) if rows else {"rows"}
+    needed = {"genotype", "final", "flops", "params", "naswot", "naswot_residual"}
+    missing = needed - set(rows[0]) if rows else {"rows"}
     if missing:
         sys.exit(f"error: {args.rows} lacks {', '.join(sorted(missing))}: rerun its bench")
     torch.set_num_threads(1)
@@ -162,7 +162,6 @@ def main() -> None:
     shape = tuple(batches[0][0].shape[1:])
     for index, row in enumerate(rows):
         genotype = row["genotype"]
-        row["naswot"] = naswot_score(evaluator.build(genotype), evaluator.score_images)
         row["zico"] = zico(evaluator.build(genotype), loss_of, batches)
         row["synflow"] = synflow(evaluator.build(genotype), shape)
         row["grad_norm"] = grad_norm(evaluator.build(genotype), loss_of, batches[0])
@@ -173,11 +172,7 @@ def main() -> None:
             f"{row['speed']:5.1f} steps/s  final A {row['final']:.4f}",
             flush=True,
         )
-    # NASWOT at equal MACs: its residual over a least-squares line against log MACs.
-    log_macs = np.log([float(r["flops"]) for r in rows])
-    slope, _intercept = np.polyfit(log_macs, [r["naswot"] for r in rows], 1)
-    for row, x in zip(rows, log_macs, strict=True):
-        row["naswot_at_size"] = row["naswot"] - slope * x
+    for row in rows:
         row["fewer_macs"], row["fewer_params"] = -row["flops"], -row["params"]
         row["rung"] = statistics.fmean(v for k, v in row.items() if k.startswith("rung_"))
     final, rung = [r["final"] for r in rows], [r["rung"] for r in rows]
@@ -185,7 +180,7 @@ def main() -> None:
     print(f"  {'score':34s} {'final A':>16s} {'rung A (proxy)':>16s}")
     named = [
         ("NASWOT", "naswot"),
-        ("NASWOT at equal MACs", "naswot_at_size"),
+        ("NASWOT at equal MACs", "naswot_residual"),
         ("ZiCo", "zico"),
         ("SynFlow (log)", "synflow"),
         ("gradient norm", "grad_norm"),

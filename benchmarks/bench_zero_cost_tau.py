@@ -112,6 +112,12 @@ def grad_norm(model: torch.nn.Module, loss_of, batch) -> float:
     return math.sqrt(squares)
 
 
+def _fail(message: str) -> None:
+    """Bad input: one line on stderr, exit status 2."""
+    print(f"bench_zero_cost_tau.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,17 +134,15 @@ def main() -> None:
             run = json.load(handle)
         rows, settings = run["rows"], run["args"]
     except (OSError, ValueError, KeyError) as error:
-        sys.exit(
-            f"error: cannot read {args.rows} as a bench_search_proxy_tau.py --out file: {error}"
-        )
+        _fail(f"cannot read {args.rows} as a bench_search_proxy_tau.py --out file: {error}")
     if args.batches < 2:
-        sys.exit("error: --batches must be at least 2 (ZiCo needs a spread across minibatches)")
+        _fail("--batches must be at least 2 (ZiCo needs a spread across minibatches)")
     if args.batch_size < 1:
-        sys.exit("error: --batch-size must be at least 1")
+        _fail("--batch-size must be at least 1")
     needed = {"genotype", "final", "flops", "params", "naswot", "naswot_residual"}
     missing = needed - set(rows[0]) if rows else {"rows"}
     if missing:
-        sys.exit(f"error: {args.rows} lacks {', '.join(sorted(missing))}: rerun its bench")
+        _fail(f"{args.rows} lacks {', '.join(sorted(missing))}: rerun its bench")
     torch.set_num_threads(1)
     config = SearchConfig(
         task=settings["task"],
@@ -152,7 +156,7 @@ def main() -> None:
     try:
         evaluator = CandidateEvaluator(config)
     except UserError as error:
-        sys.exit(f"error: {error}")
+        _fail(str(error))
     task, info = evaluator.task, evaluator.info
 
     def loss_of(pred, targets):

@@ -15,9 +15,11 @@ this CPU for networks with many resizes and reshapes (U-Net 0.63-0.71x, the defa
 segmentation genotype 0.76-0.80x, FastDepth 0.89-0.93x) and no different for plain SR
 networks (ESPCN 0.99x at 120x160). It is measured the same way, right after the
 any-size file, and reported beside it with the ratio and a verdict (faster below
-:data:`FASTER`); the any-size file stays the run's headline (the search's latency
-predictions and targets refer to it). The twin is optional: if it cannot be made or
-measured, the run says why in one line and goes on without it.
+:data:`FASTER`); the any-size file stays the run's headline. A search's report judges
+a latency target on the twin, though: the search measured every candidate as a file
+exported at the deploy size, which the twin is (:mod:`edgenas.search.report`). The
+twin is optional: if it cannot be made or measured, the run says why in one line and
+goes on without it.
 """
 
 from __future__ import annotations

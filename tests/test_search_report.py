@@ -262,3 +262,30 @@ def test_segmentation_report_lists_the_iou_of_every_class(tmp_path):
     assert summary["final_metrics"]["miou"] == pytest.approx(sum(present) / len(present))
     report = (run_dir / "report.md").read_text()
     assert "### Per-class IoU" in report and "| floor |" in report and "| pole |" in report
+
+
+@pytest.mark.parametrize(
+    ("fixed_ms", "verdict"),
+    [(2.26, "meets the target"), (None, "misses the target"), (4.2, "misses the target")],
+)
+def test_a_latency_target_is_judged_on_the_deploy_size_file_the_search_measured(fixed_ms, verdict):
+    """The search measures candidates as deploy-size exports; the any-size file runs a
+    dynamic graph's shape arithmetic too. A run whose fixed-size twin meets the target
+    meets it, with both figures shown; without a twin the any-size file is judged."""
+    from edgenas.search.report import target_section
+
+    config = SearchConfig(task="seg", target_latency_ms=4.0, deploy_input=(180, 240))
+    final = {"params": 43_459, "macs": 61_109_280, "latency_ms": 4.50,
+             "latency_text": "4.50 ms at 1x3x180x240 on cpu (measured)"}  # fmt: skip
+    if fixed_ms is not None:
+        final["fixed"] = {"onnx_path": "runs/x/best.static.onnx",
+                          "latency_path": "runs/x/best.static.latency.json",
+                          "latency_ms": fixed_ms, "ratio": fixed_ms / 4.50}  # fmt: skip
+    text = "\n".join(target_section(config, final))
+    assert verdict in text
+    row = next(line for line in text.splitlines() if line.startswith("| latency on cpu"))
+    if fixed_ms is None:
+        assert "4.50 ms at 1x3x180x240 on cpu (measured)" in row
+    else:
+        assert f"{fixed_ms:.2f} ms (best.static.onnx" in row and "any-size file: 4.50 ms" in row
+        assert row.endswith("| yes |") == (fixed_ms <= 4.0)

@@ -239,32 +239,6 @@ def test_a_final_latency_above_the_target_is_profiled_again(tmp_path):
     assert "(the faster of two profiles)" in target_text(summary)
 
 
-def test_a_latency_target_is_judged_on_the_deploy_size_file_shrinking_measured(tmp_path):
-    """Shrinking measures each step as an export at the deploy size; the fixed-size twin
-    is that file, and the any-size best.onnx (a dynamic graph) reads slower. With a twin
-    the verdict, its re-check and the summary's text are the twin's."""
-    from edgenas.finalise import finalise_model
-    from edgenas.hrnas.config import ShrinkConfig
-    from edgenas.hrnas.session import ShrinkSession, target_text
-
-    torch.manual_seed(0)
-    static = HRSupernet(TINY, "seg", num_classes=3).eval()
-    deployed = finalise_model(static, tmp_path, SHAPE, torch.rand(SHAPE), "cpu", threads=1,
-                              log=lambda _m: None, fixed_size=True)  # fmt: skip
-    assert deployed.fixed is not None
-    messages = []
-    session = ShrinkSession(
-        task="seg", config=TINY, device="cpu", shrink=ShrinkConfig(target_latency_ms=0.001),
-        input_hw=SHAPE[2:], threads=1, run_dir=tmp_path / "run", quiet=True,
-    )  # fmt: skip
-    session.log = messages.append
-    summary = session._target_summary(static, deployed)
-    assert summary["file"] == "best.static.onnx"
-    assert summary["final"] == min(summary["rechecked_ms"], _fastest(deployed.fixed))
-    assert "measuring best.static.onnx again: its latency read above the target" in messages
-    assert "(best.static.onnx)" in target_text(summary)
-
-
 def _fastest(deployed) -> float:
     import json
     from pathlib import Path

@@ -683,25 +683,16 @@ class ShrinkSession:
         if self.shrink.target is None:
             return None
         kind, value = self.shrink.target
-        rechecked = judged_file = None
+        rechecked = None
         if kind == "flops":
             final, source = float(count_hrnas_macs(static, (1, 3, *self.deploy_hw))), "counted"
         else:
-            # Judged on the file shrinking measured: every step exported the network at
-            # the deploy size (TargetCost.measure), which the fixed-size twin is. The
-            # any-size best.onnx also runs a dynamic graph's shape arithmetic and read
-            # up to 2x slower at the same size, so judging it missed targets that
-            # shrinking had met.
-            judged = deployed.fixed if deployed.fixed is not None else deployed
-            judged_file = Path(judged.onnx_path).name
-            final, source = _fastest_session_ms(judged), deployed.latency_source
+            final, source = _fastest_session_ms(deployed), deployed.latency_source
             if final > value:
                 # As while shrinking: load only slows a measurement down, so a final
                 # figure above the target is measured once more, the faster one kept
                 # (a run that stopped at -6 % read +74 % in a busy moment).
-                rechecked = self._remeasure_fastest_session(
-                    Path(judged.onnx_path), tuple(deployed.input_shape)
-                )
+                rechecked = self._remeasure_fastest_session(deployed)
                 final = min(final, rechecked)
         return {
             "kind": kind,
@@ -713,24 +704,23 @@ class ShrinkSession:
             "statistic": "fastest session median" if kind == "latency" else None,
             "input_shape": [1, 3, *self.deploy_hw],
             "device": deployed.device if kind == "latency" else None,
-            "file": judged_file,
         }
 
-    def _remeasure_fastest_session(self, path: Path, input_shape: tuple[int, ...]) -> float:
-        """The ONNX file at ``path`` profiled again on the device at ``input_shape`` with
-        the shrinking's protocol (:data:`edgenas.hrnas.target.TARGET_PROTOCOL`): its
-        fastest session median."""
+    def _remeasure_fastest_session(self, deployed) -> float:
+        """``best.onnx`` profiled again on the device with the shrinking's protocol
+        (:data:`edgenas.hrnas.target.TARGET_PROTOCOL`): its fastest session median."""
         from edgenas.devices.modelinfo import shapes_for_single_input
         from edgenas.devices.profile import profile_model
         from edgenas.hrnas.target import TARGET_PROTOCOL
 
+        path = Path(deployed.onnx_path)
         self.log(f"measuring {path.name} again: its latency read above the target")
         result = profile_model(
             path,
             self.device,
             TARGET_PROTOCOL,
             threads=self.threads,
-            input_shapes=shapes_for_single_input(path, input_shape),
+            input_shapes=shapes_for_single_input(path, tuple(deployed.input_shape)),
             backend_options=self.backend_options,
         )
         return float(min(s.median for s in result.sessions))
@@ -844,9 +834,7 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _fastest_session_ms(deployed) -> float:
-    """The fastest session median of a final file's profile (``deployed``: the
-    :class:`~edgenas.finalise.DeployedModel` or its fixed-size twin, each with its
-    ``latency_path`` and ``latency_ms``): the statistic the shrinking stopped
+    """The final profile's fastest session median: the statistic the shrinking stopped
     on (:meth:`edgenas.hrnas.target.TargetCost.measure`; load only slows a session down),
     so that the target is judged the way it was approached. The headline latency (the
     median of the session medians) is reported beside it."""
@@ -862,8 +850,6 @@ def target_text(target: dict) -> str:
     if target["kind"] == "latency":
         value, final = f"{target['value']:.2f} ms", f"{target['final']:.2f} ms"
         how = f"{target['source']} on {target['device']}"
-        if target.get("file"):
-            how += f" ({target['file']})"
         if target.get("statistic"):
             how += f", {target['statistic']}"
         if target.get("rechecked_ms") is not None:

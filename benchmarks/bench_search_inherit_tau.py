@@ -15,12 +15,11 @@ One run, side by side for the same children:
    - **scratch proxy**: ``--proxy-seconds`` from the seeded weights (what the search does);
    - **inherited proxy**: ``--proxy-seconds`` from the parent's trained weights where
      they fit, seeded weights elsewhere;
-   - **final A**: ``--final-seconds`` from the seeded weights (what the user takes
-     away if this child wins; the ranking target);
+   - **final A**: ``--final-seconds`` from the seeded weights (a longer training at
+     the proxy size on the proxy data: the ranking target);
 
-and prints the Kendall tau of each proxy against the final A, and of each proxy's
-ranking of the children against the parent's own A (does it say which children improve
-on their parent?). Budgets are CPU time on one thread, so load barely moves them.
+and prints the Kendall tau of each proxy against the final A and the final A of each
+proxy's best child. Budgets are CPU time on one thread, so load barely moves them.
 
     python benchmarks/bench_search_inherit_tau.py --task seg --data CAMVID-DEV \\
         --input 64x80 --n 16 --out inherit-seg.json
@@ -40,6 +39,7 @@ import torch
 from scipy.stats import kendalltau
 
 from edgenas.errors import UserError
+from edgenas.parsing import parse_shape
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.space import decode
@@ -79,7 +79,9 @@ def _children(config: SearchConfig, parent: str, n: int, seed: int) -> list[str]
             found.setdefault(child, None)
         if len(found) == n:
             return list(found)
-    raise SystemExit(f"only {len(found)} distinct single mutations of the parent found")
+    raise UserError(
+        f"only {len(found)} distinct single mutations of the parent found: use a smaller --n"
+    )
 
 
 def _tau(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -118,9 +120,15 @@ def main() -> None:
 def _run(args) -> None:
     config = SearchConfig(task=args.task, data=args.data, val_data=args.val_data, seed=args.seed)
     if args.input:
-        height, width = (int(v) for v in args.input.split("x"))
-        config = dataclasses.replace(config, proxy_input=(height, width))
+        config = dataclasses.replace(config, proxy_input=parse_shape(args.input, ndim=2))
     evaluator = CandidateEvaluator(config)
+    try:
+        _measure(args, config, evaluator)
+    finally:
+        evaluator.close()
+
+
+def _measure(args, config: SearchConfig, evaluator: CandidateEvaluator) -> None:
     parent = config.start_genotypes[0]
     model = evaluator.build(parent)
     parent_result = _train(evaluator, model, args.parent_seconds)
@@ -170,7 +178,6 @@ def _run(args) -> None:
     if args.out:
         with open(args.out, "w") as handle:
             json.dump({"args": vars(args), "rows": rows, "tau": results}, handle, indent=1)
-    evaluator.close()
 
 
 if __name__ == "__main__":

@@ -44,12 +44,15 @@ import math
 import multiprocessing
 import random
 import statistics
+import sys
 import time
 
 import torch
 from scipy.stats import kendalltau
 
+from edgenas.errors import UserError
 from edgenas.models.complexity import count_params
+from edgenas.parsing import parse_shape
 from edgenas.search.config import LEGACY_SPACE, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.training import Budget, train
@@ -173,6 +176,9 @@ def main() -> None:
         burner.start()
     try:
         _run(args, clocks)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     finally:
         for burner in burners:
             burner.terminate()
@@ -181,8 +187,7 @@ def main() -> None:
 def _run(args, clocks: list[str]) -> None:
     config = SearchConfig(task=args.task, data=args.data, val_data=args.val_data, seed=args.seed)
     if args.input:
-        height, width = (int(v) for v in args.input.split("x"))
-        config = dataclasses.replace(config, proxy_input=(height, width))
+        config = dataclasses.replace(config, proxy_input=parse_shape(args.input, ndim=2))
     if args.space == "full":
         config = dataclasses.replace(config, **LEGACY_SPACE)
     evaluator = CandidateEvaluator(config)

@@ -66,10 +66,8 @@ def main() -> None:
                 None,
             )
             shape = summary["target"]["input_shape"]
-            judged = summary["target"].get("file") or "best.onnx"
-            # The judged file, then the other of best.onnx / best.static.onnx if made.
-            others = [n for n in ("best.onnx", "best.static.onnx") if (run_dir / n).is_file()]
-            files = list(dict.fromkeys([judged, *others]))
+            judged = "best.onnx"  # the file the run's verdict is taken on
+            files = [n for n in ("best.onnx", "best.static.onnx") if (run_dir / n).is_file()]
             again: dict[str, list[float]] = {name: [] for name in files}
             for round_index in range(args.rounds):
                 order = files if round_index % 2 == 0 else files[::-1]

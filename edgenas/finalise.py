@@ -16,8 +16,9 @@ segmentation genotype 0.76-0.80x, FastDepth 0.89-0.93x) and no different for pla
 networks (ESPCN 0.99x at 120x160). It is measured the same way, right after the
 any-size file, and reported beside it with the ratio and a verdict (faster below
 :data:`FASTER`); the any-size file stays the run's headline. A search's report judges
-a latency target on the twin, though: the search measured every candidate as a file
-exported at the deploy size, which the twin is (:mod:`edgenas.search.report`). The
+a latency target on the twin, though: the search measured every candidate as a plain
+fixed-size export at the deploy size, which measured like the twin and unlike the
+any-size file (:mod:`edgenas.search.report`). The
 twin is optional: if it cannot be made or measured, the run says why in one line and
 goes on without it.
 """

@@ -287,5 +287,26 @@ def test_a_latency_target_is_judged_on_the_deploy_size_file_the_search_measured(
     if fixed_ms is None:
         assert "4.50 ms at 1x3x180x240 on cpu (measured)" in row
     else:
-        assert f"{fixed_ms:.2f} ms (best.static.onnx" in row and "any-size file: 4.50 ms" in row
+        assert f"{fixed_ms:.2f} ms (best.static.onnx: fixed-size" in row
+        assert "any-size file: 4.50 ms" in row
         assert row.endswith("| yes |") == (fixed_ms <= 4.0)
+
+
+def test_the_target_verdict_reads_the_twin_from_a_run_summary_and_old_summaries_still_work():
+    """From the stored summary: a run with a fixed-size twin is judged on it; a run
+    stored before twins existed (no ``deployed``) is judged on its one latency."""
+    from edgenas.search.report import _final_row, target_section
+
+    config = SearchConfig(task="seg", target_latency_ms=4.0, deploy_input=(180, 240))
+    stored = {"deploy_input": [180, 240], "device": "cpu"}
+    deployed = {"onnx_path": "runs/x/best.onnx", "latency_path": "runs/x/best.latency.json",
+                "latency_ms": 4.5, "input_shape": [1, 3, 180, 240], "device": "cpu",
+                "device_kind": "host",
+                "fixed": {"onnx_path": "runs/x/best.static.onnx",
+                          "latency_path": "runs/x/best.static.latency.json",
+                          "latency_ms": 2.26, "ratio": 0.5}}  # fmt: skip
+    new = _final_row({"deployed": deployed, "final_params": 43_459}, stored, None)
+    assert "meets the target" in "\n".join(target_section(config, new))
+    old = _final_row({"latency_ms": 4.5, "device": "cpu", "final_params": 43_459}, stored, None)
+    old_text = "\n".join(target_section(config, old))
+    assert "misses the target" in old_text and "best.static.onnx" not in old_text

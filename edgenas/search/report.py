@@ -111,17 +111,18 @@ def _target_value(text: str, value: float) -> str:
 
 def _target_latency(final: dict, any_size_ms: float) -> tuple[float, str]:
     """The latency a target is judged on, and its text: the fixed-size twin's when the
-    run made one. The search measures every candidate as a file exported at the deploy
-    size (:meth:`edgenas.latency_table.Measurer.network_file`), which the twin is; the
-    any-size file also runs the shape arithmetic of a dynamic graph, up to 2x slower
-    at the same size, so judging it would fail a target the search met."""
+    run made one. The search measures every candidate as a plain fixed-size export at
+    the deploy size (:meth:`edgenas.latency_table.Measurer.network_file`), which
+    measured like the twin for the LDP space (docs/search.md); the any-size file also
+    runs the shape arithmetic of a dynamic graph and read 1.1-1.6x slower at the same
+    size, so judging it would fail a target the search met."""
     fixed = final.get("fixed") or {}
     if fixed.get("latency_ms") is None:
         return any_size_ms, final.get("latency_text") or f"{any_size_ms:.2f} ms"
     name = Path(fixed["onnx_path"]).name
     return float(fixed["latency_ms"]), (
-        f"{fixed['latency_ms']:.2f} ms ({name}, the deploy-size file the search measured "
-        f"its candidates as; the any-size file: {any_size_ms:.2f} ms)"
+        f"{fixed['latency_ms']:.2f} ms ({name}: fixed-size, as the search measured its "
+        f"candidates; the any-size file: {any_size_ms:.2f} ms)"
     )
 
 
@@ -404,6 +405,12 @@ def write_report(run_dir: str | Path, *, status: str | None = None) -> Path:
             "![pareto](pareto.png)",
             "",
         ]
+        if resource == "latency_ms" and summary.get("best"):
+            lines += [
+                "Latency in the plot: candidates as fixed-size exports (what the search "
+                "measured), the final model and the baselines as their any-size files.",
+                "",
+            ]
         lines += _table(
             "Pareto-optimal candidates",
             sorted(front, key=lambda c: getattr(c, resource) or 0),

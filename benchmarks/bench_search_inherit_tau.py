@@ -36,7 +36,7 @@ import sys
 import time
 
 import torch
-from scipy.stats import kendalltau
+from bench_search_proxy_tau import _tau  # this folder is on sys.path when run
 
 from edgenas.errors import UserError
 from edgenas.parsing import parse_shape
@@ -82,11 +82,6 @@ def _children(config: SearchConfig, parent: str, n: int, seed: int) -> list[str]
     raise UserError(
         f"only {len(found)} distinct single mutations of the parent found: use a smaller --n"
     )
-
-
-def _tau(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    tau, p = kendalltau(xs, ys)
-    return float(tau), float(p)
 
 
 def main() -> None:

@@ -18,9 +18,8 @@ any-size file, and reported beside it with the ratio and a verdict (faster below
 :data:`FASTER`); the any-size file stays the run's headline. A search's report judges
 a latency target on the twin, though: the search measured every candidate as a plain
 fixed-size export at the deploy size, which measured like the twin and unlike the
-any-size file (:mod:`edgenas.search.report`). The
-twin is optional: if it cannot be made or measured, the run says why in one line and
-goes on without it.
+any-size file (:mod:`edgenas.search.report`). The twin is optional: if it cannot be
+made or measured, the run says why in one line and goes on without it.
 """
 
 from __future__ import annotations

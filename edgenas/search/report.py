@@ -114,7 +114,7 @@ def _target_latency(final: dict, any_size_ms: float) -> tuple[float, str]:
     run made one. The search measures every candidate as a plain fixed-size export at
     the deploy size (:meth:`edgenas.latency_table.Measurer.network_file`), which
     measured like the twin for the LDP space (docs/search.md); the any-size file also
-    runs the shape arithmetic of a dynamic graph and read 1.1-1.6x slower at the same
+    runs the shape arithmetic of a dynamic graph and read up to 1.6x slower at the same
     size, so judging it would fail a target the search met."""
     fixed = final.get("fixed") or {}
     if fixed.get("latency_ms") is None:

@@ -36,6 +36,7 @@ import torch
 from scipy.stats import kendalltau
 
 from edgenas.errors import UserError
+from edgenas.parsing import parse_shape
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 
@@ -150,10 +151,10 @@ def main() -> None:
         val_data=settings.get("val_data"),
         seed=settings.get("seed", 0),
     )
-    if settings.get("input"):
-        height, width = (int(v) for v in settings["input"].split("x"))
-        config = dataclasses.replace(config, proxy_input=(height, width))
     try:
+        if settings.get("input"):
+            proxy_input = parse_shape(settings["input"], ndim=2)
+            config = dataclasses.replace(config, proxy_input=proxy_input)
         evaluator = CandidateEvaluator(config)
     except UserError as error:
         _fail(str(error))

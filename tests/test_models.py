@@ -13,7 +13,7 @@ from edgenas.models.ops import micro_groups
 from edgenas.space.genotype import BlockSpec, Genotype, blocks_for_scales, decode
 from edgenas.tasks.defaults import DENSE_GENOTYPE
 
-OPERATIONS = [("conv", 1), ("ds", 1), ("ib", 3), ("ib", 6), ("micro", 1)]
+OPERATIONS = [("conv", 1), ("ds", 1), ("sep", 1), ("ib", 3), ("ib", 6), ("micro", 1)]
 VARIANTS = [
     (op, expansion, kernel, se, residual)
     for (op, expansion), kernel, se, residual in itertools.product(
@@ -171,6 +171,31 @@ def test_mac_count_agrees_with_torch_flop_counter():
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         deconv(torch.zeros(1, 3, 16, 16))
     assert count_macs(deconv, (1, 3, 16, 16)) == counter.get_total_flops() // 2
+
+
+def test_separable_layer_is_ds_without_the_inner_batch_norm():
+    """``sep`` computes what ``ds`` computes at inference (same convolutions, so the same
+    MACs) but normalises once per layer, after the pointwise half, and ends on a ReLU."""
+    from edgenas.models.ops import Layer
+
+    def layer(op):
+        return Layer(BlockSpec(op, 3, 0, True, 24, 1), in_channels=16)
+
+    sep, ds = layer("sep"), layer("ds")
+    convs = [(m.in_channels, m.out_channels, m.kernel_size, m.groups) for m in sep.modules()
+             if isinstance(m, nn.Conv2d)]  # fmt: skip
+    assert convs == [
+        (m.in_channels, m.out_channels, m.kernel_size, m.groups)
+        for m in ds.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    assert count_macs(sep, (1, 16, 20, 28)) == count_macs(ds, (1, 16, 20, 28))
+    batch_norms = [m for m in sep.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(batch_norms) == 1 and batch_norms[0].num_features == 24
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in ds.modules()) == 2
+    torch.manual_seed(0)
+    out = sep.train()(torch.randn(2, 16, 20, 28))
+    assert out.shape == (2, 24, 20, 28) and (out >= 0).all()  # the final ReLU
 
 
 def test_mac_count_scales_with_resolution_and_restores_mode():

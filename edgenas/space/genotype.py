@@ -8,7 +8,7 @@ String grammar (one canonical string per genotype)::
 
     genotype := "S" scales ["U"] ":" block ("-" block)*
     block    := op "_k" kernel "_se" percent "_" skip "_c" channels "_n" layers
-    op       := "conv" | "ds" | "ib" expansion | "micro" | "id"
+    op       := "conv" | "ds" | "sep" | "ib" expansion | "micro" | "id"
     skip     := "res" | "nores"
 
 for example ``ib6_k5_se25_res_c32_n2``: inverted bottleneck with expansion 6, 5x5
@@ -42,10 +42,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-OPS = ("conv", "ds", "ib", "micro", "id")
-"""Convolution operators: vanilla conv, depthwise-separable conv, inverted bottleneck
-(MBConv), MicroNet-style micro-factorised block; and ``id``, a block without layers
-(identity, or a 1x1 projection where the width or stride changes)."""
+OPS = ("conv", "ds", "sep", "ib", "micro", "id")
+"""Convolution operators: vanilla conv, depthwise-separable conv (MobileNet's, a batch
+norm after each half), separable conv (Xception's: one batch norm and ReLU after the
+pointwise half; cheaper to train), inverted bottleneck (MBConv), MicroNet-style
+micro-factorised block; and ``id``, a block without layers (identity, or a 1x1
+projection where the width or stride changes)."""
 
 IDENTITY_FORM = {"kernel": 1, "se": 0, "residual": False, "layers": 1, "expansion": 1}
 """The fixed fields of an ``id`` block: only its width is free."""
@@ -58,7 +60,7 @@ commands that build a network estimate that separately."""
 
 _NUMBER = r"(0|[1-9][0-9]*)"
 _BLOCK_RE = re.compile(
-    rf"^(?P<op>conv|ds|micro|id|ib(?P<exp>{_NUMBER}))"
+    rf"^(?P<op>conv|ds|sep|micro|id|ib(?P<exp>{_NUMBER}))"
     rf"_k(?P<k>{_NUMBER})_se(?P<se>{_NUMBER})_(?P<skip>res|nores)"
     rf"_c(?P<c>{_NUMBER})_n(?P<n>{_NUMBER})$"
 )
@@ -192,7 +194,7 @@ class BlockSpec:
 
     @property
     def op_token(self) -> str:
-        """The op as written in strings: ``conv``, ``ds``, ``ib6``, ``micro``."""
+        """The op as written in strings: ``conv``, ``ds``, ``sep``, ``ib6``, ``micro``."""
         return f"ib{self.expansion}" if self.op == "ib" else self.op
 
     @property
@@ -253,8 +255,8 @@ class BlockSpec:
 _TOKEN_HINTS = (
     (
         "op",
-        re.compile(r"^(conv|ds|micro|id|ib(0|[1-9][0-9]*))$"),
-        "conv, ds, ib<expansion>, micro or id",
+        re.compile(r"^(conv|ds|sep|micro|id|ib(0|[1-9][0-9]*))$"),
+        "conv, ds, sep, ib<expansion>, micro or id",
     ),
     ("kernel", re.compile(r"^k(0|[1-9][0-9]*)$"), "k<odd number>, e.g. k3"),
     ("se", re.compile(r"^se(0|[1-9][0-9]*)$"), "se<percent>, e.g. se0 or se25"),

@@ -145,8 +145,14 @@ def test_each_task_starts_from_its_default_and_a_space_without_id_from_the_dense
     assert SearchConfig(task="seg").start_genotypes == (SEG_GENOTYPE,)
     assert SearchConfig(task="depth").start_genotypes == (DENSE_GENOTYPE,)
     assert SearchConfig(task="sr").start_genotypes == (SR_GENOTYPE,)
-    # --ops conv,ds,ib cannot hold the segmentation default's id blocks
-    narrow = SearchConfig(task="seg", ops=("conv", "ds", "ib"))
-    assert narrow.start_genotypes == (DENSE_GENOTYPE,)
+    # --ops conv,sep,ib cannot hold the segmentation default's id blocks
+    narrow = SearchConfig(task="seg", ops=("conv", "sep", "ib"))
+    assert narrow.start_genotypes == (DENSE_GENOTYPE.replace("ds_", "sep_"),)
+    # the paper's ds in place of sep: the same networks built of ds
+    paper_ops = SearchConfig(task="seg", ops=("conv", "ds", "ib", "id"))
+    assert paper_ops.start_genotypes == (SEG_GENOTYPE.replace("sep_", "ds_"),)
+    assert "ds_" in paper_ops.start_genotypes[0] and "sep_" in SEG_GENOTYPE
+    narrow_paper = SearchConfig(task="seg", ops=("conv", "ds", "ib"))
+    assert narrow_paper.start_genotypes == (DENSE_GENOTYPE.replace("sep_", "ds_"),)
     # a space that holds neither starts from the ranked parents alone
     assert SearchConfig(task="seg", ops=("conv", "ib")).start_genotypes == ()

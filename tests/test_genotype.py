@@ -18,7 +18,7 @@ from edgenas.space.genotype import (
 
 @st.composite
 def block_specs(draw):
-    op = draw(st.sampled_from(["conv", "ds", "ib", "micro", "id"]))
+    op = draw(st.sampled_from(["conv", "ds", "sep", "ib", "micro", "id"]))
     if op == "id":
         return BlockSpec("id", 1, 0, False, draw(st.integers(1, 4096)), 1)
     return BlockSpec(

@@ -173,29 +173,46 @@ def test_mac_count_agrees_with_torch_flop_counter():
     assert count_macs(deconv, (1, 3, 16, 16)) == counter.get_total_flops() // 2
 
 
-def test_separable_layer_is_ds_without_the_inner_batch_norm():
-    """``sep`` computes what ``ds`` computes at inference (same convolutions, so the same
-    MACs) but normalises once per layer, after the pointwise half, and ends on a ReLU."""
+@pytest.mark.parametrize(
+    ("in_channels", "channels", "stride", "se", "residual"),
+    [(16, 24, 1, 0, True), (16, 16, 1, 0, True), (16, 16, 2, 25, True), (16, 32, 2, 0, False)],
+)
+def test_separable_layer_costs_what_ds_costs_with_one_batch_norm(
+    in_channels, channels, stride, se, residual
+):
+    """``sep`` has ``ds``'s convolutions (so the same MACs at inference) but normalises
+    once, after the pointwise half, has no depthwise bias (the batch norm would cancel
+    it) and ends on a ReLU, before the residual where one applies."""
     from edgenas.models.ops import Layer
 
     def layer(op):
-        return Layer(BlockSpec(op, 3, 0, True, 24, 1), in_channels=16)
+        return Layer(BlockSpec(op, 3, se, residual, channels, 1), in_channels, stride)
 
     sep, ds = layer("sep"), layer("ds")
-    convs = [(m.in_channels, m.out_channels, m.kernel_size, m.groups) for m in sep.modules()
-             if isinstance(m, nn.Conv2d)]  # fmt: skip
-    assert convs == [
-        (m.in_channels, m.out_channels, m.kernel_size, m.groups)
-        for m in ds.modules()
-        if isinstance(m, nn.Conv2d)
-    ]
-    assert count_macs(sep, (1, 16, 20, 28)) == count_macs(ds, (1, 16, 20, 28))
+
+    def convs(module):
+        return [
+            (m.in_channels, m.out_channels, m.kernel_size, m.stride, m.groups)
+            for m in module.modules()
+            if isinstance(m, nn.Conv2d)
+        ]
+
+    assert convs(sep) == convs(ds)
+    assert count_macs(sep, (1, in_channels, 20, 28)) == count_macs(ds, (1, in_channels, 20, 28))
+    depthwise = next(m for m in sep.modules() if isinstance(m, nn.Conv2d))
+    assert depthwise.groups == in_channels and depthwise.bias is None
     batch_norms = [m for m in sep.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert len(batch_norms) == 1 and batch_norms[0].num_features == 24
+    assert len(batch_norms) == 1 and batch_norms[0].num_features == channels
     assert sum(isinstance(m, nn.BatchNorm2d) for m in ds.modules()) == 2
     torch.manual_seed(0)
-    out = sep.train()(torch.randn(2, 16, 20, 28))
-    assert out.shape == (2, 24, 20, 28) and (out >= 0).all()  # the final ReLU
+    x = torch.randn(2, in_channels, 20, 28)
+    out = sep.train()(x)
+    assert out.shape == (2, channels, 20 // stride, 28 // stride)
+    branch = sep.body(x)
+    assert (branch >= 0).all() and (branch > 0).any()  # the branch ends on the ReLU
+    expect_residual = residual and stride == 1 and in_channels == channels
+    assert sep.use_residual == expect_residual
+    assert torch.allclose(out, branch + x if expect_residual else branch)
 
 
 def test_mac_count_scales_with_resolution_and_restores_mode():

@@ -147,7 +147,7 @@ def test_each_task_starts_from_its_default_and_a_space_without_id_from_the_dense
     assert SearchConfig(task="sr").start_genotypes == (SR_GENOTYPE,)
     # --ops conv,sep,ib cannot hold the segmentation default's id blocks
     narrow = SearchConfig(task="seg", ops=("conv", "sep", "ib"))
-    assert narrow.start_genotypes == (DENSE_GENOTYPE.replace("ds_", "sep_"),)
+    assert narrow.start_genotypes == (DENSE_GENOTYPE,)
     # the paper's ds in place of sep: the same networks built of ds
     paper_ops = SearchConfig(task="seg", ops=("conv", "ds", "ib", "id"))
     assert paper_ops.start_genotypes == (SEG_GENOTYPE.replace("sep_", "ds_"),)

@@ -25,7 +25,7 @@ from edgenas.space.genotype import (
     role_area,
     role_scale,
 )
-from edgenas.tasks.defaults import DENSE_GENOTYPE, SR_GENOTYPE, SR_PAPER_GENOTYPE
+from edgenas.tasks.defaults import DENSE_GENOTYPE, SEG_GENOTYPE, SR_GENOTYPE, SR_PAPER_GENOTYPE
 
 BLOCK = "conv_k3_se0_res_c8_n1"
 SMALL_PAPER = "S2U:" + "-".join([BLOCK] * 13)
@@ -124,7 +124,8 @@ def test_head_layout_genotypes_build_exactly_todays_networks():
     dense_ds = DENSE_GENOTYPE.replace("sep_", "ds_")
     assert count_params(build_model(dense_ds, "depth")) == 67_409
     assert count_params(build_model(dense_ds, "seg")) == 67_451
-    assert count_params(build_model(DENSE_GENOTYPE, "depth")) == 66_273
+    assert count_params(build_model(DENSE_GENOTYPE, "depth")) == 65_137
+    assert count_params(build_model(SEG_GENOTYPE, "seg", num_classes=11)) == 37_131
 
     def digest(lines) -> str:
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]

@@ -209,7 +209,7 @@ def register(subparsers) -> None:
         default=None,
         help=preset_help(
             "block operators: conv, ds (MobileNet's depthwise-separable conv), sep "
-            "(Xception's: the same at inference, a cheaper training step), ib, micro, id (a "
+            "(as in Xception: the same inference cost, a cheaper training step), ib, micro, id (a "
             "block without layers: identity, or a 1x1 projection where the width or stride "
             "changes)",
             "ops",

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
         help="sample, describe and size the LDP search space",
         description=(
             "The LDP search space: a pyramid of S scales with 5 + 7(S-1) searched blocks.\n"
-            "Each block is N identical layers: op (conv, ds, ib<expansion>, micro), kernel,\n"
+            "Each block is N identical layers: op (conv, ds, sep, ib<expansion>, micro), kernel,\n"
             "squeeze-and-excitation ratio, residual or not, output channels; or id, a block\n"
             "without layers (identity, or a 1x1 projection where the shape changes).\n"
             "Super-resolution also has the paper's layout (S<n>U: strings, --sr-layout paper):\n"

@@ -115,15 +115,19 @@ def build_layer_body(spec: BlockSpec, in_channels: int, stride: int) -> nn.Seque
             conv_bn(in_channels, out, 1, relu=False),
         )
     if spec.op == "sep":
-        # Xception's separable convolution: the depthwise half feeds the pointwise half
-        # directly (a bias instead of a batch norm, no activation between them), then
-        # one batch norm and ReLU. At inference it costs what ``ds`` costs (batch norms
-        # fold into the convolutions), but a training step skips the batch norm and
-        # ReLU over the depthwise output: in a CamVid network made of such layers the
-        # step ran 1.04x a U-Net's against 1.42x with ``ds`` (docs/search-space.md,
-        # "Separable blocks").
+        # A separable convolution as in Xception: the depthwise half feeds the pointwise
+        # half directly (no batch norm, no activation between them), then one batch norm
+        # and a ReLU, so that every layer is non-linear. No bias on the depthwise half:
+        # through the pointwise conv it would only shift each output channel, which the
+        # batch norm removes. At inference it costs what ``ds`` costs (batch norms fold
+        # into the convolutions; the MACs are equal), but a training step skips the
+        # batch norm and ReLU over the wide depthwise output: in a CamVid network made
+        # of such layers the step ran 1.04x a U-Net's against 1.42x with ``ds``
+        # (docs/search-space.md, "Separable blocks").
         return nn.Sequential(
-            nn.Conv2d(in_channels, in_channels, k, stride, padding=k // 2, groups=in_channels),
+            nn.Conv2d(
+                in_channels, in_channels, k, stride, padding=k // 2, groups=in_channels, bias=False
+            ),
             *_maybe_se(in_channels, spec),
             conv_bn(in_channels, out, 1),
         )

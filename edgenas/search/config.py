@@ -184,8 +184,8 @@ class SearchConfig:
     # blocks, plus ``id`` (a block without layers), so that a search can make a network
     # shallower: on a CPU every layer costs time in training and at inference beyond
     # its MACs (docs/search-space.md, "Blocks without layers"). The separable conv is
-    # ``sep`` (Xception's), not the paper's ``ds`` (MobileNet's): the same network at
-    # inference, a training step about 1.4x cheaper, and more accurate after the same
+    # ``sep`` (as in Xception), not the paper's ``ds`` (MobileNet's): the same inference
+    # cost, a training step about 1.4x cheaper, and more accurate after the same
     # training time (docs/search-space.md, "Separable blocks"). LEGACY_SPACE is the
     # paper's full list.
     ops: tuple[str, ...] = ("conv", "sep", "ib", "id")

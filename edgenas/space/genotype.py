@@ -44,10 +44,10 @@ from dataclasses import dataclass
 
 OPS = ("conv", "ds", "sep", "ib", "micro", "id")
 """Convolution operators: vanilla conv, depthwise-separable conv (MobileNet's, a batch
-norm after each half), separable conv (Xception's: one batch norm and ReLU after the
-pointwise half; cheaper to train), inverted bottleneck (MBConv), MicroNet-style
-micro-factorised block; and ``id``, a block without layers (identity, or a 1x1
-projection where the width or stride changes)."""
+norm after each half), separable conv (as in Xception, nothing between the halves, then
+one batch norm and ReLU: the same inference cost, cheaper to train), inverted
+bottleneck (MBConv), MicroNet-style micro-factorised block; and ``id``, a block without
+layers (identity, or a 1x1 projection where the width or stride changes)."""
 
 IDENTITY_FORM = {"kernel": 1, "se": 0, "residual": False, "layers": 1, "expansion": 1}
 """The fixed fields of an ``id`` block: only its width is free."""

@@ -24,11 +24,11 @@ SR_GENOTYPE = "S2:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 12)
 SR_PAPER_GENOTYPE = "S2U:" + _blocks(*["conv_k3_se0_res_c16_n1"] * 13)
 
 # Depth, classification (and segmentation's fallback, in spaces without id blocks): a
-# 4-scale encoder-decoder of separable blocks (`sep`, Xception's; they were `ds`,
+# 4-scale encoder-decoder of separable blocks (`sep`, as in Xception; they were `ds`,
 # MobileNet's, until a training step measured 1.46x faster with `sep` at the same
 # inference cost and REL improved in 3 of 3 seeds: docs/search-space.md, "Separable
 # blocks") widening 16 -> 32 -> 48 -> 64 towards the coarsest scale (1/16 of the input),
-# about 66K parameters and 89M MACs at 180x240: the shape of a small hand-written
+# about 65K parameters and 89M MACs at 180x240: the shape of a small hand-written
 # U-Net, which the reference `unet` is.
 DENSE_GENOTYPE = "S4:" + _blocks(
     # encoder: two blocks at 1/2, then (down, block, block) at 1/4, 1/8, 1/16
@@ -47,7 +47,7 @@ DENSE_GENOTYPE = "S4:" + _blocks(
 # dec4a, dec4b, dec3b, dec2b, ref1) and each refine block narrowed to the width of the
 # scale above, so that the upsample block resizes fewer channels; its layers are
 # separable (`sep`, Xception's), which cost what `ds` costs at inference but train a
-# step 1.4x faster (docs/search-space.md, "Separable blocks"). 37.8K parameters.
+# step 1.4x faster (docs/search-space.md, "Separable blocks"). 37.1K parameters.
 # Trained 300 s at 180x240 on CamVid's training images, scored on a held-out block of
 # them (docs/search-space.md, "Blocks without layers"): mIoU 0.384 at 0.91x the U-Net's
 # latency, against 0.354 at 1.34x for DENSE_GENOTYPE and 0.364 for the U-Net. For depth

@@ -9,6 +9,27 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load_benchmark(name: str):
+    """The module of ``benchmarks/<name>.py``, loaded as when the script runs: with its
+    folder on ``sys.path``, so that a bench can import another bench's helpers."""
+    import importlib.util
+    import sys
+
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """A loader of ``benchmarks/<name>.py`` modules (see :func:`_load_benchmark`)."""
+    return _load_benchmark
 
 
 @pytest.fixture(autouse=True, scope="session")

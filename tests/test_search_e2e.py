@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -303,6 +304,40 @@ def test_resume_with_a_latency_target_replays_its_own_decisions(tmp_path):
     assert all(c.predicted_latency_ms is not None for c in children)
     assert any(
         c.latency_source == "measured" and c.latency_ms != c.predicted_latency_ms for c in children
+    )
+
+
+def test_a_baseline_latency_target_is_measured_once_and_kept_with_the_run(tmp_path):
+    # `--target-latency baseline`: the depth baseline's latency on the device is the
+    # target, measured before the run exists, stored with it, and the scale every
+    # candidate is measured on (tests/test_search_latency_paired.py: the pairing).
+    args = [a if a != "--target-params" else "--target-latency" for a in FAST]
+    args[args.index("--target-latency") + 1] = "baseline"
+    result = run_cli("search", *args, "--baselines", "none", "--name", "bl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    log = " ".join(result.stdout.split())
+    match = re.search(r"latency target: fastdepth measures ([0-9.]+) ms on cpu at 32x40", log)
+    assert match, log
+    run_dir = tmp_path / "runs" / "bl"
+    with RunStore.open_readonly(run_dir) as store:
+        config = store.run_info().config
+        trained = [c for c in store.candidates() if c.status == "trained"]
+    assert config["target_latency_reference"] == "fastdepth"
+    assert f"{config['target_latency_ms']:.2f}" == match[1]
+    assert trained and all(c.latency_source == "measured" and c.latency_ms > 0 for c in trained)
+    # A resume (or a worker) measures on the stored scale, without measuring again.
+    from edgenas.search.config import SearchConfig
+    from edgenas.search.evaluation import CandidateEvaluator
+
+    evaluator = CandidateEvaluator(SearchConfig.from_dict(config))
+    try:
+        setup = evaluator.latency_setup()
+        assert setup.reference_model == "fastdepth"
+        assert setup.reference_latency_ms == config["target_latency_ms"]
+    finally:
+        evaluator.close()
+    assert "fastdepth's latency, measured at the start of the run" in " ".join(
+        (run_dir / "report.md").read_text().split()
     )
 
 

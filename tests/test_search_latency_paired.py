@@ -22,20 +22,21 @@ class Net(nn.Module):
         return self.conv(x)
 
 
-@pytest.fixture
-def service(tmp_path, monkeypatch):
+def fake_device(setup: LatencySetup, tmp_path, monkeypatch) -> LatencyService:
     """A service on the host whose device readings are ``true_ms * load``: ``load`` is a
-    list the test sets, one factor per reading (the device itself is not under test)."""
+    list the test sets, one factor per reading (the device itself is not under test).
+    A network without ``true_ms`` (a reference model) reads :data:`REFERENCE_MODEL_MS`."""
     monkeypatch.setenv("EDGENAS_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path / "cache"))
-    service = LatencyService(LatencySetup("cpu", 1, "seg", (1, 3, 16, 16)))
+    service = LatencyService(setup)
     measurer = service.measurer
     true_ms, readings = {}, []
     export = measurer.network_file
 
     def network_file(model, shape):
         path = export(model, shape)
-        true_ms[path] = model.true_ms
+        true_ms[path] = getattr(model, "true_ms", REFERENCE_MODEL_MS)
+        readings.append((path, "exported", model))
         return path
 
     def measure_file(path, protocol=None):
@@ -46,8 +47,21 @@ def service(tmp_path, monkeypatch):
     monkeypatch.setattr(measurer, "network_file", network_file)
     monkeypatch.setattr(measurer, "measure_file", measure_file)
     service.readings = readings
+    return service
+
+
+REFERENCE_MODEL_MS = 3.0
+
+
+@pytest.fixture
+def service(tmp_path, monkeypatch):
+    service = fake_device(LatencySetup("cpu", 1, "seg", (1, 3, 16, 16)), tmp_path, monkeypatch)
     yield service
     service.close()
+
+
+def _measured(service) -> list:
+    return [reading for reading in service.readings if reading[1] != "exported"]
 
 
 REFERENCE_SESSIONS = 2 * PAIRED_ROUNDS + 1
@@ -62,7 +76,7 @@ def test_a_network_measured_under_sustained_load_keeps_its_true_ratio(service):
     service.load = [2.0] * PAIRED_SESSIONS
     assert service.paired(Net(4.0, 8)) == pytest.approx(4.0)
     # Sessions alternate: reference, network, reference, network, ..., reference.
-    paths = [path for path, _factor in service.readings[REFERENCE_SESSIONS:]]
+    paths = [path for path, _factor in _measured(service)[REFERENCE_SESSIONS:]]
     reference = service.reference.path
     assert paths[0::2] == [reference] * (PAIRED_ROUNDS + 1)
     assert reference not in paths[1::2]
@@ -115,3 +129,45 @@ def test_the_measurement_the_search_stores_is_the_paired_one(service, monkeypatc
     service.load = [2.0] * PAIRED_SESSIONS
     assert service.measured("b", Net(4.0, 8)) == pytest.approx(4.0)
     assert learned == pytest.approx([2.0, 4.0])  # the predictor learns the same value
+
+
+def _unet_setup(**known) -> LatencySetup:
+    return LatencySetup(
+        "cpu", 1, "segmentation", (1, 3, 16, 16), {"num_classes": 5}, reference_model="unet",
+        **known,
+    )  # fmt: skip
+
+
+def test_a_named_reference_model_is_the_scale_of_every_measurement(tmp_path, monkeypatch):
+    service = fake_device(_unet_setup(), tmp_path, monkeypatch)
+    try:
+        # The first network measured does not become the reference: the U-Net does,
+        # measured first at its fastest session, and the network reads against it
+        # under twice the load (as the reference it would have read 4 ms).
+        service.load = [1.5, 1.0, 1.2, 1.0, 1.1, 1.3, 1.0] + [2.0] * PAIRED_SESSIONS
+        assert service.paired(Net(2.0, 4)) == pytest.approx(2.0)
+        assert service.reference_latency() == pytest.approx(REFERENCE_MODEL_MS)
+        reference = service.readings[0][2]
+        assert reference.reference == "unet" and not reference.training
+        assert reference.options["num_classes"] == 5  # the run's head
+        assert not service.load
+    finally:
+        service.close()
+
+
+def test_a_reference_latency_already_measured_is_kept(tmp_path, monkeypatch):
+    # A resumed run (or another worker) knows the target: the reference is exported,
+    # not measured again, and networks are on the stored scale.
+    service = fake_device(_unet_setup(reference_latency_ms=3.3), tmp_path, monkeypatch)
+    try:
+        service.load = []
+        assert service.reference_latency() == pytest.approx(3.3)
+        service.load = [1.0] * PAIRED_SESSIONS
+        assert service.paired(Net(2.0, 4)) == pytest.approx(2.0 / REFERENCE_MODEL_MS * 3.3)
+    finally:
+        service.close()
+
+
+def test_a_setup_without_a_reference_model_has_no_reference_latency(service):
+    with pytest.raises(ValueError, match="no reference model"):
+        service.reference_latency()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 from edgenas.cli.common import add_command, parse_list, parse_shape
@@ -113,7 +114,16 @@ def register(subparsers) -> None:
     )
     targets.add_argument("--target-params", default=None, help="e.g. 1.8M or 300k")
     targets.add_argument("--target-flops", default=None, help="MACs at --deploy-input, e.g. 1G")
-    targets.add_argument("--target-latency", default=None, help="e.g. 30ms, measured on --device")
+    targets.add_argument(
+        "--target-latency",
+        default=None,
+        metavar="TIME|baseline|MODEL",
+        help="e.g. 30ms, measured on --device; or 'baseline' (or a reference model's "
+        "name, e.g. unet): that model's latency, measured on --device at the start of "
+        "the run, and every candidate is timed against it, so the answer is at most as "
+        "slow as the network you would otherwise write (baseline: seg unet, sr espcn, "
+        "depth fastdepth)",
+    )
     targets.add_argument(
         "--device", default=d.device, help="device for latency (see `edgenas devices list`)"
     )
@@ -406,6 +416,31 @@ def _start_genotypes(text: str | None) -> tuple[str, ...] | None:
     return tuple(parse_genotype(part.strip()).encode() for part in text.split(","))
 
 
+def latency_reference(text: str | None, task: str, baselines: str | None) -> str | None:
+    """The reference model a ``--target-latency`` names, or None for a time (``30ms``).
+
+    ``baseline`` is the first learned model among the run's ``--baselines`` (else the
+    task's default ones: unet, espcn, fastdepth); a model's name is taken as is and
+    checked with the rest of the config. A time is parsed by the caller."""
+    if text is None or not re.fullmatch(r"\s*[A-Za-z][A-Za-z0-9_-]*\s*", text):
+        return None
+    if re.fullmatch(r"\s*[0-9.]*\s*(ms|s)\s*", text):
+        return None  # a unit alone (``ms``): the time parser names the problem
+    name = text.strip().lower()
+    if name != "baseline":
+        return name
+    from edgenas.baselines import default_baselines, parse_baselines
+    from edgenas.models.reference import REFERENCE_MODELS
+
+    for names in (parse_baselines(baselines) or (), default_baselines(task)):
+        learned = [n for n in names if n in REFERENCE_MODELS and REFERENCE_MODELS[n].learned]
+        if learned:
+            return learned[0]
+    raise ValueError(
+        f"--target-latency baseline: {task} has no reference model to time; give a time like 30ms"
+    )
+
+
 def config_from_args(args: argparse.Namespace):
     """A :class:`SearchConfig` from the command line; bad values become UserErrors."""
     from edgenas.baselines import parse_baselines
@@ -419,16 +454,19 @@ def config_from_args(args: argparse.Namespace):
 
     try:
         task = canonical_task(args.task)
+        reference = latency_reference(args.target_latency, task, args.baselines)
         targets = {
             "target_params": parse_count(args.target_params) if args.target_params else None,
             "target_flops": parse_count(args.target_flops) if args.target_flops else None,
             "target_latency_ms": parse_milliseconds(args.target_latency)
-            if args.target_latency
+            if args.target_latency and reference is None
             else None,
         }
     except ValueError as err:
         raise UserError(str(err)) from None
-    if all(value is None for value in targets.values()):
+    if reference is not None:
+        targets["target_latency_reference"] = reference
+    elif all(value is None for value in targets.values()):
         targets["target_latency_ms"] = DEFAULT_TARGET_LATENCY_MS
     if args.scale is not None and task != "sr":
         raise UserError(f"--scale applies to --task sr only (this run's task is {task}); drop it")

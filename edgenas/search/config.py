@@ -169,6 +169,10 @@ class SearchConfig:
     target_params: float | None = None
     target_flops: float | None = None
     target_latency_ms: float | None = None
+    # A reference model (edgenas.models.reference, e.g. "unet") whose latency on the
+    # device is the latency target: measured at the start of the run into
+    # target_latency_ms, and the network every candidate's latency is paired with.
+    target_latency_reference: str | None = None
     alpha: float = 0.5
     alpha_grid: tuple[float, ...] = ()
     subsample: float | None = None
@@ -371,6 +375,8 @@ class SearchConfig:
         ):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value:g}")
+        if self.target_latency_reference is not None:
+            self._check_latency_reference()
         if self.top_k < 1:
             raise ValueError(f"--top-k must be at least 1, got {self.top_k}")
         if self.budget_seconds is not None:
@@ -426,6 +432,24 @@ class SearchConfig:
             raise ValueError(f"task timeout must be positive, got {self.task_timeout_s:g} s")
         if not re.fullmatch(r"[A-Za-z0-9._-]+", self.run_name):
             raise ValueError(f"run name {self.run_name!r}: use letters, digits, '.', '_' or '-'")
+
+    def _check_latency_reference(self) -> None:
+        """The latency reference is a model of this run's task, on a device this
+        process can measure (a cluster's remote device would need the actor to)."""
+        from edgenas.models.reference import REFERENCE_MODELS, reference_names
+
+        name, own = self.target_latency_reference, reference_names(self.task)
+        if REFERENCE_MODELS.get(name) is None or name not in own:
+            raise ValueError(
+                f"--target-latency {name}: not a {TASK_ALIASES.get(self.task, self.task)} "
+                f"reference model; give a time like 30ms, 'baseline', or one of {', '.join(own)}"
+            )
+        if self.ray_address is not None:
+            raise ValueError(
+                f"--target-latency {name} with --ray-address: the reference is measured "
+                "on this machine; measure it on the device with `edgenas profile` and "
+                "give the time in ms"
+            )
 
     def space(self):
         """The :class:`~edgenas.space.LDPSpace` this run searches (``ValueError`` on

@@ -124,6 +124,21 @@ def _subsample(dataset, fraction: float, seed: int):
     return subset
 
 
+def open_search_data(config: SearchConfig, size: tuple[int, int]):
+    """``(train, val)`` of a search's data, dense tasks resized to ``size`` (SR: LR
+    patches of the proxy size); opening reads no image."""
+    from edgenas.data.open import open_train_val
+    from edgenas.task_names import canonical_task
+
+    task = canonical_task(config.task)
+    sr = task == "sr"
+    return open_train_val(
+        task, config.data, config.val_data, fmt=config.data_format,
+        size=None if sr else size, scale=config.scale,
+        patch=min(config.proxy_input) if sr else 48, seed=config.seed,
+    )  # fmt: skip
+
+
 class CandidateEvaluator:
     """Scores, sizes, trains and measures genotypes for one search configuration."""
 
@@ -152,16 +167,8 @@ class CandidateEvaluator:
     def _open_data(self, size: tuple[int, int]):
         """``(train, val)`` of the run's data, dense tasks resized to ``size`` (SR: LR
         patches of the proxy size), the training set subsampled as configured."""
-        from edgenas.data.open import open_train_val
-
-        config, task = self.config, self.task
-        sr = task.name == "sr"
-        train_data, val_data = open_train_val(
-            task.name, config.data, config.val_data, fmt=config.data_format,
-            size=None if sr else size, scale=config.scale,
-            patch=min(config.proxy_input) if sr else 48, seed=config.seed,
-        )  # fmt: skip
-        train_data = _subsample(train_data, config.subsample, config.seed)
+        train_data, val_data = open_search_data(self.config, size)
+        train_data = _subsample(train_data, self.config.subsample, self.config.seed)
         return train_data, val_data
 
     def _check_speed_score(self) -> None:
@@ -285,6 +292,10 @@ class CandidateEvaluator:
             task=self.task.name,
             deploy_shape=tuple(self.deploy_shape),
             task_options=self.task.head_options(self.info),
+            reference_model=self.config.target_latency_reference,
+            reference_latency_ms=(
+                self.config.target_latency_ms if self.config.target_latency_reference else None
+            ),
         )
 
     def predicted_latency(self, genotype: str) -> float:

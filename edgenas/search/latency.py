@@ -35,6 +35,11 @@ class LatencySetup:
     task: str
     deploy_shape: tuple[int, ...]
     task_options: dict[str, Any] = field(default_factory=dict)
+    # A reference model (edgenas.models.reference, e.g. "unet") that every measurement is
+    # paired with, instead of the first network measured; with its latency once known
+    # (ms), so that a resumed run or another worker stays on the same scale.
+    reference_model: str | None = None
+    reference_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,47 @@ class LatencyService:
         self.measurer.learn(genotype, model, self.setup.deploy_shape, latency)
         return latency
 
+    def reference_latency(self) -> float:
+        """The latency of the setup's ``reference_model`` (``--target-latency unet``):
+        measured as the reference of every later paired measurement (the fastest of
+        ``2 * PAIRED_ROUNDS + 1`` sessions), or the setup's ``reference_latency_ms``
+        when the run already measured it."""
+        if self.setup.reference_model is None:
+            raise ValueError("this latency setup names no reference model")
+        if self.reference is None:
+            self._adopt_reference(self._reference_network(), self.setup.reference_latency_ms)
+        return self.reference.latency_ms
+
+    def _reference_network(self):
+        """The setup's reference model with the run's head options, in eval mode."""
+        import torch
+
+        from edgenas.models.reference import REFERENCE_MODELS, build_reference
+
+        name = self.setup.reference_model
+        defaults = REFERENCE_MODELS[name].defaults
+        options = {k: v for k, v in self.setup.task_options.items() if k in defaults}
+        torch.manual_seed(0)  # the same file from run to run, as timing_model does
+        return build_reference(name, self.setup.task, **options).eval()
+
+    def _adopt_reference(self, model, latency_ms: float | None) -> None:
+        """Make ``model`` the reference: export it and fix its latency (``latency_ms``,
+        or the fastest of ``2 * PAIRED_ROUNDS + 1`` single sessions)."""
+        measurer = self.measurer
+        path = measurer.network_file(model, self.setup.deploy_shape)
+        if latency_ms is None:
+            sessions = [
+                measurer.measure_file(path, PAIRED_PROTOCOL) for _ in range(2 * PAIRED_ROUNDS + 1)
+            ]
+            latency_ms = min(sessions)
+        self.reference = ReferenceNetwork(path, latency_ms)
+
     def paired(self, model) -> float:
         """``model``'s latency measured against this process's reference network.
 
-        The first network measured becomes the reference: it runs ``2 * PAIRED_ROUNDS
+        The reference is the setup's ``reference_model`` when it names one (then every
+        latency of the run is a ratio to that model's, in its milliseconds), else the
+        first network measured. A new reference runs ``2 * PAIRED_ROUNDS
         + 1`` single sessions and its latency is the fastest of them, fixed for the rest
         of the run (load only ever slows a reading, so the fastest is the closest to the
         device's own speed, like a target set on a quiet device). Every later network
@@ -113,15 +155,13 @@ class LatencyService:
         (docs/search.md, "Latency during a search"), and every network of the run is
         on the reference's one scale.
         """
+        if self.reference is None and self.setup.reference_model is not None:
+            self.reference_latency()
         measurer = self.measurer
         path = measurer.network_file(model, self.setup.deploy_shape)
         try:
             if self.reference is None:
-                sessions = [
-                    measurer.measure_file(path, PAIRED_PROTOCOL)
-                    for _ in range(2 * PAIRED_ROUNDS + 1)
-                ]
-                self.reference = ReferenceNetwork(path, min(sessions))
+                self._adopt_reference(model, None)
                 return self.reference.latency_ms
             reference = [measurer.measure_file(self.reference.path, PAIRED_PROTOCOL)]
             ratios = []

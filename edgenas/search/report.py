@@ -151,6 +151,13 @@ def target_section(search_config: SearchConfig, final: dict) -> list[str]:
     }
     text = "; ".join(f"{described[k]} <= {_target_value(k, v)}" for k, v in targets.items())
     lines += [f"Target: {text} (balance a = {config.alpha:g}).", ""]
+    if config.target_latency_reference is not None:
+        lines += [
+            f"The latency target is {config.target_latency_reference}'s latency, measured "
+            "at the start of the run; every candidate's latency was measured in sessions "
+            f"alternating with {config.target_latency_reference}'s, as a ratio to it.",
+            "",
+        ]
     lines += ["| resource | target | final model | met |", "|---|---|---|---|"]
     missed, unknown = [], []
     for key, target in targets.items():

@@ -357,6 +357,15 @@ def _final_model(
     return model, deployed, result
 
 
+def _refuse_taken(run_dir: Path) -> None:
+    """A new run may not take the folder of an existing one."""
+    if store_path(run_dir).exists():
+        raise UserError(
+            f"run {run_dir} exists; resume it with `edgenas search --resume {run_dir}` "
+            "or pick another --name"
+        )
+
+
 def _open_run(config: SearchConfig, run_dir: Path, resume: bool) -> RunStore:
     """The run's store, opened for writing (this process then holds the run's lock).
 
@@ -376,16 +385,47 @@ def _open_run(config: SearchConfig, run_dir: Path, resume: bool) -> RunStore:
                 store.close()
                 raise UserError(f"{run_dir} has finished; its report is {run_dir / 'report.md'}")
             return store
-        if store_path(run_dir).exists():
-            raise UserError(
-                f"run {run_dir} exists; resume it with `edgenas search --resume {run_dir}` "
-                "or pick another --name"
-            )
+        _refuse_taken(run_dir)
         return RunStore.create(
             run_dir, name=config.run_name, kind=RUN_KIND, config=config.to_dict()
         )
     except StoreError as err:
         raise UserError(str(err)) from None
+
+
+def with_measured_latency_target(config: SearchConfig, log: Log) -> SearchConfig:
+    """With ``--target-latency MODEL``, ``config`` with ``target_latency_ms`` set to that
+    reference model's latency measured on the run's device at the deploy size (stored
+    with the run, so a resume keeps the target); otherwise ``config`` unchanged."""
+    name = config.target_latency_reference
+    if name is None or config.target_latency_ms is not None:
+        return config
+    from edgenas.search.evaluation import open_search_data
+    from edgenas.search.latency import LatencyService, LatencySetup
+    from edgenas.tasks import get_task
+
+    task = get_task(config.task)
+    # The head options (classes, scale) come from the data's description.
+    train_data, _ = open_search_data(config, tuple(config.proxy_input))
+    setup = LatencySetup(
+        device=config.device,
+        threads=config.threads,
+        task=task.name,
+        deploy_shape=(1, 3, *config.deploy_input),
+        task_options=task.head_options(train_data.info),
+        reference_model=name,
+    )
+    service = LatencyService(setup)
+    try:
+        latency = service.reference_latency()
+    finally:
+        service.close()
+    size = "x".join(map(str, config.deploy_input))
+    log(
+        f"latency target: {name} measures {latency:.2f} ms on {config.device} at {size}; "
+        f"every candidate is timed against it"
+    )
+    return dataclasses.replace(config, target_latency_ms=round(latency, 4))
 
 
 def run_search(
@@ -406,6 +446,10 @@ def run_search(
     run_dir = Path(config.runs_dir) / config.run_name
     if not resume:
         config = with_planned_proxy(config)
+        if config.target_latency_reference is not None:
+            check_config(config)  # bad input is refused before the measurement
+            _refuse_taken(run_dir)
+            config = with_measured_latency_target(config, log)
     store = _open_run(config, run_dir, resume)
     resume_hint = f"continue with `edgenas search --resume {run_dir}`"
     try:

@@ -366,13 +366,16 @@ def _refuse_taken(run_dir: Path) -> None:
         )
 
 
-def _open_run(config: SearchConfig, run_dir: Path, resume: bool) -> RunStore:
+def _open_run(
+    config: SearchConfig, run_dir: Path, resume: bool, *, checked: bool = False
+) -> RunStore:
     """The run's store, opened for writing (this process then holds the run's lock).
 
     Everything that can be checked is checked first, so a refused start or resume
     writes nothing: the config (data, device, sizes), the name, the lock.
     """
-    check_config(config)
+    if not checked:  # every data file is read: once per start
+        check_config(config)
     try:
         if resume:
             store = RunStore.open(run_dir)
@@ -444,13 +447,14 @@ def run_search(
     """
     log = log or print
     run_dir = Path(config.runs_dir) / config.run_name
+    checked = False
     if not resume:
         config = with_planned_proxy(config)
         if config.target_latency_reference is not None:
             check_config(config)  # bad input is refused before the measurement
             _refuse_taken(run_dir)
-            config = with_measured_latency_target(config, log)
-    store = _open_run(config, run_dir, resume)
+            config, checked = with_measured_latency_target(config, log), True
+    store = _open_run(config, run_dir, resume, checked=checked)
     resume_hint = f"continue with `edgenas search --resume {run_dir}`"
     try:
         if prepare is not None:

@@ -336,9 +336,14 @@ def test_a_baseline_latency_target_is_measured_once_and_kept_with_the_run(tmp_pa
         assert setup.reference_latency_ms == config["target_latency_ms"]
     finally:
         evaluator.close()
-    assert "fastdepth's latency, measured at the start of the run" in " ".join(
-        (run_dir / "report.md").read_text().split()
-    )
+    report = " ".join((run_dir / "report.md").read_text().split())
+    assert "fastdepth's latency, measured at the start of the run" in report
+    # The final network is timed against the same reference, and judged on that.
+    with RunStore.open_readonly(run_dir) as store:
+        paired = store.run_info().summary["paired_latency"]
+    assert paired["reference"] == "fastdepth" and paired["latency_ms"] > 0
+    assert paired["ratio"] == pytest.approx(paired["latency_ms"] / config["target_latency_ms"])
+    assert f"{paired['latency_ms']:.2f} ms ({paired['ratio']:.2f}x fastdepth, timed" in report
 
 
 # Bad input to `edgenas search`: tests/test_bad_inputs_search.py.

@@ -292,6 +292,34 @@ def test_a_latency_target_is_judged_on_the_deploy_size_file_the_search_measured(
         assert row.endswith("| yes |") == (fixed_ms <= 4.0)
 
 
+@pytest.mark.parametrize(("paired_ms", "met"), [(1.88, True), (1.95, False)])
+def test_a_reference_model_target_is_judged_on_the_paired_timing(paired_ms, met):
+    """`--target-latency unet`: the final network timed alternating with the U-Net
+    decides, as it decided for every candidate; the unpaired profiles are shown beside
+    it and do not (here the fixed-size file alone read 1.92 ms against 1.91)."""
+    from edgenas.search.report import _final_row, target_section
+
+    config = SearchConfig(
+        task="seg", target_latency_ms=1.91, target_latency_reference="unet",
+        deploy_input=(180, 240),
+    )  # fmt: skip
+    stored = {"deploy_input": [180, 240], "device": "cpu"}
+    deployed = {"onnx_path": "runs/x/best.onnx", "latency_path": "runs/x/best.latency.json",
+                "latency_ms": 2.54, "input_shape": [1, 3, 180, 240], "device": "cpu",
+                "device_kind": "host",
+                "fixed": {"onnx_path": "runs/x/best.static.onnx",
+                          "latency_path": "runs/x/best.static.latency.json",
+                          "latency_ms": 1.92, "ratio": 0.76}}  # fmt: skip
+    paired = {"reference": "unet", "latency_ms": paired_ms, "ratio": paired_ms / 1.91}
+    summary = {"deployed": deployed, "paired_latency": paired, "final_params": 42_299}
+    text = "\n".join(target_section(config, _final_row(summary, stored, None)))
+    row = next(line for line in text.splitlines() if line.startswith("| latency on cpu"))
+    assert f"{paired_ms:.2f} ms ({paired_ms / 1.91:.2f}x unet, timed alternating" in row
+    assert "the fixed-size file alone: 1.92 ms" in row and "any-size file: 2.54 ms" in row
+    assert row.endswith("| yes |") == met
+    assert ("meets the target" if met else "misses the target") in text
+
+
 def test_the_target_verdict_reads_the_twin_from_a_run_summary_and_old_summaries_still_work():
     """From the stored summary: a run with a fixed-size twin is judged on it; a run
     stored before twins existed (no ``deployed``) is judged on its one latency."""

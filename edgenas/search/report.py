@@ -92,6 +92,7 @@ def _final_row(summary: dict, config: dict, best: Candidate | None) -> dict:
         "latency_ms": _final_latency_ms(summary),
         "latency_text": final_latency_text(summary, config),
         "fixed": (summary.get("deployed") or {}).get("fixed"),
+        "paired": summary.get("paired_latency"),
     }
 
 
@@ -110,13 +111,30 @@ def _target_value(text: str, value: float) -> str:
 
 
 def _target_latency(final: dict, any_size_ms: float) -> tuple[float, str]:
-    """The latency a target is judged on, and its text: the fixed-size twin's when the
-    run made one. The search measures every candidate as a plain fixed-size export at
-    the deploy size (:meth:`edgenas.latency_table.Measurer.network_file`), which
-    measured like the twin for the LDP space (docs/search.md); the any-size file also
-    runs the shape arithmetic of a dynamic graph and read up to 1.6x slower at the same
-    size, so judging it would fail a target the search met."""
+    """The latency a target is judged on, and its text.
+
+    With a reference model's latency as the target (``--target-latency unet``), the
+    final network timed alternating with that model, as every candidate was: one
+    unpaired profile can put a network that matched the reference a few percent
+    either side of it. Otherwise the fixed-size twin's when the run made one. The
+    search measures every candidate as a plain fixed-size export at the deploy size
+    (:meth:`edgenas.latency_table.Measurer.network_file`), which measured like the twin
+    for the LDP space (docs/search.md); the any-size file also runs the shape
+    arithmetic of a dynamic graph and read up to 1.6x slower at the same size, so
+    judging it would fail a target the search met."""
     fixed = final.get("fixed") or {}
+    paired = final.get("paired")
+    if paired:
+        alone = (
+            f"; the fixed-size file alone: {fixed['latency_ms']:.2f} ms"
+            if fixed.get("latency_ms") is not None
+            else ""
+        )
+        return float(paired["latency_ms"]), (
+            f"{paired['latency_ms']:.2f} ms ({paired['ratio']:.2f}x {paired['reference']}, "
+            f"timed alternating with it as the search timed its candidates{alone}; "
+            f"the any-size file: {any_size_ms:.2f} ms)"
+        )
     if fixed.get("latency_ms") is None:
         return any_size_ms, final.get("latency_text") or f"{any_size_ms:.2f} ms"
     name = Path(fixed["onnx_path"]).name

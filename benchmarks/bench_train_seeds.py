@@ -12,7 +12,9 @@ opens it, scores each on the held-out split, and prints:
   median and mean and how many seeds it wins (positive: better, whichever way the
   metric points);
 * each network's latency at the deploy size, measured in interleaved rounds
-  (onnxruntime, 1 thread, static export), as a ratio to the reference.
+  (onnxruntime, 1 thread, static export), as a ratio to the reference;
+* with ``--also-val``, the same two tables for each further held-out folder, scored
+  with the same trained networks (sr: any folder of images never trained on).
 
 Networks are reference model names (``unet``, ``espcn``, ...; `edgenas models`),
 ``default`` (the task's default genotype) or genotype strings, separated by commas.
@@ -80,7 +82,7 @@ def train_one(job: dict) -> dict:
     from edgenas.models.reference import REFERENCE_MODELS
     from edgenas.tasks import get_task
     from edgenas.tasks.recipes import recipe_config
-    from edgenas.training import Budget, train
+    from edgenas.training import Budget, evaluate, train
 
     torch.set_num_threads(1)  # the CPU clock counts one thread's time
     task = get_task(job["task"])
@@ -96,10 +98,16 @@ def train_one(job: dict) -> dict:
     start = time.perf_counter()
     result = train(model, task, train_data, held_out, Budget(seconds=job["seconds"]), config,
                    eval_input=None if task.name == "sr" else input_size)  # fmt: skip
+    also = {}
+    for folder in job.get("also_val", []):
+        _, images = open_data(task.name, job["data"], folder, input_size, job["seed"])
+        also[folder] = evaluate(model, task, images,
+                                input_size=None if task.name == "sr" else input_size)  # fmt: skip
     return {
         "network": network,
         "seed": job["seed"],
         "metrics": result.metrics,
+        "also": also,
         "steps": result.steps,
         "clock": result.clock,
         "params": count_params(model),
@@ -143,12 +151,19 @@ def labels(networks: list[str]) -> dict[str, str]:
 
 
 def report(metric: str, lower_is_better: bool, networks: list[str], seeds: list[int],
-           results: list[dict], latency: dict | None = None) -> str:  # fmt: skip
-    """The per-seed and difference tables (Markdown) and a legend of genotype labels."""
-    score = {(r["network"], r["seed"]): r["metrics"][metric] for r in results}
+           results: list[dict], latency: dict | None = None,
+           folder: str | None = None) -> str:  # fmt: skip
+    """The per-seed and difference tables (Markdown) and a legend of genotype labels;
+    with ``folder``, the scores on that ``--also-val`` folder."""
+    score = {
+        (r["network"], r["seed"]): (r["also"][folder] if folder else r["metrics"])[metric]
+        for r in results
+    }
     name = labels(networks)
     reference = networks[0]
-    lines = [f"held-out {metric} ({'lower' if lower_is_better else 'higher'} is better)", ""]
+    where = f" on {folder}" if folder else ""
+    lines = [f"held-out {metric}{where} ({'lower' if lower_is_better else 'higher'} is better)",
+             ""]  # fmt: skip
     head = ["network", *[f"seed {s}" for s in seeds], "median", "spread", "params", "steps"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for network in networks:
@@ -158,7 +173,7 @@ def report(metric: str, lower_is_better: bool, networks: list[str], seeds: list[
                  f"{statistics.median(values):.4f}", f"{max(values) - min(values):.4f}",
                  f"{mine[0]['params']:,}", f"{statistics.median(r['steps'] for r in mine):.0f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"difference from {name[reference]} per seed (positive: better)", ""]
+    lines += ["", f"difference from {name[reference]} per seed{where} (positive: better)", ""]
     head = ["network", *[f"seed {s}" for s in seeds], "median diff", "mean diff", "seeds won",
             "latency ratio"]  # fmt: skip
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -185,6 +200,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", required=True,
                         help="training folder (its own held-out split unless --val-data)")  # fmt: skip
     parser.add_argument("--val-data", default=None, help="a separate held-out folder (sr: Set5)")
+    parser.add_argument("--also-val", default=None,
+                        help="comma-separated further held-out folders, each scored with "
+                        "every trained network (sr: any folder of images)")  # fmt: skip
     parser.add_argument("--networks", required=True,
                         help="comma-separated: reference names, default, genotype strings; "
                         "the first is the reference")  # fmt: skip
@@ -201,6 +219,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.networks = [n.strip() for n in args.networks.split(",") if n.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.also_val = [f.strip() for f in (args.also_val or "").split(",") if f.strip()]
     if len(args.networks) < 2 or len(set(args.networks)) != len(args.networks):
         parser.error("--networks needs at least two different networks")
     if len(set(args.seeds)) != len(args.seeds):
@@ -229,12 +248,15 @@ def main(argv=None) -> int:
             input_size = parse_shape(args.input, ndim=2) if args.input else recipe_input(task.name)
         deploy = parse_shape(args.deploy_input, ndim=2) if args.deploy_input else None
         train_data, _ = open_data(task.name, args.data, args.val_data, input_size, args.seeds[0])
+        for folder in args.also_val:
+            open_data(task.name, args.data, folder, input_size, args.seeds[0])
         models = {n: build_network(task, n, train_data.info) for n in args.networks}
     except (ValueError, UserError) as err:
         print(f"bench_train_seeds: {err}", file=sys.stderr)
         return 2
     jobs = [{"task": task.name, "data": args.data, "val_data": args.val_data,
-             "input": input_size, "seed": seed, "network": network, "seconds": args.seconds}
+             "input": input_size, "seed": seed, "network": network, "seconds": args.seconds,
+             "also_val": args.also_val}
             for index, seed in enumerate(args.seeds)
             for network in (args.networks if index % 2 == 0 else args.networks[::-1])]  # fmt: skip
     results: list[dict] = []
@@ -262,6 +284,9 @@ def main(argv=None) -> int:
         print("latency not measured (--latency-rounds 0)")
     print()
     print(report(metric, lower, args.networks, args.seeds, results, latency))
+    for folder in args.also_val:
+        print()
+        print(report(metric, lower, args.networks, args.seeds, results, latency, folder))
     if args.json:
         payload = {"results": results, "latency_ms": latency, "deploy": deploy}
         Path(args.json).write_text(json.dumps(payload, indent=1))

@@ -4,6 +4,7 @@ genotype strings get labels that cannot collide, and the arguments refuse repeat
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,39 @@ def test_arguments_refuse_one_network_and_repeats(bench, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.parse_args(["--task", "seg", "--data", "x", *argv])
     assert exit_info.value.code == 2
+
+
+def test_also_val_tables_read_the_scores_of_that_folder(bench):
+    results = [{**r, "also": {"Urban": {"rel": r["metrics"]["rel"] - 0.05}}}
+               for r in _results({"fastdepth": [0.10, 0.10], "default": [0.12, 0.02]})]  # fmt: skip
+    table = bench.report("rel", True, ["fastdepth", "default"], [0, 1], results, None, "Urban")
+    assert table.startswith("held-out rel on Urban")
+    assert _row(table, "default", "held-out rel on Urban")[1:3] == ["0.0700", "-0.0300"]
+    assert _row(table, "default", "per seed on Urban")[1:3] == ["-0.0200", "+0.0800"]
+
+
+def test_a_training_scores_every_also_val_folder_with_the_trained_network(bench, tmp_path):
+    """The same folder given as --val-data and in --also-val gets the same score from the
+    one trained network; a different folder gets its own."""
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    folders = {}
+    for name in ("train", "held", "other"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for index in range(3):
+            pixels = torch.randint(0, 256, (96, 96, 3), generator=generator, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy()).save(folder / f"{index}.png")
+        folders[name] = str(folder)
+    job = {"task": "sr", "data": folders["train"], "val_data": folders["held"], "input": None,
+           "seed": 0, "network": "espcn", "seconds": 1.0,
+           "also_val": [folders["held"], folders["other"]]}  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        result = bench.train_one(job)
+    finally:
+        torch.set_num_threads(threads)  # train_one sets one thread, as in its worker
+    assert result["steps"] > 0
+    assert result["also"][folders["held"]] == pytest.approx(result["metrics"])
+    assert result["also"][folders["other"]]["psnr"] != result["metrics"]["psnr"]

@@ -23,6 +23,41 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# Vector extensions that change which kernels a runtime picks, widest first.
+_VECTOR_ISAS = ("avx512f", "avx2", "avx", "sse4_2", "asimd", "neon")
+
+
+def cpu_signature(cpuinfo: str) -> str | None:
+    """The CPU's microarchitecture as /proc/cpuinfo ``cpuinfo`` gives it: vendor,
+    family, model and stepping, and the widest vector extension, e.g.
+    ``AuthenticAMD family 25 model 17 stepping 1, avx512f``; None if it names none.
+
+    A virtual machine may show only a generic model name ("AMD EPYC") for CPUs whose
+    kernels run at different relative speeds (two networks measured 1.12x and 0.85x of
+    each other on two such VMs), so host timings are comparable only with this too."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    parts = []
+    vendor = fields.get("vendor_id") or fields.get("cpu implementer")
+    if vendor:
+        parts.append(vendor)
+    for label, key in (("family", "cpu family"), ("model", "model"), ("part", "cpu part"),
+                       ("stepping", "stepping"), ("variant", "cpu variant")):  # fmt: skip
+        if fields.get(key):
+            parts.append(f"{label} {fields[key]}")
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    isa = next((name for name in _VECTOR_ISAS if name in flags), None)
+    if not parts:
+        return None
+    return " ".join(parts) + (f", {isa}" if isa else "")
+
+
 def host_facts() -> dict:
     """CPU, core counts, OS, governor and load: what makes two host timings comparable."""
     try:
@@ -35,6 +70,7 @@ def host_facts() -> dict:
         load = None
     return {
         "cpu": cpu_model(),
+        "cpu_signature": cpu_signature(_read("/proc/cpuinfo") or ""),
         "machine": platform.machine(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,

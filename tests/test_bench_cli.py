@@ -105,6 +105,31 @@ def test_baseline_file_then_check(models, tmp_path):
     assert forced.returncode == 0 and "compared across devices/runtimes" in forced.stdout
 
 
+def test_a_baseline_from_another_cpu_microarchitecture_is_refused(models, tmp_path):
+    """Two VMs can both call their CPU "AMD EPYC"; the signature (family, model, vector
+    extensions) tells them apart. A baseline stored before signatures were recorded
+    is still compared."""
+    spec = write_spec(tmp_path / "a.toml", {"m": str(models / "base.onnx")})
+    baseline, results = tmp_path / "baseline.json", tmp_path / "results.json"
+    assert run_cli("bench", "baseline", str(spec), "-o", str(baseline)).returncode == 0
+    assert run_cli("bench", "run", str(spec), "-o", str(results)).returncode == 0
+    data = json.loads(baseline.read_text())
+    facts = data["entries"][0]["result"]["device"]["facts"]
+    assert facts["cpu_signature"]  # recorded by this version on this host
+
+    facts["cpu_signature"] = "AuthenticAMD family 23 model 49 stepping 0, avx2"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    refused = run_cli("bench", "check", str(results), "--baseline", str(other))
+    assert_one_line_error(refused, "different devices or runtimes", "device.cpu_signature")
+
+    del facts["cpu_signature"]  # an older edgenas's baseline
+    other.write_text(json.dumps(data))
+    older = run_cli("bench", "check", str(results), "--baseline", str(other))
+    assert older.returncode in (0, 1), older.stderr  # compared: a verdict, not a refusal
+    assert "different devices" not in older.stdout + older.stderr
+
+
 def test_genotype_case_is_exported_and_recorded(tmp_path):
     genotype = run_cli("space", "sample", "--n", "1", "--seed", "3", "--scales", "2").stdout.strip()
     spec = tmp_path / "g.toml"

@@ -199,3 +199,38 @@ def test_profile_openvino_ir_at_any_size(tmp_path, capsys):
     assert "is an OpenVINO IR" in capsys.readouterr().err
     assert main(["profile", str(xml), "--device", "openvino-cpu"]) == 2  # free H, W
     assert "give the shape with --input" in capsys.readouterr().err
+
+
+ZEN4_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+flags\t\t: fpu sse sse2 sse4_2 avx avx2 avx512f avx512bw
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu family\t: 99
+"""
+
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes crc32
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+"""
+
+
+def test_cpu_signature_tells_apart_what_a_generic_model_name_hides():
+    from edgenas.devices.hostinfo import cpu_signature
+
+    zen4 = cpu_signature(ZEN4_CPUINFO)
+    assert zen4 == "AuthenticAMD family 25 model 17 stepping 1, avx512f"
+    zen3 = cpu_signature(ZEN4_CPUINFO.replace("model\t\t: 17", "model\t\t: 1", 1)
+                         .replace(" avx512f avx512bw", ""))  # fmt: skip
+    assert zen3 == "AuthenticAMD family 25 model 1 stepping 1, avx2"
+    assert cpu_signature(ARM_CPUINFO) == "0x41 part 0xd0c variant 0x3, asimd"
+    assert cpu_signature("") is None

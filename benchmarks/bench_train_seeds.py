@@ -55,6 +55,27 @@ def open_data(task_name: str, data: str, val_data: str | None, input_size, seed:
                           seed=seed)  # fmt: skip
 
 
+def open_held_out(task_name: str, folder: str):
+    """A further held-out folder (``--also-val``), whole, opened as :func:`open_data`
+    opens the held-out split (images at their own size; scored at ``eval_size``); a
+    one-line ``UserError`` naming the flag for a folder that cannot be used."""
+    from edgenas.data.open import check_files, check_folder, open_dataset
+    from edgenas.errors import UserError
+
+    check_folder("--also-val", folder)
+    images = open_dataset(task_name, folder, "all", train=False)
+    if len(images) == 0:
+        raise UserError(f"no images found in --also-val folder {folder}")
+    check_files(images)
+    return images
+
+
+def eval_size(task_name: str, input_size):
+    """The size held-out images are scored at: their own for SR (the LR image is the
+    input), ``input_size`` for dense tasks (as `edgenas train` scores them)."""
+    return None if task_name == "sr" else input_size
+
+
 def build_network(task, network: str, info):
     """A model for a reference name, ``default`` or a genotype string; ``ValueError``
     naming the problem for a reference model of another task or one that does not learn."""
@@ -97,12 +118,17 @@ def train_one(job: dict) -> dict:
                                          "accelerator": "cpu"})  # fmt: skip
     start = time.perf_counter()
     result = train(model, task, train_data, held_out, Budget(seconds=job["seconds"]), config,
-                   eval_input=None if task.name == "sr" else input_size)  # fmt: skip
-    also = {}
-    for folder in job.get("also_val", []):
-        _, images = open_data(task.name, job["data"], folder, input_size, job["seed"])
-        also[folder] = evaluate(model, task, images,
-                                input_size=None if task.name == "sr" else input_size)  # fmt: skip
+                   eval_input=eval_size(task.name, input_size))  # fmt: skip
+    wall_seconds = time.perf_counter() - start
+    also = {
+        folder: evaluate(
+            model,
+            task,
+            open_held_out(task.name, folder),
+            input_size=eval_size(task.name, input_size),
+        )
+        for folder in job.get("also_val", [])
+    }
     return {
         "network": network,
         "seed": job["seed"],
@@ -111,7 +137,7 @@ def train_one(job: dict) -> dict:
         "steps": result.steps,
         "clock": result.clock,
         "params": count_params(model),
-        "wall_seconds": time.perf_counter() - start,
+        "wall_seconds": wall_seconds,  # the training and its held-out scoring
     }
 
 
@@ -249,7 +275,7 @@ def main(argv=None) -> int:
         deploy = parse_shape(args.deploy_input, ndim=2) if args.deploy_input else None
         train_data, _ = open_data(task.name, args.data, args.val_data, input_size, args.seeds[0])
         for folder in args.also_val:
-            open_data(task.name, args.data, folder, input_size, args.seeds[0])
+            open_held_out(task.name, folder)
         models = {n: build_network(task, n, train_data.info) for n in args.networks}
     except (ValueError, UserError) as err:
         print(f"bench_train_seeds: {err}", file=sys.stderr)

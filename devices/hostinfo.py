@@ -23,39 +23,45 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-# Vector extensions that change which kernels a runtime picks, widest first.
-_VECTOR_ISAS = ("avx512f", "avx2", "avx", "sse4_2", "asimd", "neon")
+# Vector extensions that change which kernels a runtime picks, the most telling first.
+_VECTOR_ISAS = (
+    "amx_tile", "avx512_vnni", "avx512f", "avx_vnni", "avx2", "avx", "sse4_2",  # x86
+    "sve2", "sve", "i8mm", "asimddp", "asimd", "neon",  # Arm
+)  # fmt: skip
+# Per-core identity lines of /proc/cpuinfo, with the label the signature gives them.
+_CORE_FIELDS = (
+    ("vendor_id", ""), ("cpu family", "family "), ("model", "model "),
+    ("stepping", "stepping "),  # x86
+    ("cpu implementer", "implementer "), ("cpu part", "part "), ("cpu variant", "variant "),
+    ("cpu revision", "revision "),  # Arm
+)  # fmt: skip
 
 
 def cpu_signature(cpuinfo: str) -> str | None:
-    """The CPU's microarchitecture as /proc/cpuinfo ``cpuinfo`` gives it: vendor,
-    family, model and stepping, and the widest vector extension, e.g.
-    ``AuthenticAMD family 25 model 17 stepping 1, avx512f``; None if it names none.
+    """The CPU's microarchitecture as /proc/cpuinfo's text ``cpuinfo`` gives it: each
+    distinct kind of core (vendor, family, model and stepping on x86; implementer,
+    part, variant and revision on Arm, where big.LITTLE SoCs list two or three kinds,
+    joined by " + ") and the most telling vector extension, e.g.
+    ``AuthenticAMD family 25 model 17 stepping 1, avx512_vnni``; None if it names none.
 
-    A virtual machine may show only a generic model name ("AMD EPYC") for CPUs whose
-    kernels run at different relative speeds (two networks measured 1.12x and 0.85x of
-    each other on two such VMs), so host timings are comparable only with this too."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        if not line.strip():
-            if fields:
-                break  # the first processor's block is enough
-            continue
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip().lower(), value.strip())
-    parts = []
-    vendor = fields.get("vendor_id") or fields.get("cpu implementer")
-    if vendor:
-        parts.append(vendor)
-    for label, key in (("family", "cpu family"), ("model", "model"), ("part", "cpu part"),
-                       ("stepping", "stepping"), ("variant", "cpu variant")):  # fmt: skip
-        if fields.get(key):
-            parts.append(f"{label} {fields[key]}")
-    flags = set((fields.get("flags") or fields.get("features") or "").split())
-    isa = next((name for name in _VECTOR_ISAS if name in flags), None)
-    if not parts:
+    A virtual machine may show only a generic model name ("AMD EPYC"), and an Arm
+    board only "aarch64", for CPUs whose kernels run at different relative speeds, so
+    host timings are comparable only when this matches too."""
+    cores: list[str] = []
+    flags: set[str] = set()
+    for block in cpuinfo.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+        core = " ".join(label + fields[key] for key, label in _CORE_FIELDS if fields.get(key))
+        if core and core not in cores:
+            cores.append(core)
+        flags |= set((fields.get("flags") or fields.get("features") or "").split())
+    if not cores:
         return None
-    return " ".join(parts) + (f", {isa}" if isa else "")
+    isa = next((name for name in _VECTOR_ISAS if name in flags), None)
+    return " + ".join(cores) + (f", {isa}" if isa else "")
 
 
 def host_facts() -> dict:

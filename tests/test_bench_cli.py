@@ -115,9 +115,10 @@ def test_a_baseline_from_another_cpu_microarchitecture_is_refused(models, tmp_pa
     assert run_cli("bench", "run", str(spec), "-o", str(results)).returncode == 0
     data = json.loads(baseline.read_text())
     facts = data["entries"][0]["result"]["device"]["facts"]
-    assert facts["cpu_signature"]  # recorded by this version on this host
+    if facts["cpu_signature"] is None:
+        pytest.skip("this host's /proc/cpuinfo names no CPU signature")
 
-    facts["cpu_signature"] = "AuthenticAMD family 23 model 49 stepping 0, avx2"
+    facts["cpu_signature"] += " + another kind of core"  # never this host's
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data))
     refused = run_cli("bench", "check", str(results), "--baseline", str(other))

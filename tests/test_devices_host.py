@@ -211,17 +211,27 @@ flags\t\t: fpu sse sse2 sse4_2 avx avx2 avx512f avx512bw
 
 processor\t: 1
 vendor_id\t: AuthenticAMD
-cpu family\t: 99
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+flags\t\t: fpu sse sse2 sse4_2 avx avx2 avx512f avx512bw
 """
 
-ARM_CPUINFO = """processor\t: 0
-BogoMIPS\t: 50.00
-Features\t: fp asimd evtstrm aes crc32
+# A big.LITTLE board: two Cortex-A55 and two Cortex-A76 cores.
+ARM_CPUINFO = "\n\n".join(
+    f"""processor\t: {index}
+BogoMIPS\t: 48.00
+Features\t: fp asimd evtstrm aes crc32 asimddp
 CPU implementer\t: 0x41
 CPU architecture: 8
-CPU variant\t: 0x3
-CPU part\t: 0xd0c
-"""
+CPU variant\t: {variant}
+CPU part\t: {part}
+CPU revision\t: 0"""
+    for index, (part, variant) in enumerate(
+        [("0xd05", "0x2"), ("0xd05", "0x2"), ("0xd0b", "0x4"), ("0xd0b", "0x4")]
+    )
+)
 
 
 def test_cpu_signature_tells_apart_what_a_generic_model_name_hides():
@@ -229,8 +239,12 @@ def test_cpu_signature_tells_apart_what_a_generic_model_name_hides():
 
     zen4 = cpu_signature(ZEN4_CPUINFO)
     assert zen4 == "AuthenticAMD family 25 model 17 stepping 1, avx512f"
-    zen3 = cpu_signature(ZEN4_CPUINFO.replace("model\t\t: 17", "model\t\t: 1", 1)
-                         .replace(" avx512f avx512bw", ""))  # fmt: skip
+    zen3 = cpu_signature(
+        ZEN4_CPUINFO.replace("model\t\t: 17", "model\t\t: 1").replace(" avx512f avx512bw", "")
+    )
     assert zen3 == "AuthenticAMD family 25 model 1 stepping 1, avx2"
-    assert cpu_signature(ARM_CPUINFO) == "0x41 part 0xd0c variant 0x3, asimd"
+    assert cpu_signature(ARM_CPUINFO) == (
+        "implementer 0x41 part 0xd05 variant 0x2 revision 0"
+        " + implementer 0x41 part 0xd0b variant 0x4 revision 0, asimddp"
+    )
     assert cpu_signature("") is None

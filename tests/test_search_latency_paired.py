@@ -171,3 +171,23 @@ def test_a_reference_latency_already_measured_is_kept(tmp_path, monkeypatch):
 def test_a_setup_without_a_reference_model_has_no_reference_latency(service):
     with pytest.raises(ValueError, match="no reference model"):
         service.reference_latency()
+
+
+def test_the_final_networks_paired_timing_does_not_teach_the_predictor_twice(tmp_path, monkeypatch):
+    """The final genotype was learned when the search trained it; timing it again for
+    the report must not add a second record of it to the shared table."""
+    from edgenas.tasks.defaults import default_genotype
+
+    service = fake_device(_unet_setup(reference_latency_ms=3.3), tmp_path, monkeypatch)
+    learned = []
+    monkeypatch.setattr(service.measurer, "learn", lambda *args: learned.append(args[0]))
+    try:
+        service.load = [1.0] * PAIRED_SESSIONS
+        # A genotype's network has no true_ms, so it reads as the reference does.
+        assert service.paired_network(default_genotype("seg")) == pytest.approx(3.3)
+        assert learned == [] and not service.load
+        service.load = [1.0] * PAIRED_SESSIONS
+        service.measured("searched", Net(2.0, 4))  # a candidate's measurement does learn
+        assert learned == ["searched"]
+    finally:
+        service.close()

@@ -38,7 +38,7 @@ DEVICE_IDENTITY = (
 )
 # Facts added after results were first stored: compared only when both results record
 # them, so a baseline from an older edgenas is still comparable.
-DEVICE_IDENTITY_LATER = ("cpu_signature",)
+DEVICE_IDENTITY_OPTIONAL = ("cpu_signature",)
 RUNTIME_IDENTITY = ("name", "version", "provider", "threads", "precision")
 
 
@@ -142,11 +142,11 @@ def identity(result) -> dict:
 def identity_mismatch(base, now) -> str | None:
     """One line naming what differs between two results' device/runtime, or None."""
     a, b = identity(base), identity(now)
-    later = {f"device.{k}" for k in DEVICE_IDENTITY_LATER}
+    optional = {f"device.{k}" for k in DEVICE_IDENTITY_OPTIONAL}
     diffs = [
         f"{k} {a.get(k)!r} -> {b.get(k)!r}"
         for k in dict.fromkeys([*a, *b])
-        if a.get(k) != b.get(k) and not (k in later and (a.get(k) is None or b.get(k) is None))
+        if a.get(k) != b.get(k) and not (k in optional and (a.get(k) is None or b.get(k) is None))
     ]
     return "; ".join(diffs) if diffs else None
 

@@ -307,6 +307,11 @@ class CandidateEvaluator:
         table (one session; a table prediction may first measure every new part)."""
         return self.latency.network(genotype)
 
+    def paired_latency(self, genotype: str) -> float:
+        """Whole-network latency timed alternating with the run's reference, as every
+        candidate was, without calibrating the table again (the final genotype)."""
+        return self.latency.paired_network(genotype)
+
     def measured_latency(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device; it also calibrates the table's
         overhead term, so predictions for later children improve as the search goes."""

@@ -93,6 +93,12 @@ class LatencyService:
         """The whole network measured on the device, without touching the predictor."""
         return self.measurer.measure_network(self._network(genotype), self.setup.deploy_shape)
 
+    def paired_network(self, genotype: str) -> float:
+        """The whole network timed alternating with the reference (:meth:`paired`),
+        without teaching the predictor: for a network the search already learned from
+        (the final genotype), a second record would weigh it twice."""
+        return self.paired(self._network(genotype).eval())
+
     def measured(self, genotype: str, model=None) -> float:
         """Whole-network latency measured on the device, paired with a reference network
         (:meth:`paired`); it also calibrates the predictor, so predictions for later

@@ -368,7 +368,7 @@ def _paired_with_reference(
     name = config.target_latency_reference
     if name is None:
         return None
-    latency = evaluator.measured_latency(genotype)
+    latency = evaluator.paired_latency(genotype)
     ratio = latency / config.target_latency_ms
     log(f"the final network, timed alternating with {name}: {latency:.2f} ms ({ratio:.2f}x {name})")
     return {"reference": name, "latency_ms": latency, "ratio": ratio}

@@ -201,22 +201,16 @@ def test_profile_openvino_ir_at_any_size(tmp_path, capsys):
     assert "give the shape with --input" in capsys.readouterr().err
 
 
-ZEN4_CPUINFO = """processor\t: 0
+ZEN4_CPUINFO = "\n\n".join(
+    f"""processor\t: {index}
 vendor_id\t: AuthenticAMD
 cpu family\t: 25
 model\t\t: 17
 model name\t: AMD EPYC
 stepping\t: 1
-flags\t\t: fpu sse sse2 sse4_2 avx avx2 avx512f avx512bw
-
-processor\t: 1
-vendor_id\t: AuthenticAMD
-cpu family\t: 25
-model\t\t: 17
-model name\t: AMD EPYC
-stepping\t: 1
-flags\t\t: fpu sse sse2 sse4_2 avx avx2 avx512f avx512bw
-"""
+flags\t\t: fpu sse sse2 sse4_2 avx avx2 avx512f avx512bw"""
+    for index in range(2)
+)
 
 # A big.LITTLE board: two Cortex-A55 and two Cortex-A76 cores.
 ARM_CPUINFO = "\n\n".join(

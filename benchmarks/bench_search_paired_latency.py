@@ -10,7 +10,7 @@ one network disagree. This benchmark repeats the paired measurement of each netw
 ``--repeats`` times and computes from the very same sessions:
 
 - ``median-ratio``: each round's candidate session over the faster of the reference
-  sessions around it, the median of the rounds (edgenas before this benchmark);
+  sessions around it, the median of the rounds (what the search uses);
 - ``min-min``: the candidate's fastest session over the reference's fastest (load only
   ever slows a session, so each fastest is the closest to the device's own speed, as
   the reference's own latency is taken).
@@ -35,15 +35,16 @@ import sys
 from pathlib import Path
 
 
-def median_ratio(reference: list[float], network: list[float]) -> float:
-    """The search's former statistic: for round i, network[i] over the faster of
-    reference[i] and reference[i + 1]; the median over rounds."""
-    return statistics.median(n / min(reference[i], reference[i + 1]) for i, n in enumerate(network))
-
-
 def min_min(reference: list[float], network: list[float]) -> float:
     """The fastest network session over the fastest reference session."""
     return min(network) / min(reference)
+
+
+def median_ratio(reference: list[float], network: list[float]) -> float:
+    """The search's statistic (:func:`edgenas.search.latency.paired_ratio`)."""
+    from edgenas.search.latency import paired_ratio
+
+    return paired_ratio(reference, network)
 
 
 STATISTICS = {"median-ratio": median_ratio, "min-min": min_min}
@@ -52,17 +53,6 @@ STATISTICS = {"median-ratio": median_ratio, "min-min": min_min}
 def spread(values: list[float]) -> float:
     """(max - min) / median of repeated readings of one quantity."""
     return (max(values) - min(values)) / statistics.median(values)
-
-
-def measure(measurer, reference_file, network_file, rounds: int, protocol):
-    """One paired measurement's sessions: ``rounds + 1`` of the reference around
-    ``rounds`` of the network, alternating (reference first and last)."""
-    reference = [measurer.measure_file(reference_file, protocol)]
-    network = []
-    for _ in range(rounds):
-        network.append(measurer.measure_file(network_file, protocol))
-        reference.append(measurer.measure_file(reference_file, protocol))
-    return reference, network
 
 
 def main(argv=None) -> int:
@@ -87,7 +77,7 @@ def main(argv=None) -> int:
     from edgenas.latency_table import Measurer, timing_model
     from edgenas.models.reference import build_reference
     from edgenas.parsing import parse_shape
-    from edgenas.search.latency import PAIRED_PROTOCOL, PAIRED_ROUNDS
+    from edgenas.search.latency import PAIRED_PROTOCOL, PAIRED_ROUNDS, paired_sessions
     from edgenas.space import decode
     from edgenas.tasks import get_task
     from edgenas.tasks.defaults import default_genotype
@@ -117,8 +107,8 @@ def main(argv=None) -> int:
         sessions = {name: [] for name in files}
         for repeat in range(args.repeats):
             for name, path in files.items():  # the reference against itself too
-                sessions[name].append(measure(measurer, files[args.reference], path, rounds,
-                                              protocol))  # fmt: skip
+                sessions[name].append(paired_sessions(measurer, files[args.reference], path,
+                                                      rounds, protocol))  # fmt: skip
             print(f"repeat {repeat + 1}/{args.repeats}", file=sys.stderr, flush=True)
     finally:
         measurer.close()

@@ -14,9 +14,10 @@ def _read(path: str) -> str | None:
         return None
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo, or platform.processor()."""
-    text = _read("/proc/cpuinfo") or ""
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's marketing name from /proc/cpuinfo (its text ``cpuinfo`` when already
+    read), or platform.processor()."""
+    text = (_read("/proc/cpuinfo") if cpuinfo is None else cpuinfo) or ""
     for line in text.splitlines():
         if line.lower().startswith(("model name", "hardware")):
             return line.split(":", 1)[1].strip()
@@ -66,6 +67,7 @@ def cpu_signature(cpuinfo: str) -> str | None:
 
 def host_facts() -> dict:
     """CPU, core counts, OS, governor and load: what makes two host timings comparable."""
+    cpuinfo = _read("/proc/cpuinfo") or ""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -75,8 +77,8 @@ def host_facts() -> dict:
     except OSError:
         load = None
     return {
-        "cpu": cpu_model(),
-        "cpu_signature": cpu_signature(_read("/proc/cpuinfo") or ""),
+        "cpu": cpu_model(cpuinfo),
+        "cpu_signature": cpu_signature(cpuinfo),
         "machine": platform.machine(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,

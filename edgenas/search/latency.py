@@ -26,6 +26,33 @@ reference (reference, candidate, reference, ..., candidate, reference); the medi
 the rounds' ratios ignores one busy session."""
 
 
+def paired_sessions(
+    measurer,
+    reference: Path,
+    network: Path,
+    rounds: int = PAIRED_ROUNDS,
+    protocol: Protocol = PAIRED_PROTOCOL,
+) -> tuple[list[float], list[float]]:
+    """The sessions of one paired measurement, ``(reference, network)``: ``rounds + 1``
+    single sessions of the reference file around ``rounds`` of the network file,
+    alternating, reference first and last."""
+    reference_ms = [measurer.measure_file(reference, protocol)]
+    network_ms = []
+    for _ in range(rounds):
+        network_ms.append(measurer.measure_file(network, protocol))
+        reference_ms.append(measurer.measure_file(reference, protocol))
+    return reference_ms, network_ms
+
+
+def paired_ratio(reference_ms: list[float], network_ms: list[float]) -> float:
+    """The network's latency as a ratio to the reference's: for each round its session
+    over the faster of the two reference sessions around it; the median of the rounds
+    (one busy session does not move it)."""
+    return statistics.median(
+        network / min(reference_ms[i], reference_ms[i + 1]) for i, network in enumerate(network_ms)
+    )
+
+
 @dataclass(frozen=True)
 class LatencySetup:
     """What a :class:`LatencyService` needs: plain values, sent to a remote actor as is."""
@@ -169,13 +196,8 @@ class LatencyService:
             if self.reference is None:
                 self._adopt_reference(model, None)
                 return self.reference.latency_ms
-            reference = [measurer.measure_file(self.reference.path, PAIRED_PROTOCOL)]
-            ratios = []
-            for _ in range(PAIRED_ROUNDS):
-                network = measurer.measure_file(path, PAIRED_PROTOCOL)
-                reference.append(measurer.measure_file(self.reference.path, PAIRED_PROTOCOL))
-                ratios.append(network / min(reference[-2:]))
-            return statistics.median(ratios) * self.reference.latency_ms
+            sessions = paired_sessions(measurer, self.reference.path, path)
+            return paired_ratio(*sessions) * self.reference.latency_ms
         finally:
             if self.reference is None or path != self.reference.path:
                 path.unlink(missing_ok=True)  # a candidate's file; the reference's stays

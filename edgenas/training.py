@@ -337,6 +337,13 @@ def _class_weights(task, stream: BatchStream, info, setting: bool | None) -> tor
     return median_frequency_weights(counts, pixels)
 
 
+def dataset_class_weights(task, data, info, setting: bool | None = None) -> torch.Tensor | None:
+    """The median-frequency class weights :func:`train` would use on ``data`` (None
+    outside segmentation, or where the classes are balanced and ``setting`` is None)."""
+    stream = BatchStream(data, 1, seed=0, in_memory=False)
+    return _class_weights(task, stream, info, setting)
+
+
 # ----- training ----------------------------------------------------------------------------
 
 

@@ -214,3 +214,47 @@ def test_latency_costs_are_measured_once_into_the_device_table(tmp_path):
         assert blocks_latency(coster, model) < whole
     finally:
         measurer.close()
+
+
+def test_fast_recipe_trains_like_edgenas_train(tmp_path):
+    """``optimizer="fast"`` is the training recipe the baselines get: Adam at 3e-3
+    (importances x12), warm-up then cosine over the budget set per batch, and the
+    segmentation loss weighted by median-frequency balancing of the training labels."""
+    from edgenas.hrnas.shrink import FAST_WARMUP, _Shrinker, make_optimizer
+    from edgenas.schedules import cosine_factor
+    from edgenas.training import median_frequency_weights
+
+    task, train, val = _data()
+    config = ShrinkConfig(optimizer="fast", lam=0.05, epsilon=0.05, epochs=2, batch_size=8,
+                          align=1, shrink_every=1)  # fmt: skip
+    assert (config.lr, config.alpha_lr_mult) == (3e-3, 12.0)
+    torch.manual_seed(0)
+    model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
+    optimizer = make_optimizer(model, config)
+    assert type(optimizer) is torch.optim.Adam
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([3e-3, 3e-3 * 12])
+
+    shrinker = _Shrinker(model, task, train, val, config, input_shape=SHAPE,
+                         cost_fn=lambda m: flops_costs(m, SHAPE), measure_fn=None,
+                         blocks_ms_fn=None, on_step=None, progress=None, state_path=None)  # fmt: skip
+    labels = torch.stack([train[i][1].reshape(-1) for i in range(len(train))]).long()
+    classes = train.info.num_classes
+    valid = labels < classes
+    counts = torch.stack([torch.bincount(row[ok], minlength=classes)
+                          for row, ok in zip(labels, valid, strict=True)])  # fmt: skip
+    expected = median_frequency_weights(counts, valid.sum(1))
+    assert expected.max() > 2 * expected.min()  # the demo classes are imbalanced
+    torch.testing.assert_close(shrinker.loss_options["weights"], expected)
+
+    # Ctrl-C after the second batch of the second epoch: the saved optimiser holds the
+    # rate that batch trained with.
+    path = tmp_path / "state.pt"
+    steps = len(train) // 8
+    with pytest.raises(KeyboardInterrupt):
+        run_shrink(model, task, train, val, config, input_shape=SHAPE,
+                   cost_fn=lambda m: flops_costs(m, SHAPE), state_path=path,
+                   progress=_Interrupt(steps + 2))  # fmt: skip
+    groups = load_shrink_state(path)["optimizer"]["param_groups"]
+    rate = 3e-3 * cosine_factor((1 + 1 / steps) / config.epochs, FAST_WARMUP)
+    assert [g["lr"] for g in groups] == pytest.approx([rate, rate * 12])
+    assert rate < 3e-3 * 0.6  # past the middle of the cosine

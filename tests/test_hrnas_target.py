@@ -188,10 +188,12 @@ def test_hrnas_optimizer_is_the_official_recipe():
     weights = [p for p in model.parameters() if p.dim() in (2, 4)]  # convs, linears, queries
     expected = 0.5 * 1e-5 * sum(float(p.detach().pow(2).sum()) for p in weights)
     assert float(l2_penalty(model).detach()) == pytest.approx(expected, rel=1e-5)
-    # The default stays LDP's Adam with the importances at x50.
-    ldp = make_optimizer(model, ShrinkConfig())
+    # LDP's Adam with the importances at x50 (the default is the training recipe,
+    # tested in test_hrnas_shrink.py).
+    ldp = make_optimizer(model, ShrinkConfig(optimizer="ldp"))
     assert type(ldp) is torch.optim.Adam
     assert [g["lr"] for g in ldp.param_groups] == pytest.approx([7e-4, 7e-4 * 50])
+    assert ShrinkConfig().optimizer == "fast"
 
 
 def test_latency_of_a_selection_is_measured_on_the_device(tmp_path, monkeypatch):

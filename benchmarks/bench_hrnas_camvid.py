@@ -14,7 +14,7 @@ predicted latency tracked the latency measured after every shrink step. Needs
 ../shared/data/camvid (or --data).
 
     python benchmarks/bench_hrnas_camvid.py --seeds 0,1,2 --out /tmp/hrnas-camvid
-    python benchmarks/bench_hrnas_camvid.py --costs flops,latency --seeds 0,1,2
+    python benchmarks/bench_hrnas_camvid.py --costs latency --seeds 0,1,2 --out /tmp/lat
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA), help="CamVid folder (train/, val/ ...)")
     parser.add_argument("--lambdas", default="2e-3")
-    parser.add_argument("--costs", default="latency", help="flops, latency or both")
+    parser.add_argument("--costs", default="flops", help="flops, latency or both (flops,latency)")
     parser.add_argument("--seconds", type=float, default=300.0, help="training budget")
     parser.add_argument(
         "--epochs", type=int, default=None, help="a budget in epochs instead of --seconds"
@@ -90,6 +90,13 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/hrnas-camvid")
     args = parser.parse_args()
     seeds = _ints(args.seeds, "--seeds", parser)
+    try:
+        lambdas = [float(v) for v in args.lambdas.split(",")]
+    except ValueError:
+        parser.error(f"--lambdas: write numbers like 1e-3,4e-3, got {args.lambdas!r}")
+    costs = args.costs.split(",")
+    if not set(costs) <= {"flops", "latency"}:
+        parser.error(f"--costs: choose from flops and latency, got {args.costs!r}")
     widths = _ints(args.widths, "--widths", parser)
     branches = _ints(args.branches, "--branches", parser)
     from edgenas.parsing import parse_shape
@@ -113,12 +120,7 @@ def main() -> None:
         widths=widths, branches=branches, tokens=args.tokens, expansion=args.expansion
     )
     rows = []
-    runs = [
-        (seed, lam, cost)
-        for seed in seeds
-        for lam in (float(v) for v in args.lambdas.split(","))
-        for cost in args.costs.split(",")
-    ]
+    runs = [(seed, lam, cost) for seed in seeds for lam in lambdas for cost in costs]
     measurer = _AtShape((1, 3, h, w))
     for seed, lam, cost in runs:
         run_dir = Path(args.out) / f"{cost}-lam{lam:g}" / f"seed{seed}"
@@ -165,6 +167,9 @@ def main() -> None:
             "units": summary["units_after"],
             "units_before": summary["units_before"],
             "train_seconds": summary["train_seconds"],
+            "fixed_latency_ms": ((summary.get("deployed") or {}).get("fixed") or {}).get(
+                "latency_ms"
+            ),
             "baselines": [
                 {k: b.get(k) for k in ("name", "metrics", "params", "macs", "latency_ms")}
                 for b in summary.get("baselines") or []
@@ -176,8 +181,17 @@ def main() -> None:
         }
         if cost == "latency":
             pred = [s["predicted_ms"] for s in steps]
+            slope = [s["slope_predicted_ms"] for s in steps]
             meas = [s["measured_ms"] for s in steps]
-            row.update(predicted_ms=pred, measured_ms=meas, tracking_mape=_mape(pred, meas))
+            row.update(
+                predicted_ms=pred,
+                slope_predicted_ms=slope,
+                measured_ms=meas,
+                tracking_mape=_mape(pred, meas),
+                slope_tracking_mape=_mape(slope, meas),
+                predicted_drop_ms=pred[0] - pred[-1],
+                measured_drop_ms=meas[0] - meas[-1],
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = Path(args.out) / "summary.json"

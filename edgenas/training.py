@@ -324,8 +324,12 @@ def _label_counts(stream: BatchStream, classes: int) -> tuple[torch.Tensor, torc
     return counts, valid.sum(1)
 
 
-def _class_weights(task, stream: BatchStream, info, setting: bool | None) -> torch.Tensor | None:
-    """Median-frequency class weights of a segmentation run (None: unweighted)."""
+def stream_class_weights(
+    task, stream: BatchStream, info, setting: bool | None = None
+) -> torch.Tensor | None:
+    """Median-frequency class weights of a segmentation run on ``stream``'s data (None:
+    unweighted, outside segmentation or where the classes are balanced and ``setting``
+    is None); what :func:`train` and the shrinking's ``fast`` recipe use."""
     if task.name != "segmentation" or setting is False or info is None:
         return None
     counts, pixels = _label_counts(stream, info.num_classes)
@@ -335,13 +339,6 @@ def _class_weights(task, stream: BatchStream, info, setting: bool | None) -> tor
     if setting is None and not imbalanced:
         return None
     return median_frequency_weights(counts, pixels)
-
-
-def dataset_class_weights(task, data, info, setting: bool | None = None) -> torch.Tensor | None:
-    """The median-frequency class weights :func:`train` would use on ``data`` (None
-    outside segmentation, or where the classes are balanced and ``setting`` is None)."""
-    stream = BatchStream(data, 1, seed=0, in_memory=False)
-    return _class_weights(task, stream, info, setting)
 
 
 # ----- training ----------------------------------------------------------------------------
@@ -493,7 +490,7 @@ def train(
             scaler.load_state_dict(ckpt["scaler"])
         step, images_seen = int(ckpt["step"]), int(ckpt["images"])
         history, elapsed = list(ckpt.get("history", [])), float(ckpt.get("seconds", 0.0))
-    weights = _class_weights(task, stream, info, config.class_weights)
+    weights = stream_class_weights(task, stream, info, config.class_weights)
     if weights is not None:
         weights = weights.to(accelerator.device)
     augment = AugmentConfig(enabled=config.augment)

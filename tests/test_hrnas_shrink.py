@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -93,7 +94,7 @@ RESUMABLE = ShrinkConfig(
 )
 
 
-def _shrink_tiny(train, val, task, model=None, **kwargs):
+def _shrink_tiny(train, val, task, model=None, config=RESUMABLE, **kwargs):
     if model is None:
         torch.manual_seed(0)
         model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
@@ -102,7 +103,7 @@ def _shrink_tiny(train, val, task, model=None, **kwargs):
         task,
         train,
         val,
-        RESUMABLE,
+        config,
         input_shape=SHAPE,
         cost_fn=lambda m: flops_costs(m, SHAPE),
         **kwargs,
@@ -123,6 +124,7 @@ class _Interrupt:
             raise KeyboardInterrupt
 
 
+@pytest.mark.parametrize("optimizer", ["fast", "ldp"])
 @pytest.mark.parametrize(
     "where",
     [
@@ -130,22 +132,26 @@ class _Interrupt:
         "after-shrink-step",  # Ctrl-C right after shrink step 1 was saved and reported
     ],
 )
-def test_interrupted_shrinking_resumes_to_the_uninterrupted_result(tmp_path, where):
+def test_interrupted_shrinking_resumes_to_the_uninterrupted_result(tmp_path, where, optimizer):
+    import functools
+
     task, train, val = _data()
-    full_model, full = _shrink_tiny(train, val, task, state_path=tmp_path / "full.pt")
+    config = dataclasses.replace(RESUMABLE, optimizer=optimizer, lr=None)
+    shrink_tiny = functools.partial(_shrink_tiny, config=config)
+    full_model, full = shrink_tiny(train, val, task, state_path=tmp_path / "full.pt")
     assert load_shrink_state(tmp_path / "full.pt")["finished"]
 
     path = tmp_path / "state.pt"
     hook = {"progress": _Interrupt(2)} if where == "mid-epoch" else {"on_step": _Interrupt(2)}
     with pytest.raises(KeyboardInterrupt):
-        _shrink_tiny(train, val, task, state_path=path, **hook)
+        shrink_tiny(train, val, task, state_path=path, **hook)
     state = load_shrink_state(path)
     assert not state["finished"]
     assert (state["epoch"], state["batch"]) == ((0, 2) if where == "mid-epoch" else (1, 0))
     # A fresh process knows only the file: rebuild the shrunk network from it.
     model = build_architecture(state["architecture"], TINY, state["task"], **state["options"])
     seen = []
-    model, resumed = _shrink_tiny(
+    model, resumed = shrink_tiny(
         train, val, task, model, state_path=path, resume=state,
         on_step=lambda step, _m: seen.append(step.step),
     )  # fmt: skip
@@ -165,7 +171,7 @@ def test_interrupted_shrinking_resumes_to_the_uninterrupted_result(tmp_path, whe
     again = load_shrink_state(path)
     assert again["finished"]
     model = build_architecture(again["architecture"], TINY, "seg", **again["options"])
-    _, same = _shrink_tiny(train, val, task, model, resume=again, on_step=_Interrupt(1))
+    _, same = shrink_tiny(train, val, task, model, resume=again, on_step=_Interrupt(1))
     assert [s.step for s in same.steps] == [0, 1, 2, 3] and same.batches == full.batches
 
 
@@ -216,18 +222,39 @@ def test_latency_costs_are_measured_once_into_the_device_table(tmp_path):
         measurer.close()
 
 
+class _RecordingTask:
+    """The task, recording the class weights each loss call gets."""
+
+    def __init__(self, task) -> None:
+        self.task, self.weights = task, []
+
+    def __getattr__(self, name):
+        return getattr(self.task, name)
+
+    def loss(self, pred, target, info, **options):
+        self.weights.append(options.get("weights"))
+        return self.task.loss(pred, target, info, **options)
+
+
 def test_fast_recipe_trains_like_edgenas_train(tmp_path):
     """``optimizer="fast"`` is the training recipe the baselines get: Adam at 3e-3
     (importances x12), warm-up then cosine over the budget set per batch, and the
     segmentation loss weighted by median-frequency balancing of the training labels."""
-    from edgenas.hrnas.shrink import FAST_WARMUP, _Shrinker, make_optimizer
+    from edgenas.hrnas.shrink import _Shrinker, make_optimizer
     from edgenas.schedules import cosine_factor
+    from edgenas.tasks.recipes import recipe_config
     from edgenas.training import median_frequency_weights
 
     task, train, val = _data()
     config = ShrinkConfig(optimizer="fast", lam=0.05, epsilon=0.05, epochs=2, batch_size=8,
                           align=1, shrink_every=1)  # fmt: skip
-    assert (config.lr, config.alpha_lr_mult) == (3e-3, 12.0)
+    from edgenas.hrnas.shrink import learning_rate
+
+    # The task's rate of `edgenas train` unless --lr is given.
+    assert config.lr is None and config.alpha_lr_mult == 12.0
+    assert learning_rate(config, "segmentation") == recipe_config("segmentation").lr == 3e-3
+    assert learning_rate(config, "depth") == recipe_config("depth").lr == 2e-3
+    assert learning_rate(ShrinkConfig(optimizer="fast", lr=1e-3), "depth") == 1e-3
     torch.manual_seed(0)
     model = HRSupernet(TINY, "seg", num_classes=train.info.num_classes)
     optimizer = make_optimizer(model, config)
@@ -246,6 +273,19 @@ def test_fast_recipe_trains_like_edgenas_train(tmp_path):
     assert expected.max() > 2 * expected.min()  # the demo classes are imbalanced
     torch.testing.assert_close(shrinker.loss_options["weights"], expected)
 
+    # Every training step's loss is the weighted one (and never with ldp).
+    for optimizer, weighted in (("fast", True), ("ldp", False)):
+        recording = _RecordingTask(task)
+        one_epoch = ShrinkConfig(optimizer=optimizer, epochs=1, batch_size=8, align=1)
+        run_shrink(HRSupernet(TINY, "seg", num_classes=classes), recording, train, val,
+                   one_epoch, input_shape=SHAPE, cost_fn=lambda m: flops_costs(m, SHAPE))  # fmt: skip
+        assert len(recording.weights) >= len(train) // 8  # training steps (+ nothing else)
+        for used in recording.weights:
+            if weighted:
+                torch.testing.assert_close(used, expected)
+            else:
+                assert used is None
+
     # Ctrl-C after the second batch of the second epoch: the saved optimiser holds the
     # rate that batch trained with.
     path = tmp_path / "state.pt"
@@ -255,6 +295,7 @@ def test_fast_recipe_trains_like_edgenas_train(tmp_path):
                    cost_fn=lambda m: flops_costs(m, SHAPE), state_path=path,
                    progress=_Interrupt(steps + 2))  # fmt: skip
     groups = load_shrink_state(path)["optimizer"]["param_groups"]
-    rate = 3e-3 * cosine_factor((1 + 1 / steps) / config.epochs, FAST_WARMUP)
+    warmup = recipe_config("segmentation").warmup
+    rate = 3e-3 * cosine_factor((1 + 1 / steps) / config.epochs, warmup)
     assert [g["lr"] for g in groups] == pytest.approx([rate, rate * 12])
     assert rate < 3e-3 * 0.6  # past the middle of the cosine

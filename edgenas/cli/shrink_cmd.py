@@ -261,8 +261,9 @@ def register(subparsers) -> None:
         "--optimizer",
         choices=OPTIMIZERS,
         default=d["optimizer"],
-        help="fast: the recipe of `edgenas train` and of the baselines (Adam, lr 3e-3, "
-        "warm-up then cosine over the budget, class-weighted loss for segmentation), "
+        help="fast: the recipe of `edgenas train` and of the baselines (Adam at the task's "
+        "rate, 3e-3 for seg, warm-up then cosine over the budget, class-weighted loss for "
+        "segmentation), "
         "importances at x12; ldp: Adam, lr 7e-4, importances at x50; hrnas: the official "
         "HR-NAS recipe (AdamW eps 1e-3, one-cycle schedule, lr 0.04 x batch/32, L2 1e-5 on "
         "weights, importances at x1)",
@@ -307,8 +308,8 @@ def register(subparsers) -> None:
         "--lr",
         type=number(float, above=0),
         default=d["lr"],
-        help="peak (fast, hrnas) or initial (ldp) learning rate (default: 3e-3 with fast, "
-        "7e-4 with ldp, 0.04 x batch-size/32 with hrnas)",
+        help="peak (fast, hrnas) or initial (ldp) learning rate (default: the task's rate "
+        "of `edgenas train` with fast, 7e-4 with ldp, 0.04 x batch-size/32 with hrnas)",
     )
     parser.add_argument("--seed", type=seed_number(), default=d["seed"], help="seed")
     parser.add_argument(

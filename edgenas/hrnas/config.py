@@ -66,14 +66,16 @@ class SupernetConfig:
 OPTIMIZERS = ("fast", "ldp", "hrnas")
 # Per optimiser: (learning rate at batch 32, importance learning-rate factor). "fast" is
 # the recipe of `edgenas train` and of the baselines a run is compared with
-# (edgenas.tasks.recipes: Adam at 3e-3, warm-up then cosine over the budget, a
+# (edgenas.tasks.recipes: Adam at the task's rate, warm-up then cosine over the budget, a
 # class-weighted loss for segmentation), so that the shrunk network and the baselines
 # learn the same way; its importances train at 12x, about the per-step movement LDP's
 # 7e-4 x 50 gives them, so the L1 term still empties units within minutes. "hrnas" is
 # the official HR-NAS segmentation recipe (configs/seg_*.yml: AdamW, base_lr 0.04 for a
 # total batch of 32, scaled linearly with the batch; one-cycle schedule; the importances
 # train at the same rate as everything else). "ldp" is LDP's Adam at 7e-4 (not scaled).
-OPTIMIZER_DEFAULTS = {"fast": (3e-3, 12.0), "ldp": (7e-4, 50.0), "hrnas": (0.04, 1.0)}
+# "fast" has no rate of its own: None is the task's rate of `edgenas train` (3e-3 for
+# segmentation), resolved by edgenas.hrnas.shrink.learning_rate.
+OPTIMIZER_DEFAULTS = {"fast": (None, 12.0), "ldp": (7e-4, 50.0), "hrnas": (0.04, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class ShrinkConfig:
     compared with, class-weighted for segmentation), ``ldp`` (LDP's Adam) or ``hrnas``
     (the official HR-NAS recipe: AdamW with a one-cycle schedule, see
     :func:`edgenas.hrnas.shrink.make_optimizer`); ``lr`` and ``alpha_lr_mult`` default
-    per optimiser (:data:`OPTIMIZER_DEFAULTS`).
+    per optimiser (:data:`OPTIMIZER_DEFAULTS`; ``lr`` None with ``fast``: the task's).
 
     ``target_flops`` (MACs) or ``target_latency_ms`` (ms on the device) at the deploy
     size turn the fixed ``lam`` into the starting value of a controller that adapts it
@@ -107,7 +109,7 @@ class ShrinkConfig:
     alpha_lr_mult: float | None = None
     recalibrate_batches: int = 4
     batch_size: int = 8
-    lr: float | None = None
+    lr: float | None = None  # None with "fast": the task's rate (see OPTIMIZER_DEFAULTS)
     seed: int = 0
     workers: int = 0
     augment: bool = True
@@ -127,7 +129,7 @@ class ShrinkConfig:
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
             )
         base_lr, alpha_mult = OPTIMIZER_DEFAULTS[self.optimizer]
-        if self.lr is None:
+        if self.lr is None and base_lr is not None:
             scale = self.batch_size / 32 if self.optimizer == "hrnas" else 1.0
             object.__setattr__(self, "lr", base_lr * scale)
         if self.alpha_lr_mult is None:

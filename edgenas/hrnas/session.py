@@ -118,6 +118,8 @@ class ShrinkSession:
     def settings(self) -> dict:
         """The fully resolved configuration stored with the run (:meth:`from_settings`
         reads it back; the report and the monitor read its keys)."""
+        from edgenas.hrnas.shrink import learning_rate
+
         s = self.shrink
         return {
             "method": "hrnas-progressive-shrinking",
@@ -146,7 +148,7 @@ class ShrinkSession:
             "alpha_lr_mult": s.alpha_lr_mult,
             "recalibrate_batches": s.recalibrate_batches,
             "batch_size": s.batch_size,
-            "lr": s.lr,
+            "lr": learning_rate(s, self.task.name),
             "seed": s.seed,
             "workers": s.workers,
             "augment": s.augment,

@@ -125,9 +125,6 @@ def _importance_params(model: HRSupernet) -> list[nn.Parameter]:
 # decay is 0 while pruning).
 HRNAS_WEIGHT_DECAY = 1e-5
 HRNAS_ADAM_EPS = 1e-3  # configs/seg_*.yml: epsilon 0.001
-# The ``fast`` recipe's warm-up share of the budget (edgenas.tasks.recipes: 0.03 for
-# segmentation and depth, 0.02 for super-resolution).
-FAST_WARMUP = 0.03
 
 
 def one_cycle(progress: float, max_lr: float) -> tuple[float, float]:
@@ -155,6 +152,16 @@ def l2_penalty(model: nn.Module) -> torch.Tensor:
     return 0.5 * HRNAS_WEIGHT_DECAY * torch.stack(terms).sum()
 
 
+def learning_rate(config: ShrinkConfig, task: str) -> float:
+    """The run's base (peak) learning rate: ``config.lr``, or with ``fast`` and no rate
+    given the rate `edgenas train` uses for ``task`` (:mod:`edgenas.tasks.recipes`)."""
+    if config.lr is not None:
+        return config.lr
+    from edgenas.tasks.recipes import recipe_config
+
+    return recipe_config(task).lr
+
+
 def make_optimizer(model: HRSupernet, config: ShrinkConfig) -> torch.optim.Optimizer:
     """Adam (``fast``, ``ldp``) or AdamW with eps 1e-3 (``hrnas``, the official recipe)
     over every parameter; the importance scales (a second parameter group) get
@@ -163,6 +170,7 @@ def make_optimizer(model: HRSupernet, config: ShrinkConfig) -> torch.optim.Optim
     a CPU budget of minutes the L1 term can actually drive unimportant ones to zero
     (Adam moves a parameter by about the learning rate per step, whatever the
     gradient's size); ``hrnas`` trains them at the base rate (1x), as the paper does."""
+    lr = learning_rate(config, model.task)
     alphas = {id(p) for p in _importance_params(model)}
     rest = [p for p in model.parameters() if id(p) not in alphas]
     hrnas = config.optimizer == "hrnas"
@@ -170,14 +178,14 @@ def make_optimizer(model: HRSupernet, config: ShrinkConfig) -> torch.optim.Optim
     extra = {"weight_decay": 0.0} if hrnas else {}
     return kind(
         [
-            {"params": rest, "lr_mult": 1.0, "lr": config.lr},
+            {"params": rest, "lr_mult": 1.0, "lr": lr},
             {
                 "params": _importance_params(model),
                 "lr_mult": config.alpha_lr_mult,
-                "lr": config.lr * config.alpha_lr_mult,
+                "lr": lr * config.alpha_lr_mult,
             },
         ],
-        lr=config.lr,
+        lr=lr,
         betas=(0.9, 0.999),
         eps=HRNAS_ADAM_EPS if hrnas else 1e-8,
         **extra,
@@ -299,19 +307,24 @@ class _Shrinker:
         # `edgenas train` does (decoding them every epoch cost about 15 % of a 300 s
         # CamVid budget); BatchStream streams them otherwise.
         self.stream = BatchStream(
-            train_data, config.batch_size, seed=config.seed, workers=config.workers
-        )
+            train_data, config.batch_size, seed=config.seed, workers=config.workers,
+            device=self.accelerator.device,
+        )  # fmt: skip
         self.batch_size = self.stream.batch_size
         self.steps_per_epoch = self.stream.steps_per_epoch
         self.augment = AugmentConfig(enabled=config.augment)
         self.ignore = getattr(self.info, "ignore_index", 255)
         # The fast recipe weights segmentation classes as `edgenas train` does (and so
         # as the baselines the run is compared with are trained).
+        # Its warm-up is the task's (edgenas.tasks.recipes: 0.02 for super-resolution).
         self.loss_options: dict[str, Any] = {}
+        self.fast_warmup = 0.0
         if config.optimizer == "fast":
-            from edgenas.training import dataset_class_weights
+            from edgenas.tasks.recipes import recipe_config
+            from edgenas.training import stream_class_weights
 
-            weights = dataset_class_weights(task, train_data, self.info)
+            self.fast_warmup = recipe_config(task.name).warmup
+            weights = stream_class_weights(task, self.stream, self.info)
             if weights is not None:
                 self.loss_options["weights"] = self.accelerator.to_device(weights)
         self.result = ShrinkResult()
@@ -543,10 +556,13 @@ class _Shrinker:
     def _spent(self, tick: float, i: int) -> float:
         """Share of the budget spent before batch ``i`` of the current epoch."""
         config = self.config
+        shares = []
         if config.epochs is not None:
-            return (self.epoch + i / self.steps_per_epoch) / config.epochs
-        elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
-        return elapsed / config.seconds
+            shares.append((self.epoch + i / self.steps_per_epoch) / config.epochs)
+        if config.seconds is not None:
+            elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
+            shares.append(elapsed / config.seconds)
+        return max(shares)  # with both budgets, the one nearer its end ends the run
 
     def _set_lr(self, epoch: int, progress: float) -> None:
         """The learning rate (and for ``hrnas`` Adam's beta1) of every group: the
@@ -555,13 +571,14 @@ class _Shrinker:
         from edgenas.schedules import cosine_factor, ldp_epoch_factor
 
         config = self.config
+        lr = learning_rate(config, self.model.task)
         beta1 = None
         if config.optimizer == "fast":
-            base_lr = config.lr * cosine_factor(progress, FAST_WARMUP)
+            base_lr = lr * cosine_factor(progress, self.fast_warmup)
         elif config.optimizer == "hrnas":
-            base_lr, beta1 = one_cycle(progress, config.lr)
+            base_lr, beta1 = one_cycle(progress, lr)
         else:
-            base_lr = config.lr * ldp_epoch_factor(epoch)
+            base_lr = lr * ldp_epoch_factor(epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = base_lr * group["lr_mult"]
             if beta1 is not None:

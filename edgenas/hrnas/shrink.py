@@ -317,6 +317,7 @@ class _Shrinker:
         # The fast recipe weights segmentation classes as `edgenas train` does (and so
         # as the baselines the run is compared with are trained).
         # Its warm-up is the task's (edgenas.tasks.recipes: 0.02 for super-resolution).
+        self.base_lr = learning_rate(config, task.name)  # resolved once, read every batch
         self.loss_options: dict[str, Any] = {}
         self.fast_warmup = 0.0
         if config.optimizer == "fast":
@@ -570,8 +571,7 @@ class _Shrinker:
         per-epoch factor, or the official one-cycle curve at ``progress``."""
         from edgenas.schedules import cosine_factor, ldp_epoch_factor
 
-        config = self.config
-        lr = learning_rate(config, self.model.task)
+        config, lr = self.config, self.base_lr
         beta1 = None
         if config.optimizer == "fast":
             base_lr = lr * cosine_factor(progress, self.fast_warmup)

@@ -13,7 +13,7 @@ from edgenas.hrnas.block import SearchingBlock
 from edgenas.hrnas.costs import count_hrnas_macs, flops_costs
 from edgenas.hrnas.extract import apply_masks, extract, select_units, shrink_model
 from edgenas.hrnas.shrink import recalibrate_batchnorm
-from edgenas.hrnas.supernet import HRSupernet, SupernetConfig
+from edgenas.hrnas.supernet import BranchMix, HRSupernet, SupernetConfig
 from edgenas.hrnas.surgery import Surgery
 from edgenas.hrnas.transformer import LightTransformer, transformer_macs
 
@@ -256,3 +256,63 @@ def test_alignment_keeps_the_most_important_channels_in_multiples():
     apply_masks(model, aligned)
     x = torch.randn(1, 3, 32, 40)
     torch.testing.assert_close(extract(model, 0.5, align=8)(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def _concat_mix(mix: nn.Sequential, feats: list[torch.Tensor]) -> torch.Tensor:
+    """The mix as the paper describes it: every branch resized to the first one's size,
+    concatenated, then 1x1 conv + BN + ReLU at that size."""
+    size = feats[0].shape[-2:]
+    resized = [feats[0]] + [
+        nn.functional.interpolate(f, size=size, mode="bilinear", align_corners=False)
+        for f in feats[1:]
+    ]
+    return nn.Sequential(*mix)(torch.cat(resized, dim=1))
+
+
+class _ConcatMix(nn.Module):
+    def __init__(self, mix: nn.Sequential) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(*mix)
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        return _concat_mix(self.layers, feats)
+
+
+@pytest.mark.parametrize("widths", [(4,), (4, 6), (4, 6, 8)])
+@pytest.mark.parametrize("training", [True, False])
+def test_branch_mix_is_the_concatenated_mix_computed_per_branch(widths, training):
+    torch.manual_seed(0)
+    mix = BranchMix(list(widths), 5)
+    _randomise(mix)
+    # odd sizes: the stride-2 branches of a 45x60 map, where resizing is not a factor 2
+    sizes = [(45, 60), (23, 30), (12, 15)][: len(widths)]
+    feats = [torch.randn(2, c, h, w) for c, (h, w) in zip(widths, sizes, strict=True)]
+    mix.train(training)
+    reference = copy.deepcopy(mix)
+    out = mix(feats)
+    expected = _concat_mix(reference, feats)
+    assert out.shape == expected.shape == (2, 5, 45, 60)
+    assert torch.allclose(out, expected, atol=1e-5, rtol=1e-4)
+    if training:  # the BN statistics move exactly as they would after the concatenation
+        assert torch.allclose(mix[1].running_mean, reference[1].running_mean, atol=1e-6)
+        assert torch.allclose(mix[1].running_var, reference[1].running_var, atol=1e-5)
+    assert [k for k in mix.state_dict() if not k.endswith("num_batches_tracked")] == [
+        "0.weight",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+    ]  # conv_bn's keys: checkpoints written before BranchMix load unchanged
+
+
+def test_branch_mix_macs_count_each_branch_at_its_own_resolution():
+    model = HRSupernet(TINY, "seg", num_classes=3)
+    shape = (1, 3, 64, 80)
+    # the branches reach the mix at 1/4 .. 1/32: 16x20, 8x10, 4x5, 2x3
+    sizes = [(16, 20), (8, 10), (4, 5), (2, 3)]
+    per_branch = sum(c * h * w for c, (h, w) in zip(TINY.widths, sizes, strict=True))
+    concatenated = sum(TINY.widths) * 16 * 20
+    old = copy.deepcopy(model)
+    old.mix = _ConcatMix(old.mix)
+    saving = (concatenated - per_branch) * TINY.head_channels
+    assert count_hrnas_macs(old, shape) - count_hrnas_macs(model, shape) == saving

@@ -12,6 +12,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def _layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
+    if hasattr(module, "forward_macs"):  # a module that computes its layers functionally
+        return module.forward_macs(inputs, output)
     if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
         return output.numel() * (module.in_channels // module.groups) * kh * kw
@@ -30,7 +32,9 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     as is usual in the literature; elementwise ops, normalisation, resizing and
     functional matrix products (e.g. inside attention) are not counted. Forward hooks
     rather than torch's FlopCounterMode: the latter costs seconds on first use in a
-    process, which every CLI call would pay.
+    process, which every CLI call would pay. A module with a ``forward_macs(inputs,
+    output)`` method (e.g. :class:`edgenas.hrnas.supernet.BranchMix`, whose convolutions
+    run functionally) is counted by it.
     """
     total = 0
 
@@ -41,7 +45,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     handles = [
         m.register_forward_hook(count)
         for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear) or hasattr(m, "forward_macs")
     ]
     was_training = model.training
     model.eval()

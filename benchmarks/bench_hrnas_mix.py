@@ -50,7 +50,7 @@ class ConcatMix(BranchMix):
         resized = [feats[0]] + [
             F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]
         ]
-        return nn.Sequential.forward(self, torch.cat(resized, dim=1))
+        return self.relu(self.bn(self.conv(torch.cat(resized, dim=1))))
 
     def forward_macs(self, inputs, output) -> int:
         return 0  # its conv is called as a module here and counts itself
@@ -95,7 +95,9 @@ def main() -> None:
     )
     parser.add_argument("--input", default="180x240", help="HxW")
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="onnxruntime threads of the latency sessions"
+    )
     parser.add_argument("--export", choices=("dynamic", "static"), default="dynamic")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -16,6 +16,7 @@ from edgenas.hrnas.shrink import recalibrate_batchnorm
 from edgenas.hrnas.supernet import BranchMix, HRSupernet, SupernetConfig
 from edgenas.hrnas.surgery import Surgery
 from edgenas.hrnas.transformer import LightTransformer, transformer_macs
+from edgenas.models.ops import conv_bn
 
 TINY = SupernetConfig(
     widths=(4, 6, 8, 8), tokens=3, fusion_tokens=2, expansion=1, token_size=4, head_channels=8
@@ -258,7 +259,7 @@ def test_alignment_keeps_the_most_important_channels_in_multiples():
     torch.testing.assert_close(extract(model, 0.5, align=8)(x), model(x), rtol=1e-4, atol=1e-4)
 
 
-def _concat_mix(mix: nn.Sequential, feats: list[torch.Tensor]) -> torch.Tensor:
+def _concat_mix(mix: BranchMix, feats: list[torch.Tensor]) -> torch.Tensor:
     """The mix as the paper describes it: every branch resized to the first one's size,
     concatenated, then 1x1 conv + BN + ReLU at that size."""
     size = feats[0].shape[-2:]
@@ -266,16 +267,16 @@ def _concat_mix(mix: nn.Sequential, feats: list[torch.Tensor]) -> torch.Tensor:
         nn.functional.interpolate(f, size=size, mode="bilinear", align_corners=False)
         for f in feats[1:]
     ]
-    return nn.Sequential(*mix)(torch.cat(resized, dim=1))
+    return mix.relu(mix.bn(mix.conv(torch.cat(resized, dim=1))))
 
 
 class _ConcatMix(nn.Module):
-    def __init__(self, mix: nn.Sequential) -> None:
+    def __init__(self, mix: BranchMix) -> None:
         super().__init__()
-        self.layers = nn.Sequential(*mix)
+        self.conv, self.bn, self.relu = mix.conv, mix.bn, mix.relu
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        return _concat_mix(self.layers, feats)
+        return _concat_mix(self, feats)
 
 
 @pytest.mark.parametrize("widths", [(4,), (4, 6), (4, 6, 8)])
@@ -284,7 +285,7 @@ def test_branch_mix_is_the_concatenated_mix_computed_per_branch(widths, training
     torch.manual_seed(0)
     mix = BranchMix(list(widths), 5)
     _randomise(mix)
-    # odd sizes: the stride-2 branches of a 45x60 map, where resizing is not a factor 2
+    # the stride-2 branches of a 45x60 map: heights 45 / 23 / 12 are no exact factor 2
     sizes = [(45, 60), (23, 30), (12, 15)][: len(widths)]
     feats = [torch.randn(2, c, h, w) for c, (h, w) in zip(widths, sizes, strict=True)]
     mix.train(training)
@@ -294,8 +295,8 @@ def test_branch_mix_is_the_concatenated_mix_computed_per_branch(widths, training
     assert out.shape == expected.shape == (2, 5, 45, 60)
     assert torch.allclose(out, expected, atol=1e-5, rtol=1e-4)
     if training:  # the BN statistics move exactly as they would after the concatenation
-        assert torch.allclose(mix[1].running_mean, reference[1].running_mean, atol=1e-6)
-        assert torch.allclose(mix[1].running_var, reference[1].running_var, atol=1e-5)
+        assert torch.allclose(mix.bn.running_mean, reference.bn.running_mean, atol=1e-6)
+        assert torch.allclose(mix.bn.running_var, reference.bn.running_var, atol=1e-5)
     assert [k for k in mix.state_dict() if not k.endswith("num_batches_tracked")] == [
         "0.weight",
         "1.weight",
@@ -303,6 +304,7 @@ def test_branch_mix_is_the_concatenated_mix_computed_per_branch(widths, training
         "1.running_mean",
         "1.running_var",
     ]  # conv_bn's keys: checkpoints written before BranchMix load unchanged
+    mix.load_state_dict(conv_bn(sum(widths), 5, 1).state_dict())  # strict: keys and shapes
 
 
 def test_branch_mix_macs_count_each_branch_at_its_own_resolution():

@@ -76,7 +76,7 @@ class Fusion(nn.Module):
         return out
 
 
-class BranchMix(nn.Sequential):
+class BranchMix(nn.Module):
     """The final mix: ``ReLU(BN(conv1x1(concat(f0, up(f1), up(f2), ...))))`` with every
     branch ``f_i`` resized bilinearly to the size of ``f0``, computed as
     ``ReLU(BN(W_0 f0 + up(W_1 f1) + up(W_2 f2) + ...))``.
@@ -88,20 +88,44 @@ class BranchMix(nn.Sequential):
     16x saving on a 1/16-resolution branch) and resizes ``out`` channels instead of
     ``C_i``. In eval mode the BN is folded into the branch convolutions, so the
     exported graph is convolutions, resizes, adds and a ReLU that onnxruntime fuses
-    into the first convolution. The parameters are those of
-    :func:`~edgenas.models.ops.conv_bn` (``0`` = conv, ``1`` = BN, ``2`` = ReLU), so
-    checkpoints written before this class load unchanged.
+    into the first convolution.
+
+    The children are those of :func:`~edgenas.models.ops.conv_bn` under the same
+    names (``0`` = conv, ``1`` = BN, ``2`` = ReLU), so checkpoints written when the mix
+    was a ``conv_bn`` load unchanged. The conv runs functionally on slices of its
+    weight (hooks on ``0`` never fire), so :func:`edgenas.models.count_macs` counts
+    this module through :meth:`forward_macs`. Nothing prunes the mix's input
+    channels: ``branch_widths`` must keep summing to the conv's input width.
     """
 
     def __init__(self, branch_widths: list[int], out_channels: int) -> None:
-        super().__init__(*conv_bn(sum(branch_widths), out_channels, 1))
+        super().__init__()
+        for name, layer in zip("012", conv_bn(sum(branch_widths), out_channels, 1), strict=True):
+            self.add_module(name, layer)
         self.branch_widths = list(branch_widths)
 
-    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        conv, bn = self[0], self[1]
-        weights = torch.split(conv.weight, self.branch_widths, dim=1)
+    @property
+    def conv(self) -> nn.Conv2d:
+        return self._modules["0"]
+
+    @property
+    def bn(self) -> nn.BatchNorm2d:
+        return self._modules["1"]
+
+    @property
+    def relu(self) -> nn.ReLU:
+        return self._modules["2"]
+
+    def extra_repr(self) -> str:
+        return f"branch_widths={self.branch_widths}"
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        bn = self.bn
+        weights = torch.split(self.conv.weight, self.branch_widths, dim=1)
+        # fold the BN only where it computes a fixed affine map (eval, running stats)
+        fold = not bn.training and bn.track_running_stats and bn.affine
         bias = None
-        if not self.training:  # fold BN: scale the weights, shift once
+        if fold:  # scale the weights, shift once
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             weights = [w * scale[:, None, None, None] for w in weights]
             bias = bn.bias - bn.running_mean * scale
@@ -112,12 +136,12 @@ class BranchMix(nn.Sequential):
             total = up if total is None else total + up
         first = F.conv2d(feats[0], weights[0], bias)
         mixed = first if total is None else first + total
-        return F.relu(mixed if bias is not None else bn(mixed))
+        return self.relu(mixed if fold else bn(mixed))
 
     def forward_macs(self, inputs: tuple[list[torch.Tensor]], output: torch.Tensor) -> int:
         """MACs of one call (:func:`edgenas.models.count_macs`): each branch's 1x1
         convolution at its own resolution."""
-        out = self[0].out_channels
+        out = self.conv.out_channels
         return sum(f.shape[0] * f.shape[1] * f.shape[2] * f.shape[3] * out for f in inputs[0])
 
 

@@ -34,7 +34,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     rather than torch's FlopCounterMode: the latter costs seconds on first use in a
     process, which every CLI call would pay. A module with a ``forward_macs(inputs,
     output)`` method (e.g. :class:`edgenas.hrnas.supernet.BranchMix`, whose convolutions
-    run functionally) is counted by it.
+    run functionally) is counted by it; it must count only what it computes
+    functionally, since the child layers it calls as modules are hooked and counted too.
     """
     total = 0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from edgenas.devices.profile import profile_model
+from edgenas.devices.profile import interleaved_fastest_medians
 from edgenas.devices.protocol import Protocol
 from torch import nn
 from torch.nn import functional as F
@@ -125,23 +125,19 @@ def main() -> None:
             f"outputs: max abs difference {np.abs(outputs[0] - outputs[1]).max():.2e} "
             f"(largest output {scale:.2f})"
         )
-        times: dict[str, list[float]] = {name: [] for name in files}
-        for round_index in range(args.rounds):
-            order = list(files) if round_index % 2 == 0 else list(files)[::-1]
-            for name in order:
-                result = profile_model(
-                    files[name],
-                    "cpu",
-                    PROTOCOL,
-                    threads=args.threads,
-                    input_shapes={"input": shape},
-                )
-                times[name].append(min(s.median for s in result.sessions))
+        names = list(files)
+
+        def report(round_index: int, times: list[list[float]]) -> None:
             print(
                 f"round {round_index + 1}/{args.rounds}: "
-                + "  ".join(f"{name} {times[name][-1]:.3f} ms" for name in files),
+                + "  ".join(f"{n} {t[-1]:.3f} ms" for n, t in zip(names, times, strict=True)),
                 flush=True,
             )
+
+        times = dict(zip(names, interleaved_fastest_medians(
+            [files[n] for n in names], "cpu", PROTOCOL, args.rounds, threads=args.threads,
+            input_shapes={"input": shape}, on_round=report,
+        ), strict=True))  # fmt: skip
     ratios = [b / a for a, b in zip(times["concatenated"], times["per branch"], strict=True)]
     print(
         f"\n{'x'.join(map(str, shape))}, {args.export} export, {args.threads} thread(s), "

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgenas.devices.profile import profile_model
+from edgenas.devices.profile import interleaved_fastest_medians
 
 from edgenas.hrnas.target import TARGET_PROTOCOL as PROTOCOL  # what the shrinking stops on
 from edgenas.store import RunStore
@@ -68,15 +68,11 @@ def main() -> None:
             shape = summary["target"]["input_shape"]
             # best.onnx (the file the run's verdict is taken on), and its twin if made.
             files = [n for n in ("best.onnx", "best.static.onnx") if (run_dir / n).is_file()]
-            again: dict[str, list[float]] = {name: [] for name in files}
-            for round_index in range(args.rounds):
-                order = files if round_index % 2 == 0 else files[::-1]
-                for name in order:
-                    result = profile_model(
-                        run_dir / name, "cpu", PROTOCOL, threads=1,
-                        input_shapes={"input": tuple(shape)},
-                    )  # fmt: skip
-                    again[name].append(min(s.median for s in result.sessions))
+            times = interleaved_fastest_medians(
+                [run_dir / name for name in files], "cpu", PROTOCOL, args.rounds, threads=1,
+                input_shapes={"input": tuple(shape)},
+            )  # fmt: skip
+            again = dict(zip(files, times, strict=True))
             rows.append(
                 {
                     "target_ms": target,

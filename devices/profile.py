@@ -108,3 +108,35 @@ def profile_model(
         environment=environment(),
         layers=layer_times,
     )
+
+
+def interleaved_fastest_medians(
+    model_paths: list[str | Path],
+    device: str | DeviceEntry,
+    protocol: Protocol,
+    rounds: int,
+    *,
+    threads: int | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    on_round=None,
+) -> list[list[float]]:
+    """Profile several files in turn for ``rounds`` rounds, the order reversed every
+    other round; per file (in the order given), its fastest session median of each
+    round.
+
+    For A/B comparisons on a shared machine: interleaving makes its slow phases fall on
+    every file alike, and other processes only ever slow a session down, so the fastest
+    session median is the least disturbed reading. ``on_round(i, times)`` is called
+    after each round (for progress output).
+    """
+    times: list[list[float]] = [[] for _ in model_paths]
+    indices = list(range(len(model_paths)))
+    for round_index in range(rounds):
+        for i in indices if round_index % 2 == 0 else indices[::-1]:
+            result = profile_model(
+                model_paths[i], device, protocol, threads=threads, input_shapes=input_shapes
+            )
+            times[i].append(min(s.median for s in result.sessions))
+        if on_round is not None:
+            on_round(round_index, times)
+    return times

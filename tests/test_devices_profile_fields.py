@@ -211,3 +211,18 @@ def test_the_printed_result_fits_80_columns(genotype_onnx):
         assert label in text
     # Numbers are not clipped: the headline median is shown in full.
     assert f"{result.median_ms:.3f} ms" in text
+
+
+def test_interleaved_rounds_give_each_file_its_fastest_session_per_round(genotype_onnx, tmp_path):
+    from edgenas.devices.profile import interleaved_fastest_medians
+
+    twin = tmp_path / "twin.onnx"
+    twin.write_bytes(genotype_onnx.read_bytes())
+    seen = []
+    times = interleaved_fastest_medians(
+        [genotype_onnx, twin], "cpu", FAST, 3, threads=1,
+        on_round=lambda i, t: seen.append((i, [len(x) for x in t])),
+    )  # fmt: skip
+    assert seen == [(0, [1, 1]), (1, [2, 2]), (2, [3, 3])]
+    assert [len(t) for t in times] == [3, 3]
+    assert all(ms > 0 for t in times for ms in t)

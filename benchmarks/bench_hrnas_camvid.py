@@ -15,12 +15,18 @@ predicted latency tracked the latency measured after every shrink step. Needs
 
     python benchmarks/bench_hrnas_camvid.py --seeds 0,1,2 --out /tmp/hrnas-camvid
     python benchmarks/bench_hrnas_camvid.py --costs latency --seeds 0,1,2 --out /tmp/lat
+    python benchmarks/bench_hrnas_camvid.py --table /tmp/hrnas-camvid/summary.json /tmp/b/summary.json
+
+The last line trains nothing: it prints one table over the runs of earlier benches, with
+the sign test's p-values (short CPU trainings move the mIoU of one network by a few
+hundredths between runs, so one seed proves little).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -29,6 +35,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid"
 
 def _mape(pred: list[float], meas: list[float]) -> float:
     return sum(abs(p - m) / m for p, m in zip(pred, meas, strict=True)) / len(meas)
+
+
+def sign_test_p(successes: int, trials: int) -> float:
+    """One-sided sign test: the chance of ``successes`` or more in ``trials`` fair coin
+    flips (how often a method no better than its baseline would look this good)."""
+    return sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2**trials
 
 
 def _ints(text: str, what: str, parser: argparse.ArgumentParser) -> tuple[int, ...]:
@@ -88,7 +100,22 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5, help="paired latency rounds")
     parser.add_argument("--out", default="/tmp/hrnas-camvid")
+    parser.add_argument(
+        "--table",
+        nargs="+",
+        metavar="SUMMARY",
+        help="print one table over the summary.json files of earlier runs; train nothing",
+    )
     args = parser.parse_args()
+    if args.table:
+        rows = []
+        for path in args.table:
+            try:
+                rows += json.loads(Path(path).read_text())
+            except (OSError, ValueError) as err:
+                raise SystemExit(f"--table: cannot read {path} ({err})") from None
+        _print_table(rows)
+        return
     seeds = _ints(args.seeds, "--seeds", parser)
     try:
         lambdas = [float(v) for v in args.lambdas.split(",")]
@@ -205,7 +232,7 @@ def _print_table(rows: list[dict]) -> None:
         "| latency / U-Net: best.onnx, best.static.onnx |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    deltas, ratios, wins = [], [], 0
+    deltas, ratios, wins, faster = [], [], 0, 0
     for r in rows:
         unet = next((b for b in r["baselines"] if b["name"] == "unet"), None)
         base = f"{unet['metrics']['miou']:.4f}" if unet else "-"
@@ -221,6 +248,7 @@ def _print_table(rows: list[dict]) -> None:
             deltas.append(delta)
             ratios.append(any_)
             wins += delta > 0 and any_ <= 1.0
+            faster += any_ < 1.0
     if deltas:
         print(
             f"\nshrunk vs U-Net over {len(deltas)} run(s): mIoU difference median "
@@ -228,6 +256,11 @@ def _print_table(rows: list[dict]) -> None:
             f"latency ratio (best.onnx) median {statistics.median(ratios):.2f} "
             f"(min {min(ratios):.2f}, max {max(ratios):.2f}); better mIoU at equal or lower "
             f"latency in {wins} of {len(deltas)}"
+        )
+        n, better = len(deltas), sum(d > 0 for d in deltas)
+        print(
+            f"sign tests (one-sided): mIoU higher in {better} of {n} (p {sign_test_p(better, n):.3f}), "
+            f"best.onnx faster in {faster} of {n} (p {sign_test_p(faster, n):.3f})"
         )
 
 

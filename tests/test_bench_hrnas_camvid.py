@@ -47,3 +47,34 @@ def test_paired_latency_of_any_size_files(bench, tmp_path):
     assert bench._paired(bench._AtShape((1, 3, 32, 40)), path, tmp_path / "missing.onnx", 1) is None
     ratio = bench._paired(bench._AtShape((1, 3, 32, 40)), path, path, 1)
     assert 0.3 < ratio < 3.0
+
+
+def test_sign_test_p_is_the_binomial_tail(bench):
+    assert bench.sign_test_p(3, 3) == 0.125
+    assert bench.sign_test_p(8, 10) == (45 + 10 + 1) / 1024
+    assert bench.sign_test_p(0, 4) == 1.0
+
+
+def test_the_table_counts_wins_with_their_sign_tests(bench, capsys):
+    bench._print_table([_row(s, 0.47, 0.46, 0.9) for s in range(4)] + [_row(4, 0.45, 0.46, 1.1)])
+    out = capsys.readouterr().out
+    assert "better mIoU at equal or lower latency in 4 of 5" in out
+    assert "mIoU higher in 4 of 5 (p 0.188), best.onnx faster in 4 of 5 (p 0.188)" in out
+
+
+def test_table_prints_earlier_summaries_without_training(bench, tmp_path, capsys, monkeypatch):
+    import json
+    import sys
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps([_row(0, 0.47, 0.46, 0.9)]))
+    second.write_text(json.dumps([_row(1, 0.45, 0.46, 0.9)]))
+    monkeypatch.setattr(sys, "argv", ["bench", "--data", str(tmp_path / "none"), "--table",
+                                      str(first), str(second)])  # fmt: skip
+    bench.main()
+    out = capsys.readouterr().out
+    assert "| 0 | flops |" in out and "| 1 | flops |" in out
+    assert "better mIoU at equal or lower latency in 1 of 2" in out
+    monkeypatch.setattr(sys, "argv", ["bench", "--table", str(tmp_path / "missing.json")])
+    with pytest.raises(SystemExit, match="cannot read"):
+        bench.main()

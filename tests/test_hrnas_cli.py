@@ -359,3 +359,15 @@ def test_sr_shrink_checks_its_any_size_onnx_model_on_whole_images(tmp_path):
         summary = store.run_info().summary
     assert summary["onnx_metrics"]["psnr"] == pytest.approx(summary["metrics"]["psnr"], abs=0.01)
     assert summary["deployed"]["input_shape"] == [1, 3, 16, 16]  # the LR training size
+
+
+def test_runs_stored_before_the_clock_setting_resume_on_the_wall_clock(tmp_path):
+    """New runs count CPU time (stored as "clock"); a stored run without the field
+    keeps the wall clock it was started with."""
+    from edgenas.hrnas.session import ShrinkSession
+
+    settings = ShrinkSession(task="seg").settings()
+    assert settings["clock"] == "cpu"
+    assert ShrinkSession.from_settings(settings, tmp_path).shrink.clock == "cpu"
+    del settings["clock"]
+    assert ShrinkSession.from_settings(settings, tmp_path).shrink.clock == "wall"

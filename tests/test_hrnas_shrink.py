@@ -299,3 +299,42 @@ def test_fast_recipe_trains_like_edgenas_train(tmp_path):
     rate = 3e-3 * cosine_factor((1 + 1 / steps) / config.epochs, warmup)
     assert [g["lr"] for g in groups] == pytest.approx([rate, rate * 12])
     assert rate < 3e-3 * 0.6  # past the middle of the cosine
+
+
+class _FakeClock:
+    """A CPU clock that advances one second per reading."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        return float(self.calls)
+
+
+def test_a_seconds_budget_counts_the_cpu_clock(monkeypatch):
+    """clock="cpu" (the default): the budget is read from the training thread's CPU
+    time, so a run ends when that clock, not the wall clock, has spent the seconds;
+    clock="wall" never reads it."""
+    import time
+
+    task, train, val = _data()
+    fake = _FakeClock()
+    monkeypatch.setattr(time, "thread_time", fake)
+    budget = dataclasses.replace(RESUMABLE, epochs=None, seconds=6.0)
+    assert budget.clock == "cpu"
+    _, result = _shrink_tiny(train, val, task, config=budget)
+    assert fake.calls > 0
+    # About two readings a batch: the run stops within a few batches, although the
+    # wall clock would allow many epochs of this tiny data in 6 s.
+    assert 6.0 <= result.train_seconds <= 8.0
+    assert 1 <= result.batches <= 6 and result.epochs == 1
+    fake.calls = 0
+    wall = dataclasses.replace(RESUMABLE, epochs=1, seconds=600.0, clock="wall")
+    _, result = _shrink_tiny(train, val, task, config=wall)
+    assert fake.calls == 0 and result.batches == 4  # 32 images, batches of 8
+
+
+def test_clock_is_validated():
+    with pytest.raises(ValueError, match="clock must be one of wall, cpu"):
+        ShrinkConfig(clock="sundial")

@@ -141,6 +141,7 @@ def defaults() -> dict:
         "seed": shrink.seed,
         "workers": shrink.workers,
         "accelerator": shrink.accelerator,
+        "train_clock": shrink.clock,
         "name": None,
         "runs_dir": RUNS_DIR,
         "resume": None,
@@ -324,6 +325,15 @@ def register(subparsers) -> None:
         help="where the supernet trains: auto (CUDA when present), cpu or cuda[:N]; "
         "latency is still measured on --device",
     )
+    parser.add_argument(
+        "--train-clock",
+        choices=("cpu", "wall"),
+        default=d["train_clock"],
+        help="what --seconds counts, for the shrink and for the baselines trained for its "
+        "seconds: cpu counts the CPU time the training gets, so other processes' load "
+        "takes no steps from either; wall counts wall time (cpu falls back to wall with "
+        "--torch-threads above 1 or on a GPU)",
+    )
     parser.add_argument("--name", help="run name (default hrnas-TASK-DATE-TIME)")
     parser.add_argument("--runs-dir", default=d["runs_dir"], help="folder of runs")
     parser.add_argument(
@@ -472,6 +482,7 @@ def session_from_args(args: argparse.Namespace, task: str, config, entry):
             workers=args.workers,
             accelerator=args.accelerator,
             optimizer=args.optimizer,
+            clock=args.train_clock,
             **_targets(args),
         )
     except ValueError as err:

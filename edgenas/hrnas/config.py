@@ -118,12 +118,21 @@ class ShrinkConfig:
     # and latency measurements run on a CPU copy of the state either way.
     accelerator: str = "auto"
     optimizer: str = "fast"
+    # What a seconds budget counts: "cpu" (the training thread's CPU time, so other
+    # processes' load does not take steps from the run, or from the baselines trained
+    # for its seconds) or "wall" (edgenas.training.training_clock; falls back to wall
+    # time with several torch threads or on a GPU). Runs stored before the field: wall.
+    clock: str = "cpu"
     target_flops: float | None = None
     target_latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.seconds is None:
             object.__setattr__(self, "epochs", self.DEFAULT_EPOCHS)
+        from edgenas.training import CLOCKS
+
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"

@@ -155,6 +155,7 @@ class ShrinkSession:
             "eval_batches": s.eval_batches,
             "accelerator": s.accelerator,
             "optimizer": s.optimizer,
+            "clock": s.clock,
             "target_flops": s.target_flops,
             "target_latency_ms": s.target_latency_ms,
         }
@@ -165,6 +166,7 @@ class ShrinkSession:
         keys = {"lambda": "lam"}
         shrink_fields = {f.name for f in dataclasses.fields(ShrinkConfig)}
         shrink = {keys.get(k, k): v for k, v in settings.items() if keys.get(k, k) in shrink_fields}
+        shrink.setdefault("clock", "wall")  # runs stored before budgets could count CPU time
         data = settings.get("data")
         values = dict(
             task=settings["task"],
@@ -366,6 +368,7 @@ class ShrinkSession:
                     f"epsilon {self.shrink.epsilon:g}  align {self.shrink.align}  "
                     f"shrink every {self.shrink.shrink_every} epoch(s)"
                 )
+                log(f"training budget counts {self._clock_text()}")
                 store.append_event("run_started", {"settings": self.settings()})
             else:
                 done = len(state["result"]["steps"]) - 1
@@ -651,6 +654,7 @@ class ShrinkSession:
             "batches": result.batches,
             "shrink_steps": len(result.steps) - 1,
             "train_seconds": result.train_seconds,
+            "train_clock": self._clock_name(),  # what train_seconds counted
             "units_before": sum(sum(u.values()) for u in first.units.values()),
             "units_after": arch.units,
             "macs_before": first.macs,
@@ -727,6 +731,25 @@ class ShrinkSession:
         )
         return float(min(s.median for s in result.sessions))
 
+    def _clock_name(self) -> str:
+        """``cpu`` or ``wall``: what the seconds budget (of the shrink and of its
+        baselines) counts in this process."""
+        from edgenas.tasks.recipes import recipe_config
+        from edgenas.training import clock_in_effect
+
+        config = recipe_config(
+            self.task.name, accelerator=self.shrink.accelerator, clock=self.shrink.clock
+        )
+        return clock_in_effect(config)
+
+    def _clock_text(self) -> str:
+        """:meth:`_clock_name` in words, for the log."""
+        if self._clock_name() == "cpu":
+            return "CPU time (other processes' load takes no steps from it)"
+        if self.shrink.clock == "cpu":
+            return "wall time (the CPU clock needs one torch thread on the CPU)"
+        return "wall time"
+
     def _samples_and_baselines(self, static, result, train_data, val_data) -> dict:
         """``samples.png`` of the final model, and the task's reference baselines trained
         for as long as the shrink trained, on the same data (the report compares them)."""
@@ -739,6 +762,7 @@ class ShrinkSession:
             seed=self.shrink.seed,
             workers=self.shrink.workers,
             accelerator=self.shrink.accelerator,
+            clock=self.shrink.clock,  # the baselines get the seconds the shrink counted
         )
         rows = samples_and_baselines(
             static,

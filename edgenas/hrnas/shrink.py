@@ -292,7 +292,7 @@ class _Shrinker:
     ) -> None:
         from edgenas.accelerator import resolve_accelerator
         from edgenas.data.augment import AugmentConfig
-        from edgenas.training import BatchStream
+        from edgenas.training import BatchStream, training_clock
 
         if len(train_data) == 0:
             raise UserError("the training data is empty")
@@ -302,6 +302,8 @@ class _Shrinker:
         self.cost_fn, self.measure_fn, self.blocks_ms_fn = cost_fn, measure_fn, blocks_ms_fn
         self.on_step, self.progress, self.state_path = on_step, progress, state_path
         self.accelerator = resolve_accelerator(config.accelerator, "fp32")
+        # What the seconds budget counts (epoch_spent and train_seconds are on it).
+        self.clock = training_clock(config.clock, self.accelerator.kind)
         self.info = train_data.info
         # The training images are decoded once and kept in memory where they fit, as
         # `edgenas train` does (decoding them every epoch cost about 15 % of a 300 s
@@ -480,7 +482,7 @@ class _Shrinker:
         batches = self.stream.batches(epoch * self.steps_per_epoch + skip)
         model.train()
         self._on_accelerator()
-        tick = time.perf_counter()
+        tick = self.clock()
         stop = False
         try:
             for i in range(skip, self.steps_per_epoch):
@@ -514,7 +516,7 @@ class _Shrinker:
                 self.last_loss = self.loss_sum / (i + 1)
                 if self.controller is not None and (i + 1) % self.control_every == 0:
                     self._control()
-                elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
+                elapsed = self.result.train_seconds + self.epoch_spent + self.clock() - tick
                 if self.progress is not None:
                     frac = (
                         (epoch + (i + 1) / self.steps_per_epoch) / config.epochs
@@ -530,11 +532,11 @@ class _Shrinker:
                     break
         except KeyboardInterrupt:
             # Keep what this epoch learned: resume continues after the last whole step.
-            self.epoch_spent += time.perf_counter() - tick
+            self.epoch_spent += self.clock() - tick
             self._on_cpu()
             self.save()
             raise
-        spent = self.epoch_spent + time.perf_counter() - tick
+        spent = self.epoch_spent + self.clock() - tick
         self.result.train_seconds += spent
         self.result.epoch_seconds.append(spent)
         self.result.batches = self.batches
@@ -561,7 +563,7 @@ class _Shrinker:
         if config.epochs is not None:
             shares.append((self.epoch + i / self.steps_per_epoch) / config.epochs)
         if config.seconds is not None:
-            elapsed = self.result.train_seconds + self.epoch_spent + time.perf_counter() - tick
+            elapsed = self.result.train_seconds + self.epoch_spent + self.clock() - tick
             shares.append(elapsed / config.seconds)
         return max(shares)  # with both budgets, the one nearer its end ends the run
 

@@ -249,6 +249,39 @@ def test_flag_defaults_are_the_dataclasses_defaults(tmp_path):
     assert from_cli.settings() == ShrinkSession(task="seg").settings()
 
 
+def test_supernet_preset_sets_the_shape_and_each_flag_overrides_it(tmp_path):
+    """`--supernet small` is the CPU-sized supernet; a shape flag given beside a preset
+    replaces that field only, and the session stores the shape it trained."""
+    from edgenas.cli import build_parser
+    from edgenas.cli.shrink_cmd import _check, session_from_args
+    from edgenas.hrnas.config import SupernetConfig
+
+    def config(*flags):
+        args = build_parser().parse_args(
+            ["shrink", "--task", "seg", "--runs-dir", str(tmp_path), *flags]
+        )
+        return session_from_args(args, *_check(args)).config
+
+    small = config("--supernet", "small")
+    assert (small.widths, small.branches, small.tokens, small.expansion) == (
+        (16, 32, 64), (1, 2, 3), 0, 1.0,
+    )  # fmt: skip
+    assert config() == SupernetConfig()  # full: the dataclass's defaults
+    with_tokens = config("--supernet", "small", "--tokens", "2", "--depth", "2")
+    assert (with_tokens.widths, with_tokens.tokens, with_tokens.depth) == ((16, 32, 64), 2, 2)
+    assert config("--widths", "4,8", "--branches", "1,2").widths == (4, 8)
+
+
+def test_supernet_preset_with_a_clashing_flag_is_one_line(tmp_path):
+    """Three branches of the small preset need three widths: the error names the clash."""
+    result = run_cli(
+        "shrink", "--task", "seg", "--supernet", "small", "--widths", "8,16",
+        "--runs-dir", str(tmp_path / "runs"),
+    )  # fmt: skip
+    assert_one_line_error(result, "3 branches need 3 widths")
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.slow  # suite time: see docs/testing.md
 def test_shrink_with_latency_cost_tracks_measured_latency(tmp_path, monkeypatch):
     from edgenas.store import RunStore

@@ -53,7 +53,9 @@ minutes; the defaults (lambda 2e-3, epsilon 2e-2, importance learning rate x12) 
 chosen so that the built-in demo visibly removes units in a few minutes. Tune them for
 real runs. --optimizer hrnas is the official HR-NAS recipe (AdamW, one-cycle, lr 0.04
 per 32 images), --optimizer ldp LDP's Adam 7e-4; --shrink-every 5 is the paper's
-interval, 1 the fast setting.
+interval, 1 the fast setting. The default supernet (--supernet full, 1.83M parameters,
+with transformers) is too large for minutes of CPU training: on real data with a
+budget of a few CPU minutes, use --supernet small (93K parameters, no transformers).
 
 The run saves its state (shrunk supernet, weights, Adam state, progress) at every
 epoch end and shrink step and on Ctrl-C; `--resume runs/NAME` continues it to the end
@@ -75,7 +77,7 @@ examples:
   edgenas shrink --task seg --target-flops 12M --shrink-every 1  MACs at --deploy-input
   edgenas shrink --task seg --optimizer hrnas --epsilon 1e-3       the paper's recipe
   edgenas shrink --task seg --data ../shared/data/camvid --input 180x240 --seconds 300 \\
-      --widths 16,32,64 --branches 1,2,3 --tokens 0 --expansion 1   a supernet 5 CPU minutes can train
+      --supernet small                                        a supernet 5 CPU minutes can train
   edgenas shrink --task seg --data ../shared/data/camvid --input 96x128 --epochs 6 \\
       --lambda 1.4e-4 --epsilon 1e-3 --deploy-input 360x480 --name camvid-flops
   edgenas shrink --resume runs/camvid-flops                  after Ctrl-C or a crash
@@ -131,11 +133,12 @@ def defaults() -> dict:
         "target_flops": None,
         "warmup": shrink.warmup_epochs,
         "alpha_lr_mult": None,  # per optimiser
-        "widths": ",".join(map(str, net.widths)),
-        "branches": ",".join(map(str, net.branches)),
+        "supernet": "full",
+        "widths": None,  # None: the --supernet preset's (see supernet_config)
+        "branches": None,
         "depth": net.depth,
-        "expansion": net.expansion,
-        "tokens": net.tokens,
+        "expansion": None,
+        "tokens": None,
         "batch_size": shrink.batch_size,
         "lr": None,  # per optimiser
         "seed": shrink.seed,
@@ -151,7 +154,7 @@ def defaults() -> dict:
 
 def register(subparsers) -> None:
     from edgenas.cli.profile_cmd import add_device_arguments
-    from edgenas.hrnas.config import ShrinkConfig
+    from edgenas.hrnas.config import SUPERNET_PRESETS, ShrinkConfig
     from edgenas.hrnas.session import COSTS, DEFAULT_INPUT, SR_DEFAULT_INPUT, ShrinkSession
 
     d = defaults()
@@ -282,6 +285,15 @@ def register(subparsers) -> None:
         help="learning-rate factor of the alphas (default: 12 with fast, 50 with ldp, 1 with "
         "hrnas)",
     )
+    full, small = _preset_text("full"), _preset_text("small")
+    parser.add_argument(
+        "--supernet",
+        choices=tuple(SUPERNET_PRESETS),
+        default=d["supernet"],
+        help=f"supernet shape: full ({full}; 1.83M parameters) or small ({small}; 93K "
+        "parameters, what a few minutes of CPU training can train: on CamVid it beat a U-Net "
+        "trained as long). --widths, --branches, --expansion and --tokens override it",
+    )
     parser.add_argument("--widths", default=d["widths"], help="branch widths")
     parser.add_argument("--branches", default=d["branches"], help="branches per parallel module")
     parser.add_argument(
@@ -368,7 +380,6 @@ def _check(args: argparse.Namespace):
     from edgenas.data.open import check_folder
     from edgenas.devices.backends import check_availability
     from edgenas.devices.catalog import load_catalog
-    from edgenas.hrnas.config import SupernetConfig
     from edgenas.parsing import parse_task
 
     if args.task is None:
@@ -383,22 +394,44 @@ def _check(args: argparse.Namespace):
     for flag, folder in (("--data", args.data), ("--val-data", args.val_data)):
         if folder is not None:
             check_folder(flag, folder)  # from edgenas.data.open: missing, a file, unreadable
-    try:
-        config = SupernetConfig(
-            widths=_ints(args.widths, "--widths"),
-            branches=_ints(args.branches, "--branches"),
-            depth=args.depth,
-            expansion=args.expansion,
-            tokens=args.tokens,
-        )
-    except ValueError as err:
-        raise UserError(f"bad supernet: {err}") from None
+    config = supernet_config(args)
     entry = load_catalog(args.devices_file).get(args.device)
     options = {"serial": args.serial} if entry.backend == "adb" and args.serial else {}
     availability = check_availability(entry, **options)
     if not availability.usable:
         raise UserError(f"device {entry.name} is not usable: {availability.reason}")
     return task, config, entry
+
+
+def _preset_text(name: str) -> str:
+    """The shape of preset ``name`` as the flags that give it, for --help."""
+    from edgenas.hrnas.config import SUPERNET_PRESETS, SupernetConfig
+
+    config = SupernetConfig(**SUPERNET_PRESETS[name])
+    return (
+        f"--widths {','.join(map(str, config.widths))} "
+        f"--branches {','.join(map(str, config.branches))} "
+        f"--expansion {config.expansion:g} --tokens {config.tokens}"
+    )
+
+
+def supernet_config(args: argparse.Namespace):
+    """The :class:`SupernetConfig` of ``--supernet``, with each shape flag given
+    replacing the preset's value."""
+    from edgenas.hrnas.config import SUPERNET_PRESETS, SupernetConfig
+
+    fields = dict(SUPERNET_PRESETS[args.supernet])
+    if args.widths is not None:
+        fields["widths"] = _ints(args.widths, "--widths")
+    if args.branches is not None:
+        fields["branches"] = _ints(args.branches, "--branches")
+    for name in ("expansion", "tokens"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    try:
+        return SupernetConfig(depth=args.depth, **fields)
+    except ValueError as err:
+        raise UserError(f"bad supernet: {err}") from None
 
 
 def _check_sizes(args: argparse.Namespace, task: str) -> None:

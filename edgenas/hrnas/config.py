@@ -63,6 +63,19 @@ class SupernetConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+# Named supernet shapes (`edgenas shrink --supernet`), as overrides of SupernetConfig's
+# defaults. "full" is the default: four widths, five modules, 8 tokens per transformer,
+# expansion 2 (1.83M parameters). "small" is the supernet a few minutes of CPU training
+# can train: three widths, three modules, no transformers, expansion 1 (93K parameters).
+# On CamVid at 180x240 for 300 s the full supernet got a quarter of a U-Net's steps and
+# lost to it on both axes; the small one, chosen on a development split of CamVid's
+# training images, was faster than the U-Net and about as accurate (docs/hrnas.md).
+SUPERNET_PRESETS: dict[str, dict] = {
+    "full": {},
+    "small": {"widths": (16, 32, 64), "branches": (1, 2, 3), "tokens": 0, "expansion": 1.0},
+}
+
+
 OPTIMIZERS = ("fast", "ldp", "hrnas")
 # Per optimiser: (learning rate at batch 32, importance learning-rate factor). "fast" is
 # the recipe of `edgenas train` and of the baselines a run is compared with

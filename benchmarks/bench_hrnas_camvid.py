@@ -84,10 +84,14 @@ def main() -> None:
         "--epochs", type=int, default=None, help="a budget in epochs instead of --seconds"
     )
     parser.add_argument("--input", default="180x240", help="training and deploy size HxW")
-    parser.add_argument("--widths", default="16,32,64")
-    parser.add_argument("--branches", default="1,2,3")
-    parser.add_argument("--tokens", type=int, default=0)
-    parser.add_argument("--expansion", type=float, default=1.0)
+    # The supernet defaults to `edgenas shrink --supernet small`'s shape.
+    from edgenas.hrnas.config import SUPERNET_PRESETS
+
+    small = SUPERNET_PRESETS["small"]
+    parser.add_argument("--widths", default=",".join(map(str, small["widths"])))
+    parser.add_argument("--branches", default=",".join(map(str, small["branches"])))
+    parser.add_argument("--tokens", type=int, default=small["tokens"])
+    parser.add_argument("--expansion", type=float, default=small["expansion"])
     parser.add_argument("--optimizer", default="fast", choices=("fast", "ldp", "hrnas"))
     parser.add_argument("--epsilon", type=float, default=2e-2)
     parser.add_argument("--align", type=int, default=8)

@@ -291,8 +291,8 @@ def register(subparsers) -> None:
         choices=tuple(SUPERNET_PRESETS),
         default=d["supernet"],
         help=f"supernet shape: full ({full}; 1.83M parameters) or small ({small}; 93K "
-        "parameters, what a few minutes of CPU training can train: on CamVid it beat a U-Net "
-        "trained as long). --widths, --branches, --expansion and --tokens override it",
+        "parameters, what a few minutes of CPU training can train: on CamVid it was faster "
+        "than a U-Net trained as long and more accurate in 7 seeds of 8). --widths, --branches, --expansion and --tokens override it",
     )
     parser.add_argument("--widths", default=d["widths"], help="branch widths")
     parser.add_argument("--branches", default=d["branches"], help="branches per parallel module")

@@ -15,6 +15,7 @@ predicted latency tracked the latency measured after every shrink step. Needs
 
     python benchmarks/bench_hrnas_camvid.py --seeds 0,1,2 --out /tmp/hrnas-camvid
     python benchmarks/bench_hrnas_camvid.py --costs latency --seeds 0,1,2 --out /tmp/lat
+    python benchmarks/bench_hrnas_camvid.py --costs latency --latency-model kernels --seeds 0
     python benchmarks/bench_hrnas_camvid.py --table /tmp/hrnas-camvid/summary.json /tmp/b/summary.json
 
 The last line trains nothing: it prints one table over the runs of earlier benches, with
@@ -103,6 +104,13 @@ def main() -> None:
         "--no-baselines", action="store_true", help="skip the U-Net trained beside each run"
     )
     parser.add_argument("--rounds", type=int, default=5, help="paired latency rounds")
+    parser.add_argument(
+        "--latency-model",
+        choices=("measured", "kernels"),
+        default="measured",
+        help="latency cost's slopes: measured, or the kernel predictor (`edgenas devices "
+        "calibrate cpu --threads 1` first)",
+    )
     parser.add_argument("--out", default="/tmp/hrnas-camvid")
     parser.add_argument(
         "--table",
@@ -154,7 +162,9 @@ def main() -> None:
     runs = [(seed, lam, cost) for seed in seeds for lam in lambdas for cost in costs]
     measurer = _AtShape((1, 3, h, w))
     for seed, lam, cost in runs:
-        run_dir = Path(args.out) / f"{cost}-lam{lam:g}" / f"seed{seed}"
+        model = args.latency_model if cost == "latency" else "measured"
+        label = cost if model == "measured" else f"{cost}-{model}"  # e.g. latency-kernels
+        run_dir = Path(args.out) / f"{label}-lam{lam:g}" / f"seed{seed}"
         if (run_dir / "run.sqlite").exists():
             raise SystemExit(f"{run_dir} exists; pass another --out")
         session = ShrinkSession(
@@ -162,6 +172,7 @@ def main() -> None:
             config=supernet,
             device=resolve_device("cpu"),
             cost=cost,
+            latency_model=model,
             shrink=ShrinkConfig(
                 lam=lam,
                 epsilon=args.epsilon,
@@ -187,7 +198,7 @@ def main() -> None:
         row = {
             "seed": seed,
             "onnx": str(run_dir / "best.onnx"),
-            "cost": cost,
+            "cost": label,
             "lambda": lam,
             "miou": summary["metrics"]["miou"],
             "params": summary["params_after"],

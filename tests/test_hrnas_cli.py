@@ -251,7 +251,7 @@ def test_flag_defaults_are_the_dataclasses_defaults(tmp_path):
 
 def test_supernet_preset_sets_the_shape_and_each_flag_overrides_it(tmp_path):
     """`--supernet small` is the CPU-sized supernet; a shape flag given beside a preset
-    replaces that field only, and the session stores the shape it trained."""
+    replaces that field only, and the session's stored settings carry the shape."""
     from edgenas.cli import build_parser
     from edgenas.cli.shrink_cmd import _check, session_from_args
     from edgenas.hrnas.config import SupernetConfig
@@ -263,12 +263,18 @@ def test_supernet_preset_sets_the_shape_and_each_flag_overrides_it(tmp_path):
         return session_from_args(args, *_check(args)).config
 
     small = config("--supernet", "small")
+    args = build_parser().parse_args(
+        ["shrink", "--task", "seg", "--supernet", "small", "--runs-dir", str(tmp_path)]
+    )
+    stored = session_from_args(args, *_check(args)).settings()["supernet"]
+    assert SupernetConfig.from_dict(stored) == small
     assert (small.widths, small.branches, small.tokens, small.expansion) == (
         (16, 32, 64), (1, 2, 3), 0, 1.0,
     )  # fmt: skip
     assert config() == SupernetConfig()  # full: the dataclass's defaults
     with_tokens = config("--supernet", "small", "--tokens", "2", "--depth", "2")
     assert (with_tokens.widths, with_tokens.tokens, with_tokens.depth) == ((16, 32, 64), 2, 2)
+    assert config("--supernet", "small", "--expansion", "1.5").expansion == 1.5
     assert config("--widths", "4,8", "--branches", "1,2").widths == (4, 8)
 
 
@@ -278,8 +284,32 @@ def test_supernet_preset_with_a_clashing_flag_is_one_line(tmp_path):
         "shrink", "--task", "seg", "--supernet", "small", "--widths", "8,16",
         "--runs-dir", str(tmp_path / "runs"),
     )  # fmt: skip
-    assert_one_line_error(result, "3 branches need 3 widths")
+    assert_one_line_error(result, "3 branches need 3 widths", "--supernet small is")
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_a_supernet_preset(tmp_path):
+    """A resumed run keeps its stored shape: a preset beside --resume is refused."""
+    result = run_cli("shrink", "--resume", str(tmp_path / "run"), "--supernet", "small")
+    assert_one_line_error(result, "drop --supernet")
+
+
+def test_kernel_latency_model_without_a_calibration_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path / "cache"))  # no table yet
+    result = run_cli(
+        "shrink", "--task", "seg", "--cost", "latency", "--latency-model", "kernels",
+        "--runs-dir", str(tmp_path / "runs"),
+    )  # fmt: skip
+    assert_one_line_error(result, "no kernel calibration", "edgenas devices calibrate cpu")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_runs_stored_before_the_latency_model_resume_with_measured_slopes(tmp_path):
+    from edgenas.hrnas.session import ShrinkSession
+
+    settings = ShrinkSession(task="seg", cost="latency").settings()
+    del settings["latency_model"]
+    assert ShrinkSession.from_settings(settings, tmp_path).latency_model == "measured"
 
 
 @pytest.mark.slow  # suite time: see docs/testing.md
@@ -317,6 +347,7 @@ def _free_port() -> int:
         (["--task", "seg", "--device", "toaster"], "toaster"),
         (["--task", "seg", "--widths", "8,x"], "--widths"),
         (["--task", "seg", "--branches", "1,3"], "bad supernet"),
+        (["--task", "seg", "--latency-model", "kernels"], "--cost latency"),
         (["--task", "seg", "--epochs", "0"], "--epochs"),
         (["--task", "seg", "--lambda", "-1"], "--lambda"),
         (["--task", "seg", "--threads", "0"], "--threads"),

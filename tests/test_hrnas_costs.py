@@ -94,3 +94,55 @@ def test_network_macs_and_unit_costs_match_torch_flop_counter():
 
     block.transformer.keep_tokens(keep, Surgery())
     assert before - _torch_flops(model, torch.zeros(shape)) == 2 * costs[name]["tokens"]
+
+
+def _mac_law_table(ms_per_mac: float = 1e-7):
+    """A kernel-calibrated table whose every kernel takes ``ms_per_mac`` per MAC plus
+    a constant: the law a kernel model fits exactly (synthetic samples, no timing)."""
+    from edgenas.devices.kernels import FEATURE_NAMES, NetworkRecord
+    from edgenas.devices.predictor import LatencyTable
+
+    macs_index, in_index = FEATURE_NAMES.index("macs"), FEATURE_NAMES.index("in_elems")
+    samples = []
+    for macs in (1e4, 3e4, 1e5, 3e5, 1e6, 3e6):
+        for moved in (1e2, 1e4, 1e6):  # varied, so that the fit can tell it costs nothing
+            features = [1.0] * len(FEATURE_NAMES)
+            features[macs_index], features[in_index] = macs, moved
+            samples.append(["Conv", features, ms_per_mac * macs + 1e-3])
+    record = NetworkRecord("synthetic", measured_ms=1.0, kernels_ms=1.0, kernels=18)
+    return LatencyTable("cpu", 1, kernel_samples=samples, kernel_records=[record])
+
+
+def test_kernel_model_slopes_come_from_the_kernel_model_and_time_nothing():
+    """`--latency-model kernels`: each branch is exported at its real shape and
+    onnxruntime lists the kernels it would run; their times come from the device's
+    kernel model, so nothing is timed, a model twice as slow gives slopes twice as
+    large, and a wider depthwise kernel costs more per channel."""
+    from edgenas.hrnas.costs import LatencyCoster
+    from edgenas.latency_table import Measurer
+
+    # Widths of 32 and 64 channels per kernel: multiples of the runtime's blocked layout
+    # (onnxruntime pads narrower convolutions to 8 or 16 channels, which the kernels
+    # show and MACs do not).
+    config = SupernetConfig(
+        widths=(32, 64), branches=(1, 2), tokens=0, expansion=1.0, head_channels=8
+    )
+    torch.manual_seed(0)
+    model = HRSupernet(config, "seg", num_classes=3).eval()
+    shape = (1, 3, 32, 40)
+
+    def slopes(ms_per_mac):
+        measurer = Measurer("cpu", threads=1, table=_mac_law_table(ms_per_mac))
+        try:
+            assert measurer.uses_kernels
+            costs = LatencyCoster(measurer, shape, model="kernels").costs(model)
+            assert measurer.table.entries == {} and measurer.measured_parts == 0
+            return costs
+        finally:
+            measurer.close()
+
+    slow, fast = slopes(2e-7), slopes(1e-7)
+    pairs = [(slow[b][k], fast[b][k]) for b in fast for k in ("k3", "k5", "k7")]
+    assert len(pairs) >= 9 and all(f > 0 for _, f in pairs)
+    assert [s / f for s, f in pairs] == pytest.approx([2.0] * len(pairs), rel=1e-6)
+    assert all(fast[b]["k7"] > fast[b]["k3"] for b in fast)

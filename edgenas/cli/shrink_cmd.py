@@ -119,6 +119,7 @@ def defaults() -> dict:
         "epsilon": shrink.epsilon,
         "align": shrink.align,
         "cost": session["cost"],
+        "latency_model": session["latency_model"],
         "device": session["device"],
         "devices_file": session["devices_file"],
         "serial": None,
@@ -154,7 +155,7 @@ def defaults() -> dict:
 
 def register(subparsers) -> None:
     from edgenas.cli.profile_cmd import add_device_arguments
-    from edgenas.hrnas.config import SUPERNET_PRESETS, ShrinkConfig
+    from edgenas.hrnas.config import LATENCY_MODELS, SUPERNET_PRESETS, ShrinkConfig
     from edgenas.hrnas.session import COSTS, DEFAULT_INPUT, SR_DEFAULT_INPUT, ShrinkSession
 
     d = defaults()
@@ -210,6 +211,14 @@ def register(subparsers) -> None:
         help="keep channels per kernel in multiples of this (1: fully fine-grained)",
     )
     parser.add_argument("--cost", choices=COSTS, default=d["cost"], help="Delta_i")
+    parser.add_argument(
+        "--latency-model",
+        choices=LATENCY_MODELS,
+        default=d["latency_model"],
+        help="with --cost latency, where each unit's latency slope comes from: measured "
+        "(the unit's parts timed on --device, cached in its table) or kernels (the device's "
+        "fused-kernel predictor, no timing noise; needs `edgenas devices calibrate DEVICE`)",
+    )
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
         "--target-latency",
@@ -292,10 +301,14 @@ def register(subparsers) -> None:
         default=d["supernet"],
         help=f"supernet shape: full ({full}; 1.83M parameters) or small ({small}; 93K "
         "parameters, what a few minutes of CPU training can train: on CamVid it was faster "
-        "than a U-Net trained as long and more accurate in 7 seeds of 8). --widths, --branches, --expansion and --tokens override it",
+        "than a U-Net trained as long and more accurate in 7 seeds of 8). --widths, "
+        "--branches, --expansion and --tokens override it",
     )
-    parser.add_argument("--widths", default=d["widths"], help="branch widths")
-    parser.add_argument("--branches", default=d["branches"], help="branches per parallel module")
+    preset = "default: the --supernet preset's"
+    parser.add_argument("--widths", default=d["widths"], help=f"branch widths ({preset})")
+    parser.add_argument(
+        "--branches", default=d["branches"], help=f"branches per parallel module ({preset})"
+    )
     parser.add_argument(
         "--depth",
         type=number(int, above=0),
@@ -306,13 +319,13 @@ def register(subparsers) -> None:
         "--expansion",
         type=number(float, above=0),
         default=d["expansion"],
-        help="expansion ratio r",
+        help=f"expansion ratio r ({preset})",
     )
     parser.add_argument(
         "--tokens",
         type=number(int, minimum=0),
         default=d["tokens"],
-        help="tokens per transformer (0: none)",
+        help=f"tokens per transformer, 0: none ({preset})",
     )
     parser.add_argument(
         "--batch-size", type=number(int, above=0), default=d["batch_size"], help="images per step"
@@ -431,7 +444,13 @@ def supernet_config(args: argparse.Namespace):
     try:
         return SupernetConfig(depth=args.depth, **fields)
     except ValueError as err:
-        raise UserError(f"bad supernet: {err}") from None
+        hint = ""
+        if SUPERNET_PRESETS[args.supernet]:
+            hint = (
+                f" (--supernet {args.supernet} is {_preset_text(args.supernet)}: give the "
+                "other shape flags to match, or another --supernet)"
+            )
+        raise UserError(f"bad supernet: {err}{hint}") from None
 
 
 def _check_sizes(args: argparse.Namespace, task: str) -> None:
@@ -525,6 +544,7 @@ def session_from_args(args: argparse.Namespace, task: str, config, entry):
         config=config,
         device=entry,
         cost=args.cost,
+        latency_model=args.latency_model,
         shrink=shrink,
         data=args.data,
         val_data=args.val_data,

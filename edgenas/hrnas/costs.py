@@ -13,7 +13,8 @@ makes Delta the exact MAC saving (tested against ``count_hrnas_macs``). One toke
 ``T(n) - T(n-1)`` (:func:`~edgenas.hrnas.transformer.marginal_token_macs`), which grows
 with n and is recomputed after every shrink step as tokens disappear.
 
-Latency: the per-unit slope of measured latency on the target device. For a kernel
+Latency: the per-unit slope of latency on the target device, measured or (``model=
+"kernels"``) predicted by the device's fused-kernel model. For a kernel
 branch of a block, a stand-alone "expand -> depthwise k x k -> project" module is
 exported and measured through :class:`edgenas.latency_table.Measurer` at two widths,
 ``m_hi`` (the branch's current width rounded up to a multiple of ``grid``) and
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 
 from edgenas.hrnas.block import SearchingBlock, reduced_size
+from edgenas.hrnas.config import LATENCY_MODELS
 from edgenas.hrnas.supernet import HRSupernet, block_input_sizes
 from edgenas.hrnas.transformer import LightTransformer, marginal_token_macs
 from edgenas.models.ops import conv_bn
@@ -115,16 +117,28 @@ class _Transformer(nn.Module):
 
 
 class LatencyCoster:
-    """Latency slopes (ms per unit) on a device, measured lazily into its table."""
+    """Latency slopes (ms per unit) on a device: measured lazily into its table, or
+    predicted by its kernel model (``model="kernels"``)."""
 
-    def __init__(self, measurer, input_shape: tuple[int, ...], grid: int = 8) -> None:
+    def __init__(
+        self, measurer, input_shape: tuple[int, ...], grid: int = 8, model: str = "measured"
+    ) -> None:
+        if model not in LATENCY_MODELS:
+            raise ValueError(f"latency model must be one of {', '.join(LATENCY_MODELS)}")
         self.measurer = measurer
         self.input_shape = tuple(input_shape)
         self.grid = grid
+        self.model = model
+        self._predicted: dict[str, float] = {}  # kernel-model times, per part key
 
     def _ms(self, key: str, build, shape: tuple[int, ...]) -> float:
-        from edgenas.latency_table import NetworkParts, Part
+        from edgenas.latency_table import NetworkParts, Part, predict_kernels
 
+        if self.model == "kernels":
+            if key not in self._predicted:
+                torch.manual_seed(0)
+                self._predicted[key] = predict_kernels(self.measurer, build().eval(), shape)
+            return self._predicted[key]
         table = self.measurer.table
         if key not in table.entries:
             torch.manual_seed(0)  # latency does not depend on the values; keep it repeatable

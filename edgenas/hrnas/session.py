@@ -72,6 +72,9 @@ class ShrinkSession:
     config: SupernetConfig = field(default_factory=SupernetConfig)
     device: Any = "cpu"  # a DeviceEntry or its name
     cost: str = "flops"
+    # With cost "latency": where the per-unit slopes come from (edgenas.hrnas.costs.
+    # LATENCY_MODELS): timed on the device, or the device's calibrated kernel predictor.
+    latency_model: str = "measured"
     shrink: ShrinkConfig = field(default_factory=ShrinkConfig)
     data: str | None = None
     val_data: str | None = None
@@ -101,6 +104,7 @@ class ShrinkSession:
             self.device = load_catalog(self.devices_file).get(self.device)
         if self.cost not in COSTS:
             raise UserError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        self._check_latency_model()
         for name in ("threads", "torch_threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -113,6 +117,37 @@ class ShrinkSession:
         self.input_hw = tuple(self.input_hw or default_input(self.task.name))
         self.deploy_hw = tuple(self.deploy_hw or self.input_hw)
         self.run_dir = Path(self.run_dir)
+
+    def _check_latency_model(self) -> None:
+        """A kernel-predicted latency cost needs a latency cost, a host runtime and the
+        device's kernel calibration; each missing piece is a one-line error."""
+        from edgenas.hrnas.config import LATENCY_MODELS
+
+        if self.latency_model not in LATENCY_MODELS:
+            raise UserError(
+                f"latency model must be one of {', '.join(LATENCY_MODELS)}, "
+                f"got {self.latency_model!r}"
+            )
+        if self.latency_model == "measured":
+            return
+        if self.cost != "latency":
+            raise UserError("--latency-model kernels sets the latency cost: add --cost latency")
+        measurer = self._measurer()
+        try:
+            if measurer.kernel_backend is None:
+                raise UserError(
+                    f"--latency-model kernels needs a host runtime; {self.device.name} runs "
+                    f"through {self.device.backend}: use --latency-model measured"
+                )
+            if not measurer.uses_kernels:
+                threads = measurer.threads or 1
+                raise UserError(
+                    f"{self.device.name} ({threads} thread(s)) has no kernel calibration; "
+                    f"run `edgenas devices calibrate {self.device.name} --threads {threads}` "
+                    "first (about 3 minutes), or use --latency-model measured"
+                )
+        finally:
+            measurer.close()
 
     # ------------------------------------------------------------------------------
     def settings(self) -> dict:
@@ -132,6 +167,7 @@ class ShrinkSession:
             "scale": self.scale,
             "supernet": self.config.to_dict(),
             "cost": self.cost,
+            "latency_model": self.latency_model,
             "device": self.device.name,
             "devices_file": self.devices_file,
             "backend_options": dict(self.backend_options),
@@ -173,6 +209,7 @@ class ShrinkSession:
             config=SupernetConfig.from_dict(settings["supernet"]),
             device=settings["device"],
             cost=settings["cost"],
+            latency_model=settings.get("latency_model", "measured"),  # older runs: measured
             shrink=ShrinkConfig(**shrink),
             data=None if data in (None, _BUILT_IN, "built-in") else data,
             val_data=settings.get("val_data"),
@@ -237,7 +274,7 @@ class ShrinkSession:
         from edgenas.hrnas.costs import LatencyCoster, blocks_latency, flops_costs
 
         if self.cost == "latency":
-            coster = LatencyCoster(measurer, shape)
+            coster = LatencyCoster(measurer, shape, model=self.latency_model)
 
             def measure_fn(m):
                 return measurer.measure_network(m.eval(), shape)
@@ -377,7 +414,9 @@ class ShrinkSession:
                     f"(+{state['batch']} batches), {done} shrink step(s) done"
                 )
                 self._replay_missing_steps(store, state)
-            if self.cost == "latency":
+            if self.cost == "latency" and self.latency_model == "kernels":
+                log("latency slopes of the units from the device's kernel predictor")
+            elif self.cost == "latency":
                 log("measuring latency slopes of the units on the device (cached in its table)")
             cost_fn, measure_fn, blocks_ms_fn = self._cost_functions(measurer, shape)
             target = self._target_cost(measurer)

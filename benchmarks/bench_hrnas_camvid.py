@@ -86,7 +86,7 @@ def main() -> None:
     )
     parser.add_argument("--input", default="180x240", help="training and deploy size HxW")
     # The supernet defaults to `edgenas shrink --supernet small`'s shape.
-    from edgenas.hrnas.config import SUPERNET_PRESETS
+    from edgenas.hrnas.config import LATENCY_MODELS, SUPERNET_PRESETS
 
     small = SUPERNET_PRESETS["small"]
     parser.add_argument("--widths", default=",".join(map(str, small["widths"])))
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="paired latency rounds")
     parser.add_argument(
         "--latency-model",
-        choices=("measured", "kernels"),
+        choices=LATENCY_MODELS,
         default="measured",
         help="latency cost's slopes: measured, or the kernel predictor (`edgenas devices "
         "calibrate cpu --threads 1` first)",

@@ -96,7 +96,7 @@ def test_network_macs_and_unit_costs_match_torch_flop_counter():
     assert before - _torch_flops(model, torch.zeros(shape)) == 2 * costs[name]["tokens"]
 
 
-def _mac_law_table(ms_per_mac: float = 1e-7):
+def _mac_law_table(ms_per_mac: float = 1e-7, offset_ms: float = 0.0):
     """A kernel-calibrated table whose every kernel takes ``ms_per_mac`` per MAC plus
     a constant: the law a kernel model fits exactly (synthetic samples, no timing)."""
     from edgenas.devices.kernels import FEATURE_NAMES, NetworkRecord
@@ -109,8 +109,13 @@ def _mac_law_table(ms_per_mac: float = 1e-7):
             features = [1.0] * len(FEATURE_NAMES)
             features[macs_index], features[in_index] = macs, moved
             samples.append(["Conv", features, ms_per_mac * macs + 1e-3])
+    from edgenas.devices.kernels import KernelOverhead
+
     record = NetworkRecord("synthetic", measured_ms=1.0, kernels_ms=1.0, kernels=18)
-    return LatencyTable("cpu", 1, kernel_samples=samples, kernel_records=[record])
+    overhead = KernelOverhead(scale=1.0, offset_ms=offset_ms)
+    return LatencyTable(
+        "cpu", 1, kernel_samples=samples, kernel_records=[record], kernel_overhead=overhead
+    )
 
 
 def test_kernel_model_slopes_come_from_the_kernel_model_and_time_nothing():
@@ -122,8 +127,8 @@ def test_kernel_model_slopes_come_from_the_kernel_model_and_time_nothing():
     from edgenas.latency_table import Measurer
 
     # Widths of 32 and 64 channels per kernel: multiples of the runtime's blocked layout
-    # (onnxruntime pads narrower convolutions to 8 or 16 channels, which the kernels
-    # show and MACs do not).
+    # (onnxruntime runs narrower convolutions padded to its block, 8 or 16 channels by
+    # instruction set, which the kernels show and MACs do not).
     config = SupernetConfig(
         widths=(32, 64), branches=(1, 2), tokens=0, expansion=1.0, head_channels=8
     )
@@ -131,8 +136,8 @@ def test_kernel_model_slopes_come_from_the_kernel_model_and_time_nothing():
     model = HRSupernet(config, "seg", num_classes=3).eval()
     shape = (1, 3, 32, 40)
 
-    def slopes(ms_per_mac):
-        measurer = Measurer("cpu", threads=1, table=_mac_law_table(ms_per_mac))
+    def slopes(ms_per_mac, offset_ms=0.0):
+        measurer = Measurer("cpu", threads=1, table=_mac_law_table(ms_per_mac, offset_ms))
         try:
             assert measurer.uses_kernels
             costs = LatencyCoster(measurer, shape, model="kernels").costs(model)
@@ -146,3 +151,41 @@ def test_kernel_model_slopes_come_from_the_kernel_model_and_time_nothing():
     assert len(pairs) >= 9 and all(f > 0 for _, f in pairs)
     assert [s / f for s, f in pairs] == pytest.approx([2.0] * len(pairs), rel=1e-6)
     assert all(fast[b]["k7"] > fast[b]["k3"] for b in fast)
+    # At aligned widths the kernels are the branch's convolutions (plus a few layout
+    # reorders): each slope is the law's factor times the unit's exact MAC saving.
+    macs = flops_costs(model, shape)
+    ratios = [fast[b][k] / macs[b][k] for b in fast for k in ("k3", "k5", "k7")]
+    assert ratios == pytest.approx([1e-7] * len(ratios), rel=0.2)
+    # A network pays the overhead law's offset once: it is no part's, nor in a slope.
+    offset = slopes(1e-7, offset_ms=5.0)
+    flat = [(offset[b][k], fast[b][k]) for b in fast for k in ("k3", "k5", "k7")]
+    assert [o for o, _ in flat] == pytest.approx([f for _, f in flat], rel=1e-6)
+
+
+def test_a_session_with_the_kernel_model_stores_it_and_shrinks_by_it(tmp_path, monkeypatch):
+    """`latency_model="kernels"` reaches the coster, and survives the stored settings
+    (what --resume reads)."""
+    from edgenas.hrnas.session import ShrinkSession
+
+    monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path))
+    _mac_law_table().save()  # the device's table, in this test's cache
+    session = ShrinkSession(
+        task="seg", cost="latency", latency_model="kernels", threads=1, run_dir=tmp_path / "r"
+    )
+    again = ShrinkSession.from_settings(session.settings(), tmp_path / "r")
+    assert again.latency_model == "kernels"
+    measurer = again._measurer()
+    try:
+        cost_fn, _measure, _blocks = again._cost_functions(measurer, (1, 3, 32, 40))
+        assert cost_fn.__self__.model == "kernels"
+    finally:
+        measurer.close()
+
+
+def test_report_names_where_the_latency_slopes_came_from():
+    from edgenas.hrnas.report import penalty_text
+
+    config = {"cost": "latency", "device": "cpu", "input": [32, 40], "lambda": 0.002}
+    assert "measured on cpu" in penalty_text(config)
+    assert "kernel model" in penalty_text({**config, "latency_model": "kernels"})
+    assert "MACs" in penalty_text({**config, "cost": "flops"})

@@ -124,7 +124,14 @@ class LatencyCoster:
         self, measurer, input_shape: tuple[int, ...], grid: int = 8, model: str = "measured"
     ) -> None:
         if model not in LATENCY_MODELS:
-            raise ValueError(f"latency model must be one of {', '.join(LATENCY_MODELS)}")
+            raise ValueError(
+                f"latency model must be one of {', '.join(LATENCY_MODELS)}, got {model!r}"
+            )
+        if model == "kernels" and not measurer.uses_kernels:
+            raise ValueError(
+                f"latency model kernels needs a kernel-calibrated table of {measurer.entry.name} "
+                "on a host runtime (edgenas devices calibrate)"
+            )
         self.measurer = measurer
         self.input_shape = tuple(input_shape)
         self.grid = grid
@@ -137,7 +144,11 @@ class LatencyCoster:
         if self.model == "kernels":
             if key not in self._predicted:
                 torch.manual_seed(0)
-                self._predicted[key] = predict_kernels(self.measurer, build().eval(), shape)
+                # The part's kernels; the overhead law's per-network offset is not the
+                # part's (a network pays it once), so it is left out of slopes and sums.
+                offset = self.measurer.table.kernel_overhead.offset_ms
+                predicted = predict_kernels(self.measurer, build().eval(), shape)
+                self._predicted[key] = max(predicted - offset, 0.0)
             return self._predicted[key]
         table = self.measurer.table
         if key not in table.entries:

@@ -62,11 +62,17 @@ def penalty_text(config: dict) -> str:
     """What the run shrank for: the resource penalty (and any target the config holds)."""
     cost = config.get("cost", "flops")
     size = "x".join(str(d) for d in config.get("input", ()))
-    resource = (
-        f"latency measured on {config.get('device')} at 1x3x{size} (per-unit latency slopes)"
-        if cost == "latency"
-        else f"MACs at 1x3x{size}"
-    )
+    if cost != "latency":
+        resource = f"MACs at 1x3x{size}"
+    elif config.get("latency_model") == "kernels":
+        resource = (
+            f"latency on {config.get('device')} at 1x3x{size} (per-unit latency slopes "
+            "predicted by the device's kernel model)"
+        )
+    else:
+        resource = (
+            f"latency measured on {config.get('device')} at 1x3x{size} (per-unit latency slopes)"
+        )
     text = (
         f"Resource penalty: lambda = {config.get('lambda')} times the importance-weighted "
         f"cost of the kept units, cost = {resource}; units with importance below epsilon = "

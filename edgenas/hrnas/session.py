@@ -72,7 +72,7 @@ class ShrinkSession:
     config: SupernetConfig = field(default_factory=SupernetConfig)
     device: Any = "cpu"  # a DeviceEntry or its name
     cost: str = "flops"
-    # With cost "latency": where the per-unit slopes come from (edgenas.hrnas.costs.
+    # With cost "latency": where the per-unit slopes come from (edgenas.hrnas.config.
     # LATENCY_MODELS): timed on the device, or the device's calibrated kernel predictor.
     latency_model: str = "measured"
     shrink: ShrinkConfig = field(default_factory=ShrinkConfig)
@@ -104,11 +104,11 @@ class ShrinkSession:
             self.device = load_catalog(self.devices_file).get(self.device)
         if self.cost not in COSTS:
             raise UserError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
-        self._check_latency_model()
         for name in ("threads", "torch_threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+        self._check_latency_model()
         from edgenas.baselines import resolve_baselines
 
         if self.baselines is not None:
@@ -131,7 +131,9 @@ class ShrinkSession:
         if self.latency_model == "measured":
             return
         if self.cost != "latency":
-            raise UserError("--latency-model kernels sets the latency cost: add --cost latency")
+            raise UserError(
+                "--latency-model kernels applies only to --cost latency: add --cost latency"
+            )
         measurer = self._measurer()
         try:
             if measurer.kernel_backend is None:
@@ -140,11 +142,13 @@ class ShrinkSession:
                     f"through {self.device.backend}: use --latency-model measured"
                 )
             if not measurer.uses_kernels:
-                threads = measurer.threads or 1
+                threads = f" --threads {measurer.threads}" if measurer.threads else ""
+                name = self.device.name
+                label = f"{name} ({measurer.threads} thread(s))" if measurer.threads else name
                 raise UserError(
-                    f"{self.device.name} ({threads} thread(s)) has no kernel calibration; "
-                    f"run `edgenas devices calibrate {self.device.name} --threads {threads}` "
-                    "first (about 3 minutes), or use --latency-model measured"
+                    f"{label} has no kernel calibration, which --latency-model kernels needs: run "
+                    f"`edgenas devices calibrate {self.device.name}{threads}` first (about 4 "
+                    "minutes; a new run may use --latency-model measured instead)"
                 )
         finally:
             measurer.close()
@@ -400,8 +404,10 @@ class ShrinkSession:
                     f"params {count_params(model) / 1e6:.2f}M, "
                     f"MACs {count_macs(model, shape) / 1e6:.1f}M"
                 )
+                cost_detail = " (kernel predictor)" if self.latency_model == "kernels" else ""
                 log(
-                    f"cost {self.cost}  device {self.device.name}  lambda {self.shrink.lam:g}  "
+                    f"cost {self.cost}{cost_detail}  device {self.device.name}  "
+                    f"lambda {self.shrink.lam:g}  "
                     f"epsilon {self.shrink.epsilon:g}  align {self.shrink.align}  "
                     f"shrink every {self.shrink.shrink_every} epoch(s)"
                 )

@@ -278,30 +278,10 @@ def test_supernet_preset_sets_the_shape_and_each_flag_overrides_it(tmp_path):
     assert config("--widths", "4,8", "--branches", "1,2").widths == (4, 8)
 
 
-def test_supernet_preset_with_a_clashing_flag_is_one_line(tmp_path):
-    """Three branches of the small preset need three widths: the error names the clash."""
-    result = run_cli(
-        "shrink", "--task", "seg", "--supernet", "small", "--widths", "8,16",
-        "--runs-dir", str(tmp_path / "runs"),
-    )  # fmt: skip
-    assert_one_line_error(result, "3 branches need 3 widths", "--supernet small is")
-    assert not (tmp_path / "runs").exists()
-
-
 def test_resume_refuses_a_supernet_preset(tmp_path):
     """A resumed run keeps its stored shape: a preset beside --resume is refused."""
     result = run_cli("shrink", "--resume", str(tmp_path / "run"), "--supernet", "small")
     assert_one_line_error(result, "drop --supernet")
-
-
-def test_kernel_latency_model_without_a_calibration_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path / "cache"))  # no table yet
-    result = run_cli(
-        "shrink", "--task", "seg", "--cost", "latency", "--latency-model", "kernels",
-        "--runs-dir", str(tmp_path / "runs"),
-    )  # fmt: skip
-    assert_one_line_error(result, "no kernel calibration", "edgenas devices calibrate cpu")
-    assert not (tmp_path / "runs").exists()
 
 
 def test_runs_stored_before_the_latency_model_resume_with_measured_slopes(tmp_path):
@@ -348,6 +328,8 @@ def _free_port() -> int:
         (["--task", "seg", "--widths", "8,x"], "--widths"),
         (["--task", "seg", "--branches", "1,3"], "bad supernet"),
         (["--task", "seg", "--latency-model", "kernels"], "--cost latency"),
+        # The small preset's three branches need three widths: the error names the preset.
+        (["--task", "seg", "--supernet", "small", "--widths", "8,16"], "--supernet small is"),
         (["--task", "seg", "--epochs", "0"], "--epochs"),
         (["--task", "seg", "--lambda", "-1"], "--lambda"),
         (["--task", "seg", "--threads", "0"], "--threads"),
@@ -366,13 +348,30 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, fragment):
     assert not (tmp_path / "runs").exists()
 
 
-def test_unconnected_phone_fails_before_any_work(tmp_path, monkeypatch):
-    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(_free_port()))  # nobody listens
+@pytest.mark.parametrize(
+    ("missing", "args", "fragments"),
+    [
+        # a phone that is not connected: nobody listens on the adb server's port
+        ("phone", ["--device", "pixel3a"], ("pixel3a", "adb")),
+        # no kernel calibration in a fresh cache: the error names the command that makes one
+        (
+            "calibration",
+            ["--latency-model", "kernels"],
+            ("no kernel calibration", "edgenas devices calibrate cpu"),
+        ),
+    ],
+)
+def test_missing_device_prerequisites_fail_before_any_work(
+    tmp_path, monkeypatch, missing, args, fragments
+):
+    if missing == "phone":
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(_free_port()))
+    else:
+        monkeypatch.setenv("EDGENAS_CACHE_DIR", str(tmp_path / "cache"))
     result = run_cli(
-        "shrink", "--task", "seg", "--device", "pixel3a", "--cost", "latency",
-        "--runs-dir", str(tmp_path / "runs"),
-    )  # fmt: skip
-    assert_one_line_error(result, "pixel3a", "adb")
+        "shrink", "--task", "seg", "--cost", "latency", *args, "--runs-dir", str(tmp_path / "runs")
+    )
+    assert_one_line_error(result, *fragments)
     assert not (tmp_path / "runs").exists()
 
 

@@ -107,5 +107,7 @@ def test_a_training_scores_every_also_val_folder_with_the_trained_network(bench,
     finally:
         torch.set_num_threads(threads)  # train_one sets one thread, as in its worker
     assert result["steps"] > 0
-    assert result["also"][folders["held"]] == pytest.approx(result["metrics"])
+    # Equal up to float summation order: the training's own scoring and the --also-val pass
+    # may group the same images differently, which moves SSIM in the sixth digit.
+    assert result["also"][folders["held"]] == pytest.approx(result["metrics"], rel=1e-4)
     assert result["also"][folders["other"]]["psnr"] != result["metrics"]["psnr"]

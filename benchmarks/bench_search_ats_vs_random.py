@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from edgenas.models.complexity import count_params
-from edgenas.search import objectives
+from edgenas.search import ldp, objectives
 from edgenas.search.config import SCORES, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.run import run_search
@@ -62,7 +62,7 @@ def random_search(config: SearchConfig, count: int, metric: str, within_target: 
     """Train ``count`` sampled genotypes (:func:`random_genotypes`); return the best by G."""
     evaluator = CandidateEvaluator(config)
     starts = list(config.start_genotypes or ())
-    best, trained_params = None, []
+    best, trained_params, trained_rows = None, [], []
     try:
         sampled = random_genotypes(config, evaluator, count - len(starts), within_target)
         for genotype in starts + sampled:
@@ -78,11 +78,12 @@ def random_search(config: SearchConfig, count: int, metric: str, within_target: 
                 "params": outcome.params,
             }
             trained_params.append(outcome.params)
+            trained_rows.append((genotype, "random", row["metric"], outcome.params, grade))
             if best is None or grade > best["grade"]:
                 best = row
     finally:
         evaluator.close()
-    return {**best, "trained_params": sorted(trained_params)}
+    return {**best, "trained_params": sorted(trained_params), "trained_rows": trained_rows}
 
 
 def main() -> None:
@@ -117,9 +118,17 @@ def main() -> None:
         "parents and rewards children: naswot (the paper's), speed (training steps per "
         "second), or both: naswot,speed",
     )
+    parser.add_argument(
+        "--parent-limit",
+        type=float,
+        default=ldp.SCORE_PARENT_LIMIT,
+        help="the score-ranked parents are the best scores among networks at most this "
+        f"many times the target (default {ldp.SCORE_PARENT_LIMIT:g})",
+    )
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    ldp.SCORE_PARENT_LIMIT = args.parent_limit  # read by LDPSearch.select_parents
     if args.task == "sr":
         args.data = args.data or str(SHARED / "T91")
     metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
@@ -169,6 +178,10 @@ def main() -> None:
                     "params": best.params,
                     "trained": len(trained),
                     "trained_params": sorted(c.params for c in trained),
+                    "trained_rows": [
+                        (c.genotype, c.origin, c.metrics.get(metric), c.params, c.grade)
+                        for c in trained
+                    ],
                 }
             count = row[methods[0]]["trained"]
             if any(row[m]["trained"] != count for m in methods[:-1]):

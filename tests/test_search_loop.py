@@ -6,6 +6,7 @@ here (tests/test_search_e2e.py runs the real evaluator)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import zlib
 
@@ -14,7 +15,7 @@ import pytest
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import TrainedCandidate
 from edgenas.search.executor import InlineExecutor
-from edgenas.search.ldp import LDPSearch
+from edgenas.search.ldp import POOL_DRAWS_PER_NETWORK, LDPSearch
 from edgenas.search.recorder import Recorder
 from edgenas.space import LDPSpace, decode
 from edgenas.store import RunStore
@@ -41,6 +42,9 @@ class SyntheticEvaluator:
     def pool_entry(self, genotype: str) -> tuple[float, int, int]:
         values = self.static_resources(genotype)
         return self.score(genotype), values["params"], values["flops"]
+
+    def params(self, genotype: str) -> int:
+        return int(self.static_resources(genotype)["params"])
 
     def network_latency(self, genotype: str) -> float:
         self.measured.append(genotype)
@@ -135,6 +139,37 @@ def test_latency_parents_are_the_best_scores_among_the_whole_pool_closest_to_tar
     assert len(evaluator.measured) == 3
 
 
+def test_a_parameter_target_draws_the_pool_within_it(tmp_path):
+    # Synthetic parameters are 100 x the compute units (81K-173K in the small space): a
+    # 100K target keeps about one sample in six.
+    evaluator = SyntheticEvaluator()
+    search = _search(tmp_path, evaluator, pool_size=6, target_params=1e5, **SMALL_SPACE)
+    pool = search.sample_pool()
+    assert len(set(pool)) == 6
+    assert all(evaluator.params(g) <= 1e5 for g in pool)
+    uniform = [g.encode() for g in search.space.sample_unique(6, seed=0)]
+    assert any(evaluator.params(g) > 1e5 for g in uniform)  # what the filter changed
+    # Seeded: the same config draws the same pool; without a parameter target the pool
+    # is the uniform sample.
+    assert _search(tmp_path, SyntheticEvaluator(), name="again", pool_size=6,
+                   target_params=1e5, **SMALL_SPACE).sample_pool() == pool  # fmt: skip
+    plain = _search(tmp_path, SyntheticEvaluator(), name="plain", pool_size=6,
+                    target_flops=1e7, **SMALL_SPACE)  # fmt: skip
+    assert plain.sample_pool() == uniform
+
+
+def test_too_small_a_parameter_target_fills_the_pool_with_the_smallest_draws(tmp_path):
+    evaluator = SyntheticEvaluator()
+    search = _search(tmp_path, evaluator, pool_size=5, target_params=1.0, **SMALL_SPACE)
+    pool = search.sample_pool()
+    assert len(set(pool)) == 5
+    # No draw fits: the pool is the smallest of all the draws sample_pool may take.
+    draws = itertools.islice(search.space.iter_unique(0), 5 * POOL_DRAWS_PER_NETWORK)
+    drawn = [g.encode() for g in draws]
+    smallest = sorted(evaluator.params(g) for g in drawn)[:5]
+    assert sorted(evaluator.params(g) for g in pool) == smallest
+
+
 def _moves(search: LDPSearch) -> list[tuple[str, str]]:
     return [
         (e.payload["from"], e.payload["to"])
@@ -150,7 +185,7 @@ def test_tabu_tenure_decides_which_architectures_may_come_back(tmp_path):
         search = _search(
             tmp_path, evaluator, name=f"tenure{tenure}", pool_size=4, parents=1,
             children=3, max_iterations=25, patience=25, tabu_tenure=tenure, seed=1,
-            target_params=2e3, **SMALL_SPACE,
+            target_flops=2e5, **SMALL_SPACE,
         )  # fmt: skip
         search.run()
         runs[tenure] = (search, evaluator)

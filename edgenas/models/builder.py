@@ -65,6 +65,43 @@ class DensePredictionNet(nn.Module):
         return self.head(self.backbone(image), image)
 
 
+def resolve_options(genotype: Genotype, task: str, task_options: dict) -> tuple[HeadKind, dict]:
+    """The task's head kind and its full options for ``genotype`` (defaults filled in);
+    ValueError for options the task does not take or that the layout rules out."""
+    kind = HEAD_KINDS[canonical_task(task)]
+    reject_unknown_options(f"task {kind.name!r}", task_options, kind.defaults)
+    options = {**kind.defaults, **task_options}
+    if genotype.layout == "paper":
+        if kind.name != "sr":
+            raise ValueError(
+                f"{genotype.header}: genotypes (the super-resolution upsample layout) build "
+                f"for task sr only, not {kind.name}: use task sr, or an "
+                f"S{genotype.scales}: genotype for {kind.name}"
+            )
+        if "upsampler" in task_options:
+            raise ValueError(
+                f"an {genotype.header}: genotype upsamples in its searched up1 block and "
+                "takes no upsampler; drop it (upsampler applies to S<n>: genotypes)"
+            )
+        options.pop("upsampler")
+    return kind, options
+
+
+def build_head(
+    task: str, upsampled: bool, width: int, options: dict, in_channels: int
+) -> nn.Module:
+    """The head of ``task`` (a canonical name) on a backbone of output ``width``."""
+    if upsampled:
+        return UpsampledOutputHead(width, options["scale"], in_channels)
+    if task == "depth":
+        return DepthHead(width)
+    if task == "segmentation":
+        return SegmentationHead(width, options["num_classes"])
+    if task == "sr":
+        return SuperResolutionHead(width, options["scale"], in_channels, options["upsampler"])
+    return ClassificationHead(width, options["num_classes"])
+
+
 def build_model(
     genotype: Genotype | str,
     task: str,
@@ -94,37 +131,12 @@ def build_model(
     """
     if isinstance(genotype, str):
         genotype = decode(genotype)
-    kind = HEAD_KINDS[canonical_task(task)]
-    reject_unknown_options(f"task {kind.name!r}", task_options, kind.defaults)
-    options = {**kind.defaults, **task_options}
-    upsampled = genotype.layout == "paper"
-    if upsampled:
-        if kind.name != "sr":
-            raise ValueError(
-                f"{genotype.header}: genotypes (the super-resolution upsample layout) build "
-                f"for task sr only, not {kind.name}: use task sr, or an "
-                f"S{genotype.scales}: genotype for {kind.name}"
-            )
-        if "upsampler" in task_options:
-            raise ValueError(
-                f"an {genotype.header}: genotype upsamples in its searched up1 block and "
-                "takes no upsampler; drop it (upsampler applies to S<n>: genotypes)"
-            )
-        options.pop("upsampler")
+    kind, options = resolve_options(genotype, task, task_options)
     backbone = LDPBackbone(
         genotype, in_channels, stem_channels, kind.stem_stride, upscale=options.get("scale", 2)
     )
-    width = backbone.out_channels
-    if upsampled:
-        head: nn.Module = UpsampledOutputHead(width, options["scale"], in_channels)
-    elif kind.name == "depth":
-        head = DepthHead(width)
-    elif kind.name == "segmentation":
-        head = SegmentationHead(width, options["num_classes"])
-    elif kind.name == "sr":
-        head = SuperResolutionHead(width, options["scale"], in_channels, options["upsampler"])
-    else:
-        head = ClassificationHead(width, options["num_classes"])
+    head = build_head(kind.name, genotype.layout == "paper", backbone.out_channels, options,
+                      in_channels)  # fmt: skip
     model = DensePredictionNet(backbone, head, kind.name, options)
     init_weights(model)
     if isinstance(head, SuperResolutionHead | UpsampledOutputHead):

@@ -22,11 +22,65 @@ applies its searched layers there; ``ref0`` refines at that output resolution.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from edgenas.models.ops import Block, UpsampleBlock, conv_bn
-from edgenas.space.genotype import Genotype
+from edgenas.space.genotype import BlockSpec, Genotype
+
+
+@dataclass(frozen=True)
+class PlannedBlock:
+    """One searched block of a backbone: its role, spec, input width and kind."""
+
+    role: str
+    spec: BlockSpec
+    in_channels: int
+    stride: int = 1  # 2 for the down blocks
+    upsample: bool = False  # an UpsampleBlock (bilinear resize, then the block)
+
+
+def decoder_roles(s: int, upsampled: bool) -> tuple[str, ...]:
+    """The blocks of scale ``s`` on the decoder side (the paper layout's scale 1 has no
+    refine block: ``ref0`` refines at the output resolution instead)."""
+    if s == 1 and upsampled:
+        return ("dec1a", "dec1b")
+    return (f"dec{s}a", f"dec{s}b", f"ref{s}")
+
+
+def backbone_plan(genotype: Genotype, stem_channels: int) -> tuple[list[PlannedBlock], int]:
+    """The blocks of ``genotype``'s backbone in build order, each with the width it
+    receives, and the backbone's output width. Pure: no torch modules are built, so the
+    builder and :func:`edgenas.models.param_count.genotype_params` share one walk."""
+    upsampled = genotype.layout == "paper"
+    specs = dict(zip(genotype.roles, genotype.blocks, strict=True))
+    plan: list[PlannedBlock] = []
+    width = stem_channels
+    skip_widths: dict[int, int] = {}
+    for s in range(1, genotype.scales + 1):
+        if s > 1:
+            plan.append(PlannedBlock(f"down{s}", specs[f"down{s}"], width, stride=2))
+            width = specs[f"down{s}"].channels
+        for part in "ab":
+            plan.append(PlannedBlock(f"enc{s}{part}", specs[f"enc{s}{part}"], width))
+            width = specs[f"enc{s}{part}"].channels
+        skip_widths[s] = width
+    for s in range(genotype.scales, 0, -1):
+        if s < genotype.scales:
+            width += skip_widths[s]  # concatenation with the encoder skip
+        for role in decoder_roles(s, upsampled):
+            plan.append(PlannedBlock(role, specs[role], width))
+            width = specs[role].channels
+        if s > 1:
+            plan.append(PlannedBlock(f"up{s}", specs[f"up{s}"], width, upsample=True))
+            width = specs[f"up{s}"].channels
+    if upsampled:
+        plan.append(PlannedBlock("up1", specs["up1"], width, upsample=True))
+        plan.append(PlannedBlock("ref0", specs["ref0"], specs["up1"].channels))
+        width = specs["ref0"].channels
+    return plan, width
 
 
 class LDPBackbone(nn.Module):
@@ -49,39 +103,17 @@ class LDPBackbone(nn.Module):
         self.stem = conv_bn(in_channels, stem_channels, 3, stem_stride)
         self.stem_stride = stem_stride
         self.blocks = nn.ModuleDict()
-        specs = dict(zip(genotype.roles, genotype.blocks, strict=True))
-
-        width = stem_channels
-        skip_widths: dict[int, int] = {}
-        for s in range(1, self.scales + 1):
-            if s > 1:
-                self.blocks[f"down{s}"] = Block(specs[f"down{s}"], width, stride=2)
-                width = specs[f"down{s}"].channels
-            for part in "ab":
-                self.blocks[f"enc{s}{part}"] = Block(specs[f"enc{s}{part}"], width)
-                width = specs[f"enc{s}{part}"].channels
-            skip_widths[s] = width
-        for s in range(self.scales, 0, -1):
-            if s < self.scales:
-                width += skip_widths[s]  # concatenation with the encoder skip
-            for role in self._decoder_roles(s):
-                self.blocks[role] = Block(specs[role], width)
-                width = specs[role].channels
-            if s > 1:
-                self.blocks[f"up{s}"] = UpsampleBlock(specs[f"up{s}"], width)
-                width = specs[f"up{s}"].channels
-        if self.upsampled:
-            self.blocks["up1"] = UpsampleBlock(specs["up1"], width)
-            self.blocks["ref0"] = Block(specs["ref0"], specs["up1"].channels)
-            width = specs["ref0"].channels
-        self.out_channels = width
+        plan, self.out_channels = backbone_plan(genotype, stem_channels)
+        for planned in plan:
+            if planned.upsample:
+                self.blocks[planned.role] = UpsampleBlock(planned.spec, planned.in_channels)
+            else:
+                self.blocks[planned.role] = Block(
+                    planned.spec, planned.in_channels, stride=planned.stride
+                )
 
     def _decoder_roles(self, s: int) -> tuple[str, ...]:
-        """The blocks of scale ``s`` on the decoder side (the paper layout's scale 1 has
-        no refine block: ``ref0`` refines at the output resolution instead)."""
-        if s == 1 and self.upsampled:
-            return ("dec1a", "dec1b")
-        return (f"dec{s}a", f"dec{s}b", f"ref{s}")
+        return decoder_roles(s, self.upsampled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -221,6 +221,13 @@ class CandidateEvaluator:
         torch.manual_seed(self.config.seed)
         return self.task.build_model(genotype, self.info)
 
+    def params(self, genotype: str) -> int:
+        """The parameter count of :meth:`build`'s network, without building it
+        (milliseconds: sizes thousands of draws, e.g. a pool within a target)."""
+        from edgenas.models.param_count import genotype_params
+
+        return genotype_params(genotype, self.task.name, **self.task.head_options(self.info))
+
     def score(self, genotype: str) -> float:
         """The run's training-free score (``config.score``) of a fresh seeded network:
         NASWOT on the fixed batch, or training steps per second."""

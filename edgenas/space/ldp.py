@@ -7,8 +7,10 @@ seed reproduces a run exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from edgenas.space.genotype import (
@@ -29,6 +31,9 @@ _IDENTITY_OPERATION = (
     IDENTITY_FORM["residual"],
 )
 """The operation part of every ``id`` block (see :data:`IDENTITY_FORM`)."""
+
+MAX_REPEATED_DRAWS = 1000
+"""Draws in a row that only repeat earlier genotypes before a space counts as exhausted."""
 
 SR_UPSCALES = (2, 3, 4)
 """Super-resolution factors the ``paper`` layout's upsample block can take."""
@@ -255,19 +260,31 @@ class LDPSpace:
         self, n: int, seed: int, scales: tuple[int, ...] | None = None
     ) -> list[Genotype]:
         """``n`` distinct valid genotypes from one seed (scales drawn from ``scales``)."""
+        drawn = list(itertools.islice(self.iter_unique(seed, scales), n))
+        if len(drawn) < n:
+            raise RuntimeError(f"could not draw {n} distinct genotypes")
+        return drawn
+
+    def iter_unique(self, seed: int, scales: tuple[int, ...] | None = None) -> Iterator[Genotype]:
+        """Distinct valid genotypes from one seed, in the order :meth:`sample_unique`
+        gives them, for as long as the caller takes them (it stops after
+        :data:`MAX_REPEATED_DRAWS` draws in a row that repeat earlier ones: the space is
+        nearly exhausted)."""
         rng = random.Random(seed)
         allowed = scales or self.scales
         for s in allowed:
             if s not in self.scales:
                 raise ValueError(f"{s} scales is not among the choices {self.scales}")
-        seen: dict[Genotype, None] = {}
-        attempts = 0
-        while len(seen) < n:
-            attempts += 1
-            if attempts > 100 * n + 1000:
-                raise RuntimeError(f"could not draw {n} distinct genotypes")
-            seen.setdefault(self.sample(rng, scales=rng.choice(allowed)), None)
-        return list(seen)
+        seen: set[Genotype] = set()
+        repeats = 0
+        while repeats < MAX_REPEATED_DRAWS:
+            genotype = self.sample(rng, scales=rng.choice(allowed))
+            if genotype in seen:
+                repeats += 1
+                continue
+            seen.add(genotype)
+            repeats = 0
+            yield genotype
 
     # ------------------------------------------------------------ mutations
     def mutate_swap(

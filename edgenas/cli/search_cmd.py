@@ -37,7 +37,8 @@ def register(subparsers) -> None:
         description=(
             "Search the LDP space for a network that is accurate and fits your targets.\n"
             "\n"
-            "1. Sample --pool random genotypes and rank them with NASWOT on one batch of\n"
+            "1. Sample --pool random genotypes (with --target-params, only networks within\n"
+            "   it) and rank them with NASWOT (or --score speed) on one batch of\n"
             "   your training data; pick --parents parents: the task's default network\n"
             "   first (--start-from), then best scores, and best scores among those\n"
             "   closest to the target size. The ranking is updated after each parent.\n"
@@ -232,7 +233,10 @@ def register(subparsers) -> None:
         "--pool",
         type=number(int, above=0),
         default=None,
-        help=preset_help("random genotypes ranked by NASWOT", "pool_size"),
+        help=preset_help(
+            "random genotypes ranked by the score (with --target-params: drawn within it)",
+            "pool_size",
+        ),
     )
     add(
         "--parents",

@@ -24,6 +24,7 @@ which also makes ``resume`` a deterministic replay.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import random
@@ -192,22 +193,29 @@ class LDPSearch:
         target = self.targets.get("params")
         if target is None:
             return [g.encode() for g in self.space.sample_unique(size, seed)]
+        self.log(f"drawing {size} random genotypes within {target:,.0f} parameters")
         within: list[str] = []
-        over: list[tuple[int, int, str]] = []  # (params, draw index, genotype)
+        # The smallest draws over the target, in case too few fit: a bounded max-heap
+        # of (-params, -draw index, genotype), so a large pool keeps `size` entries.
+        smallest_over: list[tuple[int, int, str]] = []
+        drawn = 0
         draws = itertools.islice(self.space.iter_unique(seed), size * POOL_DRAWS_PER_NETWORK)
         for index, genotype in enumerate(g.encode() for g in draws):
+            drawn += 1
             params = self.evaluator.params(genotype)
             if params <= target:
                 within.append(genotype)
                 if len(within) == size:
                     break
             else:
-                over.append((params, index, genotype))
-        drawn = len(within) + len(over)
+                heapq.heappush(smallest_over, (-params, -index, genotype))
+                if len(smallest_over) > size:
+                    heapq.heappop(smallest_over)
         self.log(f"pool: {len(within)} of {drawn} random networks fit {target:,.0f} parameters")
         if len(within) < size:
             self.log(f"  the {size - len(within)} smallest of the rest fill the pool")
-            within += [g for _p, _i, g in sorted(over)[: size - len(within)]]
+            fill = sorted((-p, -i, g) for p, i, g in smallest_over)[: size - len(within)]
+            within += [g for _params, _index, g in fill]
         return within
 
     def _flush_pool(self, batch: list[dict], progress: PoolProgress, failures: list) -> None:

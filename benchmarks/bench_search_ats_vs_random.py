@@ -13,6 +13,10 @@ the paper's NASWOT; training steps per second), each beside the same random sear
 
 ``--random-within-target`` makes random search draw only networks within the parameter
 target (a stronger baseline: uniform samples of a large space are mostly far over it).
+ATS's pool is drawn within the target too (``LDPSearch.sample_pool``, since search
+version 4; runs before it drew ATS's pool uniformly), from another seed than random
+search's draws. ``--parent-limit`` sets how far over the target the score-ranked
+parents may be (``SCORE_PARENT_LIMIT``; moot when the pool is within the target).
 Both methods start cold by default (no warm start: the algorithms are compared);
 ``--warm-start`` gives both the task's default genotype (ATS searches from it first,
 random search trains it first).
@@ -32,7 +36,6 @@ from pathlib import Path
 
 import torch
 
-from edgenas.models.complexity import count_params
 from edgenas.search import ldp, objectives
 from edgenas.search.config import SCORES, SearchConfig
 from edgenas.search.evaluation import CandidateEvaluator
@@ -46,11 +49,11 @@ def random_genotypes(config: SearchConfig, evaluator, count: int, within_target:
     """``count`` genotypes sampled uniformly from the space; ``within_target``: only
     those whose parameters meet ``config.target_params`` (rejection sampling), so random
     search spends no training on networks the grade penalises for size."""
-    draw = count * (200 if within_target else 1)
+    draw = count * (ldp.POOL_DRAWS_PER_NETWORK if within_target else 1)
     sampled = config.space().sample_unique(draw, seed=10_000 + config.seed)
     picked = []
     for genotype in (g.encode() for g in sampled):
-        if within_target and count_params(evaluator.build(genotype)) > config.target_params:
+        if within_target and evaluator.params(genotype) > config.target_params:
             continue
         picked.append(genotype)
         if len(picked) == count:

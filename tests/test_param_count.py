@@ -25,6 +25,16 @@ def test_counts_match_the_built_network(task, options, space):
         assert genotype_params(genotype, task, **options) == built, genotype.encode()
 
 
+@pytest.mark.parametrize("task", ["segmentation", "sr", "depth"])
+def test_counts_match_in_the_spaces_the_search_samples(task):
+    from edgenas.search.config import SearchConfig
+
+    options = {"num_classes": 11} if task == "segmentation" else {}
+    for genotype in SearchConfig(task=task).space().sample_unique(10, seed=5):
+        built = count_params(build_model(genotype, task, **options))
+        assert genotype_params(genotype, task, **options) == built, genotype.encode()
+
+
 def test_string_genotypes_and_other_stems_count_alike():
     genotype = LDPSpace().sample_unique(1, seed=0)[0]
     built = count_params(build_model(genotype, "depth", stem_channels=24, in_channels=1))

@@ -12,6 +12,7 @@ import zlib
 
 import pytest
 
+from edgenas.errors import UserError
 from edgenas.search.config import SearchConfig
 from edgenas.search.evaluation import TrainedCandidate
 from edgenas.search.executor import InlineExecutor
@@ -158,16 +159,41 @@ def test_a_parameter_target_draws_the_pool_within_it(tmp_path):
     assert plain.sample_pool() == uniform
 
 
+def _first_draws(search: LDPSearch, count: int) -> list[str]:
+    """The distinct genotypes among the first ``count`` draws of the search's seed."""
+    draws = itertools.islice(search.space.iter_draws(search.config.seed), count)
+    return list(dict.fromkeys(g.encode() for g in draws))
+
+
 def test_too_small_a_parameter_target_fills_the_pool_with_the_smallest_draws(tmp_path):
     evaluator = SyntheticEvaluator()
     search = _search(tmp_path, evaluator, pool_size=5, target_params=1.0, **SMALL_SPACE)
     pool = search.sample_pool()
     assert len(set(pool)) == 5
     # No draw fits: the pool is the smallest of all the draws sample_pool may take.
-    draws = itertools.islice(search.space.iter_unique(0), 5 * POOL_DRAWS_PER_NETWORK)
-    drawn = [g.encode() for g in draws]
+    drawn = _first_draws(search, 5 * POOL_DRAWS_PER_NETWORK)
     smallest = sorted(evaluator.params(g) for g in drawn)[:5]
     assert sorted(evaluator.params(g) for g in pool) == smallest
+
+
+def test_when_a_few_draws_fit_the_smallest_of_the_rest_complete_the_pool(tmp_path):
+    evaluator = SyntheticEvaluator()
+    drawn = _first_draws(_search(tmp_path, evaluator, name="probe", **SMALL_SPACE),
+                         6 * POOL_DRAWS_PER_NETWORK)  # fmt: skip
+    sizes = {g: evaluator.params(g) for g in drawn}
+    target = sorted(set(sizes.values()))[1]  # the two smallest sizes fit
+    fitting = [g for g in drawn if sizes[g] <= target]
+    assert 0 < len(fitting) < 6
+    rest = sorted((g for g in drawn if sizes[g] > target), key=lambda g: (sizes[g], drawn.index(g)))
+    search = _search(tmp_path, evaluator, pool_size=6, target_params=target, **SMALL_SPACE)
+    assert search.sample_pool() == fitting + rest[: 6 - len(fitting)]
+
+
+def test_a_pool_the_space_cannot_fill_is_a_one_line_error(tmp_path):
+    tiny = {**SMALL_SPACE, "channels": (8,), "layers": (1,)}  # one genotype per scale count
+    search = _search(tmp_path, SyntheticEvaluator(), pool_size=3, target_params=1.0, **tiny)
+    with pytest.raises(UserError, match="could not draw 3 distinct genotypes"):
+        search.sample_pool()
 
 
 def _moves(search: LDPSearch) -> list[tuple[str, str]]:
@@ -235,7 +261,7 @@ def test_ranking_is_updated_between_parents(tmp_path):
 
     evaluator = SyntheticEvaluator(score=score)
     search = _search(tmp_path, evaluator, pool_size=10, parents=3, children=3,
-                     max_iterations=2, seed=4, target_params=2e3)  # fmt: skip
+                     max_iterations=2, seed=4, target_flops=2e5)  # fmt: skip
     pool_genotypes.update(g.encode() for g in search.space.sample_unique(10, search.config.seed))
     search.run()
 
@@ -313,7 +339,7 @@ def test_a_budget_ends_each_parent_on_its_share_and_replays_alike(tmp_path):
 
     evaluator.train = slow_train
     settings = dict(pool_size=6, parents=2, children=2, max_iterations=100, patience=100,
-                    seed=7, target_params=2e3)  # fmt: skip
+                    seed=7, target_flops=2e5)  # fmt: skip
     search = _search(tmp_path, evaluator, deadline=100.0, clock=clock, **settings)
     search.run()
     events = list(search.recorder.store.events())
@@ -372,7 +398,7 @@ def test_a_start_already_trained_leaves_the_paper_rule_all_slots(tmp_path):
     evaluator = SyntheticEvaluator()
     start = SearchConfig(task="sr").start_genotypes[0]
     search = _search(tmp_path, evaluator, pool_size=12, parents=4, seed=10,
-                     target_params=2e3, start_genotypes=(start,))  # fmt: skip
+                     target_flops=2e5, start_genotypes=(start,))  # fmt: skip
     ranked = search.score_pool()
     search.evaluate(search.start_rows()[0])  # trained already: not a parent again
     parents = search.select_parents(ranked)
@@ -454,7 +480,7 @@ class Wide(InlineExecutor):
 
 def test_failed_trainings_are_recorded_never_moved_to_and_replayed(tmp_path):
     settings = dict(pool_size=4, parents=1, children=3, max_iterations=4, patience=4,
-                    seed=5, target_params=2e3, **SMALL_SPACE)  # fmt: skip
+                    seed=5, target_flops=2e5, **SMALL_SPACE)  # fmt: skip
     evaluator = FailsEveryOther()
     search = _search(tmp_path, evaluator, **settings)
     search.run()
@@ -478,7 +504,7 @@ def test_failed_trainings_are_recorded_never_moved_to_and_replayed(tmp_path):
 
 def test_a_wider_executor_trains_the_best_rewarded_children_together(tmp_path):
     settings = dict(pool_size=4, parents=1, children=3, max_iterations=3, patience=3,
-                    seed=6, target_params=2e3, start_genotypes=(), **SMALL_SPACE)  # fmt: skip
+                    seed=6, target_flops=2e5, start_genotypes=(), **SMALL_SPACE)  # fmt: skip
     config = SearchConfig(task="sr", run_name="wide", runs_dir=str(tmp_path), **settings)
     store = RunStore.create(tmp_path / "wide", name="wide", kind="ldp-search", config={})
     evaluator = SyntheticEvaluator()

@@ -106,7 +106,8 @@ def parse_duration(text: str) -> float:
 # 3: the pool streams into the store in batches (one pool_scored event, no
 #    parent_scored per network); executors wider than one train the best-rewarded
 #    children of a tabu step together; failed candidates.
-SEARCH_VERSION = 3
+# 4: with a parameter target the pool is drawn within it.
+SEARCH_VERSION = 4
 EXECUTORS = ("inline", "process", "ray")
 SCORES = ("naswot", "speed")
 

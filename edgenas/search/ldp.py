@@ -1,7 +1,8 @@
 """LDP's search (paper Sec. 2.3, Fig. 4): NASWOT-ranked parents, then Assisted Tabu
 Search from each parent, driven by the validation grade G and the mutation reward R.
 
-1. Parents: ``pool_size`` unique random genotypes scored with NASWOT on one fixed batch
+1. Parents: ``pool_size`` unique random genotypes (with a parameter target, drawn
+   within it: :meth:`LDPSearch.sample_pool`) scored with NASWOT on one fixed batch
    of training images (or, with ``score="speed"``, by training steps per second); the
    3 best by score, and the 3 best by score among the pool members whose size is
    closest to the target compactness. After each parent's search the ranking is
@@ -25,7 +26,6 @@ which also makes ``resume`` a deterministic replay.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import random
 import statistics
@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgenas.errors import UserError
 from edgenas.search import objectives
 from edgenas.search.budget import expected_candidate_seconds, parent_deadline
 from edgenas.search.config import DEFAULT_TRAIN_SECONDS, SearchConfig
@@ -50,12 +51,12 @@ CALIBRATION_NETWORKS = 3
 # With a target, the "best score" parents are the best scores among the networks at
 # most this many times over it (a deviation from the paper, docs/search.md).
 SCORE_PARENT_LIMIT = 2.0
+# With a parameter target, random draws per pool network at most (the pool is drawn
+# within the target, LDPSearch.sample_pool), and a progress line every this many draws.
+POOL_DRAWS_PER_NETWORK = 200
+POOL_PROGRESS_DRAWS = 100_000
 # Pool scores reach the store in batches of this many networks, or after this many
 # seconds: one transaction per batch (a 60,000-network pool), little lost on a kill.
-POOL_DRAWS_PER_NETWORK = 200
-"""With a parameter target, random draws per pool network at most (the pool is drawn
-within the target; :meth:`LDPSearch.sample_pool`)."""
-
 POOL_BATCH = 256
 POOL_FLUSH_S = 5.0
 
@@ -187,36 +188,51 @@ class LDPSearch:
         mostly far over a small target (2 % of segmentation samples fit 100K), and a
         grade penalises every network over it, so a uniform pool leaves the parents
         over the target too: measured, that made ATS lose to random search within the
-        target (docs/search.md, "ATS against random search").
+        target (docs/search.md, "ATS against random search"). Deterministic for a
+        config, so a search stopped during the pool draws the same pool again.
         """
         size, seed = self.config.pool_size, self.config.seed
         target = self.targets.get("params")
         if target is None:
             return [g.encode() for g in self.space.sample_unique(size, seed)]
-        self.log(f"drawing {size} random genotypes within {target:,.0f} parameters")
-        within: list[str] = []
-        # The smallest draws over the target, in case too few fit: a bounded max-heap
-        # of (-params, -draw index, genotype), so a large pool keeps `size` entries.
-        smallest_over: list[tuple[int, int, str]] = []
+        self.log(f"drawing {size:,} random genotypes within {target:,.0f} parameters")
+        within: dict[str, None] = {}  # in draw order
+        # The smallest distinct draws over the target, in case too few fit: a max-heap
+        # of (-params, -draw index, genotype) bounded to `size` entries, so memory
+        # stays flat however many draws a large pool takes.
+        over: list[tuple[int, int, str]] = []
+        in_over: set[str] = set()
+        limit = size * POOL_DRAWS_PER_NETWORK
         drawn = 0
-        draws = itertools.islice(self.space.iter_unique(seed), size * POOL_DRAWS_PER_NETWORK)
-        for index, genotype in enumerate(g.encode() for g in draws):
-            drawn += 1
-            params = self.evaluator.params(genotype)
+        for drawn, genotype in enumerate(self.space.iter_draws(seed), start=1):
+            if drawn > limit:
+                drawn = limit
+                break
+            encoded = genotype.encode()
+            params = self.evaluator.params(encoded)
             if params <= target:
-                within.append(genotype)
+                within.setdefault(encoded, None)
                 if len(within) == size:
                     break
-            else:
-                heapq.heappush(smallest_over, (-params, -index, genotype))
-                if len(smallest_over) > size:
-                    heapq.heappop(smallest_over)
-        self.log(f"pool: {len(within)} of {drawn} random networks fit {target:,.0f} parameters")
-        if len(within) < size:
-            self.log(f"  the {size - len(within)} smallest of the rest fill the pool")
-            fill = sorted((-p, -i, g) for p, i, g in smallest_over)[: size - len(within)]
-            within += [g for _params, _index, g in fill]
-        return within
+            elif encoded not in in_over and encoded not in within:
+                in_over.add(encoded)
+                heapq.heappush(over, (-params, -drawn, encoded))
+                if len(over) > size:
+                    in_over.discard(heapq.heappop(over)[2])
+            if drawn % POOL_PROGRESS_DRAWS == 0:
+                self.log(f"  {drawn:,} drawn, {len(within):,} fit the target")
+        self.log(f"pool: {len(within):,} of {drawn:,} random networks fit {target:,.0f} parameters")
+        pool = list(within)
+        if len(pool) < size:
+            fill = [g for _p, _i, g in sorted((-p, -i, g) for p, i, g in over)]
+            pool += fill[: size - len(pool)]
+            self.log(f"  the {size - len(within):,} smallest of the rest fill the pool")
+        if len(pool) < size:
+            raise UserError(
+                f"could not draw {size} distinct genotypes in {drawn:,} draws: the space is "
+                "too small for this pool; lower --pool or widen the space"
+            )
+        return pool
 
     def _flush_pool(self, batch: list[dict], progress: PoolProgress, failures: list) -> None:
         """Write a batch of pool rows (one transaction) and a progress event, which

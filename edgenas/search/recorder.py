@@ -91,7 +91,8 @@ class Recorder:
     def stored_pool(self, size: int) -> list[str] | None:
         """While replaying a run whose pool was complete (a ``pool_scored`` event), the
         pool's genotypes in order: its first ``size`` rows, written in pool order before
-        anything else. Sampling 60,000 genotypes again would take seconds. None when the
+        anything else. Sampling 60,000 genotypes again would take seconds (minutes when
+        they are drawn within a parameter target). None when the
         pool must be sampled (a new run, one stopped during the pool)."""
         if not self.replaying or ("pool_scored", None) not in self._recorded:
             return None

@@ -7,7 +7,6 @@ seed reproduces a run exactly.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections.abc import Iterator
@@ -31,9 +30,6 @@ _IDENTITY_OPERATION = (
     IDENTITY_FORM["residual"],
 )
 """The operation part of every ``id`` block (see :data:`IDENTITY_FORM`)."""
-
-MAX_REPEATED_DRAWS = 1000
-"""Draws in a row that only repeat earlier genotypes before a space counts as exhausted."""
 
 SR_UPSCALES = (2, 3, 4)
 """Super-resolution factors the ``paper`` layout's upsample block can take."""
@@ -259,32 +255,33 @@ class LDPSpace:
     def sample_unique(
         self, n: int, seed: int, scales: tuple[int, ...] | None = None
     ) -> list[Genotype]:
-        """``n`` distinct valid genotypes from one seed (scales drawn from ``scales``)."""
-        drawn = list(itertools.islice(self.iter_unique(seed, scales), n))
-        if len(drawn) < n:
-            raise RuntimeError(f"could not draw {n} distinct genotypes")
-        return drawn
+        """``n`` distinct valid genotypes from one seed (scales drawn from ``scales``):
+        the first ``n`` distinct ones of :meth:`iter_draws`."""
+        draws = self.iter_draws(seed, scales)
+        seen: dict[Genotype, None] = {}
+        attempts = 0
+        while len(seen) < n:
+            attempts += 1
+            if attempts > 100 * n + 1000:
+                raise RuntimeError(f"could not draw {n} distinct genotypes")
+            seen.setdefault(next(draws), None)
+        return list(seen)
 
-    def iter_unique(self, seed: int, scales: tuple[int, ...] | None = None) -> Iterator[Genotype]:
-        """Distinct valid genotypes from one seed, in the order :meth:`sample_unique`
-        gives them, for as long as the caller takes them (it stops after
-        :data:`MAX_REPEATED_DRAWS` draws in a row that repeat earlier ones: the space is
-        nearly exhausted)."""
-        rng = random.Random(seed)
+    def iter_draws(self, seed: int, scales: tuple[int, ...] | None = None) -> Iterator[Genotype]:
+        """Valid genotypes drawn from one seed for as long as the caller takes them,
+        repeats included (nothing is remembered: memory stays flat however many are
+        drawn). ValueError at once for scales outside the space."""
         allowed = scales or self.scales
         for s in allowed:
             if s not in self.scales:
                 raise ValueError(f"{s} scales is not among the choices {self.scales}")
-        seen: set[Genotype] = set()
-        repeats = 0
-        while repeats < MAX_REPEATED_DRAWS:
-            genotype = self.sample(rng, scales=rng.choice(allowed))
-            if genotype in seen:
-                repeats += 1
-                continue
-            seen.add(genotype)
-            repeats = 0
-            yield genotype
+        rng = random.Random(seed)
+
+        def draws() -> Iterator[Genotype]:
+            while True:
+                yield self.sample(rng, scales=rng.choice(allowed))
+
+        return draws()
 
     # ------------------------------------------------------------ mutations
     def mutate_swap(

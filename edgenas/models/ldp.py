@@ -112,9 +112,6 @@ class LDPBackbone(nn.Module):
                     planned.spec, planned.in_channels, stride=planned.stride
                 )
 
-    def _decoder_roles(self, s: int) -> tuple[str, ...]:
-        return decoder_roles(s, self.upsampled)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         skips: list[torch.Tensor] = []
@@ -128,7 +125,7 @@ class LDPBackbone(nn.Module):
                 skip = skips[s - 1]
                 x = self.blocks[f"up{s + 1}"](x, skip.shape[-2:])
                 x = torch.cat([x, skip], dim=1)
-            for role in self._decoder_roles(s):
+            for role in decoder_roles(s, self.upsampled):
                 x = self.blocks[role](x)
         if self.upsampled:
             size = (x.shape[-2] * self.upscale, x.shape[-1] * self.upscale)

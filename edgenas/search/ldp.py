@@ -26,6 +26,7 @@ which also makes ``resume`` a deterministic replay.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 import statistics
@@ -202,12 +203,9 @@ class LDPSearch:
         # stays flat however many draws a large pool takes.
         over: list[tuple[int, int, str]] = []
         in_over: set[str] = set()
-        limit = size * POOL_DRAWS_PER_NETWORK
+        draws = itertools.islice(self.space.iter_draws(seed), size * POOL_DRAWS_PER_NETWORK)
         drawn = 0
-        for drawn, genotype in enumerate(self.space.iter_draws(seed), start=1):
-            if drawn > limit:
-                drawn = limit
-                break
+        for drawn, genotype in enumerate(draws, start=1):
             encoded = genotype.encode()
             params = self.evaluator.params(encoded)
             if params <= target:

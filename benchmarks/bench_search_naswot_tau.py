@@ -41,6 +41,7 @@ def main() -> None:
         target_latency_ms=None,
         train_seconds=args.train_seconds,
         seed=args.seed,
+        score="naswot",
     )
     evaluator = CandidateEvaluator(config)
     space = LDPSpace(scales=config.scales, channels=config.channels)

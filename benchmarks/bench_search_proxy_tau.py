@@ -59,17 +59,25 @@ from edgenas.training import Budget, train
 
 
 def _accuracy(
-    evaluator: CandidateEvaluator, genotype: str, seconds: float, clock: str = "cpu"
+    evaluator: CandidateEvaluator,
+    genotype: str,
+    seconds: float,
+    clock: str = "cpu",
+    lr: float | None = None,
 ) -> tuple[float, int]:
-    """A after ``seconds`` of training on ``clock``, and the steps it took."""
+    """A after ``seconds`` of training on ``clock`` (at peak rate ``lr``, default the
+    recipe's), and the steps it took."""
     model = evaluator.build(genotype)
+    config = dataclasses.replace(evaluator.train_config, clock=clock)
+    if lr is not None:
+        config = dataclasses.replace(config, lr=lr)
     result = train(
         model,
         evaluator.task,
         evaluator.train_source,
         evaluator.val_data,
         Budget(seconds=seconds),
-        dataclasses.replace(evaluator.train_config, clock=clock),
+        config,
     )
     return float(result.normalised_accuracy), int(result.steps)
 
@@ -152,6 +160,13 @@ def main() -> None:
     parser.add_argument("--rung-seconds", type=float, default=18.0)
     parser.add_argument("--final-seconds", type=float, default=60.0)
     parser.add_argument(
+        "--rung-lr",
+        type=float,
+        default=None,
+        help="peak learning rate of the rung's trainings (default: the recipe's; the "
+        "final training always uses the recipe's)",
+    )
+    parser.add_argument(
         "--clocks", default="cpu", help="budget clocks to compare, e.g. wall,cpu (default: cpu)"
     )
     parser.add_argument("--final-clock", default="cpu", choices=("wall", "cpu"))
@@ -185,7 +200,9 @@ def main() -> None:
 
 
 def _run(args, clocks: list[str]) -> None:
-    config = SearchConfig(task=args.task, data=args.data, val_data=args.val_data, seed=args.seed)
+    config = SearchConfig(
+        task=args.task, data=args.data, val_data=args.val_data, seed=args.seed, score="naswot"
+    )
     if args.input:
         config = dataclasses.replace(config, proxy_input=parse_shape(args.input, ndim=2))
     if args.space == "full":
@@ -211,7 +228,9 @@ def _run(args, clocks: list[str]) -> None:
         # Both clocks, both repeats, interleaved: the load they meet is the same mix.
         for repeat in (1, 2):
             for clock in clocks:
-                accuracy, steps = _accuracy(evaluator, genotype, args.rung_seconds, clock)
+                accuracy, steps = _accuracy(
+                    evaluator, genotype, args.rung_seconds, clock, args.rung_lr
+                )
                 row[f"rung_{clock}_{repeat}"], row[f"steps_{clock}_{repeat}"] = accuracy, steps
         for repeat in range(1, args.final_repeats + 1):
             row[f"final_{repeat}"], _ = _accuracy(

@@ -33,12 +33,12 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "search",
-        help="LDP search: NASWOT-ranked parents, Assisted Tabu Search, best model + report",
+        help="LDP search: score-ranked parents, Assisted Tabu Search, best model + report",
         description=(
             "Search the LDP space for a network that is accurate and fits your targets.\n"
             "\n"
             "1. Sample --pool random genotypes (with --target-params, only networks within\n"
-            "   it) and rank them with NASWOT (or --score speed) on one batch of\n"
+            "   it) and rank them by training speed (or --score naswot, the paper's) on\n"
             "   your training data; pick --parents parents: the task's default network\n"
             "   first (--start-from), then best scores, and best scores among those\n"
             "   closest to the target size. The ranking is updated after each parent.\n"
@@ -272,9 +272,10 @@ def register(subparsers) -> None:
     add(
         "--score",
         choices=SCORES,
-        default=d.score,
-        help="training-free score that ranks parents and rewards children: naswot (the "
-        "paper's) or speed (training steps per second; docs/search.md)",
+        default=None,
+        help="training-free score that ranks parents and rewards children: speed "
+        "(training steps per second, the default with a seconds budget) or naswot (the "
+        "paper's; the default with --train-steps and --preset paper); docs/search.md",
     )
     add(
         "--train-seconds",

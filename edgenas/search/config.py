@@ -214,7 +214,9 @@ class SearchConfig:
     # The training-free score that ranks parents and rewards children (SCORES):
     # "naswot", the paper's; "speed", training steps per second (edgenas.training_speed),
     # since under a time budget the steps a network gets decide much of its accuracy.
-    score: str = "naswot"
+    # None: "speed" when the proxy trains for seconds (the default), "naswot" when it
+    # trains for steps (--train-steps), where speed no longer decides what it learns.
+    score: str | None = None
     # None: DEFAULT_TRAIN_SECONDS, or with a budget planned from it at the start of the
     # run (edgenas.search.budget.proxy_seconds).
     train_seconds: float | None = None
@@ -268,6 +270,8 @@ class SearchConfig:
             )
         if self.train_seconds is None and self.train_steps is None and not budget:
             self.train_seconds = DEFAULT_TRAIN_SECONDS
+        if self.score is None:
+            self.score = "naswot" if self.train_steps is not None else "speed"
         if self.start_genotypes is None:
             self.start_genotypes = self._default_start()
 
@@ -535,6 +539,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patience": 10,
         "batch_size": 256,
         "recipe": "ldp",
+        "score": "naswot",
         "start_genotypes": (),
         **LEGACY_SPACE,
     },

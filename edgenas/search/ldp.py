@@ -1,9 +1,10 @@
-"""LDP's search (paper Sec. 2.3, Fig. 4): NASWOT-ranked parents, then Assisted Tabu
+"""LDP's search (paper Sec. 2.3, Fig. 4): score-ranked parents, then Assisted Tabu
 Search from each parent, driven by the validation grade G and the mutation reward R.
 
 1. Parents: ``pool_size`` unique random genotypes (with a parameter target, drawn
-   within it: :meth:`LDPSearch.sample_pool`) scored with NASWOT on one fixed batch
-   of training images (or, with ``score="speed"``, by training steps per second); the
+   within it: :meth:`LDPSearch.sample_pool`) scored by ``config.score``: training
+   steps per second (``"speed"``, the default with a seconds proxy) or the paper's
+   NASWOT on one fixed batch of training images (``"naswot"``); the
    3 best by score, and the 3 best by score among the pool members whose size is
    closest to the target compactness. After each parent's search the ranking is
    updated (the children scored meanwhile join it, networks trained meanwhile leave it)

@@ -58,14 +58,20 @@ def inherit_weights(child: torch.nn.Module, parent_state: dict[str, torch.Tensor
     return copied / total if total else 0.0
 
 
-def _train(evaluator: CandidateEvaluator, model: torch.nn.Module, seconds: float):
+def _train(
+    evaluator: CandidateEvaluator, model: torch.nn.Module, seconds: float, final: bool = False
+):
+    """Train ``model`` for ``seconds`` of CPU time: as the search trains a candidate, or
+    with ``final`` as it trains the final model (the recipe's peak rate, not the
+    proxy's)."""
+    config = evaluator.config.final_train_config() if final else evaluator.train_config
     return train(
         model,
         evaluator.task,
         evaluator.train_source,
         evaluator.val_data,
         Budget(seconds=seconds),
-        dataclasses.replace(evaluator.train_config, clock="cpu"),
+        dataclasses.replace(config, clock="cpu"),
     )
 
 
@@ -138,7 +144,7 @@ def _measure(args, config: SearchConfig, evaluator: CandidateEvaluator) -> None:
         inherited_model = evaluator.build(child)
         row["inherited_share"] = inherit_weights(inherited_model, parent_state)
         inherited = _train(evaluator, inherited_model, args.proxy_seconds)
-        final = _train(evaluator, evaluator.build(child), args.final_seconds)
+        final = _train(evaluator, evaluator.build(child), args.final_seconds, final=True)
         row.update(
             scratch=float(scratch.normalised_accuracy),
             inherited=float(inherited.normalised_accuracy),

@@ -64,11 +64,14 @@ def _accuracy(
     seconds: float,
     clock: str = "cpu",
     lr: float | None = None,
+    final: bool = False,
 ) -> tuple[float, int]:
-    """A after ``seconds`` of training on ``clock`` (at peak rate ``lr``, default the
-    recipe's), and the steps it took."""
+    """A after ``seconds`` of training on ``clock``, and the steps it took: trained as
+    the search trains a candidate (its proxy's peak rate), or with ``final`` as it
+    trains the final model (the recipe's); ``lr`` overrides either."""
     model = evaluator.build(genotype)
-    config = dataclasses.replace(evaluator.train_config, clock=clock)
+    base = evaluator.config.final_train_config() if final else evaluator.train_config
+    config = dataclasses.replace(base, clock=clock)
     if lr is not None:
         config = dataclasses.replace(config, lr=lr)
     result = train(
@@ -163,8 +166,8 @@ def main() -> None:
         "--rung-lr",
         type=float,
         default=None,
-        help="peak learning rate of the rung's trainings (default: the recipe's; the "
-        "final training always uses the recipe's)",
+        help="peak learning rate of the rung's trainings (default: the search's proxy "
+        "rate, edgenas.tasks.recipes.proxy_lr; the final training always uses the recipe's)",
     )
     parser.add_argument(
         "--clocks", default="cpu", help="budget clocks to compare, e.g. wall,cpu (default: cpu)"
@@ -234,7 +237,7 @@ def _run(args, clocks: list[str]) -> None:
                 row[f"rung_{clock}_{repeat}"], row[f"steps_{clock}_{repeat}"] = accuracy, steps
         for repeat in range(1, args.final_repeats + 1):
             row[f"final_{repeat}"], _ = _accuracy(
-                evaluator, genotype, args.final_seconds, args.final_clock
+                evaluator, genotype, args.final_seconds, args.final_clock, final=True
             )
         row["final"] = statistics.fmean(row[f"final_{r}"] for r in range(1, args.final_repeats + 1))
         rows.append(row)

@@ -156,3 +156,22 @@ def test_each_task_starts_from_its_default_and_a_space_without_id_from_the_dense
     assert narrow_paper.start_genotypes == (DENSE_GENOTYPE.replace("sep_", "ds_"),)
     # a space that holds neither starts from the ranked parents alone
     assert SearchConfig(task="seg", ops=("conv", "ib")).start_genotypes == ()
+
+
+def test_sr_candidates_train_at_the_proxy_rate_and_the_final_model_at_the_recipes():
+    """SR's short proxy trainings run at PROXY_LR (more repeatable at 18 s); the final
+    model and the baselines keep the recipe's rate; other tasks and the paper's recipe
+    use their recipe's rate throughout."""
+    from edgenas.search.evaluation import CandidateEvaluator
+    from edgenas.tasks.recipes import PROXY_LR, recipe_config
+
+    sr = SearchConfig(task="sr", proxy_input=(32, 32), deploy_input=(32, 32), batch_size=4)
+    assert sr.final_train_config().lr == recipe_config("sr").lr != PROXY_LR["sr"]
+    evaluator = CandidateEvaluator(sr)  # what trains every candidate
+    try:
+        assert evaluator.train_config.lr == PROXY_LR["sr"]
+    finally:
+        evaluator.close()
+    for config in (SearchConfig(task="seg"), SearchConfig(task="sr", recipe="ldp")):
+        assert config.train_config().lr == config.final_train_config().lr
+        assert config.train_config().lr == recipe_config(config.task, config.recipe).lr

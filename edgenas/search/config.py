@@ -107,7 +107,8 @@ def parse_duration(text: str) -> float:
 #    parent_scored per network); executors wider than one train the best-rewarded
 #    children of a tabu step together; failed candidates.
 # 4: with a parameter target the pool is drawn within it.
-SEARCH_VERSION = 4
+# 5: super-resolution candidates train at the proxy's peak rate (recipes.PROXY_LR).
+SEARCH_VERSION = 5
 EXECUTORS = ("inline", "process", "ray")
 SCORES = ("naswot", "speed")
 
@@ -474,8 +475,9 @@ class SearchConfig:
             upscale=self.scale if paper else 2,
         )
 
-    def train_config(self):
-        """The training config of proxy and final training (the task's recipe)."""
+    def _recipe_config(self):
+        """The task's training recipe with this run's batch size, seed, accelerator and
+        clock."""
         from edgenas.tasks.recipes import recipe_config
 
         return recipe_config(
@@ -487,14 +489,25 @@ class SearchConfig:
             clock=self.train_clock,
         )
 
+    def train_config(self):
+        """The training config of the candidates' proxy training: the task's recipe, at
+        the recipe's proxy peak rate where it has one
+        (:func:`edgenas.tasks.recipes.proxy_lr`)."""
+        from edgenas.tasks.recipes import proxy_lr
+
+        config = self._recipe_config()
+        lr = proxy_lr(self.task, self.recipe)
+        return replace(config, lr=lr) if lr is not None else config
+
     def final_train_config(self):
-        """The training config of the final model and the baselines trained beside it.
+        """The training config of the final model and the baselines trained beside it:
+        the task's recipe.
 
         With a ``budget_seconds`` their budgets count wall time: a budget promises the
         run's wall time, and the final phase is planned in it (a CPU-time final
         training stretches by the machine's load). The candidates keep
         ``train_clock``; the search loop checks their deadlines on the wall clock."""
-        config = self.train_config()
+        config = self._recipe_config()
         return replace(config, clock="wall") if self.budget_seconds else config
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,6 +31,15 @@ _FAST: dict[str, tuple[TrainConfig, tuple[int, int]]] = {
     ),
 }
 
+# The peak learning rate of a search's short proxy trainings, where it differs from the
+# task's fast recipe. SR, measured with benchmarks/bench_search_proxy_tau.py --rung-lr
+# (docs/search.md, "A proxy learning rate for SR"): over 20 random networks within a
+# 100K-parameter target, 18 s of training at 1e-3 ranked them against 60 s at the
+# recipe's 3e-3 with Kendall tau +0.82 (3e-3: +0.72) and repeated its own ranking at
+# +0.88 (3e-3: +0.53): at 3e-3 some networks jump away from bilinear quality in one run
+# and not in the next. The final training keeps 3e-3, which is better for 60 s and more.
+PROXY_LR: dict[str, float] = {"sr": 1e-3}
+
 _LDP = TrainConfig(batch_size=256, lr=7e-4, schedule="ldp", warmup=0.0, recipe="ldp")
 
 
@@ -54,3 +63,14 @@ def recipe_input(task: str, recipe: str = "fast") -> tuple[int, int]:
     from edgenas.models.builder import canonical_task
 
     return _FAST[canonical_task(task)][1]
+
+
+def proxy_lr(task: str, recipe: str = "fast") -> float | None:
+    """The peak learning rate of a search's proxy training for ``task`` under
+    ``recipe``, or ``None`` where it is the recipe's own (every task but SR, and the
+    ``ldp`` recipe, which keeps the paper's rate)."""
+    from edgenas.models.builder import canonical_task
+
+    if recipe != "fast":
+        return None
+    return PROXY_LR.get(canonical_task(task))

@@ -2,7 +2,7 @@
 budget, several seeds (LDP's comparison; T91 x2 by default, graded on T91's held-out
 tenth, or a task's built-in data with --task depth).
 
-For each seed: run the LDP search (NASWOT-ranked parents + ATS) and count its trained
+For each seed: run the LDP search (score-ranked parents + ATS) and count its trained
 candidates N; then train N genotypes sampled uniformly from the same space with the
 same proxy budget (random search). Report, per seed and as medians, the best G, the
 PSNR (proxy training) and the parameters of each method's best candidate, and the

@@ -165,7 +165,9 @@ def test_sr_candidates_train_at_the_proxy_rate_and_the_final_model_at_the_recipe
     from edgenas.search.evaluation import CandidateEvaluator
     from edgenas.tasks.recipes import PROXY_LR, recipe_config
 
-    sr = SearchConfig(task="sr", proxy_input=(32, 32), deploy_input=(32, 32), batch_size=4)
+    sr = SearchConfig(
+        task="sr", proxy_input=(32, 32), deploy_input=(32, 32), batch_size=4, accelerator="cpu"
+    )
     assert sr.final_train_config().lr == recipe_config("sr").lr != PROXY_LR["sr"]
     evaluator = CandidateEvaluator(sr)  # what trains every candidate
     try:
@@ -175,3 +177,63 @@ def test_sr_candidates_train_at_the_proxy_rate_and_the_final_model_at_the_recipe
     for config in (SearchConfig(task="seg"), SearchConfig(task="sr", recipe="ldp")):
         assert config.train_config().lr == config.final_train_config().lr
         assert config.train_config().lr == recipe_config(config.task, config.recipe).lr
+
+
+def test_speed_is_the_default_score_where_it_times_what_the_proxy_gets(monkeypatch):
+    """Training speed by default for a seconds proxy trained on this machine's CPU;
+    the paper's NASWOT under a steps budget, on a GPU, on Ray workers, with the paper
+    preset. An explicit --score wins, and the resolved score is what a run stores."""
+    import torch
+
+    from edgenas.cli.search_cmd import refuse_settings_on_resume
+    from edgenas.errors import UserError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli_config().score == "speed"
+    assert cli_config("--budget", "20m").score == "speed"
+    assert cli_config("--accelerator", "cpu").score == "speed"
+    assert cli_config("--train-steps", "5").score == "naswot"
+    assert cli_config("--preset", "paper").score == "naswot"
+    assert cli_config("--executor", "ray").score == "naswot"
+    assert cli_config("--train-steps", "5", "--score", "speed").score == "speed"
+    assert cli_config("--preset", "paper", "--score", "speed").score == "speed"
+    # A machine with a GPU trains there by default: speed would time the wrong device.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cli_config().score == "naswot"
+    assert cli_config("--accelerator", "cpu").score == "speed"
+    # What a run stored is kept, whatever today's default would be.
+    stored = {**SearchConfig().to_dict(), "score": "speed", "train_steps": 5}
+    assert SearchConfig.from_dict(stored).score == "speed"
+    resumed = build_parser().parse_args(["search", "--resume", "runs/x", "--score", "naswot"])
+    with pytest.raises(UserError, match="drop --score"):
+        refuse_settings_on_resume(resumed)
+    refuse_settings_on_resume(build_parser().parse_args(["search", "--resume", "runs/x"]))
+
+
+def test_an_sr_search_trains_candidates_at_the_proxy_rate_and_its_answer_at_the_recipes(
+    tmp_path, monkeypatch
+):
+    """The wiring through a real (tiny) search: every training call is recorded."""
+    import edgenas.training
+    from edgenas.search.run import run_search
+    from edgenas.tasks.recipes import PROXY_LR, recipe_config
+
+    calls: list[tuple[int | None, float]] = []
+    real_train = edgenas.training.train
+
+    def recording_train(model, task, train_source, val_data, budget, config, **kwargs):
+        calls.append((budget.steps, config.lr))
+        return real_train(model, task, train_source, val_data, budget, config, **kwargs)
+
+    monkeypatch.setattr(edgenas.training, "train", recording_train)
+    config = SearchConfig(
+        task="sr", proxy_input=(32, 32), deploy_input=(32, 32), pool_size=3, parents=1,
+        children=2, max_iterations=1, train_steps=2, final_steps=3, batch_size=4,
+        target_params=40_000, accelerator="cpu", baselines=(), run_name="rates",
+        runs_dir=str(tmp_path),
+    )  # fmt: skip
+    run_search(config, lambda _message: None)
+    candidates = [lr for steps, lr in calls if steps == 2]
+    finals = [lr for steps, lr in calls if steps == 3]
+    assert candidates and set(candidates) == {PROXY_LR["sr"]}
+    assert finals == [recipe_config("sr").lr]

@@ -73,17 +73,3 @@ def test_the_score_is_checked_and_stored_runs_read_as_naswot():
     stored = SearchConfig().to_dict()
     del stored["score"]  # a run stored before the choice searched with NASWOT
     assert SearchConfig.from_dict(stored).score == "naswot"
-
-
-def test_speed_is_the_default_score_of_a_seconds_proxy_and_naswot_of_a_steps_one():
-    from edgenas.search.config import preset_config
-
-    # Under a seconds budget the steps a network gets decide much of what it learns.
-    assert SearchConfig().score == "speed"
-    assert SearchConfig(budget_seconds=1200).score == "speed"
-    # Under a steps budget they do not, and the paper's score is kept.
-    assert SearchConfig(train_steps=100).score == "naswot"
-    assert preset_config("paper").score == "naswot"
-    # An explicit choice wins, and the resolved value is what a run stores.
-    assert SearchConfig(train_steps=100, score="speed").score == "speed"
-    assert SearchConfig.from_dict(SearchConfig().to_dict()).score == "speed"

@@ -185,7 +185,7 @@ def register(subparsers) -> None:
         "--start-from",
         default=None,
         metavar="GENOTYPES|default|none",
-        help="genotypes searched from first, before the NASWOT-ranked parents (comma-"
+        help="genotypes searched from first, before the score-ranked parents (comma-"
         "separated); default: the task's default genotype when it is in the space "
         "(demo), none (paper)",
     )
@@ -274,8 +274,9 @@ def register(subparsers) -> None:
         choices=SCORES,
         default=None,
         help="training-free score that ranks parents and rewards children: speed "
-        "(training steps per second, the default with a seconds budget) or naswot (the "
-        "paper's; the default with --train-steps and --preset paper); docs/search.md",
+        "(training steps per second; the default when candidates train for seconds on "
+        "this machine's CPU) or naswot (the paper's; the default with --train-steps, a "
+        "GPU, --executor ray or --preset paper); docs/search.md",
     )
     add(
         "--train-seconds",
@@ -314,7 +315,9 @@ def register(subparsers) -> None:
         choices=("fast", "ldp"),
         default=None,
         help=preset_help(
-            "training recipe of proxy and final training (see `edgenas train --help`)", "recipe"
+            "training recipe of proxy and final training (see `edgenas train --help`; SR "
+            "candidates train at 1e-3, docs/search.md)",
+            "recipe",
         ),
     )
     add(

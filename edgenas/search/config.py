@@ -146,7 +146,7 @@ class SearchConfig:
     ``max_iterations`` to :data:`BUDGET_MAX_ITERATIONS`, and each parent's tabu search
     ends when its share of the time is spent.
 
-    ``start_genotypes``: networks searched from first, before the NASWOT-ranked
+    ``start_genotypes``: networks searched from first, before the score-ranked
     parents (a warm start). None resolves to the task's default genotype
     (:mod:`edgenas.tasks.defaults`, the one of the run's ``sr_layout`` for SR) when it
     lies in the space, else none; the paper preset starts from random parents only.
@@ -215,8 +215,8 @@ class SearchConfig:
     # The training-free score that ranks parents and rewards children (SCORES):
     # "naswot", the paper's; "speed", training steps per second (edgenas.training_speed),
     # since under a time budget the steps a network gets decide much of its accuracy.
-    # None: "speed" when the proxy trains for seconds (the default), "naswot" when it
-    # trains for steps (--train-steps), where speed no longer decides what it learns.
+    # None: "speed" when the proxy trains for seconds on this machine's CPU (the
+    # default), else "naswot" (SearchConfig._default_score says why).
     score: str | None = None
     # None: DEFAULT_TRAIN_SECONDS, or with a budget planned from it at the start of the
     # run (edgenas.search.budget.proxy_seconds).
@@ -272,9 +272,26 @@ class SearchConfig:
         if self.train_seconds is None and self.train_steps is None and not budget:
             self.train_seconds = DEFAULT_TRAIN_SECONDS
         if self.score is None:
-            self.score = "naswot" if self.train_steps is not None else "speed"
+            self.score = self._default_score()
         if self.start_genotypes is None:
             self.start_genotypes = self._default_start()
+
+    def _default_score(self) -> str:
+        """``speed`` where it times what decides a candidate's proxy accuracy: a seconds
+        budget trained on the CPU of this machine. Else the paper's ``naswot``: under a
+        steps budget speed no longer decides how far a network trains, a GPU's cost is
+        not what the CPU timing measures, and Ray workers may run on nodes of different
+        speeds (and on GPUs the driver does not have)."""
+        if self.train_steps is not None or self.executor == "ray":
+            return "naswot"
+        accelerator = (self.accelerator or "auto").lower()
+        if accelerator == "cpu":
+            return "speed"
+        if accelerator == "auto":
+            import torch
+
+            return "naswot" if torch.cuda.is_available() else "speed"
+        return "naswot"  # cuda, cuda:N (or a bad name, which validate() reports)
 
     def _default_start(self) -> tuple[str, ...]:
         """The task's default genotype (of the run's layout), if this run's space holds it."""

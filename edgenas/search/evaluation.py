@@ -1,8 +1,8 @@
 """What the search needs to know about a genotype, computed on this machine.
 
-:class:`CandidateEvaluator` owns the task, the (proxy-sized) datasets, the fixed NASWOT
+:class:`CandidateEvaluator` owns the task, the (proxy-sized) datasets, the fixed scoring
 batch and the device measurer. The search talks to it through four questions: the
-NASWOT score, the static resources (parameters, FLOPs), the predicted latency of an
+training-free score (training speed or NASWOT), the static resources (parameters, FLOPs), the predicted latency of an
 untrained child, and "train it, evaluate it, measure it". Nothing here knows about
 tabu lists or the run store.
 """

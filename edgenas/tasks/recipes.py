@@ -1,7 +1,8 @@
 """Training recipes: each task's measured defaults, and the LDP paper's recipe.
 
 ``recipe_config(task, "fast")`` is what `edgenas train`, the search's proxy and final
-training and the benchmarks use unless told otherwise. Its values were chosen by
+training and the benchmarks use unless told otherwise (a search's SR proxy changes
+only its peak rate: :func:`proxy_lr`). Its values were chosen by
 measurement on a 2-core CPU with budgets of 1-5 minutes (docs/tasks.md, "Choosing the
 defaults"); they are plain data, so a user's config can override any field.
 
@@ -33,7 +34,7 @@ _FAST: dict[str, tuple[TrainConfig, tuple[int, int]]] = {
 
 # The peak learning rate of a search's short proxy trainings, where it differs from the
 # task's fast recipe. SR, measured with benchmarks/bench_search_proxy_tau.py --rung-lr
-# (docs/search.md, "A proxy learning rate for SR"): over 20 random networks within a
+# (docs/search.md, "SR networks within a target"): over 20 random networks within a
 # 100K-parameter target, 18 s of training at 1e-3 ranked them against 60 s at the
 # recipe's 3e-3 with Kendall tau +0.82 (3e-3: +0.72) and repeated its own ranking at
 # +0.88 (3e-3: +0.53): at 3e-3 some networks jump away from bilinear quality in one run

@@ -47,7 +47,7 @@ screen shows the whole string. The mouse works: click tabs, rows and column head
 
 **Big runs** (a paper-scale pool is 60,000 networks): the table shows a page at a time,
 sorted and filtered by the store; the Search tab shows the pool as a histogram of its
-scores (NASWOT, or steps/s with `--score speed`; ▲: where the chosen parents fall);
+scores (steps/s by default, or NASWOT with `--score naswot`; ▲: where the chosen parents fall);
 the header shows the pool's scoring progress while it lasts.
 """
 

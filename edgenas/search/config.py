@@ -216,7 +216,8 @@ class SearchConfig:
     # "naswot", the paper's; "speed", training steps per second (edgenas.training_speed),
     # since under a time budget the steps a network gets decide much of its accuracy.
     # None: "speed" when the proxy trains for seconds on this machine's CPU (the
-    # default), else "naswot" (SearchConfig._default_score says why).
+    # default), else "naswot" (SearchConfig._default_score says why). Resolved once, at
+    # construction: dataclasses.replace keeps the resolved value.
     score: str | None = None
     # None: DEFAULT_TRAIN_SECONDS, or with a budget planned from it at the start of the
     # run (edgenas.search.budget.proxy_seconds).

@@ -20,9 +20,12 @@ from edgenas.store import RunStore
 
 
 def test_process_pool_matches_inline():
+    # NASWOT: a deterministic score, so the two executors must agree exactly (training
+    # speed, the default, is a timing).
     config = SearchConfig(
-        proxy_input=(32, 40), deploy_input=(32, 40), score_batch=8, target_latency_ms=None
-    )
+        proxy_input=(32, 40), deploy_input=(32, 40), score_batch=8, target_latency_ms=None,
+        score="naswot",
+    )  # fmt: skip
     genotypes = [
         g.encode() for g in LDPSpace(scales=(2,), channels=(8, 16)).sample_unique(3, seed=5)
     ]

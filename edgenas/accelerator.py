@@ -87,6 +87,15 @@ class Accelerator:
 CPU = Accelerator(torch.device("cpu"))
 
 
+def device_kind(name: str = "auto") -> str:
+    """The device type an accelerator name trains on ("cpu", "cuda", ...), "auto"
+    resolved as :func:`resolve_accelerator` does, without touching the GPU."""
+    base = (name or "auto").lower().split(":", 1)[0]
+    if base == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return base
+
+
 def resolve_accelerator(
     name: str = "auto", precision: str = "auto", channels_last: bool | None = None
 ) -> Accelerator:
@@ -100,14 +109,13 @@ def resolve_accelerator(
     base = name.split(":", 1)[0]
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
-    has_cuda = torch.cuda.is_available()
-    if base == "cuda" and not has_cuda:
+    if base == "cuda" and not torch.cuda.is_available():
         raise UserError(
             "--accelerator cuda: torch sees no CUDA GPU here (a CPU build of torch, or no "
             "driver); use --accelerator cpu or auto"
         )
     if base == "auto":
-        name = "cuda" if has_cuda else "cpu"
+        name = device_kind(base)
     device = torch.device(name)
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise UserError(

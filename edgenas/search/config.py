@@ -283,16 +283,12 @@ class SearchConfig:
         steps budget speed no longer decides how far a network trains, a GPU's cost is
         not what the CPU timing measures, and Ray workers may run on nodes of different
         speeds (and on GPUs the driver does not have)."""
+        from edgenas.accelerator import device_kind
+
         if self.train_steps is not None or self.executor == "ray":
             return "naswot"
-        accelerator = (self.accelerator or "auto").lower()
-        if accelerator == "cpu":
-            return "speed"
-        if accelerator == "auto":
-            import torch
-
-            return "naswot" if torch.cuda.is_available() else "speed"
-        return "naswot"  # cuda, cuda:N (or a bad name, which validate() reports)
+        # A bad accelerator name falls to naswot here; validate() reports it.
+        return "speed" if device_kind(self.accelerator) == "cpu" else "naswot"
 
     def _default_start(self) -> tuple[str, ...]:
         """The task's default genotype (of the run's layout), if this run's space holds it."""

@@ -2,8 +2,9 @@
 
 :class:`CandidateEvaluator` owns the task, the (proxy-sized) datasets, the fixed scoring
 batch and the device measurer. The search talks to it through four questions: the
-training-free score (training speed or NASWOT), the static resources (parameters, FLOPs), the predicted latency of an
-untrained child, and "train it, evaluate it, measure it". Nothing here knows about
+training-free score (training speed or NASWOT), the static resources (parameters,
+FLOPs), the predicted latency of an untrained child, and "train it, evaluate it,
+measure it". Nothing here knows about
 tabu lists or the run store.
 """
 

@@ -9,7 +9,9 @@ PSNR (proxy training) and the parameters of each method's best candidate, and th
 ratio ATS / random of the best G.
 
 ``--scores naswot,speed`` runs ATS once per training-free score (``SearchConfig.score``:
-the paper's NASWOT; training steps per second), each beside the same random search.
+the paper's NASWOT; training steps per second), each beside the same random search;
+``--parent-rules paper,score`` once per parent rule (half the parents near the target
+size, as in the paper, or all by score: ``ldp.NEAR_TARGET_PARENT_SHARE``).
 
 ``--random-within-target`` makes random search draw only networks within the parameter
 target (a stronger baseline: uniform samples of a large space are mostly far over it).
@@ -42,6 +44,9 @@ from edgenas.search.evaluation import CandidateEvaluator
 from edgenas.search.run import run_search
 from edgenas.store import RunStore
 
+# --parent-rules: the share of ATS's parents chosen near the target size
+# (ldp.NEAR_TARGET_PARENT_SHARE).
+PARENT_RULES = {"paper": 0.5, "score": 0.0}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr"
 
 
@@ -128,6 +133,13 @@ def main() -> None:
         help="the score-ranked parents are the best scores among networks at most this "
         f"many times the target (default {ldp.SCORE_PARENT_LIMIT:g})",
     )
+    parser.add_argument(
+        "--parent-rules",
+        default="paper",
+        help="ATS variants by how parents are chosen: paper (half the best scores, half "
+        "the best scores among the networks closest to the target size), score (all the "
+        "best scores), or both: paper,score",
+    )
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -142,7 +154,13 @@ def main() -> None:
     for score_name in scores:
         if score_name not in SCORES:
             parser.error(f"--scores: {score_name!r} is not one of {', '.join(SCORES)}")
-    methods = [f"ats-{c}" for c in scores] + ["random"]
+    rules = [r.strip() for r in args.parent_rules.split(",") if r.strip()]
+    if not rules or len(set(rules)) != len(rules) or set(rules) - set(PARENT_RULES):
+        parser.error(f"--parent-rules: name each of {', '.join(PARENT_RULES)} at most once")
+    variants = [  # (method name, score, parent rule)
+        (f"ats-{c}" if rules == ["paper"] else f"ats-{c}-{r}", c, r) for c in scores for r in rules
+    ]
+    methods = [name for name, _c, _r in variants] + ["random"]
     rows = []
     with tempfile.TemporaryDirectory() as runs:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -165,8 +183,8 @@ def main() -> None:
                 runs_dir=runs,
             )
             row = {"seed": seed}
-            for score_name in scores:
-                name = f"ats-{score_name}"
+            for name, score_name, rule in variants:
+                ldp.NEAR_TARGET_PARENT_SHARE = PARENT_RULES[rule]
                 outcome = run_search(
                     dataclasses.replace(config, run_name=f"{name}-{seed}", score=score_name),
                     log=lambda m: None,

@@ -414,6 +414,24 @@ def test_a_start_already_trained_leaves_the_paper_rule_all_slots(tmp_path):
     assert [p.genotype for p in parents] == by_score + near
 
 
+def test_with_no_near_target_share_every_parent_is_a_best_score(tmp_path, monkeypatch):
+    # The benchmark's "score" parent rule (bench_search_ats_vs_random --parent-rules):
+    # no parent is chosen for being near the target size.
+    from edgenas.search import ldp
+
+    evaluator = SyntheticEvaluator()
+    settings = dict(pool_size=40, parents=4, seed=10, target_flops=2e5)
+    paper = _search(tmp_path, evaluator, name="paper", **settings)
+    paper_parents = paper.select_parents(paper.score_pool())
+    monkeypatch.setattr(ldp, "NEAR_TARGET_PARENT_SHARE", 0.0)
+    search = _search(tmp_path, evaluator, name="score", **settings)
+    ranked = search.score_pool()
+    parents = search.select_parents(ranked)
+    fits = [c for c in ranked if c.params <= 2 * 2e3]
+    assert [p.genotype for p in parents] == [c.genotype for c in (fits or ranked)[:4]]
+    assert [p.genotype for p in parents] != [p.genotype for p in paper_parents]
+
+
 class StopsDuringThePool(SyntheticEvaluator):
     """Scores ``limit`` pool networks, then is interrupted (Ctrl-C, a kill)."""
 

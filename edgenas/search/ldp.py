@@ -53,6 +53,9 @@ CALIBRATION_NETWORKS = 3
 # With a target, the "best score" parents are the best scores among the networks at
 # most this many times over it (a deviation from the paper, docs/search.md).
 SCORE_PARENT_LIMIT = 2.0
+# Share of the parents (after the warm starts) chosen as the best scores among the
+# networks closest to the target size (paper Sec. 2.3); the rest are the best scores.
+NEAR_TARGET_PARENT_SHARE = 0.5
 # With a parameter target, random draws per pool network at most (the pool is drawn
 # within the target, LDPSearch.sample_pool), and a progress line every this many draws.
 POOL_DRAWS_PER_NETWORK = 200
@@ -266,7 +269,7 @@ class LDPSearch:
                 parents.append(row)
         start_set = {row.genotype for row in starts}
         fixed = sum(1 for c in parents if c.genotype in start_set)
-        by_score_count = fixed + (count - fixed + 1) // 2
+        by_score_count = fixed + math.ceil((count - fixed) * (1.0 - NEAR_TARGET_PARENT_SHARE))
         taken = {c.genotype for c in parents}
         available = [  # fresh rows: predictions may have been stored since ranking
             self.recorder.known(c.genotype) or c

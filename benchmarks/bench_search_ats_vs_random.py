@@ -6,7 +6,10 @@ For each seed: run the LDP search (score-ranked parents + ATS) and count its tra
 candidates N; then train N genotypes sampled uniformly from the same space with the
 same proxy budget (random search). Report, per seed and as medians, the best G, the
 PSNR (proxy training) and the parameters of each method's best candidate, and the
-ratio ATS / random of the best G.
+ratio ATS / random of the best G, with a one-sided sign test over the seeds. Per group
+of ``--group`` consecutive seeds (3), it checks issue 13's criterion: ATS wins by more
+than the spread of best G between the group's seeds, both methods' spreads, in all
+seeds but one (:func:`criterion_groups`).
 
 ``--scores naswot,speed`` runs ATS once per training-free score (``SearchConfig.score``:
 the paper's NASWOT; training steps per second), each beside the same random search;
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import tempfile
 from pathlib import Path
@@ -140,13 +144,33 @@ def main() -> None:
         "the best scores among the networks closest to the target size), score (all the "
         "best scores), or both: paper,score",
     )
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=3,
+        help="check the criterion (wins beyond the seed spread in all but one seed) per "
+        "group of this many consecutive seeds (default 3: the issue's 2 of 3)",
+    )
+    parser.add_argument(
+        "--summarize",
+        default=None,
+        metavar="FILE",
+        help="print the summary of an earlier run's --out file (with its --task) and stop",
+    )
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
+    if args.group < 2:
+        parser.error(f"--group: at least 2 seeds per group, got {args.group}")
+    metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
+    if args.summarize:  # the verdict of an earlier run's --out, without training
+        rows = json.loads(Path(args.summarize).read_text())
+        methods = [m for m in rows[0] if m not in ("seed", "random")] + ["random"]
+        print_summary(rows, methods, metric, args.group)
+        return
     torch.set_num_threads(1)
     ldp.SCORE_PARENT_LIMIT = args.parent_limit  # read by LDPSearch.select_parents
     if args.task == "sr":
         args.data = args.data or str(SHARED / "T91")
-    metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
 
     scores = [c.strip() for c in args.scores.split(",") if c.strip()]
     if not scores or len(set(scores)) != len(scores):
@@ -226,6 +250,12 @@ def main() -> None:
             )
             if args.out:  # after every seed: a long run killed late keeps its rows
                 Path(args.out).write_text(json.dumps(rows, indent=2))
+    print_summary(rows, methods, metric, args.group)
+
+
+def print_summary(rows: list[dict], methods: list[str], metric: str, group_size: int) -> None:
+    """Medians per method, ATS / random ratios with a sign test, and the criterion per
+    group of ``group_size`` seeds; ``methods`` ends with ``"random"``."""
     print()
     for method in methods:
         print(
@@ -239,8 +269,53 @@ def main() -> None:
         won = sum(ratio > 1.0 for ratio in ratios)
         print(
             f"{method} / random: G ratios {', '.join(f'{x:.3f}' for x in ratios)}; median "
-            f"{statistics.median(ratios):.3f}; {won} of {len(rows)} seeds won"
+            f"{statistics.median(ratios):.3f}; {won} of {len(rows)} seeds won "
+            f"(one-sided sign test p {sign_test_p(won, len(rows)):.3f})"
         )
+        for group in criterion_groups(rows, method, group_size):
+            print(
+                f"  seeds {group['seeds']}: margins "
+                + ", ".join(f"{m:+.4f}" for m in group["margins"])
+                + f"; spread {method} {group['spread']:.4f}, random "
+                f"{group['random_spread']:.4f}; beyond both spreads "
+                f"{group['beyond_both']}, beyond random's {group['beyond_random']}: "
+                + ("criterion met" if group["met"] else "criterion not met")
+            )
+
+
+def criterion_groups(rows: list[dict], method: str, size: int = 3) -> list[dict]:
+    """Issue 13's criterion, per group of ``size`` consecutive seeds (a trailing
+    shorter group is left out): ATS beats random search "in at least 2 of 3 seeds, by
+    more than the spread between seeds". Per group: each seed's margin (``method``'s
+    best G minus random search's), both methods' spreads (max - min of best G over
+    the group), how many margins exceed both spreads and random search's alone, and
+    whether at least ``size - 1`` exceed both."""
+    groups = []
+    for start in range(0, len(rows) - size + 1, size):
+        group = rows[start : start + size]
+        ours = [r[method]["grade"] for r in group]
+        theirs = [r["random"]["grade"] for r in group]
+        margins = [a - b for a, b in zip(ours, theirs, strict=True)]
+        spread, random_spread = _spread(ours), _spread(theirs)
+        beyond_both = sum(m > max(spread, random_spread) for m in margins)
+        groups.append(
+            {
+                "seeds": [r["seed"] for r in group],
+                "margins": margins,
+                "spread": spread,
+                "random_spread": random_spread,
+                "beyond_both": beyond_both,
+                "beyond_random": sum(m > random_spread for m in margins),
+                "met": beyond_both >= size - 1,
+            }
+        )
+    return groups
+
+
+def sign_test_p(wins: int, n: int) -> float:
+    """One-sided sign test: the chance of at least ``wins`` wins in ``n`` seeds if
+    each were a coin toss (ties count as losses)."""
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
 
 
 def _spread(values: list[float]) -> float:

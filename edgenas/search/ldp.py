@@ -252,10 +252,11 @@ class LDPSearch:
         """The parents of the search: ``used`` (already searched from) followed by the
         rest chosen from ``ranked`` (scored networks, best score first).
 
-        Of ``parents`` in all, the first half (rounded up) are the best scores (with a
-        target: among networks at most :data:`SCORE_PARENT_LIMIT` times over it); the
-        rest the best scores among the ``2 x parents`` networks closest to the target
-        compactness, over the whole ranking (paper Sec. 2.3). Networks already trained
+        Of ``parents`` in all (after the warm starts), the share
+        :data:`NEAR_TARGET_PARENT_SHARE` (half, rounded down) are the best scores among
+        the ``2 x parents`` networks closest to the target compactness, over the whole
+        ranking (paper Sec. 2.3); the others the best scores (with a target: among
+        networks at most :data:`SCORE_PARENT_LIMIT` times over it). Networks already trained
         are never chosen: their grade is known. Emits ``parents_selected``.
         """
         used = list(used or [])
@@ -269,7 +270,9 @@ class LDPSearch:
                 parents.append(row)
         start_set = {row.genotype for row in starts}
         fixed = sum(1 for c in parents if c.genotype in start_set)
-        by_score_count = fixed + math.ceil((count - fixed) * (1.0 - NEAR_TARGET_PARENT_SHARE))
+        # The near-target slots round down; the epsilon keeps e.g. 10 x 0.7 at 7.
+        near_count = math.floor((count - fixed) * NEAR_TARGET_PARENT_SHARE + 1e-9)
+        by_score_count = count - near_count
         taken = {c.genotype for c in parents}
         available = [  # fresh rows: predictions may have been stored since ranking
             self.recorder.known(c.genotype) or c

@@ -35,12 +35,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
+from bench_hrnas_camvid import sign_test_p  # this folder is on sys.path when run
 
 from edgenas.search import ldp, objectives
 from edgenas.search.config import SCORES, SearchConfig
@@ -266,7 +266,7 @@ def print_summary(rows: list[dict], methods: list[str], metric: str, group_size:
         )
     for method in methods[:-1]:
         ratios = [r[method]["grade"] / r["random"]["grade"] for r in rows]
-        won = sum(ratio > 1.0 for ratio in ratios)
+        won = sum(ratio > 1.0 for ratio in ratios)  # a tie counts as a loss
         print(
             f"{method} / random: G ratios {', '.join(f'{x:.3f}' for x in ratios)}; median "
             f"{statistics.median(ratios):.3f}; {won} of {len(rows)} seeds won "
@@ -310,12 +310,6 @@ def criterion_groups(rows: list[dict], method: str, size: int = 3) -> list[dict]
             }
         )
     return groups
-
-
-def sign_test_p(wins: int, n: int) -> float:
-    """One-sided sign test: the chance of at least ``wins`` wins in ``n`` seeds if
-    each were a coin toss (ties count as losses)."""
-    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
 
 
 def _spread(values: list[float]) -> float:

@@ -4,8 +4,7 @@
 batch and the device measurer. The search talks to it through four questions: the
 training-free score (training speed or NASWOT), the static resources (parameters,
 FLOPs), the predicted latency of an untrained child, and "train it, evaluate it,
-measure it". Nothing here knows about
-tabu lists or the run store.
+measure it". Nothing here knows about tabu lists or the run store.
 """
 
 from __future__ import annotations

@@ -163,7 +163,10 @@ def main() -> None:
         parser.error(f"--group: at least 2 seeds per group, got {args.group}")
     metric = {"sr": "psnr", "depth": "delta1", "segmentation": "miou", "seg": "miou"}[args.task]
     if args.summarize:  # the verdict of an earlier run's --out, without training
-        rows = json.loads(Path(args.summarize).read_text())
+        try:
+            rows = json.loads(Path(args.summarize).read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--summarize: cannot read {args.summarize}: {error}")
         methods = [m for m in rows[0] if m not in ("seed", "random")] + ["random"]
         print_summary(rows, methods, metric, args.group)
         return
